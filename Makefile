@@ -1,0 +1,67 @@
+# Lambda Architecture reference pipeline: Kafka -> (S3 + Redshift batch, Spark speed) -> serving view.
+# `make help` lists the targets. Settings come from the environment or .env (see .env.example).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+.SHELLFLAGS := -eu -o pipefail -c
+
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+VENV_STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+export PYTHONUNBUFFERED := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help deps venv jars setup local-up local-down local-status env lint test test-unit test-integration clean
+
+help: ## List the targets
+	@echo "usage: make TARGET   (settings: environment or .env, see .env.example)"
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-18s %s\n", $$1, $$2}'
+
+deps: ## Install system packages if missing (PostgreSQL, Java 17, Maven, kcat; apt as root)
+	@bash scripts/install-system-deps.sh
+
+$(VENV_STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found: install Python 3.11 (or set PYTHON=)" >&2; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "installing Python packages into $(VENV) (pinned in pyproject.toml)"
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+venv: $(VENV_STAMP) ## Create the virtualenv with the pinned Python packages
+
+jars: venv ## Fetch the Kafka and S3Proxy jars from Maven Central (cached in ~/.m2)
+	@$(PY) -m local_stack jars
+
+setup: deps venv jars ## Everything the stack and the tests need, installed
+
+local-up: setup ## Start the local stack (Kafka KRaft, PostgreSQL, S3 server); no-op if running
+	@$(PY) -m local_stack up
+
+local-down: venv ## Stop the local stack (data stays in LOCAL_STACK_DIR, default .stack/)
+	@$(PY) -m local_stack down
+
+local-status: venv ## Health of each local service; exits non-zero if one is not healthy
+	@$(PY) -m local_stack status
+
+env: venv ## Print the effective settings as KEY=VALUE, secrets masked
+	@$(PY) -m lambda_common env
+
+lint: venv ## ruff and mypy
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/mypy
+
+test-unit: venv ## Unit tests only (no services)
+	@$(PY) -m pytest -m unit $(PYTEST_ARGS)
+
+test-integration: setup ## Integration tests against the real services (starts the local stack if needed)
+	@$(PY) -m pytest -m integration $(PYTEST_ARGS)
+
+test: setup lint ## Install everything needed, lint, and run all tests against the real services
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+clean: ## Remove the virtualenv and caches (not the stack's data: see local-down)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,85 @@
+"""Thin Kafka wiring shared by the layers: client configuration, health check, topics.
+
+kafka-python errors are mapped to ``ServiceUnavailable`` here so callers and CLIs see one
+clear line ("Kafka at localhost:9092 is unreachable ...") instead of a vendor traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from lambda_common.errors import ServiceUnavailable
+from lambda_common.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def client_config(settings: Settings, *, timeout_s: float = 10.0) -> dict[str, Any]:
+    """Connection options common to producers, consumers and admin clients."""
+    timeout_ms = int(timeout_s * 1000)
+    return {
+        "bootstrap_servers": settings.kafka_bootstrap_servers.split(","),
+        "request_timeout_ms": max(timeout_ms, 5000),
+        # Bounds the wait for a broker that is down (kafka-python's default is 30 s).
+        "bootstrap_timeout_ms": timeout_ms,
+    }
+
+
+def admin_client(settings: Settings, *, timeout_s: float = 10.0) -> KafkaAdminClient:
+    """An admin client, or ``ServiceUnavailable`` naming the bootstrap servers."""
+    try:
+        return KafkaAdminClient(
+            client_id="lambda-admin", **client_config(settings, timeout_s=timeout_s)
+        )
+    except (KafkaError, OSError) as e:
+        raise ServiceUnavailable(
+            f"Kafka at {settings.kafka_bootstrap_servers} is unreachable ({type(e).__name__}): "
+            "is the broker running? (make local-status)"
+        ) from e
+
+
+def check_broker(settings: Settings, *, timeout_s: float = 10.0) -> int:
+    """Return the number of live brokers, or raise ``ServiceUnavailable``."""
+    admin = admin_client(settings, timeout_s=timeout_s)
+    try:
+        cluster = admin.describe_cluster()
+        return len(cluster.get("brokers", []))
+    except KafkaError as e:
+        raise ServiceUnavailable(f"Kafka at {settings.kafka_bootstrap_servers}: {e}") from e
+    finally:
+        admin.close()
+
+
+def ensure_topic(
+    settings: Settings,
+    topic: str | None = None,
+    *,
+    partitions: int | None = None,
+    replication_factor: int = 1,
+) -> bool:
+    """Create the topic if it is missing; return True when it was created.
+
+    An existing topic is left as it is (its partition count is not changed: that would
+    move keys between partitions and break per-key ordering).
+    """
+    name = topic or settings.kafka_topic
+    admin = admin_client(settings)
+    try:
+        if name in admin.list_topics():
+            return False
+        admin.create_topics(
+            [NewTopic(name, partitions or settings.kafka_topic_partitions, replication_factor)]
+        )
+        logger.info("created Kafka topic %s", name)
+        return True
+    except TopicAlreadyExistsError:
+        return False  # created concurrently by another process: fine
+    except KafkaError as e:
+        raise ServiceUnavailable(f"cannot create Kafka topic {name!r}: {e}") from e
+    finally:
+        admin.close()

@@ -1,0 +1,414 @@
+"""The event on Kafka: the one definition of a valid tweet event (CONTRACT.md, section 1).
+
+Every producer builds its messages with :class:`Event` and every consumer (batch layer,
+speed layer, replay) decides valid vs rejected with :func:`parse_event`, so the layers
+cannot drift apart on what counts. The rules live here and nowhere else:
+
+* the value is one UTF-8 JSON object; unknown fields are ignored; ``null`` is absent;
+* required: ``tweet_id`` (1 to 19 ASCII digits), ``created_at`` (RFC 3339 with an
+  offset), ``user_id`` (string) and the three counts (JSON integers, ``0 <= n < 2**63``);
+* optional: ``user_name``, ``location``, ``lang``, ``text`` (strings), ``hashtags``
+  (array of strings), ``source`` (``synthetic``, ``x`` or ``replay``);
+* ``created_at`` more than one hour ahead of the reader's clock is rejected;
+* grouping uses :func:`normalize_location`.
+
+Standard library only: the speed layer imports this inside Spark workers, where the
+fewer dependencies the better.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+
+__all__ = [
+    "COUNT_FIELDS",
+    "MAX_FUTURE_SKEW",
+    "MAX_LOCATION_CHARS",
+    "REQUIRED_FIELDS",
+    "SOURCES",
+    "UNKNOWN_LOCATION",
+    "Event",
+    "EventError",
+    "Rejection",
+    "normalize_location",
+    "parse_created_at",
+    "parse_event",
+    "validate_event",
+]
+
+MAX_LOCATION_CHARS = 200
+"""Grouping keeps at most this many code points of the trimmed location."""
+
+UNKNOWN_LOCATION = "(unknown)"
+"""The grouping key of an absent or blank location."""
+
+MAX_FUTURE_SKEW = timedelta(hours=1)
+"""``created_at`` may be at most this far ahead of the reader's clock (inclusive)."""
+
+SOURCES = ("synthetic", "x", "replay")
+"""The allowed values of ``source``: which producer made the event."""
+
+REQUIRED_FIELDS = (
+    "tweet_id",
+    "created_at",
+    "user_id",
+    "followers_count",
+    "favorite_count",
+    "retweet_count",
+)
+COUNT_FIELDS = ("followers_count", "favorite_count", "retweet_count")
+_OPTIONAL_STRING_FIELDS = ("user_name", "location", "lang", "text")
+
+# Exclusive upper bound of a count: it must fit a signed 64-bit BIGINT in the warehouse.
+_COUNT_LIMIT = 2**63
+
+# Only the six ASCII whitespace characters the contract names. str.strip() with no
+# argument would also remove U+00A0, U+3000, U+0085, U+001C..U+001F, which the
+# contract says to keep verbatim.
+_ASCII_WHITESPACE = " \t\n\r\f\v"
+
+# [0-9], never \d: in a str pattern \d also matches other scripts' digits (e.g. "٣").
+_TWEET_ID = re.compile(r"[0-9]{1,19}")
+
+# RFC 3339 section 5.6 "date-time". The offset is mandatory (a naive time has no single
+# UTC instant). 'T', 't' and ' ' separators and 'Z'/'z' are all allowed by the RFC
+# (section 5.6 note). The fraction may have any number of digits.
+_RFC3339 = re.compile(
+    r"(?P<year>[0-9]{4})-(?P<month>[0-9]{2})-(?P<day>[0-9]{2})"
+    r"[Tt ]"
+    r"(?P<hour>[0-9]{2}):(?P<minute>[0-9]{2}):(?P<second>[0-9]{2})"
+    r"(?:\.(?P<fraction>[0-9]+))?"
+    r"(?:[Zz]|(?P<sign>[+-])(?P<off_hour>[0-9]{2}):(?P<off_minute>[0-9]{2}))"
+)
+
+# A lone surrogate can arrive through a JSON escape ("\ud800") even though the bytes are
+# valid UTF-8. Such a str cannot be encoded back to UTF-8, so the warehouse loader and
+# Event.to_json_bytes would crash on it; rejecting it here keeps the pipeline running.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+# Longest piece of input echoed in a reason: reasons are one line in a rejects table.
+_ECHO_CHARS = 60
+
+# JSON integers with more digits than this are >= 10**19 > 2**63, i.e. out of range.
+_MAX_COUNT_DIGITS = 19
+
+
+class EventError(ValueError):
+    """A value that is not a valid event. ``reason`` is one short line for the operator."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why a Kafka message is not a valid event (kept with topic/partition/offset)."""
+
+    reason: str
+
+
+def _echo(value: str) -> str:
+    """Quote a piece of input for a reason: one line (repr escapes it) and short."""
+    shown = repr(value[:_ECHO_CHARS])
+    # repr can grow a character to 10 ("\\U0001xxxx"), so cap the quoted form too.
+    if len(shown) > _ECHO_CHARS + 2:
+        return shown[:_ECHO_CHARS] + "..."
+    if len(value) > _ECHO_CHARS:
+        return shown + "..."
+    return shown
+
+
+def _check_string(name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise EventError(f"field {name!r} must be a string")
+    if _SURROGATE.search(value):
+        raise EventError(f"field {name!r} is not valid Unicode (lone surrogate)")
+    return value
+
+
+def _check_count(name: str, value: object) -> int:
+    # bool is a subclass of int in Python, but JSON true/false are not numbers.
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise EventError(f"field {name!r} must be an integer >= 0")
+    if value >= _COUNT_LIMIT:
+        raise EventError(f"field {name!r} must be below 2^63")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A valid event, normalised: ``created_at`` is an aware datetime in UTC.
+
+    The constructor checks every type and range rule of the contract (raising
+    :class:`EventError`), so an Event built by a producer always serialises to a message
+    :func:`parse_event` accepts. Only the future-skew rule is not checked here: it depends
+    on the reader's clock, so :func:`validate_event` applies it.
+
+    ``location`` is kept verbatim as received; use :attr:`location_key` to group.
+    ``hashtags`` is ``()`` when absent (an empty array and no array are the same).
+    """
+
+    tweet_id: str
+    created_at: datetime
+    user_id: str
+    followers_count: int
+    favorite_count: int
+    retweet_count: int
+    user_name: str | None = None
+    location: str | None = None
+    lang: str | None = None
+    text: str | None = None
+    hashtags: tuple[str, ...] = ()
+    source: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.tweet_id, str) or not _TWEET_ID.fullmatch(self.tweet_id):
+            raise EventError("field 'tweet_id' must be a string of 1 to 19 digits")
+        created_at: object = self.created_at
+        if not isinstance(created_at, datetime) or created_at.utcoffset() is None:
+            raise EventError("field 'created_at' must be a timezone-aware datetime")
+        try:
+            utc = created_at.astimezone(UTC)
+        except OverflowError:
+            raise EventError("field 'created_at' is out of range") from None
+        # Frozen dataclass: object.__setattr__ is the documented way to normalise in
+        # __post_init__. Downstream code and to_dict rely on the fields being UTC.
+        object.__setattr__(self, "created_at", utc)
+        _check_string("user_id", self.user_id)
+        for name in COUNT_FIELDS:
+            _check_count(name, getattr(self, name))
+        for name in _OPTIONAL_STRING_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                _check_string(name, value)
+        hashtags: object = self.hashtags
+        if not isinstance(hashtags, tuple | list):
+            raise EventError("field 'hashtags' must be an array of strings")
+        for tag in hashtags:
+            if not isinstance(tag, str):
+                raise EventError("field 'hashtags' must be an array of strings")
+            _check_string("hashtags", tag)
+        # A list would make the frozen Event unhashable; store the immutable form.
+        object.__setattr__(self, "hashtags", tuple(hashtags))
+        if self.source is not None and self.source not in SOURCES:
+            raise EventError("field 'source' must be one of 'synthetic', 'x', 'replay'")
+
+    @property
+    def event_hour(self) -> datetime:
+        """``created_at`` truncated to the hour, as a naive UTC datetime (the views' key)."""
+        return self.created_at.replace(minute=0, second=0, microsecond=0, tzinfo=None)
+
+    @property
+    def location_key(self) -> str:
+        """The location used for grouping: :func:`normalize_location` of ``location``."""
+        return normalize_location(self.location)
+
+    def to_dict(self) -> dict[str, object]:
+        """The event as the contract's JSON object; absent optional fields are omitted.
+
+        ``created_at`` is RFC 3339 in UTC with ``Z`` and milliseconds, e.g.
+        ``2026-11-21T10:15:30.123Z``; microseconds are written only when the time has
+        sub-millisecond precision, so that the message parses back to an equal Event.
+        """
+        out: dict[str, object] = {
+            "tweet_id": self.tweet_id,
+            "created_at": _format_created_at(self.created_at),
+            "user_id": self.user_id,
+        }
+        if self.user_name is not None:
+            out["user_name"] = self.user_name
+        out["followers_count"] = self.followers_count
+        out["favorite_count"] = self.favorite_count
+        out["retweet_count"] = self.retweet_count
+        for name in ("location", "lang", "text"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        if self.hashtags:
+            out["hashtags"] = list(self.hashtags)
+        if self.source is not None:
+            out["source"] = self.source
+        return out
+
+    def to_json_bytes(self) -> bytes:
+        """The Kafka message value: compact UTF-8 JSON of :meth:`to_dict`."""
+        # ensure_ascii=False keeps emoji and other text readable (and smaller) on the
+        # topic; the JSON is still valid because we encode the whole text as UTF-8.
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _format_created_at(value: datetime) -> str:
+    # Built by hand, not strftime: %Y is not zero-padded for years < 1000 on every libc.
+    stamp = (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+        f"T{value.hour:02d}:{value.minute:02d}:{value.second:02d}"
+    )
+    if value.microsecond % 1000:
+        return f"{stamp}.{value.microsecond:06d}Z"
+    return f"{stamp}.{value.microsecond // 1000:03d}Z"
+
+
+def normalize_location(raw: str | None) -> str:
+    """The grouping key of a location.
+
+    Trim surrounding ASCII whitespace (space, ``\\t``, ``\\n``, ``\\r``, ``\\f``, ``\\v``
+    only -- not Unicode spaces such as U+00A0 or U+3000), then cut to the first 200 code
+    points; absent or blank -> ``'(unknown)'``. Everything else is kept verbatim.
+    """
+    if raw is None:
+        return UNKNOWN_LOCATION
+    trimmed = raw.strip(_ASCII_WHITESPACE)
+    if not trimmed:
+        return UNKNOWN_LOCATION
+    # Trim first, then cut (the contract's order); the cut may leave trailing spaces,
+    # which are kept: re-trimming would merge keys the contract keeps apart.
+    return trimmed[:MAX_LOCATION_CHARS]
+
+
+def parse_created_at(value: str) -> datetime:
+    """Parse an RFC 3339 date-time with a mandatory offset into an aware UTC datetime.
+
+    Accepts ``Z``/``z`` or ``+HH:MM``/``-HH:MM``; ``T``, ``t`` or space between date and
+    time; a fraction of any length (truncated to microseconds). A leap second (``:60``)
+    is valid RFC 3339 but not representable, so it becomes ``:59.999999`` of the same
+    minute (the event stays in its hour). Raises :class:`EventError` for anything else:
+    no offset, date only, other formats, impossible dates or times, or a time outside
+    what :class:`datetime` can hold once converted to UTC.
+    """
+    if not isinstance(value, str):
+        raise EventError("field 'created_at' must be a string")
+    match = _RFC3339.fullmatch(value)
+    if match is None:
+        raise EventError(f"field 'created_at' is not RFC 3339 with an offset: {_echo(value)}")
+    second = int(match["second"])
+    # Truncate (not round) extra digits: rounding could carry into the next hour.
+    microsecond = int((match["fraction"] or "").ljust(6, "0")[:6])
+    if second == 60:
+        second, microsecond = 59, 999_999
+    if match["sign"] is None:
+        tz = UTC
+    else:
+        off_hour, off_minute = int(match["off_hour"]), int(match["off_minute"])
+        if off_hour > 23 or off_minute > 59:
+            raise EventError(f"field 'created_at' is out of range: {_echo(value)}")
+        offset = timedelta(hours=off_hour, minutes=off_minute)
+        # RFC 3339 "-00:00" means "UTC, local offset unknown": still a UTC instant.
+        tz = timezone(-offset if match["sign"] == "-" else offset)
+    try:
+        parsed = datetime(
+            int(match["year"]),
+            int(match["month"]),
+            int(match["day"]),
+            int(match["hour"]),
+            int(match["minute"]),
+            second,
+            microsecond,
+            tzinfo=tz,
+        )
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        # Month 13, 30 February, hour 24, year 0000, or past datetime.max in UTC.
+        raise EventError(f"field 'created_at' is out of range: {_echo(value)}") from None
+
+
+def validate_event(obj: object, *, now: datetime | None = None) -> Event:
+    """Check an already-decoded JSON value against the contract and return the Event.
+
+    ``now`` is the reader's clock (default: the current time); it must be timezone-aware.
+    ``created_at`` may be at most :data:`MAX_FUTURE_SKEW` ahead of it (exactly one hour
+    is accepted). Raises :class:`EventError` with a one-line ``reason`` otherwise.
+    Checks run in a fixed order (object, missing fields, types, clock), so the same
+    message always gets the same reason.
+    """
+    now = _reader_clock(now)
+    if not isinstance(obj, dict):
+        raise EventError("value is not a JSON object")
+    for name in REQUIRED_FIELDS:
+        # The contract: null counts as absent, so a null required field is missing.
+        if obj.get(name) is None:
+            raise EventError(f"missing required field {name!r}")
+    created_at = parse_created_at(obj["created_at"])
+    hashtags = obj.get("hashtags")
+    event = Event(
+        tweet_id=obj["tweet_id"],
+        created_at=created_at,
+        user_id=obj["user_id"],
+        followers_count=obj["followers_count"],
+        favorite_count=obj["favorite_count"],
+        retweet_count=obj["retweet_count"],
+        user_name=obj.get("user_name"),
+        location=obj.get("location"),
+        lang=obj.get("lang"),
+        text=obj.get("text"),
+        # Event checks the remaining types (it must accept a JSON array, i.e. a list).
+        hashtags=hashtags if hashtags is not None else (),
+        source=obj.get("source"),
+    )
+    if event.created_at - now > MAX_FUTURE_SKEW:
+        raise EventError("created_at is more than 1 hour in the future")
+    return event
+
+
+def _reader_clock(now: datetime | None) -> datetime:
+    if now is None:
+        return datetime.now(UTC)
+    if now.utcoffset() is None:
+        # A caller bug, not bad input: a naive clock would silently shift the window.
+        raise ValueError("now must be a timezone-aware datetime")
+    return now
+
+
+class _NonStandardConstant(ValueError):
+    """NaN, Infinity or -Infinity: Python's json accepts them, JSON does not."""
+
+
+def _reject_constant(name: str) -> object:
+    raise _NonStandardConstant(f"{name} is not allowed")
+
+
+def _parse_int(digits: str) -> int:
+    # Python refuses int() of more than 4300 digits (ValueError), and big conversions are
+    # slow. Any JSON integer over 19 digits is out of a count's range anyway, so stand in
+    # a value that is just as out of range; in an unknown field it is simply ignored.
+    if len(digits.lstrip("-")) > _MAX_COUNT_DIGITS:
+        return -_COUNT_LIMIT if digits.startswith("-") else _COUNT_LIMIT
+    return int(digits)
+
+
+def parse_event(value: bytes | None, *, now: datetime | None = None) -> Event | Rejection:
+    """Decide whether a raw Kafka message value is a valid event.
+
+    Returns the :class:`Event`, or a :class:`Rejection` with a one-line reason when the
+    value is absent or empty, not strict UTF-8, not JSON (including NaN/Infinity and
+    nesting too deep to decode), not an object, or breaks a rule of
+    :func:`validate_event`. Never raises for any input value: a bad message must not stop
+    the pipeline. (It does raise ``ValueError`` for a naive ``now``: that is a caller bug.)
+    """
+    now = _reader_clock(now)
+    if value is None:
+        return Rejection("value is null (no message body)")
+    if not isinstance(value, bytes | bytearray | memoryview):
+        return Rejection(f"value is not bytes (got {type(value).__name__})")
+    raw = bytes(value)
+    if not raw:
+        return Rejection("value is empty")
+    try:
+        text = raw.decode("utf-8")  # strict: overlong forms and encoded surrogates fail
+    except UnicodeDecodeError:
+        return Rejection("value is not valid UTF-8")
+    try:
+        obj = json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
+    except RecursionError:
+        return Rejection("value is not valid JSON: nested too deeply")
+    except json.JSONDecodeError as e:
+        return Rejection(f"value is not valid JSON: {e.msg} at char {e.pos}")
+    except ValueError as e:  # _NonStandardConstant, and anything else json refuses
+        return Rejection(f"value is not valid JSON: {str(e)[:_ECHO_CHARS]}")
+    try:
+        return validate_event(obj, now=now)
+    except EventError as e:
+        return Rejection(e.reason)

@@ -1,0 +1,24 @@
+"""The few exceptions the project raises.
+
+Vendor errors (kafka-python, botocore, psycopg2, pydantic) are mapped to these with
+``raise ... from e`` at the adapter boundary, so callers handle three cases, not thirty,
+and CLIs can print one clear line without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class LambdaError(Exception):
+    """Base class of every error this project raises on purpose."""
+
+
+class ConfigError(LambdaError):
+    """A setting is missing or invalid. The message names the setting (never its secret value)."""
+
+
+class ServiceUnavailable(LambdaError):
+    """An external system (Kafka, S3, the warehouse) could not be reached or refused us."""
+
+
+class StackError(LambdaError):
+    """The local stack could not be started, stopped or inspected."""

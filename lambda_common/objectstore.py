@@ -1,0 +1,213 @@
+"""The object store behind the master dataset: S3 (or any S3-compatible server).
+
+``ObjectStore`` is the small interface the layers use; ``S3ObjectStore`` is the real one
+(boto3, client created lazily), ``InMemoryObjectStore`` the fake for unit tests of pure
+logic. botocore errors become ``ServiceUnavailable`` with the bucket/key, never credentials.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from functools import cached_property
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from lambda_common.errors import ServiceUnavailable
+from lambda_common.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class ObjectStore(ABC):
+    """What the pipeline needs from an object store: one bucket, whole objects."""
+
+    bucket: str
+
+    @abstractmethod
+    def check(self) -> None:
+        """Raise ``ServiceUnavailable`` unless the bucket is reachable."""
+
+    @abstractmethod
+    def ensure_bucket(self) -> bool:
+        """Create the bucket if it is missing; True when created."""
+
+    @abstractmethod
+    def put(self, key: str, body: bytes) -> None:
+        """Write (or overwrite) one object."""
+
+    @abstractmethod
+    def get(self, key: str) -> bytes:
+        """Read one whole object."""
+
+    @abstractmethod
+    def exists(self, key: str) -> bool:
+        """Whether the object exists."""
+
+    @abstractmethod
+    def list_keys(self, prefix: str = "") -> list[str]:
+        """All keys under ``prefix``, sorted."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove one object (no error if absent)."""
+
+    def uri(self, key: str) -> str:
+        """``s3://bucket/key``."""
+        return f"s3://{self.bucket}/{key}"
+
+
+def _code(e: ClientError) -> str:
+    return str(e.response.get("Error", {}).get("Code", "?"))
+
+
+class S3ObjectStore(ObjectStore):
+    """Real S3, or an S3-compatible server when ``S3_ENDPOINT_URL`` is set."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.bucket = settings.s3_bucket
+
+    @cached_property
+    def client(self) -> Any:  # botocore builds the S3 client class at run time
+        """The boto3 client, created on first use."""
+        s = self.settings
+        kwargs: dict[str, Any] = {"region_name": s.aws_region}
+        if s.s3_endpoint_url:
+            kwargs["endpoint_url"] = s.s3_endpoint_url
+        # Without explicit keys boto3 uses its default chain (env, profile, IAM role).
+        if s.aws_access_key_id and s.aws_secret_access_key:
+            kwargs["aws_access_key_id"] = s.aws_access_key_id
+            kwargs["aws_secret_access_key"] = s.aws_secret_access_key.get_secret_value()
+            if s.aws_session_token:
+                kwargs["aws_session_token"] = s.aws_session_token.get_secret_value()
+        config = Config(
+            connect_timeout=5,
+            read_timeout=60,
+            retries={"max_attempts": 5, "mode": "standard"},
+            # Path-style works with every S3-compatible server; AWS takes virtual-host.
+            s3={"addressing_style": "path" if s.s3_endpoint_url else "auto"},
+            # Newer botocore adds CRC checksums to every upload; only send them when the
+            # operation needs one, so S3-compatible servers that lack them still work.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        )
+        return boto3.client("s3", config=config, **kwargs)
+
+    def _fail(self, op: str, target: str, e: Exception) -> ServiceUnavailable:
+        detail = _code(e) if isinstance(e, ClientError) else type(e).__name__
+        where = self.settings.s3_endpoint_url or "AWS"
+        return ServiceUnavailable(f"S3 {op} {target} failed at {where}: {detail}")
+
+    def check(self) -> None:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except (ClientError, BotoCoreError) as e:
+            raise self._fail("head_bucket", f"s3://{self.bucket}", e) from e
+
+    def ensure_bucket(self) -> bool:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+            return False
+        except ClientError as e:
+            if _code(e) not in ("404", "NoSuchBucket", "NotFound"):
+                raise self._fail("head_bucket", f"s3://{self.bucket}", e) from e
+        except BotoCoreError as e:
+            raise self._fail("head_bucket", f"s3://{self.bucket}", e) from e
+        try:
+            if self.settings.aws_region == "us-east-1":
+                self.client.create_bucket(Bucket=self.bucket)
+            else:
+                self.client.create_bucket(
+                    Bucket=self.bucket,
+                    CreateBucketConfiguration={"LocationConstraint": self.settings.aws_region},
+                )
+        except ClientError as e:
+            if _code(e) in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                return False
+            raise self._fail("create_bucket", f"s3://{self.bucket}", e) from e
+        logger.info("created bucket s3://%s", self.bucket)
+        return True
+
+    def put(self, key: str, body: bytes) -> None:
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=body)
+        except (ClientError, BotoCoreError) as e:
+            raise self._fail("put", self.uri(key), e) from e
+
+    def get(self, key: str) -> bytes:
+        try:
+            body: bytes = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            return body
+        except (ClientError, BotoCoreError) as e:
+            raise self._fail("get", self.uri(key), e) from e
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=key)
+            return True
+        except ClientError as e:
+            if _code(e) in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise self._fail("head", self.uri(key), e) from e
+        except BotoCoreError as e:
+            raise self._fail("head", self.uri(key), e) from e
+
+    def list_keys(self, prefix: str = "") -> list[str]:
+        keys: list[str] = []
+        try:
+            paginator = self.client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                keys.extend(obj["Key"] for obj in page.get("Contents", []))
+        except (ClientError, BotoCoreError) as e:
+            raise self._fail("list", self.uri(prefix), e) from e
+        return sorted(keys)
+
+    def delete(self, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+        except (ClientError, BotoCoreError) as e:
+            raise self._fail("delete", self.uri(key), e) from e
+
+
+class InMemoryObjectStore(ObjectStore):
+    """A fake object store for unit tests of pure logic (no I/O)."""
+
+    def __init__(self, bucket: str = "test-bucket") -> None:
+        self.bucket = bucket
+        self.objects: dict[str, bytes] = {}
+        self.created = False
+
+    def check(self) -> None:
+        if not self.created:
+            raise ServiceUnavailable(f"S3 head_bucket s3://{self.bucket} failed: NoSuchBucket")
+
+    def ensure_bucket(self) -> bool:
+        created, self.created = not self.created, True
+        return created
+
+    def put(self, key: str, body: bytes) -> None:
+        self.check()
+        self.objects[key] = bytes(body)
+
+    def get(self, key: str) -> bytes:
+        self.check()
+        try:
+            return self.objects[key]
+        except KeyError:
+            raise ServiceUnavailable(f"S3 get {self.uri(key)} failed: NoSuchKey") from None
+
+    def exists(self, key: str) -> bool:
+        self.check()
+        return key in self.objects
+
+    def list_keys(self, prefix: str = "") -> list[str]:
+        self.check()
+        return sorted(k for k in self.objects if k.startswith(prefix))
+
+    def delete(self, key: str) -> None:
+        self.check()
+        self.objects.pop(key, None)

@@ -1,0 +1,278 @@
+"""The one settings object of the pipeline.
+
+Read once at start-up from the environment (and an optional ``.env`` file in the working
+directory), validated, then passed down to whatever needs it. Every setting has a local
+default that matches the local stack, so a fresh checkout works with no configuration;
+pointing at real AWS is a matter of setting a few variables (see ``.env.example``).
+
+Secrets are ``SecretStr``: they never appear in ``repr``, logs, error messages or
+``make env``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from lambda_common.errors import ConfigError
+
+_DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s?)?$")
+
+
+def parse_duration(value: object) -> int:
+    """Parse ``300``, ``"300"``, ``"45s"``, ``"5m"``, ``"1h"`` or ``"1h30m"`` into seconds."""
+    if isinstance(value, bool):
+        raise ValueError("must be a duration such as 300, 45s, 5m or 1h")
+    if isinstance(value, int):
+        seconds = value
+    else:
+        text = str(value).strip().lower()
+        match = _DURATION.match(text)
+        if not text or match is None:
+            raise ValueError("must be a duration such as 300, 45s, 5m or 1h")
+        seconds = int(match["h"] or 0) * 3600 + int(match["m"] or 0) * 60 + int(match["s"] or 0)
+    if seconds < 0:
+        raise ValueError("must not be negative")
+    return seconds
+
+
+def _empty_to_none(value: object) -> object:
+    # An empty variable (``S3_ENDPOINT_URL=``) means "unset", e.g. "use real AWS".
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+Duration = Annotated[int, BeforeValidator(parse_duration)]
+OptionalStr = Annotated[str | None, BeforeValidator(_empty_to_none)]
+OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_empty_to_none)]
+
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_HOSTPORT = re.compile(r"^(?P<host>\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+):(?P<port>\d{1,5})$")
+_IAM_ROLE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+
+
+@dataclass(frozen=True)
+class HostPort:
+    """A host and TCP port parsed out of a setting."""
+
+    host: str
+    port: int
+
+
+def parse_hostport(text: str) -> HostPort:
+    """Parse ``host:port`` (IPv6 hosts in brackets); raise ``ValueError`` otherwise."""
+    match = _HOSTPORT.match(text.strip())
+    if match is None or not 0 < int(match["port"]) < 65536:
+        raise ValueError(f"expected host:port, got {text.strip()[:80]!r}")
+    return HostPort(match["host"].strip("[]"), int(match["port"]))
+
+
+@dataclass(frozen=True)
+class DsnParts:
+    """The pieces of a ``postgresql://user:password@host:port/dbname`` DSN."""
+
+    user: str
+    password: str
+    host: str
+    port: int
+    dbname: str
+
+
+def parse_dsn(dsn: str) -> DsnParts:
+    """Split a PostgreSQL/Redshift URL DSN; raise ``ValueError`` (without the password)."""
+    parts = urlsplit(dsn)
+    if parts.scheme not in ("postgresql", "postgres", "redshift"):
+        raise ValueError("must be a URL such as postgresql://user:password@host:5439/dbname")
+    if not parts.hostname or not parts.username or not parts.path.strip("/"):
+        raise ValueError(
+            "must name a user, a host and a database: postgresql://user:password@host:port/dbname"
+        )
+    try:
+        port = parts.port or 5439
+    except ValueError as e:  # a non-numeric port
+        raise ValueError("has an invalid port") from e
+    return DsnParts(
+        user=unquote(parts.username),
+        password=unquote(parts.password or ""),
+        host=parts.hostname,
+        port=port,
+        dbname=unquote(parts.path.strip("/")),
+    )
+
+
+def mask_dsn(dsn: str) -> str:
+    """The DSN with its password replaced by ``***`` (for display and error messages)."""
+    parts = urlsplit(dsn)
+    if parts.password is None:
+        return dsn
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class Settings(BaseSettings):
+    """Every setting of the pipeline; environment variable = field name in upper case."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        validate_default=True,
+    )
+
+    # Kafka
+    kafka_bootstrap_servers: str = "localhost:9092"
+    kafka_topic: str = Field("tweets", pattern=r"^[A-Za-z0-9._-]{1,249}$")
+    kafka_topic_partitions: int = Field(3, ge=1, le=10_000)
+
+    # S3 (the master dataset)
+    s3_endpoint_url: OptionalStr = "http://localhost:9000"
+    s3_bucket: str = "lambda-tweets"
+    aws_region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    aws_access_key_id: OptionalStr = "lambda-local"
+    aws_secret_access_key: OptionalSecret = SecretStr("lambda-local-secret")
+    aws_session_token: OptionalSecret = None
+
+    # Warehouse (Redshift, or PostgreSQL as its local stand-in)
+    warehouse_dsn: SecretStr = SecretStr("postgresql://lambda:lambda-local@localhost:5439/lambda")
+    warehouse_dialect: Literal["postgres", "redshift"] = "postgres"
+    redshift_iam_role: OptionalStr = None
+
+    # Batch layer
+    batch_interval: Duration = 300
+    allowed_lateness: Duration = 600
+
+    # Producers
+    x_bearer_token: OptionalSecret = None
+
+    # Operation
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # Local stack (make local-up); ports come from the endpoint settings above.
+    local_stack_dir: Path = Path(".stack")
+    kafka_controller_port: int = Field(9093, gt=0, lt=65536)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _check_bootstrap(cls, value: str) -> str:
+        servers = [s for s in value.split(",") if s.strip()]
+        if not servers:
+            raise ValueError("must list at least one host:port")
+        for server in servers:
+            parse_hostport(server)
+        return ",".join(s.strip() for s in servers)
+
+    @field_validator("s3_endpoint_url")
+    @classmethod
+    def _check_endpoint(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "must be an http(s) URL such as http://localhost:9000, or empty for AWS"
+            )
+        return value.rstrip("/")
+
+    @field_validator("s3_bucket")
+    @classmethod
+    def _check_bucket(cls, value: str) -> str:
+        if not _BUCKET.match(value) or ".." in value:
+            raise ValueError("must be a valid S3 bucket name (3-63 of a-z, 0-9, '.', '-')")
+        return value
+
+    @field_validator("warehouse_dsn")
+    @classmethod
+    def _check_dsn(cls, value: SecretStr) -> SecretStr:
+        parse_dsn(value.get_secret_value())
+        return value
+
+    @field_validator("redshift_iam_role")
+    @classmethod
+    def _check_role(cls, value: str | None) -> str | None:
+        if value is not None and not _IAM_ROLE.match(value):
+            raise ValueError("must be an IAM role ARN: arn:aws:iam::123456789012:role/name")
+        return value
+
+    # Derived values -----------------------------------------------------------------
+
+    @property
+    def kafka_servers(self) -> list[HostPort]:
+        """The bootstrap servers, parsed."""
+        return [parse_hostport(s) for s in self.kafka_bootstrap_servers.split(",")]
+
+    @property
+    def warehouse(self) -> DsnParts:
+        """The warehouse DSN, parsed (holds the password: do not log)."""
+        return parse_dsn(self.warehouse_dsn.get_secret_value())
+
+    @property
+    def s3_endpoint(self) -> HostPort | None:
+        """Host and port of a custom S3 endpoint, or None for AWS."""
+        if self.s3_endpoint_url is None:
+            return None
+        parts = urlsplit(self.s3_endpoint_url)
+        default = 443 if parts.scheme == "https" else 80
+        return HostPort(parts.hostname or "", parts.port or default)
+
+    def describe(self) -> Iterator[tuple[str, str]]:
+        """``(ENV_NAME, display value)`` for every setting, secrets masked."""
+        for name in type(self).model_fields:
+            value: Any = getattr(self, name)
+            if name == "warehouse_dsn":
+                shown = mask_dsn(value.get_secret_value())
+            elif isinstance(value, SecretStr):
+                shown = "****"
+            elif value is None:
+                shown = ""
+            else:
+                shown = str(value)
+            yield name.upper(), shown
+
+
+_SECRET_FIELDS = frozenset(
+    {"aws_secret_access_key", "aws_session_token", "warehouse_dsn", "x_bearer_token"}
+)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings from the environment (and ``.env``), or fail naming the setting.
+
+    Raises ``ConfigError`` with one line per bad setting, e.g.
+    ``invalid setting WAREHOUSE_DIALECT: Input should be 'postgres' or 'redshift' (got 'mysql')``.
+    Values of secret settings are never echoed.
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as e:
+        lines = []
+        for err in e.errors(include_url=False):
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            message = str(err["msg"]).removeprefix("Value error, ")
+            got = ""
+            if (
+                field not in _SECRET_FIELDS
+                and "input" in err
+                and not isinstance(err["input"], dict)
+            ):
+                got = f" (got {str(err['input'])[:80]!r})"
+            lines.append(f"invalid setting {field.upper()}: {message}{got}")
+        # ``from None`` on purpose: pydantic's error text carries the raw inputs, and the
+        # DSN input holds the warehouse password.
+        raise ConfigError("; ".join(lines)) from None

@@ -1,0 +1,142 @@
+"""The warehouse behind the batch, speed and serving views: Redshift, or PostgreSQL locally.
+
+Both dialects speak the PostgreSQL wire protocol, so one psycopg2-based class serves
+both; what differs (how files are loaded, DDL options) is keyed on ``dialect``.
+Identifiers are always quoted with ``psycopg2.sql.Identifier`` and values bound as
+parameters: nothing from data is ever formatted into SQL text.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import IO, Any, TextIO, cast
+
+import psycopg2
+import psycopg2.extensions
+from psycopg2 import sql
+
+from lambda_common.errors import ConfigError, ServiceUnavailable
+from lambda_common.settings import Settings, mask_dsn
+
+logger = logging.getLogger(__name__)
+
+Cursor = psycopg2.extensions.cursor
+
+
+class Warehouse:
+    """Connections and transactions against the configured warehouse.
+
+    One connection is opened lazily and reused; ``transaction()`` commits on success and
+    rolls back on any exception, so a crash mid-way leaves nothing half-written.
+    """
+
+    def __init__(self, settings: Settings, *, connect_timeout_s: int = 10) -> None:
+        self.settings = settings
+        self.dialect = settings.warehouse_dialect
+        self._connect_timeout_s = connect_timeout_s
+        self._conn: psycopg2.extensions.connection | None = None
+
+    @property
+    def where(self) -> str:
+        """The DSN without its password, for messages."""
+        return mask_dsn(self.settings.warehouse_dsn.get_secret_value())
+
+    def connection(self) -> psycopg2.extensions.connection:
+        """The open connection (opened on first use, reopened after a drop)."""
+        if self._conn is None or self._conn.closed:
+            try:
+                self._conn = psycopg2.connect(
+                    self.settings.warehouse_dsn.get_secret_value(),
+                    connect_timeout=self._connect_timeout_s,
+                    application_name="lambda-tweets",
+                )
+            except psycopg2.Error as e:
+                # psycopg2's message can quote the DSN; keep only its first line, which
+                # names the failure (refused, auth failed, unknown database).
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise ServiceUnavailable(
+                    f"warehouse at {self.where} is unreachable: {first}"
+                ) from e
+        return self._conn
+
+    def check(self) -> None:
+        """Raise ``ServiceUnavailable`` unless a trivial query succeeds."""
+        self.query("SELECT 1")
+
+    @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        """A cursor inside one transaction: commit on success, roll back on error."""
+        conn = self.connection()
+        try:
+            with conn.cursor() as cur:
+                yield cur
+            conn.commit()
+        except psycopg2.OperationalError as e:
+            self._discard()
+            raise ServiceUnavailable(f"warehouse at {self.where}: {str(e).strip()[:200]}") from e
+        except BaseException:
+            if not conn.closed:
+                conn.rollback()
+            raise
+
+    def query(
+        self, statement: str | sql.Composable, params: Sequence[Any] | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Run a read query in its own transaction and return all rows."""
+        with self.transaction() as cur:
+            cur.execute(statement, params)
+            return list(cur.fetchall())
+
+    def execute(self, statement: str | sql.Composable, params: Sequence[Any] | None = None) -> int:
+        """Run one statement in its own transaction; return the affected row count."""
+        with self.transaction() as cur:
+            cur.execute(statement, params)
+            return int(cur.rowcount)
+
+    def copy_from_stream(
+        self,
+        cur: Cursor,
+        table: str,
+        columns: Sequence[str],
+        stream: IO[bytes] | IO[str],
+        *,
+        fmt: str = "csv",
+    ) -> int:
+        """``COPY table (columns) FROM STDIN`` inside the caller's transaction (PostgreSQL).
+
+        Redshift has no ``COPY FROM STDIN``: it loads from S3 (see the batch layer).
+        """
+        if self.dialect != "postgres":
+            raise ConfigError(
+                "COPY FROM STDIN needs WAREHOUSE_DIALECT=postgres; Redshift loads from S3"
+            )
+        if fmt not in ("csv", "text"):
+            raise ValueError(f"unsupported COPY format {fmt!r}")
+        statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT {})").format(
+            sql.Identifier(table),
+            sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+            sql.SQL(fmt),
+        )
+        # psycopg2 reads bytes or text alike; its stubs only admit TextIO.
+        cur.copy_expert(statement, cast(TextIO, stream))
+        return int(cur.rowcount)
+
+    def _discard(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except psycopg2.Error:
+                logger.debug("ignoring error while closing a broken connection", exc_info=True)
+        self._conn = None
+
+    def close(self) -> None:
+        """Close the connection, if open."""
+        self._discard()
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,112 @@
+"""Start, stop and inspect the whole local stack."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from lambda_common.errors import StackError
+from lambda_common.settings import Settings
+from local_stack.jars import PROGRAMS, ensure_jars
+from local_stack.services import SERVICE_TYPES, JavaService, Service, Status, port_in_use
+
+logger = logging.getLogger(__name__)
+
+START_TIMEOUT_S = 120.0
+
+
+class LocalStack:
+    """The local stack for one settings object (one ``LOCAL_STACK_DIR``)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.stack_dir = settings.local_stack_dir.resolve()
+        self.services: dict[str, Service] = {
+            cls.name: cls(settings, self.stack_dir) for cls in SERVICE_TYPES
+        }
+
+    def _select(self, names: Sequence[str] | None) -> list[Service]:
+        if not names:
+            return list(self.services.values())
+        unknown = sorted(set(names) - set(self.services))
+        if unknown:
+            raise StackError(
+                f"unknown service(s) {', '.join(unknown)}; known: {', '.join(self.services)}"
+            )
+        return [self.services[n] for n in self.services if n in names]
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        # Two `local-up`s at once (two terminals, parallel test runs) must not both start
+        # a broker on the same data directory.
+        self.stack_dir.mkdir(parents=True, exist_ok=True)
+        with (self.stack_dir / ".lock").open("w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def fetch_jars(self) -> list[Path]:
+        """Resolve every Java program's jars (the offline-able part of set-up)."""
+        return [ensure_jars(self.stack_dir, program) for program in PROGRAMS]
+
+    def up(
+        self, names: Sequence[str] | None = None, timeout_s: float = START_TIMEOUT_S
+    ) -> list[str]:
+        """Start what is not running, wait until all are healthy; return one line each.
+
+        Idempotent: a running, healthy service is left alone.
+        """
+        lines: list[str] = []
+        with self._lock():
+            selected = self._select(names)
+            for svc in selected:
+                svc.check_local()
+            to_start = [svc for svc in selected if svc.pid() is None]
+            # Check every port before starting anything, so a conflict fails fast and
+            # leaves nothing half-started.
+            for svc in to_start:
+                for port in svc.ports():
+                    if port_in_use(port.address):
+                        raise StackError(
+                            f"port {port.address.port} ({port.setting}) is already in use "
+                            f"by another process: free it or set {port.setting} "
+                            "to use another port"
+                        )
+            for svc in to_start:
+                if isinstance(svc, JavaService):
+                    ensure_jars(self.stack_dir, svc.program)
+            for svc in to_start:
+                logger.info("starting %s", svc.name)
+                svc.start()
+            for svc in selected:
+                detail = svc.wait_healthy(timeout_s)
+                svc.after_healthy()
+                verb = "started" if svc in to_start else "already running"
+                lines.append(f"{svc.name:<9} {verb:<16} {detail}")
+        return lines
+
+    def down(self, names: Sequence[str] | None = None) -> list[str]:
+        """Stop the selected services (all by default); data stays on disk."""
+        lines: list[str] = []
+        with self._lock():
+            for svc in reversed(self._select(names)):
+                if svc.pid() is None:
+                    lines.append(f"{svc.name:<9} already stopped")
+                    continue
+                svc.stop()
+                lines.append(f"{svc.name:<9} stopped")
+        return lines
+
+    def restart(self, name: str) -> None:
+        """Stop then start one service, waiting until it is healthy again."""
+        self.down([name])
+        self.up([name])
+
+    def status(self) -> list[Status]:
+        """The status of every service."""
+        return [svc.status() for svc in self.services.values()]

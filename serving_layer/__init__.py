@@ -1,0 +1,1 @@
+"""Serving layer: the merged serving view, named queries and status."""

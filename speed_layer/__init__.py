@@ -1,0 +1,1 @@
+"""Speed layer: the Spark Structured Streaming job that keeps the speed view."""

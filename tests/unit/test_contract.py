@@ -1,0 +1,876 @@
+"""Unit tests of the event contract (CONTRACT.md section 1): lambda_common.contract."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pickle
+import random
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from lambda_common.contract import (
+    MAX_FUTURE_SKEW,
+    MAX_LOCATION_CHARS,
+    SOURCES,
+    UNKNOWN_LOCATION,
+    Event,
+    EventError,
+    Rejection,
+    normalize_location,
+    parse_created_at,
+    parse_event,
+    validate_event,
+)
+
+pytestmark = pytest.mark.unit
+
+# A fixed reader clock far after every created_at below, so no test depends on the date.
+NOW = datetime(2026, 11, 21, 12, 0, 0, tzinfo=UTC)
+
+REQUIRED = (
+    "tweet_id",
+    "created_at",
+    "user_id",
+    "followers_count",
+    "favorite_count",
+    "retweet_count",
+)
+COUNTS = ("followers_count", "favorite_count", "retweet_count")
+
+
+def minimal() -> dict[str, Any]:
+    return {
+        "tweet_id": "1861234567890123456",
+        "created_at": "2026-11-21T10:15:30.123Z",
+        "user_id": "42",
+        "followers_count": 10,
+        "favorite_count": 2,
+        "retweet_count": 0,
+    }
+
+
+def full() -> dict[str, Any]:
+    return minimal() | {
+        "user_name": "Ada",
+        "location": "  Paris, France \n",
+        "lang": "fr",
+        "text": "Bonjour 👋 #lambda",
+        "hashtags": ["lambda", "kafka"],
+        "source": "synthetic",
+    }
+
+
+def encode(obj: object) -> bytes:
+    return json.dumps(obj, ensure_ascii=False).encode("utf-8")
+
+
+def parse(obj: object, now: datetime = NOW) -> Event | Rejection:
+    return parse_event(encode(obj), now=now)
+
+
+def reject_reason(obj: object) -> str:
+    result = parse(obj)
+    assert isinstance(result, Rejection), result
+    return result.reason
+
+
+def make_event(**changes: Any) -> Event:
+    base: dict[str, Any] = {
+        "tweet_id": "1",
+        "created_at": datetime(2026, 11, 21, 10, 15, 30, 123000, tzinfo=UTC),
+        "user_id": "u",
+        "followers_count": 0,
+        "favorite_count": 0,
+        "retweet_count": 0,
+    }
+    return Event(**(base | changes))
+
+
+# --- valid events -------------------------------------------------------------------
+
+
+def test_minimal_event_is_valid() -> None:
+    event = parse(minimal())
+    assert event == Event(
+        tweet_id="1861234567890123456",
+        created_at=datetime(2026, 11, 21, 10, 15, 30, 123000, tzinfo=UTC),
+        user_id="42",
+        followers_count=10,
+        favorite_count=2,
+        retweet_count=0,
+    )
+    assert isinstance(event, Event)
+    assert event.user_name is None
+    assert event.location is None
+    assert event.lang is None
+    assert event.text is None
+    assert event.hashtags == ()
+    assert event.source is None
+
+
+def test_full_event_is_valid_and_keeps_values_verbatim() -> None:
+    event = parse(full())
+    assert isinstance(event, Event)
+    assert event.user_name == "Ada"
+    assert event.location == "  Paris, France \n"  # verbatim; only the key is trimmed
+    assert event.location_key == "Paris, France"
+    assert event.lang == "fr"
+    assert event.text == "Bonjour 👋 #lambda"
+    assert event.hashtags == ("lambda", "kafka")
+    assert event.source == "synthetic"
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_every_source_is_accepted(source: str) -> None:
+    event = parse(minimal() | {"source": source})
+    assert isinstance(event, Event)
+    assert event.source == source
+
+
+def test_unknown_extra_fields_are_ignored() -> None:
+    obj = minimal() | {
+        "id": 5,
+        "entities": {"urls": [1, 2, {"deep": [None, True, 1.5]}]},
+        "retweeted_status": None,
+        "huge": 10**30,
+        "big_float": 1e300,
+    }
+    assert parse(obj) == parse(minimal())
+
+
+def test_integer_too_long_for_python_in_unknown_field_is_ignored() -> None:
+    # Python's int() refuses > 4300 digits; it is still valid JSON in an ignored field.
+    raw = encode(minimal())[:-1] + b',"x":' + b"9" * 5000 + b"}"
+    assert isinstance(parse_event(raw, now=NOW), Event)
+
+
+def test_null_optional_fields_are_absent() -> None:
+    obj = minimal() | {
+        "user_name": None,
+        "location": None,
+        "lang": None,
+        "text": None,
+        "hashtags": None,
+        "source": None,
+    }
+    event = parse(obj)
+    assert event == parse(minimal())
+    assert isinstance(event, Event)
+    assert event.location_key == UNKNOWN_LOCATION
+
+
+def test_empty_hashtags_and_empty_strings_are_valid() -> None:
+    event = parse(minimal() | {"hashtags": [], "lang": "", "text": "", "user_id": ""})
+    assert isinstance(event, Event)
+    assert event.hashtags == ()
+    assert event.lang == ""
+    assert event.user_id == ""
+
+
+def test_nul_character_in_strings_is_accepted() -> None:
+    event = parse_event(
+        encode(minimal())[:-1] + b',"text":"a\\u0000b","location":"x\\u0000"}', now=NOW
+    )
+    assert isinstance(event, Event)
+    assert event.text == "a\x00b"
+    assert event.location == "x\x00"
+
+
+def test_zero_and_max_counts_are_valid() -> None:
+    event = parse(minimal() | {"followers_count": 2**63 - 1, "favorite_count": 0})
+    assert isinstance(event, Event)
+    assert event.followers_count == 2**63 - 1
+    assert event.favorite_count == 0
+
+
+@pytest.mark.parametrize("tweet_id", ["0", "7", "0007", "9" * 19, "1234567890123456789"])
+def test_tweet_id_of_1_to_19_digits_is_valid(tweet_id: str) -> None:
+    event = parse(minimal() | {"tweet_id": tweet_id})
+    assert isinstance(event, Event)
+    assert event.tweet_id == tweet_id
+
+
+def test_duplicate_keys_last_one_wins() -> None:
+    raw = encode(minimal())[:-1] + b',"user_id":"second"}'
+    event = parse_event(raw, now=NOW)
+    assert isinstance(event, Event)
+    assert event.user_id == "second"
+
+
+def test_surrounding_json_whitespace_is_valid() -> None:
+    assert parse_event(b" \n\t" + encode(minimal()) + b"\r\n ", now=NOW) == parse(minimal())
+
+
+# --- required fields ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", REQUIRED)
+def test_missing_required_field_is_rejected(name: str) -> None:
+    obj = minimal()
+    del obj[name]
+    assert reject_reason(obj) == f"missing required field {name!r}"
+
+
+@pytest.mark.parametrize("name", REQUIRED)
+def test_null_required_field_is_missing(name: str) -> None:
+    assert reject_reason(minimal() | {name: None}) == f"missing required field {name!r}"
+
+
+def test_validate_event_raises_event_error_with_reason() -> None:
+    obj = minimal()
+    del obj["user_id"]
+    with pytest.raises(EventError) as info:
+        validate_event(obj, now=NOW)
+    assert info.value.reason == "missing required field 'user_id'"
+    assert str(info.value) == info.value.reason
+    assert isinstance(info.value, ValueError)
+
+
+# --- wrong types --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", COUNTS)
+@pytest.mark.parametrize(
+    "value", [True, False, 1.0, 0.0, 1e3, 1.5, -1, -(2**63), "1", [1], {"n": 1}]
+)
+def test_bad_count_is_rejected(name: str, value: object) -> None:
+    assert reject_reason(minimal() | {name: value}) == f"field {name!r} must be an integer >= 0"
+
+
+@pytest.mark.parametrize("name", COUNTS)
+@pytest.mark.parametrize("value", [2**63, 2**64, 10**19, 10**40])
+def test_count_at_or_above_2_to_63_is_rejected(name: str, value: int) -> None:
+    assert reject_reason(minimal() | {name: value}) == f"field {name!r} must be below 2^63"
+
+
+@pytest.mark.parametrize("literal", [b"1.0", b"1e3", b"1E3", b"0e0", b"1.0e0", b"-0.0"])
+def test_json_number_with_fraction_or_exponent_is_not_a_count(literal: bytes) -> None:
+    obj = minimal()
+    del obj["retweet_count"]
+    raw = encode(obj)[:-1] + b', "retweet_count": ' + literal + b"}"
+    result = parse_event(raw, now=NOW)
+    assert result == Rejection("field 'retweet_count' must be an integer >= 0")
+
+
+def test_huge_negative_count_is_rejected_not_crashing() -> None:
+    raw = encode(minimal())[:-1] + b',"favorite_count":-' + b"9" * 5000 + b"}"
+    assert parse_event(raw, now=NOW) == Rejection("field 'favorite_count' must be an integer >= 0")
+
+
+def test_minus_zero_is_the_integer_zero() -> None:
+    raw = encode(minimal())[:-1] + b',"retweet_count":-0}'
+    event = parse_event(raw, now=NOW)
+    assert isinstance(event, Event)
+    assert event.retweet_count == 0
+
+
+@pytest.mark.parametrize(
+    "tweet_id",
+    ["", "12a", "abc", "1" * 20, " 1", "1 ", "+1", "-1", "1.0", "٣", "１", 123, 1.0, True, []],
+)
+def test_bad_tweet_id_is_rejected(tweet_id: object) -> None:
+    assert (
+        reject_reason(minimal() | {"tweet_id": tweet_id})
+        == "field 'tweet_id' must be a string of 1 to 19 digits"
+    )
+
+
+@pytest.mark.parametrize("value", [42, 4.2, True, ["42"], {"id": "42"}])
+def test_user_id_must_be_a_string(value: object) -> None:
+    assert reject_reason(minimal() | {"user_id": value}) == "field 'user_id' must be a string"
+
+
+@pytest.mark.parametrize("name", ["user_name", "location", "lang", "text"])
+@pytest.mark.parametrize("value", [1, 0, 1.5, False, ["a"], {"a": "b"}])
+def test_optional_string_of_wrong_type_is_rejected(name: str, value: object) -> None:
+    assert reject_reason(minimal() | {name: value}) == f"field {name!r} must be a string"
+
+
+@pytest.mark.parametrize("value", ["tag", {"a": 1}, 1, True, ["a", 1], ["a", None], [["a"]]])
+def test_hashtags_must_be_an_array_of_strings(value: object) -> None:
+    assert (
+        reject_reason(minimal() | {"hashtags": value})
+        == "field 'hashtags' must be an array of strings"
+    )
+
+
+@pytest.mark.parametrize("value", ["twitter", "X", "Synthetic", "", 1, True, ["x"], {"x": 1}])
+def test_source_outside_the_enum_is_rejected(value: object) -> None:
+    assert (
+        reject_reason(minimal() | {"source": value})
+        == "field 'source' must be one of 'synthetic', 'x', 'replay'"
+    )
+
+
+@pytest.mark.parametrize("value", [1763720130, 1.5, True, ["2026-11-21T10:15:30Z"]])
+def test_created_at_must_be_a_string(value: object) -> None:
+    assert reject_reason(minimal() | {"created_at": value}) == "field 'created_at' must be a string"
+
+
+@pytest.mark.parametrize("name", ["text", "location", "user_id", "hashtags"])
+def test_lone_surrogate_escape_is_rejected(name: str) -> None:
+    # Valid UTF-8 bytes and valid JSON syntax, but not text that can be stored or re-sent.
+    value = b'["a\\ud800"]' if name == "hashtags" else b'"a\\udc00b"'
+    raw = encode(minimal() | {name: None}).replace(
+        f'"{name}": null'.encode(), f'"{name}": '.encode() + value
+    )
+    result = parse_event(raw, now=NOW)
+    assert isinstance(result, Rejection)
+    assert result.reason == f"field {name!r} is not valid Unicode (lone surrogate)"
+
+
+def test_escaped_surrogate_pair_is_a_valid_character() -> None:
+    raw = encode(minimal())[:-1] + b',"text":"\\ud83d\\ude00"}'
+    event = parse_event(raw, now=NOW)
+    assert isinstance(event, Event)
+    assert event.text == "😀"
+
+
+# --- created_at ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-21T10:15:30Z", datetime(2026, 11, 21, 10, 15, 30, tzinfo=UTC)),
+        ("2026-11-21T10:15:30.123Z", datetime(2026, 11, 21, 10, 15, 30, 123000, tzinfo=UTC)),
+        ("2026-11-21t10:15:30z", datetime(2026, 11, 21, 10, 15, 30, tzinfo=UTC)),
+        ("2026-11-21 10:15:30Z", datetime(2026, 11, 21, 10, 15, 30, tzinfo=UTC)),
+        ("2026-11-21T12:15:30+02:00", datetime(2026, 11, 21, 10, 15, 30, tzinfo=UTC)),
+        ("2026-11-21T05:45:30-04:30", datetime(2026, 11, 21, 10, 15, 30, tzinfo=UTC)),
+        ("2026-11-21T10:15:30+00:00", datetime(2026, 11, 21, 10, 15, 30, tzinfo=UTC)),
+        ("2026-11-21T10:15:30-00:00", datetime(2026, 11, 21, 10, 15, 30, tzinfo=UTC)),
+        ("2026-11-22T01:00:00+14:00", datetime(2026, 11, 21, 11, 0, 0, tzinfo=UTC)),
+        (
+            "2026-11-21T10:15:30.123456789Z",
+            datetime(2026, 11, 21, 10, 15, 30, 123456, tzinfo=UTC),
+        ),
+        ("2026-11-21T10:15:30.5Z", datetime(2026, 11, 21, 10, 15, 30, 500000, tzinfo=UTC)),
+        # Truncated, never rounded: rounding .9999999 up would move to the next hour.
+        ("2026-11-21T10:59:59.9999999Z", datetime(2026, 11, 21, 10, 59, 59, 999999, tzinfo=UTC)),
+        ("2024-02-29T00:00:00Z", datetime(2024, 2, 29, tzinfo=UTC)),
+        # A leap second stays inside its minute (and hour).
+        ("2016-12-31T23:59:60Z", datetime(2016, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
+        ("0001-01-01T00:00:00Z", datetime(1, 1, 1, tzinfo=UTC)),
+        ("9999-12-31T23:59:59Z", datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)),
+    ],
+)
+def test_parse_created_at_accepts_rfc3339(text: str, expected: datetime) -> None:
+    parsed = parse_created_at(text)
+    assert parsed == expected
+    assert parsed.tzinfo is UTC
+    assert (parsed.hour, parsed.minute, parsed.microsecond) == (
+        expected.hour,
+        expected.minute,
+        expected.microsecond,
+    )
+
+
+def test_offset_is_converted_to_utc_across_a_day_boundary() -> None:
+    parsed = parse_created_at("2026-11-22T01:30:00+02:00")
+    assert parsed.tzinfo is UTC
+    assert (parsed.year, parsed.month, parsed.day, parsed.hour) == (2026, 11, 21, 23)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-21T10:15:30",  # naive
+        "2026-11-21T10:15:30.123",  # naive with fraction
+        "2026-11-21",  # date only
+        "2026-11-21Z",
+        "10:15:30Z",  # time only
+        "2026-11-21T10:15Z",  # no seconds
+        "2026-11-21T10:15:30+0200",  # offset without colon
+        "2026-11-21T10:15:30+02",  # offset without minutes
+        "2026-11-21T10:15:30 Z",
+        "2026-11-21T10:15:30.Z",  # empty fraction
+        "2026-11-21T10:15:30,123Z",  # comma fraction (ISO 8601, not RFC 3339)
+        "2026-11-21_10:15:30Z",
+        "20261121T101530Z",  # ISO 8601 basic format
+        "2026-W47-6T10:15:30Z",
+        "26-11-21T10:15:30Z",
+        "+2026-11-21T10:15:30Z",
+        " 2026-11-21T10:15:30Z",
+        "2026-11-21T10:15:30Z ",
+        "2026-11-21T10:15:30Z\n",
+        "2026-1-21T10:15:30Z",
+        "２０２６-11-21T10:15:30Z",  # fullwidth digits
+        "2026-11-21T10:15:30UTC",
+        "Sat Nov 21 10:15:30 +0000 2026",  # the old Twitter API format
+        "1763720130",
+        "garbage",
+        "",
+    ],
+)
+def test_parse_created_at_rejects_non_rfc3339(text: str) -> None:
+    with pytest.raises(EventError) as info:
+        parse_created_at(text)
+    assert info.value.reason.startswith("field 'created_at' is not RFC 3339 with an offset")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-13-01T00:00:00Z",
+        "2026-00-10T00:00:00Z",
+        "2026-02-30T00:00:00Z",
+        "2025-02-29T00:00:00Z",
+        "2026-11-00T00:00:00Z",
+        "2026-11-31T00:00:00Z",
+        "2026-11-21T24:00:00Z",
+        "2026-11-21T10:60:00Z",
+        "2026-11-21T10:15:61Z",
+        "2026-11-21T10:15:30+24:00",
+        "2026-11-21T10:15:30+02:60",
+        "0000-01-01T00:00:00Z",
+        "0001-01-01T00:00:00+01:00",  # before year 1 once in UTC
+        "9999-12-31T23:59:59-01:00",  # after year 9999 once in UTC
+    ],
+)
+def test_parse_created_at_rejects_out_of_range(text: str) -> None:
+    with pytest.raises(EventError) as info:
+        parse_created_at(text)
+    assert info.value.reason.startswith("field 'created_at' is out of range")
+
+
+def test_bad_created_at_in_a_message_is_rejected_with_a_short_reason() -> None:
+    reason = reject_reason(minimal() | {"created_at": "2026-11-21T10:15:30" + "x" * 10_000})
+    assert reason.startswith("field 'created_at' is not RFC 3339 with an offset: '2026-11-21")
+    assert len(reason) < 150
+    assert "\n" not in reject_reason(minimal() | {"created_at": "a\nb" * 100})
+
+
+def test_created_at_with_offset_is_stored_in_utc() -> None:
+    event = parse(minimal() | {"created_at": "2026-11-21T12:15:30.123+02:00"})
+    assert isinstance(event, Event)
+    assert event.created_at == datetime(2026, 11, 21, 10, 15, 30, 123000, tzinfo=UTC)
+    assert event.created_at.tzinfo is UTC
+    assert event.created_at.hour == 10
+
+
+# --- future skew --------------------------------------------------------------------
+
+
+def at(moment: datetime) -> dict[str, Any]:
+    return minimal() | {"created_at": moment.isoformat()}
+
+
+def test_exactly_one_hour_ahead_is_accepted() -> None:
+    assert timedelta(hours=1) == MAX_FUTURE_SKEW
+    assert isinstance(parse(at(NOW + timedelta(hours=1))), Event)
+
+
+def test_more_than_one_hour_ahead_is_rejected() -> None:
+    assert reject_reason(at(NOW + timedelta(hours=1, seconds=1))) == (
+        "created_at is more than 1 hour in the future"
+    )
+    assert isinstance(parse(at(NOW + timedelta(hours=1, microseconds=1))), Rejection), (
+        "even one microsecond past the hour is too far"
+    )
+
+
+def test_past_events_of_any_age_are_accepted() -> None:
+    assert isinstance(parse(at(NOW - timedelta(days=3650))), Event)
+    assert isinstance(parse(minimal() | {"created_at": "1970-01-01T00:00:00Z"}), Event)
+
+
+def test_skew_compares_instants_not_wall_clocks() -> None:
+    # 13:00 at +02:00 is 11:00 UTC, one hour before NOW in UTC terms.
+    assert isinstance(parse(minimal() | {"created_at": "2026-11-21T15:00:00+02:00"}), Event)
+    assert isinstance(parse(minimal() | {"created_at": "2026-11-21T15:00:01+02:00"}), Rejection)
+    # A reader clock in another zone is the same instant.
+    assert isinstance(
+        parse(at(NOW + timedelta(hours=1)), now=NOW.astimezone(timezone(timedelta(hours=-5)))),
+        Event,
+    )
+
+
+def test_validate_event_uses_the_injected_clock() -> None:
+    obj = minimal() | {"created_at": "2030-01-01T00:00:00Z"}
+    assert isinstance(validate_event(obj, now=datetime(2030, 1, 1, tzinfo=UTC)), Event)
+    with pytest.raises(EventError, match="more than 1 hour in the future"):
+        validate_event(obj, now=datetime(2029, 12, 31, 22, 59, 59, tzinfo=UTC))
+
+
+def test_default_clock_is_the_current_time() -> None:
+    soon = datetime.now(UTC) + timedelta(minutes=30)
+    later = datetime.now(UTC) + timedelta(hours=2)
+    assert isinstance(parse_event(encode(at(soon))), Event)
+    assert parse_event(encode(at(later))) == Rejection(
+        "created_at is more than 1 hour in the future"
+    )
+
+
+def test_naive_reader_clock_is_a_caller_error() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        parse_event(encode(minimal()), now=datetime(2026, 11, 21, 12))
+    with pytest.raises(ValueError, match="timezone-aware"):
+        validate_event(minimal(), now=datetime(2026, 11, 21, 12))
+
+
+# --- not an event at all ------------------------------------------------------------
+
+
+def test_none_and_empty_values_are_rejected() -> None:
+    assert isinstance(parse_event(None, now=NOW), Rejection)
+    assert isinstance(parse_event(b"", now=NOW), Rejection)
+    assert parse_event(b"", now=NOW) == Rejection("value is empty")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\xff",
+        b'{"tweet_id": "\xff"}',
+        b"\xc0\xaf",  # overlong "/"
+        b'{"text": "\xed\xa0\x80"}',  # UTF-8-encoded surrogate (CESU-8)
+        b'{"text": "\xe2\x82"}',  # truncated sequence
+        "{}".encode("utf-16"),
+        '{"text": "é"}'.encode("latin-1"),
+    ],
+)
+def test_non_utf8_is_rejected(raw: bytes) -> None:
+    assert parse_event(raw, now=NOW) == Rejection("value is not valid UTF-8")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"{",
+        b"not json",
+        b"{'tweet_id': '1'}",
+        b'{"a": 1,}',
+        b"{} {}",
+        b"\xef\xbb\xbf{}",  # UTF-8 BOM
+        b'{"text": "line\nbreak"}',  # raw control character inside a string
+        b"   ",
+        b'{"n": 01}',
+    ],
+)
+def test_non_json_is_rejected(raw: bytes) -> None:
+    result = parse_event(raw, now=NOW)
+    assert isinstance(result, Rejection)
+    assert result.reason.startswith("value is not valid JSON: ")
+    assert len(result.reason) < 120
+
+
+@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
+@pytest.mark.parametrize("field", [b"followers_count", b"unknown_extra"])
+def test_nan_and_infinity_are_not_json(constant: bytes, field: bytes) -> None:
+    raw = encode(minimal())[:-1] + b',"' + field + b'":' + constant + b"}"
+    result = parse_event(raw, now=NOW)
+    assert isinstance(result, Rejection)
+    assert result.reason.startswith("value is not valid JSON: ")
+    assert constant.lstrip(b"-").decode() in result.reason
+
+
+@pytest.mark.parametrize("value", [[], [minimal()], "a string", 42, 1.5, True, None, [1, 2, 3]])
+def test_top_level_non_object_is_rejected(value: object) -> None:
+    assert parse(value) == Rejection("value is not a JSON object")
+
+
+def test_validate_event_rejects_non_dict() -> None:
+    with pytest.raises(EventError, match="not a JSON object"):
+        validate_event([minimal()], now=NOW)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[" * 100_000,
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"a":' * 100_000 + b"1" + b"}" * 100_000,
+        encode(minimal())[:-1] + b',"deep":' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    ],
+)
+def test_deeply_nested_json_is_rejected_without_raising(raw: bytes) -> None:
+    assert parse_event(raw, now=NOW) == Rejection("value is not valid JSON: nested too deeply")
+
+
+def test_moderately_nested_unknown_field_is_fine() -> None:
+    raw = encode(minimal())[:-1] + b',"deep":' + b"[" * 200 + b"]" * 200 + b"}"
+    assert isinstance(parse_event(raw, now=NOW), Event)
+
+
+def test_bytearray_and_memoryview_are_accepted() -> None:
+    raw = encode(minimal())
+    assert parse_event(bytearray(raw), now=NOW) == parse(minimal())  # type: ignore[arg-type]
+    assert parse_event(memoryview(raw), now=NOW) == parse(minimal())  # type: ignore[arg-type]
+
+
+def test_str_value_is_rejected_not_raised() -> None:
+    result = parse_event(json.dumps(minimal()), now=NOW)  # type: ignore[arg-type]
+    assert isinstance(result, Rejection)
+
+
+def test_parse_event_never_raises_on_random_or_mutated_input() -> None:
+    rng = random.Random(20261121)
+    seeds = [encode(full()), encode(minimal()), b'{"a":[1,2,{"b":null}]}']
+    for _ in range(3000):
+        if rng.random() < 0.3:
+            raw = bytes(rng.randrange(256) for _ in range(rng.randrange(40)))
+        else:
+            buf = bytearray(rng.choice(seeds))
+            for _ in range(rng.randrange(1, 6)):
+                pos = rng.randrange(len(buf) + 1)
+                op = rng.randrange(3)
+                if op == 0 and buf:
+                    del buf[min(pos, len(buf) - 1)]
+                elif op == 1:
+                    buf.insert(pos, rng.randrange(256))
+                else:
+                    buf[pos:pos] = rng.choice(
+                        [b"null", b"true", b"1e3", b"-1", b"NaN", b'"', b"[", b"}", b"\\u"]
+                    )
+            raw = bytes(buf)
+        result = parse_event(raw, now=NOW)
+        assert isinstance(result, Event | Rejection)
+        if isinstance(result, Rejection):
+            assert result.reason
+            assert "\n" not in result.reason
+            assert len(result.reason) < 200
+
+
+# --- location -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Paris", "Paris"),
+        ("  Paris  ", "Paris"),
+        ("\t\n\r\f\vParis\v\f\r\n\t ", "Paris"),
+        ("New  York", "New  York"),  # inner whitespace kept
+        ("\u00a0Paris\u00a0", "\u00a0Paris\u00a0"),  # NO-BREAK SPACE is not ASCII
+        ("\u3000東京\u3000", "\u3000東京\u3000"),  # IDEOGRAPHIC SPACE is not ASCII
+        ("\u2003Paris\u0085", "\u2003Paris\u0085"),
+        ("\x1cParis\x1f", "\x1cParis\x1f"),  # str.strip() would remove these
+        ("\x00Paris", "\x00Paris"),
+        ("\"quoted\" 'single'", "\"quoted\" 'single'"),
+        ("back\\slash\\", "back\\slash\\"),
+        ("\\N", "\\N"),
+        ("'; DROP TABLE batch_view; --", "'; DROP TABLE batch_view; --"),
+        ("a,b\tc|d", "a,b\tc|d"),
+        ("PARIS", "PARIS"),  # no case folding
+        ("(unknown)", "(unknown)"),
+        ("🇫🇷 Paris", "🇫🇷 Paris"),
+    ],
+)
+def test_normalize_location_verbatim_except_ascii_trim(raw: str, expected: str) -> None:
+    assert normalize_location(raw) == expected
+
+
+@pytest.mark.parametrize("raw", [None, "", " ", "\t\n\r\f\v ", "     \n"])
+def test_absent_or_blank_location_is_unknown(raw: str | None) -> None:
+    assert UNKNOWN_LOCATION == "(unknown)"
+    assert normalize_location(raw) == UNKNOWN_LOCATION
+
+
+def test_location_is_cut_to_200_code_points() -> None:
+    assert MAX_LOCATION_CHARS == 200
+    assert normalize_location("😀" * 201) == "😀" * 200
+    assert normalize_location("a" * 200) == "a" * 200
+    assert normalize_location("é" * 1000) == "é" * 200
+    # Combining marks are code points of their own, not part of a "character".
+    assert normalize_location("e\u0301" * 101) == ("e\u0301" * 100)
+
+
+def test_location_is_trimmed_before_it_is_cut() -> None:
+    assert normalize_location(" " * 300 + "x" * 250 + " " * 10) == "x" * 200
+    # The cut may leave inner whitespace at the end; it is kept (no second trim).
+    assert normalize_location("x" * 199 + " y") == "x" * 199 + " "
+
+
+def test_location_key_of_an_event() -> None:
+    event = parse(minimal() | {"location": " \\N \n"})
+    assert isinstance(event, Event)
+    assert event.location == " \\N \n"
+    assert event.location_key == "\\N"
+    blank = parse(minimal() | {"location": "   "})
+    assert isinstance(blank, Event)
+    assert blank.location == "   "
+    assert blank.location_key == UNKNOWN_LOCATION
+
+
+# --- event_hour ---------------------------------------------------------------------
+
+
+def test_event_hour_is_naive_utc_truncated_to_the_hour() -> None:
+    event = parse(minimal() | {"created_at": "2026-11-21T12:59:59.999+02:00"})
+    assert isinstance(event, Event)
+    assert event.event_hour == datetime(2026, 11, 21, 10, 0, 0)
+    assert event.event_hour.tzinfo is None
+
+
+@pytest.mark.parametrize(
+    ("created_at", "hour"),
+    [
+        ("2026-11-21T10:00:00Z", datetime(2026, 11, 21, 10)),
+        ("2026-11-21T10:59:59.999999999Z", datetime(2026, 11, 21, 10)),
+        ("2026-11-21T00:30:00+01:00", datetime(2026, 11, 20, 23)),
+        ("2026-11-20T23:30:00-00:45", datetime(2026, 11, 21, 0)),
+        ("2016-12-31T23:59:60Z", datetime(2016, 12, 31, 23)),
+    ],
+)
+def test_event_hour_examples(created_at: str, hour: datetime) -> None:
+    event = parse(minimal() | {"created_at": created_at})
+    assert isinstance(event, Event)
+    assert event.event_hour == hour
+
+
+# --- serialisation ------------------------------------------------------------------
+
+
+def test_to_dict_follows_the_contract_and_omits_absent_fields() -> None:
+    event = parse(minimal())
+    assert isinstance(event, Event)
+    assert event.to_dict() == {
+        "tweet_id": "1861234567890123456",
+        "created_at": "2026-11-21T10:15:30.123Z",
+        "user_id": "42",
+        "followers_count": 10,
+        "favorite_count": 2,
+        "retweet_count": 0,
+    }
+
+
+def test_to_dict_of_a_full_event() -> None:
+    event = parse(full() | {"created_at": "2026-11-21T12:15:30+02:00"})
+    assert isinstance(event, Event)
+    assert event.to_dict() == full() | {"created_at": "2026-11-21T10:15:30.000Z"}
+
+
+@pytest.mark.parametrize(
+    ("moment", "text"),
+    [
+        (datetime(2026, 11, 21, 10, 15, 30, tzinfo=UTC), "2026-11-21T10:15:30.000Z"),
+        (datetime(2026, 11, 21, 10, 15, 30, 123000, tzinfo=UTC), "2026-11-21T10:15:30.123Z"),
+        (datetime(2026, 11, 21, 10, 15, 30, 1000, tzinfo=UTC), "2026-11-21T10:15:30.001Z"),
+        # Sub-millisecond precision is kept, so a message parses back to an equal Event.
+        (datetime(2026, 11, 21, 10, 15, 30, 123456, tzinfo=UTC), "2026-11-21T10:15:30.123456Z"),
+        (datetime(5, 1, 2, 3, 4, 5, tzinfo=UTC), "0005-01-02T03:04:05.000Z"),
+        (
+            datetime(2026, 11, 21, 11, 15, 30, tzinfo=timezone(timedelta(hours=1))),
+            "2026-11-21T10:15:30.000Z",
+        ),
+    ],
+)
+def test_created_at_is_written_as_rfc3339_utc(moment: datetime, text: str) -> None:
+    event = make_event(created_at=moment)
+    assert event.to_dict()["created_at"] == text
+    assert parse_created_at(text) == moment
+
+
+def test_to_json_bytes_is_compact_utf8() -> None:
+    event = parse(full())
+    assert isinstance(event, Event)
+    raw = event.to_json_bytes()
+    assert isinstance(raw, bytes)
+    assert b": " not in raw
+    assert b", " not in raw.replace(b"Paris, France", b"")
+    assert "👋".encode() in raw  # ensure_ascii=False: not \ud83d\udc4b
+    assert b"\\u" not in raw
+    assert json.loads(raw.decode("utf-8")) == event.to_dict()
+    assert raw.startswith(b'{"tweet_id":"1861234567890123456","created_at":')
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        minimal(),
+        full(),
+        full() | {"created_at": "2026-11-21T10:15:30.123456789+05:30"},
+        full() | {"location": "\\N \"'; DROP TABLE t; --\x00 \u00a0", "text": "\u2028\u2029"},
+        minimal() | {"followers_count": 2**63 - 1, "hashtags": ["", "a", "a"]},
+        minimal() | {"created_at": "2016-12-31T23:59:60Z"},
+    ],
+)
+def test_to_json_bytes_round_trips_through_parse_event(obj: dict[str, Any]) -> None:
+    event = parse(obj)
+    assert isinstance(event, Event)
+    again = parse_event(event.to_json_bytes(), now=NOW)
+    assert again == event
+    assert isinstance(again, Event)
+    assert again.to_json_bytes() == event.to_json_bytes()
+
+
+def test_event_built_in_python_round_trips() -> None:
+    event = make_event(
+        created_at=datetime(2026, 11, 21, 3, 4, 5, 678901, tzinfo=timezone(timedelta(hours=-7))),
+        user_name="Zoë",
+        location="  Köln ",
+        hashtags=("a", "b"),
+        source="replay",
+    )
+    assert event.created_at.tzinfo is UTC
+    assert event.created_at.hour == 10
+    assert parse_event(event.to_json_bytes(), now=NOW) == event
+
+
+# --- the Event type itself ----------------------------------------------------------
+
+
+def test_event_is_frozen_hashable_and_picklable() -> None:
+    event = parse(full())
+    assert isinstance(event, Event)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        event.tweet_id = "2"  # type: ignore[misc]
+    assert {event, parse(full())} == {event}
+    # Spark ships rows between processes with pickle; our own bytes, so S301 does not apply.
+    assert pickle.loads(pickle.dumps(event)) == event  # noqa: S301
+    assert not hasattr(event, "__dict__")  # slots
+
+
+def test_event_constructor_normalises_list_hashtags_to_tuple() -> None:
+    event = make_event(hashtags=["a", "b"])
+    assert event.hashtags == ("a", "b")
+    assert hash(event) == hash(make_event(hashtags=("a", "b")))
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"tweet_id": "x"}, "field 'tweet_id' must be a string of 1 to 19 digits"),
+        ({"tweet_id": 1}, "field 'tweet_id' must be a string of 1 to 19 digits"),
+        (
+            {"created_at": datetime(2026, 11, 21)},
+            "field 'created_at' must be a timezone-aware datetime",
+        ),
+        (
+            {"created_at": "2026-11-21T10:15:30Z"},
+            "field 'created_at' must be a timezone-aware datetime",
+        ),
+        ({"user_id": 42}, "field 'user_id' must be a string"),
+        ({"followers_count": True}, "field 'followers_count' must be an integer >= 0"),
+        ({"favorite_count": -1}, "field 'favorite_count' must be an integer >= 0"),
+        ({"retweet_count": 2**63}, "field 'retweet_count' must be below 2^63"),
+        ({"lang": 1}, "field 'lang' must be a string"),
+        ({"hashtags": "ab"}, "field 'hashtags' must be an array of strings"),
+        ({"hashtags": ("a", 1)}, "field 'hashtags' must be an array of strings"),
+        ({"source": "kafka"}, "field 'source' must be one of 'synthetic', 'x', 'replay'"),
+        ({"text": "\udfff"}, "field 'text' is not valid Unicode (lone surrogate)"),
+    ],
+)
+def test_event_constructor_rejects_what_parse_event_would(
+    changes: dict[str, Any], reason: str
+) -> None:
+    with pytest.raises(EventError) as info:
+        make_event(**changes)
+    assert info.value.reason == reason
+
+
+def test_event_constructor_rejects_created_at_out_of_range_in_utc() -> None:
+    with pytest.raises(EventError, match="out of range"):
+        make_event(created_at=datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1))))
+
+
+def test_rejection_is_a_small_frozen_value() -> None:
+    rejection = Rejection("value is empty")
+    assert rejection.reason == "value is empty"
+    assert rejection == Rejection("value is empty")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        rejection.reason = "x"  # type: ignore[misc]

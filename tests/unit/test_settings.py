@@ -1,0 +1,205 @@
+"""Settings: defaults, parsing, validation that names the setting, secrets never shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lambda_common.cli import main as env_main
+from lambda_common.errors import ConfigError
+from lambda_common.settings import (
+    HostPort,
+    Settings,
+    load_settings,
+    mask_dsn,
+    parse_dsn,
+    parse_duration,
+    parse_hostport,
+)
+
+SECRET_DSN = "postgresql://etl:s3cr3t-pw@warehouse.example.com:5439/analytics"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No developer .env or exported variable leaks into these tests."""
+    monkeypatch.chdir(tmp_path)
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+def test_defaults_match_the_local_stack() -> None:
+    s = load_settings()
+    assert s.kafka_bootstrap_servers == "localhost:9092"
+    assert s.kafka_topic == "tweets"
+    assert s.kafka_topic_partitions == 3
+    assert s.s3_endpoint_url == "http://localhost:9000"
+    assert s.s3_endpoint == HostPort("localhost", 9000)
+    assert s.warehouse_dialect == "postgres"
+    assert s.warehouse.port == 5439
+    assert s.batch_interval == 300
+    assert s.allowed_lateness == 600
+    assert s.redshift_iam_role is None
+    assert s.x_bearer_token is None
+
+
+def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "b1:9092, b2:9093")
+    monkeypatch.setenv("WAREHOUSE_DIALECT", "redshift")
+    monkeypatch.setenv("WAREHOUSE_DSN", SECRET_DSN)
+    monkeypatch.setenv("BATCH_INTERVAL", "1h")
+    monkeypatch.setenv("REDSHIFT_IAM_ROLE", "arn:aws:iam::123456789012:role/redshift-copy")
+    s = load_settings()
+    assert s.kafka_servers == [HostPort("b1", 9092), HostPort("b2", 9093)]
+    assert s.warehouse_dialect == "redshift"
+    assert s.warehouse.host == "warehouse.example.com"
+    assert s.warehouse.dbname == "analytics"
+    assert s.batch_interval == 3600
+
+
+def test_dotenv_file_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("KAFKA_TOPIC=from_dotenv\nS3_BUCKET=my-lake\n")
+    s = load_settings()
+    assert (s.kafka_topic, s.s3_bucket) == ("from_dotenv", "my-lake")
+
+
+def test_empty_endpoint_means_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("S3_ENDPOINT_URL", "")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "")
+    s = load_settings()
+    assert s.s3_endpoint_url is None and s.s3_endpoint is None
+    assert s.aws_access_key_id is None and s.aws_secret_access_key is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("WAREHOUSE_DIALECT", "mysql", "invalid setting WAREHOUSE_DIALECT"),
+        ("KAFKA_BOOTSTRAP_SERVERS", "no-port-here", "invalid setting KAFKA_BOOTSTRAP_SERVERS"),
+        ("KAFKA_TOPIC_PARTITIONS", "0", "invalid setting KAFKA_TOPIC_PARTITIONS"),
+        ("S3_ENDPOINT_URL", "ftp://x", "invalid setting S3_ENDPOINT_URL"),
+        ("S3_BUCKET", "Bad_Bucket", "invalid setting S3_BUCKET"),
+        ("BATCH_INTERVAL", "soon", "invalid setting BATCH_INTERVAL"),
+        ("REDSHIFT_IAM_ROLE", "admin", "invalid setting REDSHIFT_IAM_ROLE"),
+        ("AWS_REGION", "mars", "invalid setting AWS_REGION"),
+        ("KAFKA_TOPIC", "bad topic", "invalid setting KAFKA_TOPIC"),
+    ],
+)
+def test_bad_setting_fails_naming_it(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=expected) as info:
+        load_settings()
+    assert "\n" not in str(info.value)
+
+
+def test_bad_dsn_error_never_shows_the_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WAREHOUSE_DSN", "mysql://etl:s3cr3t-pw@host/db")
+    with pytest.raises(ConfigError, match="invalid setting WAREHOUSE_DSN") as info:
+        load_settings()
+    assert "s3cr3t" not in str(info.value)
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+def test_describe_masks_every_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WAREHOUSE_DSN", SECRET_DSN)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-secret-value")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "session-token-value")
+    monkeypatch.setenv("X_BEARER_TOKEN", "bearer-token-value")
+    s = load_settings()
+    shown = dict(s.describe())
+    text = "\n".join(f"{k}={v}" for k, v in shown.items()) + repr(s) + str(s)
+    for secret in ("s3cr3t-pw", "aws-secret-value", "session-token-value", "bearer-token-value"):
+        assert secret not in text
+    assert shown["WAREHOUSE_DSN"] == "postgresql://etl:***@warehouse.example.com:5439/analytics"
+    assert shown["AWS_SECRET_ACCESS_KEY"] == "****"
+    assert shown["X_BEARER_TOKEN"] == "****"
+    assert shown["KAFKA_TOPIC"] == "tweets"
+
+
+def test_make_env_prints_key_value_lines(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-secret-value")
+    assert env_main([]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert all("=" in line for line in lines)
+    assert {line.split("=", 1)[0] for line in lines} >= {
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "KAFKA_TOPIC",
+        "S3_ENDPOINT_URL",
+        "S3_BUCKET",
+        "AWS_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "WAREHOUSE_DSN",
+        "WAREHOUSE_DIALECT",
+        "REDSHIFT_IAM_ROLE",
+        "BATCH_INTERVAL",
+    }
+    assert "aws-secret-value" not in out
+
+
+def test_make_env_with_a_bad_setting_exits_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("WAREHOUSE_DIALECT", "oracle")
+    assert env_main([]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: invalid setting WAREHOUSE_DIALECT")
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [(300, 300), ("300", 300), ("45s", 45), ("5m", 300), ("1h", 3600), ("1h30m", 5400), ("0", 0)],
+)
+def test_parse_duration(text: object, seconds: int) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "5 minutes", "-5", "1.5h", True])
+def test_parse_duration_rejects(text: object) -> None:
+    with pytest.raises(ValueError, match=r"duration|negative"):
+        parse_duration(text)
+
+
+def test_parse_hostport() -> None:
+    assert parse_hostport("localhost:9092") == HostPort("localhost", 9092)
+    assert parse_hostport("[::1]:9092") == HostPort("::1", 9092)
+    for bad in ("localhost", "host:0", "host:70000", ":9092"):
+        with pytest.raises(ValueError, match="host:port"):
+            parse_hostport(bad)
+
+
+def test_parse_and_mask_dsn() -> None:
+    parts = parse_dsn("postgresql://us%40er:p%3Aw@db:5440/lake")
+    assert (parts.user, parts.password, parts.host, parts.port, parts.dbname) == (
+        "us@er",
+        "p:w",
+        "db",
+        5440,
+        "lake",
+    )
+    assert parse_dsn("postgresql://u:p@db/lake").port == 5439  # Redshift's port by default
+    assert mask_dsn(SECRET_DSN) == "postgresql://etl:***@warehouse.example.com:5439/analytics"
+    assert mask_dsn("postgresql://u@db/lake") == "postgresql://u@db/lake"
+    with pytest.raises(ValueError, match="user, a host and a database"):
+        parse_dsn("postgresql://db:5439/")
+
+
+def _env_example() -> dict[str, str]:
+    text = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
+    pairs = [line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#")]
+    return {key: value for key, value in pairs}
+
+
+def test_env_example_documents_every_setting_with_its_default() -> None:
+    documented = _env_example()
+    assert set(documented) == {name.upper() for name in Settings.model_fields}
+    from_example = dict(Settings(**{k.lower(): v for k, v in documented.items()}).describe())  # type: ignore[arg-type]
+    assert from_example == dict(load_settings().describe())
