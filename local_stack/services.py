@@ -467,7 +467,16 @@ class PostgresService(Service):
     def __init__(self, settings: Settings, stack_dir: Path) -> None:
         super().__init__(settings, stack_dir)
         self.as_root = os.geteuid() == 0
-        self.data = self.home / "data"
+
+    # Paths handed to PostgreSQL are resolved: when the home is a symlink (see
+    # _place_home) the postgres user can follow the target but not the checkout's path.
+    @property
+    def data(self) -> Path:
+        return self.home.resolve() / "data"
+
+    @property
+    def log_path(self) -> Path:
+        return self.home.resolve() / f"{self.name}.log"
 
     def _place_home(self) -> None:
         """Make sure the ``postgres`` user can reach the data directory (root only)."""
@@ -494,7 +503,7 @@ class PostgresService(Service):
 
     @property
     def superuser_password_path(self) -> Path:
-        return self.home / "superuser.pw"
+        return self.home.resolve() / "superuser.pw"
 
     def ports(self) -> list[Port]:
         dsn = self.settings.warehouse
