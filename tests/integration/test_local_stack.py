@@ -12,11 +12,10 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaProducer
 from psycopg2 import sql
 
 from lambda_common.broker import client_config, ensure_topic
@@ -25,8 +24,7 @@ from lambda_common.settings import Settings
 from lambda_common.warehouse import Warehouse
 
 from .conftest import StackHandle
-
-REPO = Path(__file__).resolve().parents[2]
+from .helpers import consume_all, run_module
 
 TRICKY_ROWS = [
     (1, 'Paris, "Île-de-France"'),
@@ -45,25 +43,6 @@ def _produce(settings: Settings, topic: str, records: list[tuple[bytes, bytes]])
         producer.flush(timeout=30)
     finally:
         producer.close()
-
-
-def _consume_all(settings: Settings, topic: str, expected: int) -> list[tuple[bytes, bytes]]:
-    consumer = KafkaConsumer(
-        topic,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        consumer_timeout_ms=15_000,
-        **client_config(settings),
-    )
-    try:
-        got: list[tuple[bytes, bytes]] = []
-        for message in consumer:
-            got.append((message.key, message.value))
-            if len(got) >= expected:
-                break
-        return got
-    finally:
-        consumer.close()
 
 
 def _create_table(wh: Warehouse, table: str) -> None:
@@ -98,7 +77,7 @@ def test_kafka_produce_and_consume(stack: StackHandle) -> None:
     assert ensure_topic(stack.settings, topic, partitions=3) is False
     records = [(f"{i}".encode(), f'{{"n":{i}}}'.encode()) for i in range(20)]
     _produce(stack.settings, topic, records)
-    assert sorted(_consume_all(stack.settings, topic, len(records))) == sorted(records)
+    assert sorted(consume_all(stack.settings, topic, len(records))) == sorted(records)
 
 
 def test_warehouse_copy_keeps_text_verbatim(stack: StackHandle) -> None:
@@ -150,7 +129,7 @@ def test_kafka_keeps_messages_across_restart(stack: StackHandle) -> None:
     records = [(b"k1", b"survives a broker restart")]
     _produce(stack.settings, topic, records)
     stack.restart("kafka")
-    assert _consume_all(stack.settings, topic, 1) == records
+    assert consume_all(stack.settings, topic, 1) == records
 
 
 @pytest.mark.restart
@@ -182,15 +161,7 @@ def test_s3_keeps_objects_across_restart(stack: StackHandle) -> None:
 
 
 def _stack_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "local_stack", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env=env,
-        check=False,
-    )
+    return run_module("local_stack", *args, env=env, timeout=240)
 
 
 def test_second_local_up_is_a_no_op(stack: StackHandle) -> None:
@@ -219,7 +190,6 @@ def test_blocked_port_is_a_one_line_error(tmp_path: Path) -> None:
         blocker.listen()
         port = blocker.getsockname()[1]
         env = {
-            **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": f"localhost:{port}",
             "LOCAL_STACK_DIR": str(tmp_path / "stack"),
         }

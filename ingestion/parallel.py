@@ -1,0 +1,120 @@
+"""Synthetic production on several processes, for throughput past one core.
+
+kafka-python builds every record in Python under the GIL, so one process tops out near
+25k events/s; ``workers`` processes, each with its own generator shard and producer, use
+every core. Worker ``w`` generates ``count / workers`` events from seed ``seed * 1009 + w``:
+the union is deterministic for (seed, options, workers), and a duplicate always comes from
+its own worker after the original, so per-key order holds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing as mp
+import queue
+import time
+from collections.abc import Callable
+from multiprocessing.sharedctypes import Synchronized
+from typing import Any
+
+from ingestion.producer import EventProducer, Stats
+from ingestion.synthetic import SyntheticOptions, SyntheticTweets
+from lambda_common.settings import Settings
+
+_REPORT_EVERY = 1024
+
+
+def shard_options(options: SyntheticOptions, workers: int) -> list[SyntheticOptions]:
+    """Split one synthetic run into ``workers`` deterministic shards."""
+    if workers == 1:
+        return [options]
+    base, extra = divmod(options.count, workers)
+    return [
+        dataclasses.replace(
+            options, seed=options.seed * 1009 + w, count=base + (1 if w < extra else 0)
+        )
+        for w in range(workers)
+    ]
+
+
+def _worker(
+    settings: Settings,
+    options: SyntheticOptions,
+    topic: str | None,
+    rate: float,
+    sent: Synchronized[int],
+    results: Any,
+) -> None:
+    source = SyntheticTweets(options)
+    producer = EventProducer(settings, topic)
+    pacer_start = time.monotonic()
+    n = 0
+    try:
+        for event in source:
+            producer.send(event)
+            n += 1
+            if n % _REPORT_EVERY == 0:
+                with sent.get_lock():
+                    sent.value += _REPORT_EVERY
+            if rate > 0:
+                ahead = pacer_start + n / rate - time.monotonic()
+                if ahead > 0:
+                    time.sleep(ahead)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        producer.close()
+        s = producer.stats
+        results.put((s.sent, s.failed, s.first_error, source.duplicates, source.late))
+
+
+def produce_parallel(
+    settings: Settings,
+    options: SyntheticOptions,
+    *,
+    workers: int,
+    rate: float = 0,
+    topic: str | None = None,
+    progress_interval_s: float = 1.0,
+    on_progress: Callable[[int, float], None] | None = None,
+) -> tuple[Stats, int, int]:
+    """Run the shards; return the merged stats, duplicates and late counts."""
+    ctx = mp.get_context("spawn")
+    sent = ctx.Value("q", 0)
+    results = ctx.Queue()
+    shards = shard_options(options, workers)
+    procs = [
+        ctx.Process(
+            target=_worker, args=(settings, o, topic, rate / workers, sent, results), daemon=True
+        )
+        for o in shards
+    ]
+    stats = Stats()
+    for proc in procs:
+        proc.start()
+    collected: list[tuple[int, int, str | None, int, int]] = []
+    try:
+        while len(collected) < len(procs):
+            try:
+                collected.append(results.get(timeout=progress_interval_s))
+            except queue.Empty:  # time for a progress line
+                if not any(p.is_alive() for p in procs) and results.empty():
+                    break
+                if on_progress is not None:
+                    on_progress(sent.value, stats.elapsed)
+    except KeyboardInterrupt:
+        # The workers got the same SIGINT; they flush and report.
+        while len(collected) < len(procs):
+            collected.append(results.get(timeout=60))
+    for proc in procs:
+        proc.join(timeout=30)
+    for n_sent, failed, first_error, _, _ in collected:
+        stats.sent += n_sent
+        stats.failed += failed
+        stats.first_error = stats.first_error or first_error
+    stats.delivered = stats.sent - stats.failed
+    if len(collected) < len(procs):
+        missing = len(procs) - len(collected)
+        stats.first_error = stats.first_error or f"{missing} worker(s) died without reporting"
+        stats.failed += 1
+    return stats, sum(c[3] for c in collected), sum(c[4] for c in collected)

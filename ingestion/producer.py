@@ -1,0 +1,169 @@
+"""Writing events to Kafka: the idempotent producer, pacing, progress and the summary.
+
+Every source ends here. Messages are keyed by ``tweet_id`` (so copies of a tweet share a
+partition and keep their order), sent with ``acks=all`` and the idempotent producer (a
+retried batch is never written twice), lz4-compressed in batches.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+from lambda_common.broker import client_config, ensure_topic
+from lambda_common.contract import Event
+from lambda_common.errors import ServiceUnavailable
+from lambda_common.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+PRODUCER_OPTIONS: dict[str, Any] = {
+    "acks": "all",
+    "enable_idempotence": True,
+    # Compressed batches are both smaller on the wire and, with kafka-python, about
+    # 3x faster to build than uncompressed ones (measured: ~18k vs ~53k msg/s).
+    "compression_type": "lz4",
+    "linger_ms": 20,
+    "batch_size": 256 * 1024,
+    "max_block_ms": 30_000,  # a full buffer (broker gone) blocks at most this long
+}
+
+
+@dataclass
+class Stats:
+    """What a producer run did."""
+
+    sent: int = 0
+    delivered: int = 0
+    failed: int = 0
+    bad_input: int = 0
+    started: float = field(default_factory=time.monotonic)
+    first_error: str | None = None
+
+    @property
+    def elapsed(self) -> float:
+        return max(time.monotonic() - self.started, 1e-9)
+
+
+class Progress:
+    """One status line on stderr at most once a second, and a summary at the end."""
+
+    def __init__(self, stats: Stats, stream: TextIO = sys.stderr, interval_s: float = 1.0) -> None:
+        self.stats = stats
+        self.stream = stream
+        self.interval_s = interval_s
+        self._last = time.monotonic()
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if now - self._last >= self.interval_s:
+            self._last = now
+            s = self.stats
+            print(
+                f"sent {s.sent:,} ({s.sent / s.elapsed:,.0f}/s), "
+                f"errors {s.failed:,}, bad input {s.bad_input:,}",
+                file=self.stream,
+                flush=True,
+            )
+
+
+class Pacer:
+    """Holds the send rate at ``rate`` events/s (0 = as fast as possible)."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._start = time.monotonic()
+
+    def wait(self, sent: int) -> None:
+        if self.rate <= 0:
+            return
+        ahead = self._start + sent / self.rate - time.monotonic()
+        if ahead > 0:
+            time.sleep(ahead)
+
+
+class EventProducer:
+    """The Kafka side of every source: ``send`` events, ``close`` flushes."""
+
+    def __init__(
+        self, settings: Settings, topic: str | None = None, *, timeout_s: float = 10.0
+    ) -> None:
+        self.settings = settings
+        self.topic = topic or settings.kafka_topic
+        self.stats = Stats()
+        ensure_topic(settings, self.topic)
+        try:
+            self._producer = KafkaProducer(
+                client_id="lambda-producer",
+                **PRODUCER_OPTIONS,
+                **client_config(settings, timeout_s=timeout_s),
+            )
+        except KafkaError as e:
+            raise ServiceUnavailable(
+                f"Kafka at {settings.kafka_bootstrap_servers} is unreachable ({type(e).__name__})"
+            ) from e
+
+    def _failed(self, error: BaseException) -> None:
+        self.stats.failed += 1
+        if self.stats.first_error is None:
+            self.stats.first_error = f"{type(error).__name__}: {error}"[:200]
+            logger.error("delivery failed: %s", self.stats.first_error)
+
+    def send(self, event: Event) -> None:
+        """Queue one event (returns at once; delivery is counted by callbacks)."""
+        future = self._producer.send(
+            self.topic, key=event.tweet_id.encode(), value=event.to_json_bytes()
+        )
+        # Only failures get a callback: a success callback per message costs ~10% of
+        # throughput, and after the final flush delivered = sent - failed.
+        future.add_errback(self._failed)
+        self.stats.sent += 1
+
+    def close(self, timeout_s: float = 60.0) -> None:
+        """Flush what is queued (bounded wait) and close."""
+        try:
+            self._producer.flush(timeout=timeout_s)
+        except KafkaError as e:
+            # Whatever was still queued is unaccounted for: count it all as failed.
+            self._failed(e)
+            self.stats.failed = self.stats.sent
+        finally:
+            self._producer.close(timeout=5)
+        self.stats.delivered = self.stats.sent - self.stats.failed
+
+
+def produce(
+    events: Iterable[Event | Any],
+    producer: EventProducer,
+    *,
+    rate: float = 0,
+    progress: Progress | None = None,
+    on_bad: Callable[[Any], None] | None = None,
+) -> Stats:
+    """Send every ``Event`` from ``events`` at ``rate``; anything else is bad input.
+
+    Ctrl-C stops the loop; the caller still closes the producer, which flushes.
+    """
+    pacer = Pacer(rate)
+    stats = producer.stats
+    try:
+        for item in events:
+            if isinstance(item, Event):
+                producer.send(item)
+                pacer.wait(stats.sent)
+            else:
+                stats.bad_input += 1
+                if on_bad is not None:
+                    on_bad(item)
+            if progress is not None:
+                progress.tick()
+    except KeyboardInterrupt:
+        logger.info("interrupted: flushing what was sent")
+    return stats
