@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 export PYTHONUNBUFFERED := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help deps venv jars setup local-up local-down local-status env lint test test-unit test-integration clean
+.PHONY: help deps venv jars setup local-up local-down local-status env run-producer bench lint test test-unit test-integration clean
 
 help: ## List the targets
 	@echo "usage: make TARGET   (settings: environment or .env, see .env.example)"
@@ -49,6 +49,17 @@ local-status: venv ## Health of each local service; exits non-zero if one is not
 
 env: venv ## Print the effective settings as KEY=VALUE, secrets masked
 	@$(PY) -m lambda_common env
+
+run-producer: venv ## Produce events: SOURCE=synthetic|x|replay COUNT RATE SEED FILE (+ BACKFILL START END DUPLICATES LATE WORKERS RULE)
+	@$(PY) -m ingestion --source $(or $(SOURCE),synthetic) \
+		$(if $(COUNT),--count $(COUNT)) $(if $(RATE),--rate $(RATE)) $(if $(SEED),--seed $(SEED)) \
+		$(if $(FILE),--file $(FILE)) $(if $(BACKFILL),--backfill $(BACKFILL)) \
+		$(if $(START),--start $(START)) $(if $(END),--end $(END)) \
+		$(if $(DUPLICATES),--duplicates $(DUPLICATES)) $(if $(LATE),--late $(LATE)) \
+		$(if $(WORKERS),--workers $(WORKERS)) $(if $(RULE),--rule "$(RULE)")
+
+bench: local-up ## Benchmarks on the local stack: table on stdout, JSON in bench/results/latest.json
+	@$(PY) -m bench.producer
 
 lint: venv ## ruff and mypy
 	@$(VENV)/bin/ruff check .

@@ -1,0 +1,1 @@
+"""Benchmarks (``make bench``): medians and spreads, side by side with stock tools."""

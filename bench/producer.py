@@ -1,0 +1,181 @@
+"""Producer throughput: ``python -m ingestion`` (synthetic, RATE=0) vs ``kcat -P``.
+
+Both are timed as whole processes writing the same number of events to a fresh topic of
+the local broker with the same guarantees (acks=all, idempotence, lz4 batches). kcat
+sends pre-generated events (the same synthetic events, written to a file first), so it
+measures the broker path alone: the ratio is what Python costs end to end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ingestion.synthetic import SyntheticOptions, SyntheticTweets
+from lambda_common.broker import ensure_topic
+from lambda_common.settings import Settings, load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+START, END = "2026-11-14T00:00:00Z", "2026-11-21T00:00:00Z"
+
+
+def _timed(argv: list[str], env: dict[str, str] | None = None) -> float:
+    started = time.perf_counter()
+    result = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, env=env, check=False)
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"{argv[0]} failed: {result.stderr[-400:]}")
+    return elapsed
+
+
+def _topic(settings: Settings, name: str) -> str:
+    topic = f"bench_{name}_{int(time.time() * 1000)}"
+    ensure_topic(settings, topic)
+    return topic
+
+
+def run(settings: Settings, events: int, repeats: int) -> list[dict[str, Any]]:
+    """Median events/s of each contender over ``repeats`` runs."""
+    kcat = shutil.which("kcat")
+    if kcat is None:
+        raise RuntimeError("kcat not found: make deps installs it")
+    data = REPO / ".stack" / "bench" / f"synthetic-{events}.tsv"
+    data.parent.mkdir(parents=True, exist_ok=True)
+    if not data.exists():
+        options = SyntheticOptions(
+            seed=1,
+            count=events,
+            start=datetime(2026, 11, 14, tzinfo=UTC),
+            end=datetime(2026, 11, 21, tzinfo=UTC),
+        )
+        with data.open("wb") as out:
+            for e in SyntheticTweets(options):
+                out.write(e.tweet_id.encode() + b"\t" + e.to_json_bytes() + b"\n")
+    bootstrap = settings.kafka_bootstrap_servers
+    contenders: dict[str, Any] = {
+        "python -m ingestion (1 process)": lambda t: [
+            sys.executable,
+            "-m",
+            "ingestion",
+            "--count",
+            str(events),
+            "--seed",
+            "1",
+            "--start",
+            START,
+            "--end",
+            END,
+            "--topic",
+            t,
+        ],
+        "python -m ingestion (--workers 2)": lambda t: [
+            sys.executable,
+            "-m",
+            "ingestion",
+            "--count",
+            str(events),
+            "--seed",
+            "1",
+            "--start",
+            START,
+            "--end",
+            END,
+            "--topic",
+            t,
+            "--workers",
+            "2",
+        ],
+        "kcat -P (pre-generated)": lambda t: [
+            kcat,
+            "-P",
+            "-b",
+            bootstrap,
+            "-t",
+            t,
+            "-K",
+            "\t",
+            "-z",
+            "lz4",
+            "-X",
+            "enable.idempotence=true",
+            "-X",
+            "acks=all",
+            "-X",
+            "linger.ms=20",
+            "-l",
+            str(data),
+        ],
+    }
+    rows: list[dict[str, Any]] = []
+    for name, argv in contenders.items():
+        rates = []
+        for _ in range(repeats):
+            topic = _topic(settings, "producer")
+            rates.append(events / _timed(argv(topic)))
+        rows.append(
+            {
+                "benchmark": "producer events/s",
+                "contender": name,
+                "events": events,
+                "median": statistics.median(rates),
+                "min": min(rates),
+                "max": max(rates),
+                "runs": repeats,
+            }
+        )
+    baseline = float(rows[-1]["median"])
+    for row in rows:
+        row["ratio_vs_kcat"] = row["median"] / baseline
+    return rows
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+    }
+
+
+def main() -> int:
+    settings = load_settings()
+    events = int(os.environ.get("BENCH_EVENTS", "200000"))
+    repeats = int(os.environ.get("BENCH_REPEATS", "3"))
+    rows = run(settings, events, repeats)
+    header = ("benchmark", "contender", "median", "spread (min-max)", "vs kcat")
+    print(f"{header[0]:<20} {header[1]:<36} {header[2]:>12} {header[3]:>22} {header[4]:>8}")
+    for r in rows:
+        spread = f"{r['min']:,.0f}-{r['max']:,.0f}"
+        print(
+            f"{r['benchmark']:<20} {r['contender']:<36} {r['median']:>12,.0f} "
+            f"{spread:>22} {r['ratio_vs_kcat']:>8.2f}"
+        )
+    out = REPO / "bench" / "results" / "latest.json"
+    out.write_text(
+        json.dumps(
+            {
+                "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "machine": machine(),
+                "results": rows,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"written to {out.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
