@@ -96,9 +96,10 @@ def pid_alive(pid: int, marker: str | None = None) -> bool:
         if stat.rsplit(")", 1)[1].split()[0] == "Z":
             return False
         if marker is not None:
-            return marker in (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(
-                errors="replace"
-            )
+            cmdline = (proc / "cmdline").read_bytes()
+            # Empty while the process is between fork and exec (nohup exec-ing java):
+            # it exists and is not a zombie, so it is alive.
+            return not cmdline or marker in cmdline.replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return proc.exists()
     return True
@@ -219,16 +220,21 @@ class Service(ABC):
         """Poll ``probe`` until it passes; raise ``StackError`` naming the log otherwise."""
         deadline = time.monotonic() + timeout_s
         last = "no answer"
+        gone = 0
         while time.monotonic() < deadline:
-            if self.pid() is None:
+            # Two misses in a row, half a second apart, before calling it dead: a process
+            # that is exec-ing can look absent for an instant.
+            gone = gone + 1 if self.pid() is None else 0
+            if gone >= 2:
                 raise StackError(
                     f"{self.name} exited during start-up; see {self.log_path}: "
                     f"{_tail(self.log_path)}"
                 )
-            try:
-                return self.probe()
-            except (LambdaError, OSError, psycopg2.Error) as e:
-                last = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+            if not gone:
+                try:
+                    return self.probe()
+                except (LambdaError, OSError, psycopg2.Error) as e:
+                    last = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
             time.sleep(0.5)
         raise StackError(
             f"{self.name} did not become healthy within {timeout_s:.0f}s ({last}); "
