@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing as mp
+import os
 import queue
+import signal
 import time
 from collections.abc import Callable
 from multiprocessing.sharedctypes import Synchronized
@@ -63,6 +65,8 @@ def _worker(
     except KeyboardInterrupt:
         pass
     finally:
+        # The interrupt may reach us twice (terminal and parent): never cut the flush.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         producer.close()
         s = producer.stats
         results.put((s.sent, s.failed, s.first_error, source.duplicates, source.late))
@@ -103,9 +107,16 @@ def produce_parallel(
                 if on_progress is not None:
                     on_progress(sent.value, stats.elapsed)
     except KeyboardInterrupt:
-        # The workers got the same SIGINT; they flush and report.
-        while len(collected) < len(procs):
-            collected.append(results.get(timeout=60))
+        # From a terminal the workers got the same SIGINT; from `kill -INT` only we did:
+        # pass it on, then let each flush and report.
+        for proc in procs:
+            if proc.is_alive() and proc.pid is not None:
+                os.kill(proc.pid, signal.SIGINT)
+        try:
+            while len(collected) < len(procs):
+                collected.append(results.get(timeout=60))
+        except queue.Empty:
+            pass  # a worker died without reporting: counted as a failure below
     for proc in procs:
         proc.join(timeout=30)
     for n_sent, failed, first_error, _, _ in collected:
