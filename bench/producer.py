@@ -61,39 +61,28 @@ def run(settings: Settings, events: int, repeats: int) -> list[dict[str, Any]]:
             for e in SyntheticTweets(options):
                 out.write(e.tweet_id.encode() + b"\t" + e.to_json_bytes() + b"\n")
     bootstrap = settings.kafka_bootstrap_servers
+
+    def ingestion(*extra: str) -> Any:
+        return lambda topic: [
+            sys.executable,
+            "-m",
+            "ingestion",
+            "--count",
+            str(events),
+            "--seed",
+            "1",
+            "--start",
+            START,
+            "--end",
+            END,
+            "--topic",
+            topic,
+            *extra,
+        ]
+
     contenders: dict[str, Any] = {
-        "python -m ingestion (1 process)": lambda t: [
-            sys.executable,
-            "-m",
-            "ingestion",
-            "--count",
-            str(events),
-            "--seed",
-            "1",
-            "--start",
-            START,
-            "--end",
-            END,
-            "--topic",
-            t,
-        ],
-        "python -m ingestion (--workers 2)": lambda t: [
-            sys.executable,
-            "-m",
-            "ingestion",
-            "--count",
-            str(events),
-            "--seed",
-            "1",
-            "--start",
-            START,
-            "--end",
-            END,
-            "--topic",
-            t,
-            "--workers",
-            "2",
-        ],
+        "python -m ingestion (1 process)": ingestion(),
+        "python -m ingestion (--workers 2)": ingestion("--workers", "2"),
         "kcat -P (pre-generated)": lambda t: [
             kcat,
             "-P",

@@ -228,13 +228,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.source == "synthetic":
             assert source is not None
-            produce(source, producer, rate=args.rate, progress=progress)
+            produce(source, producer, rate=args.rate, on_tick=progress.tick)
             extra = f", duplicates {source.duplicates:,}, late {source.late:,}, seed {seed}"
         elif args.source == "replay":
             assert args.file is not None
             events = _replay(args.file)
             limited = events if not args.count else _take_events(events, args.count)
-            produce(limited, producer, rate=args.rate, progress=progress, on_bad=_report_bad)
+            produce(limited, producer, rate=args.rate, on_tick=progress.tick, on_bad=_report_bad)
         else:
             _run_x(settings, args, producer, progress)
     finally:

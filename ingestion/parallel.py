@@ -14,12 +14,11 @@ import multiprocessing as mp
 import os
 import queue
 import signal
-import time
 from collections.abc import Callable
 from multiprocessing.sharedctypes import Synchronized
 from typing import Any
 
-from ingestion.producer import EventProducer, Stats
+from ingestion.producer import EventProducer, Stats, produce
 from ingestion.synthetic import SyntheticOptions, SyntheticTweets
 from lambda_common.settings import Settings
 
@@ -49,21 +48,16 @@ def _worker(
 ) -> None:
     source = SyntheticTweets(options)
     producer = EventProducer(settings, topic)
-    pacer_start = time.monotonic()
-    n = 0
+
+    def publish() -> None:
+        # Share progress with the parent every _REPORT_EVERY events: a lock per event
+        # would cost more than the event.
+        if producer.stats.sent % _REPORT_EVERY == 0:
+            with sent.get_lock():
+                sent.value += _REPORT_EVERY
+
     try:
-        for event in source:
-            producer.send(event)
-            n += 1
-            if n % _REPORT_EVERY == 0:
-                with sent.get_lock():
-                    sent.value += _REPORT_EVERY
-            if rate > 0:
-                ahead = pacer_start + n / rate - time.monotonic()
-                if ahead > 0:
-                    time.sleep(ahead)
-    except KeyboardInterrupt:
-        pass
+        produce(source, producer, rate=rate, on_tick=publish)
     finally:
         # The interrupt may reach us twice (terminal and parent): never cut the flush.
         signal.signal(signal.SIGINT, signal.SIG_IGN)

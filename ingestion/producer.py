@@ -144,10 +144,12 @@ def produce(
     producer: EventProducer,
     *,
     rate: float = 0,
-    progress: Progress | None = None,
+    on_tick: Callable[[], None] | None = None,
     on_bad: Callable[[Any], None] | None = None,
 ) -> Stats:
     """Send every ``Event`` from ``events`` at ``rate``; anything else is bad input.
+
+    ``on_tick`` runs after every item (progress reporting; it must be cheap).
 
     Ctrl-C stops the loop; the caller still closes the producer, which flushes.
     """
@@ -162,8 +164,8 @@ def produce(
                 stats.bad_input += 1
                 if on_bad is not None:
                     on_bad(item)
-            if progress is not None:
-                progress.tick()
+            if on_tick is not None:
+                on_tick()
     except KeyboardInterrupt:
         logger.info("interrupted: flushing what was sent")
     return stats
