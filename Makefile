@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 export PYTHONUNBUFFERED := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help deps venv jars setup local-up local-down local-status env run-producer bench lint test test-unit test-integration clean
+.PHONY: help deps venv jars setup local-up local-down local-status env run-producer batch-once bench lint test test-unit test-integration clean
 
 help: ## List the targets
 	@echo "usage: make TARGET   (settings: environment or .env, see .env.example)"
@@ -57,6 +57,9 @@ run-producer: venv ## Produce events: SOURCE=synthetic|x|replay COUNT RATE SEED 
 		$(if $(START),--start $(START)) $(if $(END),--end $(END)) \
 		$(if $(DUPLICATES),--duplicates $(DUPLICATES)) $(if $(LATE),--late $(LATE)) \
 		$(if $(WORKERS),--workers $(WORKERS)) $(if $(RULE),--rule "$(RULE)")
+
+batch-once: venv ## One batch cycle: Kafka -> S3 -> warehouse -> batch view -> horizon
+	@$(PY) -m batch_layer once
 
 bench: local-up ## Benchmarks on the local stack: table on stdout, JSON in bench/results/latest.json
 	@$(PY) -m bench.producer

@@ -1,0 +1,38 @@
+"""``python -m batch_layer once|run``: one batch cycle, or cycles every BATCH_INTERVAL."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from batch_layer.cycle import run_cycle
+from lambda_common.errors import ConfigError, LambdaError
+from lambda_common.logs import configure_logging
+from lambda_common.settings import load_settings
+
+logger = logging.getLogger(__name__)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    parser = argparse.ArgumentParser(prog="python -m batch_layer", description=__doc__)
+    parser.add_argument("command", choices=["once"], nargs="?", default="once")
+    parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    try:
+        result = run_cycle(settings)
+    except LambdaError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    logger.info("%s", result.summary())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

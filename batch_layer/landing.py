@@ -1,0 +1,184 @@
+"""Landing: Kafka offsets -> immutable gzip JSON-lines objects in S3 (the master dataset).
+
+Exactly-once rests on three pure rules kept here:
+
+1. **A plan per partition, written before any object.** For a partition whose committed
+   offset is ``start``, the plan ``[start, end)`` is stored at a key that depends only on
+   (topic, partition, start). A re-run after a crash finds it and redoes the same range,
+   whatever has arrived since, so it writes the very same objects.
+2. **Object keys are a pure function of the records they hold**: topic, partition, first
+   and last offset, under a date prefix taken from the first record's Kafka timestamp
+   (immutable, so a re-run computes the same date).
+3. **Chunking is fixed by the plan**: objects hold ``chunk_events`` offsets each from
+   ``start``, so boundaries do not depend on timing.
+
+Offsets move only after the objects are loaded (see ``cycle``).
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from lambda_common.contract import Event, parse_event
+from lambda_common.rows import event_row
+
+CHUNK_EVENTS = 100_000
+MASTER_PREFIX = "master"
+REJECTS_PREFIX = "rejects"
+PLANS_PREFIX = "plans"
+
+
+@dataclass(frozen=True)
+class PartitionPlan:
+    """Offsets ``[start, end)`` of one partition, to land in one cycle."""
+
+    topic: str
+    partition: int
+    start: int
+    end: int
+    chunk_events: int = CHUNK_EVENTS
+
+    @property
+    def key(self) -> str:
+        return plan_key(self.topic, self.partition, self.start)
+
+    def chunks(self) -> list[tuple[int, int]]:
+        """``(first, last)`` offsets (inclusive) of each object, fixed by the plan."""
+        return [
+            (first, min(first + self.chunk_events, self.end) - 1)
+            for first in range(self.start, self.end, self.chunk_events)
+        ]
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> PartitionPlan:
+        return cls(**json.loads(raw))
+
+
+def plan_key(topic: str, partition: int, start: int) -> str:
+    """Where the plan starting at ``start`` lives."""
+    return f"{PLANS_PREFIX}/topic={topic}/partition={partition}/from-{start:020d}.json"
+
+
+def object_key(
+    prefix: str, topic: str, partition: int, first: int, last: int, first_ts_ms: int
+) -> str:
+    """The S3 key of the object holding offsets ``first..last`` of a partition."""
+    day = datetime.fromtimestamp(first_ts_ms / 1000, UTC).strftime("%Y-%m-%d")
+    return (
+        f"{prefix}/topic={topic}/dt={day}/partition={partition}/"
+        f"{topic}-{partition}-{first:020d}-{last:020d}.jsonl.gz"
+    )
+
+
+@dataclass(frozen=True)
+class Message:
+    """What landing needs of a Kafka record."""
+
+    offset: int
+    timestamp_ms: int
+    value: bytes | None
+
+
+@dataclass
+class LandedObject:
+    """One written master-dataset object and what it holds."""
+
+    key: str
+    topic: str
+    partition: int
+    first_offset: int
+    last_offset: int
+    events: int
+    rejects: int
+    rejects_key: str | None = None
+
+
+@dataclass
+class _Writer:
+    """gzip JSON lines, compressed as they come (memory bounded by the compressed size)."""
+
+    buffer: io.BytesIO = field(default_factory=io.BytesIO)
+    count: int = 0
+
+    def __post_init__(self) -> None:
+        # mtime=0: the same records give the same bytes, so a rewrite is identical.
+        self._gzip = gzip.GzipFile(fileobj=self.buffer, mode="wb", compresslevel=6, mtime=0)
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._gzip.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode())
+        self._gzip.write(b"\n")
+        self.count += 1
+
+    def finish(self) -> bytes:
+        self._gzip.close()
+        return self.buffer.getvalue()
+
+
+def master_record(event: Event, partition: int, offset: int) -> dict[str, Any]:
+    """One line of a master object: the warehouse row plus the event verbatim."""
+    return {**event_row(event, partition, offset), "event": event.to_dict()}
+
+
+def reject_record(
+    topic: str, partition: int, offset: int, reason: str, value: bytes | None
+) -> dict[str, Any]:
+    """One line of a rejects object: where it was, why, and the exact bytes (base64)."""
+    raw = value or b""
+    return {
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
+        "reason": reason,
+        "value_b64": base64.b64encode(raw).decode(),
+        "value_preview": raw[:200].decode("utf-8", errors="backslashreplace"),
+    }
+
+
+@dataclass
+class Chunk:
+    """The encoded objects of one chunk, ready to upload."""
+
+    landed: LandedObject
+    body: bytes
+    rejects_body: bytes | None
+
+
+def encode_chunk(
+    topic: str, partition: int, first: int, last: int, messages: Iterable[Message], now: datetime
+) -> Chunk:
+    """Validate the chunk's messages and encode the master (and rejects) objects."""
+    good, bad = _Writer(), _Writer()
+    first_ts: int | None = None
+    for msg in messages:
+        if first_ts is None:
+            first_ts = msg.timestamp_ms
+        parsed = parse_event(msg.value, now=now)
+        if isinstance(parsed, Event):
+            good.write(master_record(parsed, partition, msg.offset))
+        else:
+            bad.write(reject_record(topic, partition, msg.offset, parsed.reason, msg.value))
+    ts = first_ts if first_ts is not None else 0
+    key = object_key(MASTER_PREFIX, topic, partition, first, last, ts)
+    rejects_key = (
+        object_key(REJECTS_PREFIX, topic, partition, first, last, ts) if bad.count else None
+    )
+    landed = LandedObject(key, topic, partition, first, last, good.count, bad.count, rejects_key)
+    return Chunk(landed, good.finish(), bad.finish() if bad.count else None)
+
+
+def read_master_object(body: bytes) -> Iterator[dict[str, Any]]:
+    """The records of a master object."""
+    with gzip.GzipFile(fileobj=io.BytesIO(body)) as handle:
+        for line in handle:
+            if line.strip():
+                yield json.loads(line)

@@ -1,0 +1,223 @@
+"""Loading landed objects into the warehouse, and publishing the batch view and horizon.
+
+Everything of a cycle happens in **one warehouse transaction**: COPY into a staging
+table, de-duplicate into ``raw_tweets``, record the objects in ``load_ledger``, rebuild
+``batch_view`` for the hours before the new horizon, move ``batch_horizon``. A replayed
+cycle finds its objects in the ledger and loads nothing twice; readers see the old view
+until the commit, then the new one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+import signal
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from batch_layer.landing import LandedObject, read_master_object
+from lambda_common.errors import LambdaError
+from lambda_common.objectstore import ObjectStore
+from lambda_common.rows import ROW_COLUMNS
+from lambda_common.settings import Settings
+from lambda_common.sql import load_sql, statements
+from lambda_common.warehouse import Cursor, Warehouse
+
+logger = logging.getLogger(__name__)
+
+MANIFESTS_PREFIX = "manifests"
+
+
+class LoadError(LambdaError):
+    """A load failed; the message carries the warehouse's own reasons."""
+
+
+def failpoint(name: str) -> None:
+    """Die here (SIGKILL) when ``LAMBDA_FAILPOINT`` names this point: crash tests use it."""
+    if os.environ.get("LAMBDA_FAILPOINT") == name:
+        logger.warning("failpoint %s: killing the process", name)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class _CsvStream(io.RawIOBase):
+    """A file-like view of rows as CSV text, for COPY FROM STDIN without buffering it all."""
+
+    def __init__(self, rows: Iterator[dict[str, Any]]) -> None:
+        self._rows = rows
+        self._pending = b""
+        self._text = io.StringIO()
+        # QUOTE_ALL: in PostgreSQL's CSV an unquoted empty field is NULL; "" is ''.
+        self._writer = csv.writer(self._text, quoting=csv.QUOTE_ALL, lineterminator="\n")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while len(self._pending) < len(buffer):
+            batch = [next(self._rows, None) for _ in range(1000)]
+            rows = [r for r in batch if r is not None]
+            if not rows:
+                break
+            self._writer.writerows([r[c] for c in ROW_COLUMNS] for r in rows)
+            self._pending += self._text.getvalue().encode("utf-8")
+            self._text.seek(0)
+            self._text.truncate()
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+
+def manifest_key(cycle_id: str) -> str:
+    """Where a cycle's COPY manifest lives."""
+    return f"{MANIFESTS_PREFIX}/{cycle_id}.manifest.json"
+
+
+def manifest_body(store: ObjectStore, objects: list[LandedObject]) -> bytes:
+    """A Redshift COPY manifest listing the objects (all mandatory)."""
+    entries = [{"url": store.uri(o.key), "mandatory": True} for o in objects]
+    return json.dumps({"entries": entries}, indent=1).encode()
+
+
+class BatchWarehouse:
+    """The batch layer's side of the warehouse."""
+
+    def __init__(self, settings: Settings, warehouse: Warehouse, store: ObjectStore) -> None:
+        self.settings = settings
+        self.warehouse = warehouse
+        self.store = store
+        self.dialect = settings.warehouse_dialect
+
+    def _run_file(self, cur: Cursor, name: str, params: dict[str, Any] | None = None) -> None:
+        for statement in statements(load_sql(name, self.dialect)):
+            cur.execute(statement, params)
+
+    def _one(self, name: str) -> str:
+        (statement,) = statements(load_sql(name, self.dialect))
+        return statement
+
+    def ensure_schema(self) -> None:
+        """Create the pipeline's tables if missing (idempotent)."""
+        with self.warehouse.transaction() as cur:
+            self._run_file(cur, "schema")
+
+    def horizon(self) -> datetime | None:
+        """The current batch horizon (None before the first cycle)."""
+        rows = self.warehouse.query(self._one("horizon_get"))
+        return rows[0][0] if rows else None
+
+    def publish(
+        self, objects: list[LandedObject], cycle_id: str, new_horizon: datetime
+    ) -> tuple[bool, datetime]:
+        """Load ``objects`` (unless the ledger has them), rebuild the view, move the horizon.
+
+        Returns (whether anything was loaded, the horizon now in force).
+        """
+        with self.warehouse.transaction() as cur:
+            # Serialises concurrent cycles (several consumers of the group) on the load.
+            cur.execute(
+                "LOCK TABLE load_ledger IN EXCLUSIVE MODE"
+                if self.dialect == "postgres"
+                else "LOCK load_ledger"
+            )
+            loaded = False
+            if objects:
+                cur.execute(self._one("ledger_loaded"), {"keys": tuple(o.key for o in objects)})
+                already = {row[0] for row in cur.fetchall()}
+                if already and len(already) != len(objects):
+                    raise LoadError(
+                        f"ledger holds {len(already)} of this cycle's {len(objects)} objects: "
+                        "the master dataset and the warehouse disagree; run make recompute"
+                    )
+                if not already:
+                    self._load(cur, objects, cycle_id)
+                    loaded = True
+            failpoint("after_copy")
+            cur.execute(self._one("horizon_get"))
+            row = cur.fetchone()
+            old = row[0] if row else None
+            horizon = max(new_horizon, old) if old is not None else new_horizon
+            self._rebuild_view(cur, horizon)
+            self._run_file(cur, "horizon_set", {"horizon": horizon})
+        return loaded, horizon
+
+    def _load(self, cur: Cursor, objects: list[LandedObject], cycle_id: str) -> None:
+        self._run_file(cur, "staging_create")
+        if self.dialect == "postgres":
+            for obj in objects:
+                rows = read_master_object(self.store.get(obj.key))
+                self.warehouse.copy_from_stream(
+                    cur,
+                    "staging_tweets",
+                    ROW_COLUMNS,
+                    io.BufferedReader(_CsvStream(rows), buffer_size=1 << 16),
+                )
+        else:
+            self._copy_redshift(cur, objects, cycle_id)
+        self._run_file(cur, "staging_merge")
+        for obj in objects:
+            self._run_file(
+                cur,
+                "ledger_insert",
+                {
+                    "object_key": obj.key,
+                    "topic": obj.topic,
+                    "kafka_partition": obj.partition,
+                    "first_offset": obj.first_offset,
+                    "last_offset": obj.last_offset,
+                    "events": obj.events,
+                    "rejects": obj.rejects,
+                },
+            )
+
+    def _copy_redshift(self, cur: Cursor, objects: list[LandedObject], cycle_id: str) -> None:
+        key = manifest_key(cycle_id)
+        self.store.put(key, manifest_body(self.store, objects))
+        s = self.settings
+        params: dict[str, Any] = {"manifest": self.store.uri(key), "region": s.aws_region}
+        if s.redshift_iam_role:
+            name = "copy_manifest_role"
+            params["iam_role"] = s.redshift_iam_role
+        else:
+            name = "copy_manifest_keys"
+            if not (s.aws_access_key_id and s.aws_secret_access_key):
+                raise LoadError("Redshift COPY needs REDSHIFT_IAM_ROLE (or AWS access keys)")
+            params["credentials"] = (
+                f"aws_access_key_id={s.aws_access_key_id};"
+                f"aws_secret_access_key={s.aws_secret_access_key.get_secret_value()}"
+            )
+        try:
+            self._run_file(cur, name, params)
+        except Exception as e:
+            raise LoadError(f"Redshift COPY of {key} failed: {self._load_errors()}") from e
+
+    def _load_errors(self) -> str:
+        # The failed transaction is unusable: read stl_load_errors on a fresh connection.
+        try:
+            with Warehouse(self.settings) as side:
+                rows = side.query(self._one("load_errors"))
+        except LambdaError as e:
+            return f"(could not read stl_load_errors: {e})"
+        return (
+            "; ".join(f"{f} line {n} column {c}: {r}" for f, n, c, r in rows)
+            or "no stl_load_errors rows"
+        )
+
+    def _rebuild_view(self, cur: Cursor, horizon: datetime) -> None:
+        aggregate = load_sql("aggregate", self.dialect).format(
+            source="raw_tweets", where="event_hour < %(horizon)s"
+        )
+        cur.execute("DELETE FROM batch_view")
+        cur.execute(
+            "INSERT INTO batch_view (event_hour, location, tweet_count, followers_sum, "
+            "favorite_sum, retweet_sum) " + _strip_comments(aggregate),
+            {"horizon": horizon},
+        )
+
+
+def _strip_comments(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if not line.strip().startswith("--"))

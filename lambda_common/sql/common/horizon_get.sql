@@ -1,0 +1,1 @@
+SELECT MAX(horizon) FROM batch_horizon;

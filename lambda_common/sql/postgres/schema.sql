@@ -1,0 +1,44 @@
+-- The warehouse tables of the pipeline (PostgreSQL, the local Redshift stand-in).
+-- Idempotent: run at every start of the batch layer.
+
+-- Every valid, de-duplicated event ever landed: the first copy of a tweet_id wins.
+CREATE TABLE IF NOT EXISTS raw_tweets (
+    tweet_id        varchar(19)  NOT NULL PRIMARY KEY,
+    created_at      timestamp    NOT NULL,
+    event_hour      timestamp    NOT NULL,
+    location        varchar(800) NOT NULL,
+    user_id         text         NOT NULL,
+    followers_count bigint       NOT NULL,
+    favorite_count  bigint       NOT NULL,
+    retweet_count   bigint       NOT NULL,
+    kafka_partition integer      NOT NULL,
+    kafka_offset    bigint       NOT NULL
+);
+CREATE INDEX IF NOT EXISTS raw_tweets_event_hour ON raw_tweets (event_hour);
+
+-- One row per S3 object loaded; a replayed cycle finds its objects here and changes nothing.
+CREATE TABLE IF NOT EXISTS load_ledger (
+    object_key      varchar(1024) NOT NULL PRIMARY KEY,
+    topic           varchar(249)  NOT NULL,
+    kafka_partition integer       NOT NULL,
+    first_offset    bigint        NOT NULL,
+    last_offset     bigint        NOT NULL,
+    events          bigint        NOT NULL,
+    rejects         bigint        NOT NULL,
+    loaded_at       timestamp     NOT NULL DEFAULT (now() AT TIME ZONE 'UTC')
+);
+
+CREATE TABLE IF NOT EXISTS batch_view (
+    event_hour    timestamp    NOT NULL,
+    location      varchar(800) NOT NULL,
+    tweet_count   bigint       NOT NULL,
+    followers_sum bigint       NOT NULL,
+    favorite_sum  bigint       NOT NULL,
+    retweet_sum   bigint       NOT NULL,
+    PRIMARY KEY (event_hour, location)
+);
+
+-- A single row: hours before it are served from batch_view.
+CREATE TABLE IF NOT EXISTS batch_horizon (
+    horizon timestamp
+);

@@ -1,0 +1,47 @@
+-- The warehouse tables of the pipeline (Amazon Redshift).
+-- Idempotent: run at every start of the batch layer. varchar lengths are bytes in
+-- Redshift: 800 holds 200 code points of UTF-8.
+
+CREATE TABLE IF NOT EXISTS raw_tweets (
+    tweet_id        varchar(19)    NOT NULL PRIMARY KEY,
+    created_at      timestamp      NOT NULL,
+    event_hour      timestamp      NOT NULL,
+    location        varchar(800)   NOT NULL,
+    user_id         varchar(65535) NOT NULL,
+    followers_count bigint         NOT NULL,
+    favorite_count  bigint         NOT NULL,
+    retweet_count   bigint         NOT NULL,
+    kafka_partition integer        NOT NULL,
+    kafka_offset    bigint         NOT NULL
+)
+DISTKEY (tweet_id)
+SORTKEY (event_hour);
+
+CREATE TABLE IF NOT EXISTS load_ledger (
+    object_key      varchar(1024) NOT NULL PRIMARY KEY,
+    topic           varchar(249)  NOT NULL,
+    kafka_partition integer       NOT NULL,
+    first_offset    bigint        NOT NULL,
+    last_offset     bigint        NOT NULL,
+    events          bigint        NOT NULL,
+    rejects         bigint        NOT NULL,
+    loaded_at       timestamp     NOT NULL DEFAULT SYSDATE
+)
+DISTSTYLE ALL;
+
+CREATE TABLE IF NOT EXISTS batch_view (
+    event_hour    timestamp    NOT NULL,
+    location      varchar(800) NOT NULL,
+    tweet_count   bigint       NOT NULL,
+    followers_sum bigint       NOT NULL,
+    favorite_sum  bigint       NOT NULL,
+    retweet_sum   bigint       NOT NULL,
+    PRIMARY KEY (event_hour, location)
+)
+DISTSTYLE ALL
+SORTKEY (event_hour);
+
+CREATE TABLE IF NOT EXISTS batch_horizon (
+    horizon timestamp
+)
+DISTSTYLE ALL;
