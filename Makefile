@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 export PYTHONUNBUFFERED := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help deps venv jars setup local-up local-down local-status env run-producer batch-once bench lint test test-unit test-integration clean
+.PHONY: help deps venv jars setup local-up local-down local-status env run-producer batch-once batch recompute bench lint test test-unit test-integration clean
 
 help: ## List the targets
 	@echo "usage: make TARGET   (settings: environment or .env, see .env.example)"
@@ -60,6 +60,12 @@ run-producer: venv ## Produce events: SOURCE=synthetic|x|replay COUNT RATE SEED 
 
 batch-once: venv ## One batch cycle: Kafka -> S3 -> warehouse -> batch view -> horizon
 	@$(PY) -m batch_layer once
+
+batch: venv ## Batch cycles every BATCH_INTERVAL until Ctrl-C (failed cycles retried with back-off)
+	@$(PY) -m batch_layer run
+
+recompute: venv ## Rebuild raw_tweets, the load ledger and batch_view from the S3 master dataset alone
+	@$(PY) -m batch_layer recompute
 
 bench: local-up ## Benchmarks on the local stack: table on stdout, JSON in bench/results/latest.json
 	@$(PY) -m bench.producer

@@ -6,7 +6,8 @@ import argparse
 import logging
 import sys
 
-from batch_layer.cycle import run_cycle
+from batch_layer.cycle import recompute, run_cycle
+from batch_layer.schedule import cycle_lock, run_forever
 from lambda_common.errors import ConfigError, LambdaError
 from lambda_common.logs import configure_logging
 from lambda_common.settings import load_settings
@@ -17,8 +18,8 @@ logger = logging.getLogger(__name__)
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     parser = argparse.ArgumentParser(prog="python -m batch_layer", description=__doc__)
-    parser.add_argument("command", choices=["once"], nargs="?", default="once")
-    parser.parse_args(argv)
+    parser.add_argument("command", choices=["once", "run", "recompute"], nargs="?", default="once")
+    args = parser.parse_args(argv)
     try:
         settings = load_settings()
     except ConfigError as e:
@@ -26,11 +27,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_logging(settings.log_level)
     try:
-        result = run_cycle(settings)
+        with cycle_lock(settings):
+            if args.command == "recompute":
+                count = recompute(settings)
+                logger.info(
+                    "recomputed raw_tweets, load_ledger and batch_view from %d objects", count
+                )
+            elif args.command == "run":
+                run_forever(settings)
+            else:
+                logger.info("%s", run_cycle(settings).summary())
     except LambdaError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    logger.info("%s", result.summary())
     return 0
 
 

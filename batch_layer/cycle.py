@@ -193,3 +193,13 @@ def run_cycle(
         seconds=time.monotonic() - started,
         horizon=horizon,
     )
+
+
+def recompute(settings: Settings) -> int:
+    """``make recompute``: rebuild the warehouse's batch tables from the S3 objects alone."""
+    store = S3ObjectStore(settings)
+    store.check()
+    with Warehouse(settings) as warehouse:
+        batch = BatchWarehouse(settings, warehouse, store)
+        batch.ensure_schema()
+        return batch.recompute(settings.kafka_topic, f"recompute-{datetime.now(UTC):%Y%m%dT%H%M%S}")

@@ -21,6 +21,7 @@ import base64
 import gzip
 import io
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -67,6 +68,22 @@ class PartitionPlan:
 def plan_key(topic: str, partition: int, start: int) -> str:
     """Where the plan starting at ``start`` lives."""
     return f"{PLANS_PREFIX}/topic={topic}/partition={partition}/from-{start:020d}.json"
+
+
+_KEY = re.compile(r"/partition=(\d+)/[^/]+-(\d{20})-(\d{20})\.jsonl\.gz$")
+
+
+def parse_object_key(key: str) -> tuple[int, int, int]:
+    """``(partition, first, last)`` of an object key (inverse of ``object_key``)."""
+    match = _KEY.search(key)
+    if match is None:
+        raise ValueError(f"not a master object key: {key}")
+    return int(match[1]), int(match[2]), int(match[3])
+
+
+def master_prefix(topic: str) -> str:
+    """Where every master object of a topic lives."""
+    return f"{MASTER_PREFIX}/topic={topic}/"
 
 
 def object_key(

@@ -19,7 +19,14 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from batch_layer.landing import LandedObject, read_master_object
+from batch_layer.landing import (
+    MASTER_PREFIX,
+    REJECTS_PREFIX,
+    LandedObject,
+    master_prefix,
+    parse_object_key,
+    read_master_object,
+)
 from lambda_common.errors import LambdaError
 from lambda_common.objectstore import ObjectStore
 from lambda_common.rows import ROW_COLUMNS
@@ -118,12 +125,7 @@ class BatchWarehouse:
         Returns (whether anything was loaded, the horizon now in force).
         """
         with self.warehouse.transaction() as cur:
-            # Serialises concurrent cycles (several consumers of the group) on the load.
-            cur.execute(
-                "LOCK TABLE load_ledger IN EXCLUSIVE MODE"
-                if self.dialect == "postgres"
-                else "LOCK load_ledger"
-            )
+            cur.execute(self._lock_ledger())
             loaded = False
             if objects:
                 cur.execute(self._one("ledger_loaded"), {"keys": tuple(o.key for o in objects)})
@@ -145,7 +147,38 @@ class BatchWarehouse:
             self._run_file(cur, "horizon_set", {"horizon": horizon})
         return loaded, horizon
 
-    def _load(self, cur: Cursor, objects: list[LandedObject], cycle_id: str) -> None:
+    def recompute(self, topic: str, cycle_id: str) -> int:
+        """Rebuild ``raw_tweets``, the ledger and the view from the S3 objects alone.
+
+        Returns the number of objects read. One transaction: readers keep the old tables
+        until it commits.
+        """
+        keys = self.store.list_keys(master_prefix(topic))
+        objects = []
+        for key in keys:
+            partition, first, last = parse_object_key(key)
+            objects.append(LandedObject(key, topic, partition, first, last, events=0, rejects=0))
+        with self.warehouse.transaction() as cur:
+            cur.execute(self._lock_ledger())
+            cur.execute("DELETE FROM load_ledger")
+            cur.execute("DELETE FROM raw_tweets")
+            if objects:
+                self._load(cur, objects, cycle_id, count_events=True)
+            cur.execute(self._one("horizon_get"))
+            row = cur.fetchone()
+            if row and row[0] is not None:
+                self._rebuild_view(cur, row[0])
+        return len(objects)
+
+    def _lock_ledger(self) -> str:
+        # Serialises cycles and recomputes (several consumers of the group) on the load.
+        if self.dialect == "postgres":
+            return "LOCK TABLE load_ledger IN EXCLUSIVE MODE"
+        return "LOCK load_ledger"
+
+    def _load(
+        self, cur: Cursor, objects: list[LandedObject], cycle_id: str, *, count_events: bool = False
+    ) -> None:
         self._run_file(cur, "staging_create")
         if self.dialect == "postgres":
             for obj in objects:
@@ -158,6 +191,8 @@ class BatchWarehouse:
                 )
         else:
             self._copy_redshift(cur, objects, cycle_id)
+        if count_events:
+            self._count_from_staging(cur, objects)
         self._run_file(cur, "staging_merge")
         for obj in objects:
             self._run_file(
@@ -173,6 +208,20 @@ class BatchWarehouse:
                     "rejects": obj.rejects,
                 },
             )
+
+    def _count_from_staging(self, cur: Cursor, objects: list[LandedObject]) -> None:
+        """Fill in events (from staging) and rejects (from the rejects objects) per object."""
+        for obj in objects:
+            cur.execute(
+                "SELECT COUNT(*) FROM staging_tweets "
+                "WHERE kafka_partition = %s AND kafka_offset BETWEEN %s AND %s",
+                (obj.partition, obj.first_offset, obj.last_offset),
+            )
+            row = cur.fetchone()
+            obj.events = int(row[0]) if row else 0
+            rejects_key = REJECTS_PREFIX + obj.key.removeprefix(MASTER_PREFIX)
+            if self.store.exists(rejects_key):
+                obj.rejects = sum(1 for _ in read_master_object(self.store.get(rejects_key)))
 
     def _copy_redshift(self, cur: Cursor, objects: list[LandedObject], cycle_id: str) -> None:
         key = manifest_key(cycle_id)
