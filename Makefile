@@ -59,10 +59,10 @@ run-producer: venv ## Produce events: SOURCE=synthetic|x|replay COUNT RATE SEED 
 		$(if $(WORKERS),--workers $(WORKERS)) $(if $(RULE),--rule "$(RULE)")
 
 batch-once: venv ## One batch cycle: Kafka -> S3 -> warehouse -> batch view -> horizon
-	@$(PY) -m batch_layer once
+	@$(PY) -m batch_layer once $(if $(PARTITIONS),--partitions $(PARTITIONS))
 
 batch: venv ## Batch cycles every BATCH_INTERVAL until Ctrl-C (failed cycles retried with back-off)
-	@$(PY) -m batch_layer run
+	@$(PY) -m batch_layer run $(if $(PARTITIONS),--partitions $(PARTITIONS))
 
 recompute: venv ## Rebuild raw_tweets, the load ledger and batch_view from the S3 master dataset alone
 	@$(PY) -m batch_layer recompute

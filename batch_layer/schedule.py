@@ -26,17 +26,21 @@ logger = logging.getLogger(__name__)
 FIRST_BACKOFF_S = 5.0
 
 
-def lock_path(settings: Settings) -> Path:
-    """One lock per (brokers, topic, warehouse) on this machine."""
-    scope = f"{settings.kafka_bootstrap_servers}|{settings.kafka_topic}|{settings.warehouse.host}"
+def lock_path(settings: Settings, partitions: list[int] | None = None) -> Path:
+    """One lock per (brokers, topic, warehouse, partition set) on this machine."""
+    chosen = ",".join(map(str, sorted(partitions))) if partitions else "all"
+    scope = (
+        f"{settings.kafka_bootstrap_servers}|{settings.kafka_topic}|"
+        f"{settings.warehouse.host}|{chosen}"
+    )
     digest = hashlib.sha256(scope.encode()).hexdigest()[:16]
     return Path(tempfile.gettempdir()) / f"lambda-batch-{digest}.lock"
 
 
 @contextmanager
-def cycle_lock(settings: Settings) -> Iterator[None]:
+def cycle_lock(settings: Settings, partitions: list[int] | None = None) -> Iterator[None]:
     """Hold the batch lock, or fail at once if another batch process holds it."""
-    path = lock_path(settings)
+    path = lock_path(settings, partitions)
     with path.open("w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -48,7 +52,12 @@ def cycle_lock(settings: Settings) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def run_forever(settings: Settings, stop: threading.Event | None = None) -> None:
+def run_forever(
+    settings: Settings,
+    stop: threading.Event | None = None,
+    *,
+    only_partitions: list[int] | None = None,
+) -> None:
     """Run cycles every ``BATCH_INTERVAL`` until SIGINT/SIGTERM (the current cycle finishes)."""
     stop = stop or threading.Event()
 
@@ -63,7 +72,7 @@ def run_forever(settings: Settings, stop: threading.Event | None = None) -> None
     interval = float(settings.batch_interval)
     while not stop.is_set():
         try:
-            result = run_cycle(settings)
+            result = run_cycle(settings, only_partitions=only_partitions)
         except LambdaError as e:
             logger.error(
                 "batch cycle failed (offsets not moved), retrying in %.0fs: %s", backoff, e
