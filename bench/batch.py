@@ -1,0 +1,134 @@
+"""Batch cycle throughput: one ``run_cycle`` (land + load + view) vs a stock-tool floor.
+
+The floor is what the bare tools do with the same topic: ``kcat -C | gzip`` to a file,
+then ``psql \\copy`` of the raw JSON lines into a one-column table: no validation,
+de-duplication, ledger or view. The ratio says what exactly-once costs on top.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from batch_layer.cycle import run_cycle
+from lambda_common.broker import ensure_topic
+from lambda_common.settings import Settings
+from lambda_common.warehouse import Warehouse
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _produce(settings: Settings, topic: str, events: int) -> None:
+    ensure_topic(settings, topic)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ingestion",
+            "--count",
+            str(events),
+            "--seed",
+            "1",
+            "--workers",
+            "2",
+            "--backfill",
+            "3d",
+            "--topic",
+            topic,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"producing the benchmark events failed: {result.stderr[-300:]}")
+
+
+def _schema_settings(settings: Settings, schema: str, topic: str) -> Settings:
+    with Warehouse(settings) as wh:
+        wh.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    dsn = settings.warehouse_dsn.get_secret_value()
+    dsn += ("&" if "?" in dsn else "?") + "options=" + quote(f"-csearch_path={schema}")
+    return settings.model_copy(
+        update={"kafka_topic": topic, "warehouse_dsn": type(settings.warehouse_dsn)(dsn)}
+    )
+
+
+def _floor(settings: Settings, topic: str, schema: str, work: Path) -> float:
+    kcat, psql = shutil.which("kcat"), shutil.which("psql")
+    if kcat is None or psql is None:
+        raise RuntimeError("kcat and psql are needed (make deps)")
+    dump = work / f"{topic}.jsonl.gz"
+    dsn = settings.warehouse_dsn.get_secret_value()
+    subprocess.run(
+        [psql, dsn, "-qc", f'CREATE TABLE IF NOT EXISTS "{schema}".floor_raw (doc text)'],
+        check=True,
+    )
+    started = time.perf_counter()
+    with dump.open("wb") as out:
+        kc = subprocess.Popen(
+            [
+                kcat,
+                "-C",
+                "-b",
+                settings.kafka_bootstrap_servers,
+                "-t",
+                topic,
+                "-e",
+                "-q",
+                "-f",
+                "%s\\n",
+            ],
+            stdout=subprocess.PIPE,
+        )
+        subprocess.run(["gzip", "-1"], stdin=kc.stdout, stdout=out, check=True)
+        kc.wait()
+    copy = (
+        f"\\copy \"{schema}\".floor_raw (doc) FROM PROGRAM 'gunzip -c {dump}' "
+        "WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')"
+    )
+    subprocess.run([psql, dsn, "-qc", copy], check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def run(settings: Settings, events: int, repeats: int) -> list[dict[str, Any]]:
+    """Events/s of one batch cycle and of the floor, ``repeats`` fresh topics each."""
+    work = REPO / ".stack" / "bench"
+    work.mkdir(parents=True, exist_ok=True)
+    ours, floor = [], []
+    for _ in range(repeats):
+        stamp = int(time.time() * 1000)
+        topic, schema = f"bench_batch_{stamp}", f"bench_{stamp}"
+        _produce(settings, topic, events)
+        lane = _schema_settings(settings, schema, topic)
+        started = time.perf_counter()
+        run_cycle(lane, now=datetime.now(UTC))
+        ours.append(events / (time.perf_counter() - started))
+        floor.append(events / _floor(lane, topic, schema, work))
+        with Warehouse(settings) as wh:
+            wh.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    base = statistics.median(floor)
+    return [
+        {
+            "benchmark": "batch cycle events/s",
+            "contender": name,
+            "events": events,
+            "median": statistics.median(rates),
+            "min": min(rates),
+            "max": max(rates),
+            "runs": repeats,
+            "ratio_vs_floor": statistics.median(rates) / base,
+        }
+        for name, rates in (
+            ("batch cycle (land+COPY+view)", ours),
+            ("kcat -C | gzip; psql \\copy", floor),
+        )
+    ]
