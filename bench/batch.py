@@ -10,7 +10,6 @@ from __future__ import annotations
 import shutil
 import statistics
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from batch_layer.cycle import run_cycle
+from bench import ingestion_argv
 from lambda_common.broker import ensure_topic
 from lambda_common.settings import Settings
 from lambda_common.warehouse import Warehouse
@@ -28,21 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 def _produce(settings: Settings, topic: str, events: int) -> None:
     ensure_topic(settings, topic)
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ingestion",
-            "--count",
-            str(events),
-            "--seed",
-            "1",
-            "--workers",
-            "2",
-            "--backfill",
-            "3d",
-            "--topic",
-            topic,
-        ],
+        ingestion_argv(events, topic, "--workers", "2", "--backfill", "3d"),
         cwd=REPO,
         capture_output=True,
         text=True,

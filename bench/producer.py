@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import batch
+from bench import batch, ingestion_argv
 from ingestion.synthetic import SyntheticOptions, SyntheticTweets
 from lambda_common.broker import ensure_topic
 from lambda_common.settings import Settings, load_settings
@@ -64,22 +64,7 @@ def run(settings: Settings, events: int, repeats: int) -> list[dict[str, Any]]:
     bootstrap = settings.kafka_bootstrap_servers
 
     def ingestion(*extra: str) -> Any:
-        return lambda topic: [
-            sys.executable,
-            "-m",
-            "ingestion",
-            "--count",
-            str(events),
-            "--seed",
-            "1",
-            "--start",
-            START,
-            "--end",
-            END,
-            "--topic",
-            topic,
-            *extra,
-        ]
+        return lambda topic: ingestion_argv(events, topic, "--start", START, "--end", END, *extra)
 
     contenders: dict[str, Any] = {
         "python -m ingestion (1 process)": ingestion(),
