@@ -8,7 +8,6 @@ de-duplication, ledger or view. The ratio says what exactly-once costs on top.
 from __future__ import annotations
 
 import shutil
-import statistics
 import subprocess
 import time
 from datetime import UTC, datetime
@@ -17,7 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from batch_layer.cycle import run_cycle
-from bench import ingestion_argv
+from bench import add_ratios, ingestion_argv, summarize
 from lambda_common.broker import ensure_topic
 from lambda_common.settings import Settings
 from lambda_common.warehouse import Warehouse
@@ -101,20 +100,8 @@ def run(settings: Settings, events: int, repeats: int) -> list[dict[str, Any]]:
         floor.append(events / _floor(lane, topic, schema, work))
         with Warehouse(settings) as wh:
             wh.execute(f'DROP SCHEMA "{schema}" CASCADE')
-    base = statistics.median(floor)
-    return [
-        {
-            "benchmark": "batch cycle events/s",
-            "contender": name,
-            "events": events,
-            "median": statistics.median(rates),
-            "min": min(rates),
-            "max": max(rates),
-            "runs": repeats,
-            "ratio_vs_floor": statistics.median(rates) / base,
-        }
-        for name, rates in (
-            ("batch cycle (land+COPY+view)", ours),
-            ("kcat -C | gzip; psql \\copy", floor),
-        )
+    rows = [
+        summarize("batch cycle events/s", "batch cycle (land+COPY+view)", events, ours),
+        summarize("batch cycle events/s", "kcat -C | gzip; psql \\copy", events, floor),
     ]
+    return add_ratios(rows, rows[-1])

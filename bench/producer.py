@@ -12,7 +12,6 @@ import json
 import os
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import batch, ingestion_argv
+from bench import add_ratios, batch, ingestion_argv, summarize
 from ingestion.synthetic import SyntheticOptions, SyntheticTweets
 from lambda_common.broker import ensure_topic
 from lambda_common.settings import Settings, load_settings
@@ -96,21 +95,8 @@ def run(settings: Settings, events: int, repeats: int) -> list[dict[str, Any]]:
         for _ in range(repeats):
             topic = _topic(settings, "producer")
             rates.append(events / _timed(argv(topic)))
-        rows.append(
-            {
-                "benchmark": "producer events/s",
-                "contender": name,
-                "events": events,
-                "median": statistics.median(rates),
-                "min": min(rates),
-                "max": max(rates),
-                "runs": repeats,
-            }
-        )
-    baseline = float(rows[-1]["median"])
-    for row in rows:
-        row["ratio_vs_kcat"] = row["median"] / baseline
-    return rows
+        rows.append(summarize("producer events/s", name, events, rates))
+    return add_ratios(rows, rows[-1])
 
 
 def machine() -> dict[str, Any]:
@@ -133,11 +119,10 @@ def main() -> int:
     header = ("benchmark", "contender", "median", "spread (min-max)", "ratio")
     print(f"{header[0]:<20} {header[1]:<36} {header[2]:>12} {header[3]:>22} {header[4]:>8}")
     for r in rows + batch_rows:
-        r.setdefault("ratio_vs_kcat", r.get("ratio_vs_floor"))
         spread = f"{r['min']:,.0f}-{r['max']:,.0f}"
         print(
             f"{r['benchmark']:<20} {r['contender']:<36} {r['median']:>12,.0f} "
-            f"{spread:>22} {r['ratio_vs_kcat']:>8.2f}"
+            f"{spread:>22} {r['ratio']:>8.2f}"
         )
     out = REPO / "bench" / "results" / "latest.json"
     out.write_text(
