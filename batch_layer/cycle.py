@@ -4,8 +4,8 @@ Order of effects, each step durable before the next starts:
 
 1. per assigned partition, the plan ``[committed, end)`` (reused if a crashed cycle left one);
 2. the plan's objects in S3 (rejects first, then the master object);
-3. one warehouse transaction: load (skipped if the ledger has the objects), batch view,
-   horizon;
+3. one warehouse transaction: load (skipped if the ledger has the objects), the handled
+   partitions' watermarks, batch view, horizon (the least watermark over all partitions);
 4. the Kafka offsets of the group, moved to the plans' ends.
 
 A crash anywhere repeats from step 1 with the same plans, so nothing is lost or doubled.
@@ -23,7 +23,7 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from batch_layer.landing import LandedObject, Message, PartitionPlan, encode_chunk, plan_key
-from batch_layer.load import BatchWarehouse, failpoint
+from batch_layer.load import BatchWarehouse, Coverage, failpoint
 from lambda_common.broker import client_config
 from lambda_common.errors import ServiceUnavailable
 from lambda_common.objectstore import ObjectStore, S3ObjectStore
@@ -50,13 +50,18 @@ class CycleResult:
     objects: int
     loaded: bool
     seconds: float
-    horizon: datetime
+    horizon: datetime | None
 
     def summary(self) -> str:
+        when = (
+            f"{self.horizon:%Y-%m-%d %H:%M}"
+            if self.horizon
+            else "not set (waiting for every partition's first cycle)"
+        )
         return (
             f"batch cycle: {self.events:,} events landed, {self.rejects:,} rejects, "
             f"{self.objects} objects, {'loaded' if self.loaded else 'nothing new to load'}, "
-            f"{self.seconds:.1f}s, horizon {self.horizon:%Y-%m-%d %H:%M}"
+            f"{self.seconds:.1f}s, horizon {when}"
         )
 
 
@@ -74,8 +79,12 @@ def _consumer(settings: Settings) -> KafkaConsumer:
         raise ServiceUnavailable(f"Kafka at {settings.kafka_bootstrap_servers}: {e}") from e
 
 
-def _assign(consumer: KafkaConsumer, topic: str, only: list[int] | None) -> list[TopicPartition]:
+def _assign(
+    consumer: KafkaConsumer, topic: str, only: list[int] | None
+) -> tuple[list[TopicPartition], tuple[int, ...]]:
     """Assign the topic's partitions (or ``only`` these) to this consumer, paused.
+
+    Returns the assigned partitions and all the topic's partition numbers.
 
     Manual assignment, not group subscription: offsets still live in the group, but a
     consumer killed mid-cycle leaves no member behind for the next cycle to wait out
@@ -88,7 +97,7 @@ def _assign(consumer: KafkaConsumer, topic: str, only: list[int] | None) -> list
     tps = [TopicPartition(topic, p) for p in chosen]
     consumer.assign(tps)
     consumer.pause(*tps)
-    return tps
+    return tps, tuple(sorted(partitions))
 
 
 def _plans(
@@ -164,16 +173,20 @@ def run_cycle(
         batch.ensure_schema()
         consumer = _consumer(settings)
         try:
-            partitions = _assign(consumer, settings.kafka_topic, only_partitions)
+            partitions, every_partition = _assign(consumer, settings.kafka_topic, only_partitions)
             plans = _plans(consumer, store, partitions)
             landed = land(consumer, store, plans, cycle_start)
             failpoint("after_s3")
             cycle_id = f"{cycle_start:%Y%m%dT%H%M%S}-" + "-".join(
                 f"{p.partition}.{p.start}" for p in plans
             )
-            loaded, horizon = batch.publish(
-                landed, cycle_id, horizon_for(cycle_start, settings.allowed_lateness)
+            coverage = Coverage(
+                topic=settings.kafka_topic,
+                handled=tuple(tp.partition for tp in partitions),
+                partitions=every_partition,
+                horizon=horizon_for(cycle_start, settings.allowed_lateness),
             )
+            loaded, horizon = batch.publish(landed, cycle_id, coverage)
             failpoint("after_load_commit")
             if plans:
                 consumer.commit(

@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -90,6 +91,18 @@ def manifest_body(store: ObjectStore, objects: list[LandedObject]) -> bytes:
     return json.dumps({"entries": entries}, indent=1).encode()
 
 
+@dataclass(frozen=True)
+class Coverage:
+    """What a cycle can vouch for: ``handled`` partitions were read up to the end offsets
+    seen at the cycle's start, so their events before ``horizon`` are all landed.
+    ``partitions`` are all the topic's partitions: the global horizon waits for each."""
+
+    topic: str
+    handled: tuple[int, ...]
+    partitions: tuple[int, ...]
+    horizon: datetime
+
+
 class BatchWarehouse:
     """The batch layer's side of the warehouse."""
 
@@ -118,11 +131,16 @@ class BatchWarehouse:
         return rows[0][0] if rows else None
 
     def publish(
-        self, objects: list[LandedObject], cycle_id: str, new_horizon: datetime
-    ) -> tuple[bool, datetime]:
+        self,
+        objects: list[LandedObject],
+        cycle_id: str,
+        coverage: Coverage,
+    ) -> tuple[bool, datetime | None]:
         """Load ``objects`` (unless the ledger has them), rebuild the view, move the horizon.
 
-        Returns (whether anything was loaded, the horizon now in force).
+        The horizon moves to the least watermark over all the topic's partitions (see
+        ``Coverage``), never backwards. Returns (whether anything was loaded, the horizon
+        now in force; None while some partition has never been through a cycle).
         """
         with self.warehouse.transaction() as cur:
             cur.execute(self._lock_ledger())
@@ -139,12 +157,34 @@ class BatchWarehouse:
                     self._load(cur, objects, cycle_id)
                     loaded = True
             failpoint("after_copy")
+            for partition in coverage.handled:
+                self._run_file(
+                    cur,
+                    "watermark_set",
+                    {
+                        "topic": coverage.topic,
+                        "kafka_partition": partition,
+                        "horizon": coverage.horizon,
+                    },
+                )
+            cur.execute(
+                self._one("watermark_min"),
+                {
+                    "topic": coverage.topic,
+                    "partitions": len(coverage.partitions),
+                    "partition_list": tuple(coverage.partitions),
+                },
+            )
+            row = cur.fetchone()
+            covered = row[0] if row else None
             cur.execute(self._one("horizon_get"))
             row = cur.fetchone()
             old = row[0] if row else None
-            horizon = max(new_horizon, old) if old is not None else new_horizon
-            self._rebuild_view(cur, horizon)
-            self._run_file(cur, "horizon_set", {"horizon": horizon})
+            candidates = [h for h in (covered, old) if h is not None]
+            horizon = max(candidates) if candidates else None
+            if horizon is not None and (horizon != old or loaded):
+                self._rebuild_view(cur, horizon)
+                self._run_file(cur, "horizon_set", {"horizon": horizon})
         return loaded, horizon
 
     def recompute(self, topic: str, cycle_id: str) -> int:

@@ -215,6 +215,28 @@ def test_recompute_rebuilds_the_same_tables_from_s3_alone(lane: Lane) -> None:
     assert _snapshot(lane.settings) == before
 
 
+def test_processes_on_disjoint_partitions_publish_only_what_all_have_landed(lane: Lane) -> None:
+    _produce_mix(lane.settings, count=1500)
+    cautious = lane.settings.model_copy(update={"allowed_lateness": 5 * 3600})
+    first = run_cycle(lane.settings, now=NOW, only_partitions=[0])
+    # Partitions 1 and 2 have never been landed: no hour is safe to publish yet.
+    assert first.horizon is None
+    assert _view(lane.settings) == {}
+    # A process on 1 and 2 that vouches for less (more lateness) holds the horizon back.
+    second = run_cycle(cautious, now=NOW, only_partitions=[1, 2])
+    assert second.horizon == horizon_for(NOW, cautious.allowed_lateness)
+    assert _view(lane.settings) == _expected(lane.settings, second.horizon)
+    # Once it vouches for as much as partition 0, the horizon moves there.
+    third = run_cycle(lane.settings, now=NOW, only_partitions=[1, 2])
+    horizon = horizon_for(NOW, lane.settings.allowed_lateness)
+    assert third.horizon == horizon
+    assert _view(lane.settings) == _expected(lane.settings, horizon)
+    # The horizon never moves back, whatever a later cycle vouches for.
+    behind = run_cycle(cautious, now=NOW, only_partitions=[0])
+    assert behind.horizon == horizon
+    assert _view(lane.settings) == _expected(lane.settings, horizon)
+
+
 def test_a_second_batch_process_is_refused_while_one_runs(lane: Lane) -> None:
     from batch_layer.schedule import cycle_lock
 

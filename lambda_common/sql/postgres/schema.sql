@@ -42,3 +42,14 @@ CREATE TABLE IF NOT EXISTS batch_view (
 CREATE TABLE IF NOT EXISTS batch_horizon (
     horizon timestamp
 );
+
+-- Per Kafka partition: the horizon that partition's last batch cycle could vouch for
+-- (everything read up to the end offsets seen at the cycle's start). The global horizon
+-- is the least of these over all the topic's partitions, so batch processes that each
+-- take some partitions never publish an hour another partition has not landed yet.
+CREATE TABLE IF NOT EXISTS batch_watermarks (
+    topic           varchar(249) NOT NULL,
+    kafka_partition integer      NOT NULL,
+    horizon         timestamp    NOT NULL,
+    PRIMARY KEY (topic, kafka_partition)
+);

@@ -45,3 +45,13 @@ CREATE TABLE IF NOT EXISTS batch_horizon (
     horizon timestamp
 )
 DISTSTYLE ALL;
+
+-- Per Kafka partition: the horizon its last batch cycle could vouch for; the global
+-- horizon is the least over all the topic's partitions.
+CREATE TABLE IF NOT EXISTS batch_watermarks (
+    topic           varchar(249) NOT NULL,
+    kafka_partition integer      NOT NULL,
+    horizon         timestamp    NOT NULL,
+    PRIMARY KEY (topic, kafka_partition)
+)
+DISTSTYLE ALL;
