@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 export PYTHONUNBUFFERED := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help deps venv jars setup local-up local-down local-status env run-producer batch-once batch recompute bench lint test test-unit test-integration clean
+.PHONY: help deps venv jars setup local-up local-down local-status env run-producer batch-once batch recompute speed bench lint test test-unit test-integration clean
 
 help: ## List the targets
 	@echo "usage: make TARGET   (settings: environment or .env, see .env.example)"
@@ -33,7 +33,7 @@ $(VENV_STAMP): pyproject.toml
 
 venv: $(VENV_STAMP) ## Create the virtualenv with the pinned Python packages
 
-jars: venv ## Fetch the Kafka and S3Proxy jars from Maven Central (cached in ~/.m2)
+jars: venv ## Fetch the Kafka, S3Proxy and Spark Kafka-connector jars from Maven Central (cached in ~/.m2)
 	@$(PY) -m local_stack jars
 
 setup: deps venv jars ## Everything the stack and the tests need, installed
@@ -66,6 +66,9 @@ batch: venv ## Batch cycles every BATCH_INTERVAL until Ctrl-C (failed cycles ret
 
 recompute: venv ## Rebuild raw_tweets, the load ledger and batch_view from the S3 master dataset alone
 	@$(PY) -m batch_layer recompute
+
+speed: venv ## The Spark streaming job keeping speed_view (SPEED_TRIGGER, SPEED_CHECKPOINT, SPARK_MASTER)
+	@$(PY) -m speed_layer
 
 bench: local-up ## Benchmarks on the local stack: table on stdout, JSON in bench/results/latest.json
 	@$(PY) -m bench.producer

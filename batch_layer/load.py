@@ -122,8 +122,7 @@ class BatchWarehouse:
 
     def ensure_schema(self) -> None:
         """Create the pipeline's tables if missing (idempotent)."""
-        with self.warehouse.transaction() as cur:
-            self._run_file(cur, "schema")
+        self.warehouse.ensure_schema()
 
     def horizon(self) -> datetime | None:
         """The current batch horizon (None before the first cycle)."""

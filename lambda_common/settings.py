@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lambda_common.errors import ConfigError
@@ -153,6 +160,13 @@ class Settings(BaseSettings):
     batch_interval: Duration = 300
     allowed_lateness: Duration = 600
 
+    # Speed layer (Spark Structured Streaming)
+    spark_master: str = Field("local[*]", min_length=1)
+    speed_trigger: Duration = Field(1, ge=1)
+    speed_checkpoint: str = Field(".stack/checkpoints/speed", min_length=1)
+    speed_retention: Duration = 3 * 3600
+    spark_kafka_jars: OptionalStr = None
+
     # Producers
     x_bearer_token: OptionalSecret = None
 
@@ -201,6 +215,21 @@ class Settings(BaseSettings):
     @classmethod
     def _check_dsn(cls, value: SecretStr) -> SecretStr:
         parse_dsn(value.get_secret_value())
+        return value
+
+    @field_validator("speed_retention")
+    @classmethod
+    def _check_retention(cls, value: int, info: ValidationInfo) -> int:
+        # An event's hour stays in the speed view until the horizon passes it, which
+        # can be up to ~1 h + ALLOWED_LATENESS behind the newest event time; valid events
+        # may also be up to 1 h ahead. State must outlive both, or a late duplicate of a
+        # tweet still in the speed view would be counted twice.
+        lateness = info.data.get("allowed_lateness", 0)
+        if value < 2 * 3600 + lateness:
+            raise ValueError(
+                "must be at least 2h + ALLOWED_LATENESS, the time a speed-view hour can "
+                "still receive events"
+            )
         return value
 
     @field_validator("redshift_iam_role")

@@ -19,10 +19,14 @@ from psycopg2 import sql
 
 from lambda_common.errors import ConfigError, ServiceUnavailable
 from lambda_common.settings import Settings, mask_dsn
+from lambda_common.sql import load_sql, statements
 
 logger = logging.getLogger(__name__)
 
 Cursor = psycopg2.extensions.cursor
+
+# Any fixed 64-bit number; it only has to be the same in every process of the pipeline.
+SCHEMA_LOCK_KEY = 0x6C616D626461  # "lambda"
 
 
 class Warehouse:
@@ -64,6 +68,18 @@ class Warehouse:
     def check(self) -> None:
         """Raise ``ServiceUnavailable`` unless a trivial query succeeds."""
         self.query("SELECT 1")
+
+    def ensure_schema(self) -> None:
+        """Create the pipeline's tables and ``serving_view`` if missing (idempotent).
+
+        Both layers call this at start; on PostgreSQL a transaction-level advisory lock
+        keeps two concurrent starts from racing on ``CREATE TABLE IF NOT EXISTS``.
+        """
+        with self.transaction() as cur:
+            if self.dialect == "postgres":
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
+            for statement in statements(load_sql("schema", self.dialect)):
+                cur.execute(statement)
 
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:

@@ -19,7 +19,7 @@ from lambda_common.errors import StackError
 
 logger = logging.getLogger(__name__)
 
-PROGRAMS = ("kafka", "s3proxy")
+PROGRAMS = ("kafka", "s3proxy", "spark-kafka")
 
 
 def pom_path(name: str) -> Path:
@@ -38,8 +38,8 @@ def ensure_jars(stack_dir: Path, name: str) -> Path:
     mvn = shutil.which("mvn")
     if mvn is None:
         raise StackError(
-            "Maven (mvn) is needed to fetch the Kafka and S3Proxy jars from Maven Central: "
-            "install it (apt-get install maven) or run 'make deps' as root"
+            "Maven (mvn) is needed to fetch the Kafka, S3Proxy and Spark connector jars from "
+            "Maven Central: install it (apt-get install maven) or run 'make deps' as root"
         )
     staging = stack_dir / "jars" / f".{name}.partial"
     shutil.rmtree(staging, ignore_errors=True)

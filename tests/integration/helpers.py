@@ -1,16 +1,106 @@
-"""Small helpers the integration tests share: read a whole topic back, run a CLI."""
+"""Small helpers the integration tests share: read a whole topic back, run a CLI, and
+compute the contract's aggregation from what a topic holds (the tests' own oracle)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from psycopg2 import sql
 
 from lambda_common.broker import client_config
+from lambda_common.contract import Event, parse_event
+from lambda_common.rows import warehouse_text
 from lambda_common.settings import Settings
+from lambda_common.warehouse import Warehouse
+
+ViewKey = tuple[datetime, str]
+ViewSums = tuple[int, int, int, int]
+
+
+@dataclass
+class Lane:
+    """One test's private topic and warehouse schema (``search_path`` in its DSN)."""
+
+    settings: Settings
+    schema: str
+
+    def env(self) -> dict[str, str]:
+        """The environment a CLI of the pipeline needs to work in this lane."""
+        return {
+            "KAFKA_TOPIC": self.settings.kafka_topic,
+            "WAREHOUSE_DSN": self.settings.warehouse_dsn.get_secret_value(),
+            "KAFKA_BOOTSTRAP_SERVERS": self.settings.kafka_bootstrap_servers,
+            "S3_ENDPOINT_URL": self.settings.s3_endpoint_url or "",
+        }
+
+
+def send_raw(settings: Settings, messages: list[tuple[bytes, bytes]]) -> None:
+    """Send (key, value) pairs as they are, in order, and wait for every ack."""
+    producer = KafkaProducer(acks="all", enable_idempotence=True, **client_config(settings))
+    for key, value in messages:
+        producer.send(settings.kafka_topic, key=key, value=value)
+    producer.flush()
+    producer.close()
+
+
+def read_topic(settings: Settings) -> list[tuple[int, int, bytes]]:
+    """(partition, offset, value) of every message now in the lane's topic."""
+    consumer = KafkaConsumer(enable_auto_commit=False, **client_config(settings))
+    partitions = consumer.partitions_for_topic(settings.kafka_topic)
+    tps = [TopicPartition(settings.kafka_topic, p) for p in partitions]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    ends = consumer.end_offsets(tps)
+    out = []
+    while any(consumer.position(tp) < ends[tp] for tp in tps):
+        for tp, records in consumer.poll(timeout_ms=1000).items():
+            out.extend((tp.partition, r.offset, r.value) for r in records)
+    consumer.close()
+    return out
+
+
+def expected_view(
+    settings: Settings, now: datetime, keep: Callable[[datetime], bool]
+) -> dict[ViewKey, ViewSums]:
+    """The contract's aggregation over the topic's valid, de-duplicated events whose
+    ``event_hour`` satisfies ``keep``, computed here independently of both layers."""
+    first: dict[str, tuple[int, int, Event]] = {}
+    for partition, offset, value in read_topic(settings):
+        event = parse_event(value, now=now)
+        if isinstance(event, Event):
+            rank = (offset, partition)
+            if event.tweet_id not in first or rank < first[event.tweet_id][:2]:
+                first[event.tweet_id] = (*rank, event)
+    sums: dict[ViewKey, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for _, _, e in first.values():
+        if keep(e.event_hour):
+            s = sums[(e.event_hour, warehouse_text(e.location_key))]
+            s[0] += 1
+            s[1] += e.followers_count
+            s[2] += e.favorite_count
+            s[3] += e.retweet_count
+    return {k: (v[0], v[1], v[2], v[3]) for k, v in sums.items()}
+
+
+def view_rows(settings: Settings, view: str) -> dict[ViewKey, ViewSums]:
+    """A view's rows, keyed like :func:`expected_view` (``view`` is a fixed name)."""
+    with Warehouse(settings) as wh:
+        rows = wh.query(
+            sql.SQL(
+                "SELECT event_hour, location, tweet_count, followers_sum, favorite_sum, "
+                "retweet_sum FROM {}"
+            ).format(sql.Identifier(view))
+        )
+    return {(r[0], r[1]): (int(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in rows}
+
 
 REPO = Path(__file__).resolve().parents[2]
 

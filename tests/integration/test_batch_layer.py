@@ -9,71 +9,21 @@ from __future__ import annotations
 
 import json
 import time
-from collections import defaultdict
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from batch_layer.cycle import horizon_for, run_cycle
 from batch_layer.load import BatchWarehouse
 from ingestion.synthetic import SyntheticOptions, SyntheticTweets
-from lambda_common.broker import client_config, ensure_topic
-from lambda_common.contract import Event, parse_event
 from lambda_common.objectstore import S3ObjectStore
-from lambda_common.rows import warehouse_text
 from lambda_common.settings import Settings
 from lambda_common.warehouse import Warehouse
 
-from .conftest import StackHandle
-from .helpers import run_module
+from .helpers import Lane, ViewKey, ViewSums, expected_view, run_module, send_raw, view_rows
 
 NOW = datetime.now(UTC)
-
-
-@dataclass
-class Lane:
-    """One test's private topic and schema."""
-
-    settings: Settings
-    schema: str
-
-    def env(self) -> dict[str, str]:
-        return {
-            "KAFKA_TOPIC": self.settings.kafka_topic,
-            "WAREHOUSE_DSN": self.settings.warehouse_dsn.get_secret_value(),
-            "KAFKA_BOOTSTRAP_SERVERS": self.settings.kafka_bootstrap_servers,
-            "S3_ENDPOINT_URL": self.settings.s3_endpoint_url or "",
-        }
-
-
-@pytest.fixture
-def lane(stack: StackHandle) -> Iterator[Lane]:
-    topic = stack.unique("it_batch")
-    schema = topic
-    base = stack.settings.warehouse_dsn.get_secret_value()
-    dsn = base + ("&" if "?" in base else "?") + "options=" + quote(f"-csearch_path={schema}")
-    with Warehouse(stack.settings) as wh:
-        wh.execute(f'CREATE SCHEMA "{schema}"')
-    settings = stack.settings.model_copy(
-        update={"kafka_topic": topic, "warehouse_dsn": type(stack.settings.warehouse_dsn)(dsn)}
-    )
-    ensure_topic(settings, topic, partitions=3)
-    yield Lane(settings, schema)
-    with Warehouse(stack.settings) as wh:
-        wh.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
-
-def _send_raw(settings: Settings, messages: list[tuple[bytes, bytes]]) -> None:
-    producer = KafkaProducer(acks="all", enable_idempotence=True, **client_config(settings))
-    for key, value in messages:
-        producer.send(settings.kafka_topic, key=key, value=value)
-    producer.flush()
-    producer.close()
 
 
 def _produce_mix(settings: Settings, count: int = 3000) -> None:
@@ -105,54 +55,15 @@ def _produce_mix(settings: Settings, count: int = 3000) -> None:
         ),
         (b"4", b"\xff\xfe\x00 invalid utf-8"),
     ]
-    _send_raw(settings, good[:1000] + bad[:2] + good[1000:] + bad[2:])
+    send_raw(settings, good[:1000] + bad[:2] + good[1000:] + bad[2:])
 
 
-def _read_topic(settings: Settings) -> list[tuple[int, int, bytes]]:
-    """(partition, offset, value) of every message now in the topic."""
-    consumer = KafkaConsumer(enable_auto_commit=False, **client_config(settings))
-    partitions = consumer.partitions_for_topic(settings.kafka_topic)
-    tps = [TopicPartition(settings.kafka_topic, p) for p in partitions]
-    consumer.assign(tps)
-    consumer.seek_to_beginning(*tps)
-    ends = consumer.end_offsets(tps)
-    out = []
-    while any(consumer.position(tp) < ends[tp] for tp in tps):
-        for tp, records in consumer.poll(timeout_ms=1000).items():
-            out.extend((tp.partition, r.offset, r.value) for r in records)
-    consumer.close()
-    return out
+def _expected(settings: Settings, horizon: datetime) -> dict[ViewKey, ViewSums]:
+    return expected_view(settings, NOW, lambda hour: hour < horizon)
 
 
-def _expected(
-    settings: Settings, horizon: datetime
-) -> dict[tuple[datetime, str], tuple[int, int, int, int]]:
-    """The contract's aggregation, computed here from the topic itself."""
-    first: dict[str, tuple[int, int, Event]] = {}
-    for partition, offset, value in _read_topic(settings):
-        event = parse_event(value, now=NOW)
-        if isinstance(event, Event):
-            rank = (offset, partition)
-            if event.tweet_id not in first or rank < first[event.tweet_id][:2]:
-                first[event.tweet_id] = (*rank, event)
-    sums: dict[tuple[datetime, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    for _, _, e in first.values():
-        if e.event_hour < horizon:
-            s = sums[(e.event_hour, warehouse_text(e.location_key))]
-            s[0] += 1
-            s[1] += e.followers_count
-            s[2] += e.favorite_count
-            s[3] += e.retweet_count
-    return {k: (v[0], v[1], v[2], v[3]) for k, v in sums.items()}
-
-
-def _view(settings: Settings) -> dict[tuple[datetime, str], tuple[int, int, int, int]]:
-    with Warehouse(settings) as wh:
-        rows = wh.query(
-            "SELECT event_hour, location, tweet_count, followers_sum, favorite_sum, retweet_sum "
-            "FROM batch_view"
-        )
-    return {(r[0], r[1]): (int(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in rows}
+def _view(settings: Settings) -> dict[ViewKey, ViewSums]:
+    return view_rows(settings, "batch_view")
 
 
 def _snapshot(settings: Settings) -> dict[str, Any]:
@@ -267,7 +178,7 @@ def test_scheduler_runs_cycles_until_stopped(lane: Lane) -> None:
     worker.start()
     try:
         wait_for("SELECT COUNT(*) FROM load_ledger", 3)
-        _send_raw(settings, [(b"9", b"late garbage")])  # arrives between cycles
+        send_raw(settings, [(b"9", b"late garbage")])  # arrives between cycles
         wait_for("SELECT COALESCE(SUM(rejects), 0) FROM load_ledger", 5)
     finally:
         stop.set()

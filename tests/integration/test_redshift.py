@@ -27,7 +27,7 @@ from lambda_common.settings import load_settings
 from lambda_common.warehouse import Warehouse
 
 from .conftest import StackHandle
-from .test_batch_layer import _send_raw
+from .helpers import send_raw
 
 DSN = os.environ.get("REDSHIFT_TEST_DSN", "")
 BUCKET = os.environ.get("REDSHIFT_TEST_S3_BUCKET", "")
@@ -65,7 +65,7 @@ def test_a_cycle_on_redshift_gives_exact_counts_and_a_rerun_is_a_no_op(
             )
         )
     )
-    _send_raw(
+    send_raw(
         settings,
         [(e.tweet_id.encode(), e.to_json_bytes()) for e in events] + [(b"1", b"{broken")],
     )

@@ -1,0 +1,356 @@
+"""The Spark Structured Streaming job behind ``speed_view`` (``make speed``).
+
+    Kafka --(Spark's Kafka source)--> parse (the contract, as a UDF) --observe rejects-->
+    watermark on event_hour --> drop duplicate tweet_ids --> THE aggregation (aggregate.sql,
+    the very text the warehouse runs for batch_view) --update mode--> foreachBatch:
+    replace the changed groups in speed_view, drop hours before the horizon (one
+    transaction)
+
+Exactly once: Spark's checkpoint holds the Kafka offsets and the operators' state per
+micro-batch; a micro-batch replayed after a crash reads the same offsets with the same
+state and clock, so it produces the same groups, and writing full aggregates (not
+increments) makes writing them twice harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from lambda_common.broker import check_broker
+from lambda_common.errors import LambdaError, ServiceUnavailable
+from lambda_common.settings import Settings
+from lambda_common.sql import load_sql
+from lambda_common.warehouse import Warehouse
+from speed_layer.parse import PARSED_DDL, parse_message
+from speed_layer.view import BatchStatus, SpeedView, ViewRow
+
+logger = logging.getLogger(__name__)
+
+QUERY_NAME = "speed_view"
+OBSERVED = "speed_input"
+CONNECTOR = "org.apache.spark:spark-sql-kafka-0-10_2.13"
+
+
+class SpeedError(LambdaError):
+    """The streaming query stopped with an error."""
+
+
+def connector_jars(settings: Settings) -> list[Path]:
+    """The Kafka connector's jars to add to Spark, minus those pyspark already ships.
+
+    Empty when no jar folder is configured or fetched: Spark then resolves the connector
+    itself through ``spark.jars.packages`` (needs Maven Central at start).
+    """
+    folder = (
+        Path(settings.spark_kafka_jars)
+        if settings.spark_kafka_jars
+        else settings.local_stack_dir / "jars" / "spark-kafka"
+    )
+    if not folder.is_dir():
+        if settings.spark_kafka_jars:
+            raise LambdaError(f"SPARK_KAFKA_JARS={folder} is not a folder")
+        return []
+    import pyspark
+
+    shipped = {_artifact(p.name) for p in (Path(pyspark.__file__).parent / "jars").glob("*.jar")}
+    # Two versions of one library on the classpath is worse than the one Spark tested.
+    return sorted(p for p in folder.glob("*.jar") if _artifact(p.name) not in shipped)
+
+
+def _artifact(jar_name: str) -> str:
+    """``kafka-clients-3.9.0.jar`` -> ``kafka-clients``."""
+    stem = jar_name.removesuffix(".jar")
+    parts = stem.split("-")
+    while len(parts) > 1 and parts[-1][:1].isdigit():
+        parts.pop()
+    return "-".join(parts)
+
+
+def build_session(settings: Settings) -> Any:
+    """A SparkSession configured for the job (the master from ``SPARK_MASTER``)."""
+    import pyspark
+    from pyspark.sql import SparkSession
+
+    builder = (
+        SparkSession.builder.appName("lambda-speed-layer")
+        .master(settings.spark_master)
+        .config("spark.sql.session.timeZone", "UTC")
+        # State for tweet_ids within the retention window can be large: RocksDB keeps it
+        # off the JVM heap, and changelog checkpointing makes each commit small.
+        .config(
+            "spark.sql.streaming.stateStore.providerClass",
+            "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
+        )
+        .config("spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled", "true")
+        .config("spark.ui.showConsoleProgress", "false")
+    )
+    if settings.spark_master.startswith("local"):
+        # One machine: stay on loopback rather than guess a public interface.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        # 200 shuffle partitions (Spark's default) means 200 state-store tasks per
+        # micro-batch: far too many for one machine. Fixed per checkpoint once started.
+        builder = builder.config("spark.sql.shuffle.partitions", "4").config(
+            "spark.ui.enabled", "false"
+        )
+    jars = connector_jars(settings)
+    if jars:
+        builder = builder.config("spark.jars", ",".join(str(j) for j in jars))
+    else:
+        builder = builder.config("spark.jars.packages", f"{CONNECTOR}:{pyspark.__version__}")
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    if not settings.spark_master.startswith("local"):
+        _ship_code(spark)
+    return spark
+
+
+def _ship_code(spark: Any) -> None:
+    """Send the shared package and this one to the executors (the UDF imports them)."""
+    import lambda_common
+    import speed_layer
+
+    folder = Path(tempfile.mkdtemp(prefix="lambda-speed-"))
+    for package in (lambda_common, speed_layer):
+        root = Path(str(package.__file__)).parent
+        shutil.copytree(root, folder / "code" / root.name, ignore=shutil.ignore_patterns("*.pyc"))
+    archive = shutil.make_archive(str(folder / "lambda_code"), "zip", folder / "code")
+    spark.sparkContext.addPyFile(archive)
+
+
+def build_stream(spark: Any, settings: Settings) -> Any:
+    """The streaming DataFrame of changed (event_hour, location) aggregates."""
+    from pyspark.sql import functions as F
+
+    parse = F.udf(parse_message, PARSED_DDL)
+    raw = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", settings.kafka_bootstrap_servers)
+        .option("subscribe", settings.kafka_topic)
+        # Only for the very first start: afterwards the checkpoint's offsets rule.
+        .option("startingOffsets", "earliest")
+        .load()
+    )
+    parsed = raw.select(
+        parse(F.col("value"), F.unix_micros(F.current_timestamp())).alias("m"),
+        F.col("partition"),
+        F.col("offset"),
+    ).select("m.*", "partition", "offset")
+    observed = parsed.observe(
+        OBSERVED,
+        F.count(F.lit(1)).alias("input_rows"),
+        F.count(F.col("reject")).alias("rejects"),
+        F.max(F.col("created_at_us")).alias("max_created_at_us"),
+    )
+    events = (
+        observed.where(F.col("reject").isNull())
+        .select(
+            "tweet_id",
+            F.timestamp_seconds(F.col("event_hour_s")).alias("event_hour"),
+            "location",
+            "followers_count",
+            "favorite_count",
+            "retweet_count",
+        )
+        # Event time is the hour itself: the aggregation groups by it, so Spark can drop
+        # a group's state once the watermark passes its hour.
+        .withWatermark("event_hour", f"{settings.speed_retention} seconds")
+        # First copy wins: copies share a Kafka partition (producers key by tweet_id),
+        # so they reach this operator in offset order, and later micro-batches only
+        # bring higher offsets.
+        .dropDuplicatesWithinWatermark(["tweet_id"])
+    )
+    events.createOrReplaceTempView("speed_events")
+    aggregate = load_sql("aggregate", settings.warehouse_dialect)
+    return spark.sql(aggregate.format(source="speed_events", where="TRUE"))
+
+
+class SpeedSink:
+    """``foreachBatch`` target: each micro-batch's changed groups into ``speed_view``."""
+
+    def __init__(self, settings: Settings, *, attempts: int = 5) -> None:
+        self.view = SpeedView(settings, Warehouse(settings))
+        self.attempts = attempts
+        self.written: dict[int, int] = {}
+
+    def __call__(self, frame: Any, batch_id: int) -> None:
+        rows: list[ViewRow] = [
+            (
+                datetime.fromtimestamp(r["hour_s"], UTC).replace(tzinfo=None),
+                r["location"],
+                int(r["tweet_count"]),
+                int(r["followers_sum"]),
+                int(r["favorite_sum"]),
+                int(r["retweet_sum"]),
+            )
+            for r in frame.selectExpr(
+                "unix_seconds(event_hour) AS hour_s",
+                "location",
+                "tweet_count",
+                "followers_sum",
+                "favorite_sum",
+                "retweet_sum",
+            ).collect()
+        ]
+        delay = 1.0
+        for attempt in range(1, self.attempts + 1):
+            try:
+                written, _ = self.view.replace(rows)
+                self.written[batch_id] = written
+                return
+            except ServiceUnavailable as e:
+                if attempt == self.attempts:
+                    raise
+                logger.warning("speed batch %s: %s; retrying in %.0fs", batch_id, e, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 15.0)
+
+
+def _status_listener(settings: Settings, sink: SpeedSink) -> Any:
+    from pyspark.sql.streaming.listener import StreamingQueryListener
+
+    class StatusListener(StreamingQueryListener):
+        """Logs one line per micro-batch and keeps it in ``speed_batches``."""
+
+        def __init__(self) -> None:
+            self.view = SpeedView(settings, Warehouse(settings))
+
+        def onQueryStarted(self, event: Any) -> None:
+            logger.info("speed layer started (query id %s)", event.id)
+
+        def onQueryProgress(self, event: Any) -> None:
+            progress = event.progress
+            metrics = progress.observedMetrics.get(OBSERVED)
+            newest = metrics["max_created_at_us"] if metrics else None
+            status = BatchStatus(
+                batch_id=progress.batchId,
+                input_rows=int(progress.numInputRows),
+                rejects=int(metrics["rejects"]) if metrics else 0,
+                rows_written=sink.written.pop(progress.batchId, 0),
+                duration_ms=int(progress.durationMs.get("triggerExecution", 0)),
+                max_event_time=(
+                    datetime.fromtimestamp(newest / 1e6, UTC).replace(tzinfo=None)
+                    if newest is not None
+                    else None
+                ),
+                finished_at=datetime.now(UTC).replace(tzinfo=None),
+            )
+            logger.info("%s", status.line())
+            try:
+                self.view.record(status)
+            except LambdaError as e:  # status is best effort; the view itself is not
+                logger.warning("could not record speed batch %s status: %s", status.batch_id, e)
+
+        def onQueryIdle(self, event: Any) -> None:
+            pass
+
+        def onQueryTerminated(self, event: Any) -> None:
+            if event.exception:
+                logger.error("speed layer stopped: %s", event.exception.splitlines()[0])
+
+    return StatusListener()
+
+
+def preflight(settings: Settings) -> None:
+    """Fail fast, with one line, when the broker or the warehouse is unreachable."""
+    check_broker(settings)
+    with Warehouse(settings) as warehouse:
+        warehouse.check()
+        warehouse.ensure_schema()
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        logger.info("signal %s: stopping the speed layer", signum)
+        stop.set()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def run(settings: Settings, stop: threading.Event | None = None) -> None:
+    """Run the streaming job until ``stop`` is set (or SIGINT/SIGTERM); raise on failure."""
+    preflight(settings)
+    stop = stop or threading.Event()
+    spark = build_session(settings)
+    sink = SpeedSink(settings)
+    spark.streams.addListener(_status_listener(settings, sink))
+    query = (
+        build_stream(spark, settings)
+        .writeStream.queryName(QUERY_NAME)
+        .outputMode("update")
+        .foreachBatch(sink)
+        .option("checkpointLocation", settings.speed_checkpoint)
+        .trigger(processingTime=f"{settings.speed_trigger} seconds")
+        .start()
+    )
+    logger.info(
+        "speed layer: topic %s -> speed_view, trigger %ss, checkpoint %s, master %s",
+        settings.kafka_topic,
+        settings.speed_trigger,
+        settings.speed_checkpoint,
+        settings.spark_master,
+    )
+    error: Any = None
+    try:
+        with _stop_on_signals(stop) if _main_thread() else _no_signals():
+            while not stop.is_set() and _active(query):
+                query.awaitTermination(0.5)
+    finally:
+        error = _shut_down(spark, query)
+    if error is not None and not stop.is_set():
+        raise SpeedError(f"speed layer query failed: {str(error).strip().splitlines()[0]}")
+    logger.info("speed layer stopped")
+
+
+def _active(query: Any) -> bool:
+    try:
+        return bool(query.isActive)
+    except Exception:  # the JVM is gone (e.g. it got the terminal's signal too)
+        return False
+
+
+def _shut_down(spark: Any, query: Any) -> Any:
+    """Stop the query and Spark; return the query's error, if it failed.
+
+    A signal sent to the whole process group (Ctrl-C, ``timeout``) may have stopped the
+    JVM already; its errors then only say it is gone, so they are logged, not raised.
+    Stopping mid-batch is safe: the checkpoint replays that micro-batch.
+    """
+    error = None
+    try:
+        if query.isActive:
+            query.stop()
+        error = query.exception()
+    except Exception as e:
+        logger.debug("stopping the query: %s", e)
+    try:
+        spark.stop()
+    except Exception as e:
+        logger.debug("stopping Spark: %s", e)
+    return error
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread() and os.name == "posix"
+
+
+@contextmanager
+def _no_signals() -> Iterator[None]:
+    yield
