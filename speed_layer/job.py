@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -69,13 +70,12 @@ def connector_jars(settings: Settings) -> list[Path]:
     return sorted(p for p in folder.glob("*.jar") if _artifact(p.name) not in shipped)
 
 
+_VERSION_SUFFIX = re.compile(r"-\d+(?:\.\d+)+(?:[-.][A-Za-z][A-Za-z0-9]*)?$")
+
+
 def _artifact(jar_name: str) -> str:
-    """``kafka-clients-3.9.0.jar`` -> ``kafka-clients``."""
-    stem = jar_name.removesuffix(".jar")
-    parts = stem.split("-")
-    while len(parts) > 1 and parts[-1][:1].isdigit():
-        parts.pop()
-    return "-".join(parts)
+    """``kafka-clients-3.9.0.jar`` -> ``kafka-clients`` (the trailing version dropped)."""
+    return _VERSION_SUFFIX.sub("", jar_name.removesuffix(".jar"))
 
 
 def build_session(settings: Settings) -> Any:
