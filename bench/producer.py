@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import add_ratios, batch, ingestion_argv, summarize
+from bench import add_ratios, batch, ingestion_argv, speed, summarize
 from ingestion.synthetic import SyntheticOptions, SyntheticTweets
 from lambda_common.broker import ensure_topic
 from lambda_common.settings import Settings, load_settings
@@ -111,11 +111,18 @@ def machine() -> dict[str, Any]:
 
 def main() -> int:
     settings = load_settings()
-    events = int(os.environ.get("BENCH_EVENTS", "200000"))
-    repeats = int(os.environ.get("BENCH_REPEATS", "3"))
-    rows = run(settings, events, repeats)
-    batch_events = int(os.environ.get("BENCH_BATCH_EVENTS", "1000000"))
-    batch_rows = batch.run(settings, batch_events, int(os.environ.get("BENCH_BATCH_REPEATS", "2")))
+    only = set(os.environ.get("BENCH_ONLY", "producer,batch,speed").split(","))
+    rows: list[dict[str, Any]] = []
+    batch_rows: list[dict[str, Any]] = []
+    if "producer" in only:
+        events = int(os.environ.get("BENCH_EVENTS", "200000"))
+        rows = run(settings, events, int(os.environ.get("BENCH_REPEATS", "3")))
+    if "batch" in only:
+        batch_events = int(os.environ.get("BENCH_BATCH_EVENTS", "1000000"))
+        batch_rows = batch.run(
+            settings, batch_events, int(os.environ.get("BENCH_BATCH_REPEATS", "2"))
+        )
+    speed_result = speed.run(settings) if "speed" in only else None
     header = ("benchmark", "contender", "median", "spread (min-max)", "ratio")
     print(f"{header[0]:<20} {header[1]:<36} {header[2]:>12} {header[3]:>22} {header[4]:>8}")
     for r in rows + batch_rows:
@@ -124,6 +131,19 @@ def main() -> int:
             f"{r['benchmark']:<20} {r['contender']:<36} {r['median']:>12,.0f} "
             f"{spread:>22} {r['ratio']:>8.2f}"
         )
+    if speed_result is not None:
+        f = speed_result["freshness"]
+        print(
+            f"\nspeed freshness at {f['rate']:,} events/s: p50 {f['p50_s']:.2f}s, "
+            f"p95 {f['p95_s']:.2f}s, max {f['max_s']:.2f}s ({f['seen']}/{f['probes']} probes)"
+        )
+        for s in speed_result["sustained"]:
+            print(
+                f"speed at {s['offered_per_s']:,.0f} events/s offered: {s['processed']:,} "
+                f"processed in {s['batches']} batches (median {s['median_batch_s']:.2f}s), "
+                f"capacity {s['capacity_per_s']:,.0f}/s, "
+                f"{'kept up' if s['kept_up'] else 'fell behind'}"
+            )
     out = REPO / "bench" / "results" / "latest.json"
     out.write_text(
         json.dumps(
@@ -131,6 +151,7 @@ def main() -> int:
                 "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "machine": machine(),
                 "results": rows + batch_rows,
+                "speed": speed_result,
             },
             indent=2,
         )

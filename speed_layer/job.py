@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -97,11 +98,15 @@ def build_session(settings: Settings) -> Any:
         .config("spark.ui.showConsoleProgress", "false")
     )
     if settings.spark_master.startswith("local"):
-        # One machine: stay on loopback rather than guess a public interface.
+        # One machine: stay on loopback rather than guess a public interface, and run the
+        # UDF in this very interpreter (its virtualenv has the pipeline's packages), not
+        # whatever "python3" is first on PATH.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         # 200 shuffle partitions (Spark's default) means 200 state-store tasks per
-        # micro-batch: far too many for one machine. Fixed per checkpoint once started.
-        builder = builder.config("spark.sql.shuffle.partitions", "4").config(
+        # stateful operator and micro-batch; one per core is what a machine can run at
+        # once. Fixed per checkpoint once started.
+        builder = builder.config("spark.sql.shuffle.partitions", str(os.cpu_count() or 2)).config(
             "spark.ui.enabled", "false"
         )
     jars = connector_jars(settings)
@@ -203,6 +208,7 @@ class SpeedSink:
                 "retweet_sum",
             ).collect()
         ]
+        logger.debug("speed batch %s: %d groups computed", batch_id, len(rows))
         delay = 1.0
         for attempt in range(1, self.attempts + 1):
             try:
@@ -247,6 +253,7 @@ def _status_listener(settings: Settings, sink: SpeedSink) -> Any:
                 finished_at=datetime.now(UTC).replace(tzinfo=None),
             )
             logger.info("%s", status.line())
+            logger.debug("speed batch %s phases (ms): %s", progress.batchId, progress.durationMs)
             try:
                 self.view.record(status)
             except LambdaError as e:  # status is best effort; the view itself is not
