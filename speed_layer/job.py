@@ -32,6 +32,7 @@ from typing import Any
 
 from lambda_common.broker import check_broker
 from lambda_common.errors import LambdaError, ServiceUnavailable
+from lambda_common.faults import failpoint
 from lambda_common.settings import Settings
 from lambda_common.sql import load_sql
 from lambda_common.warehouse import Warehouse
@@ -214,6 +215,9 @@ class SpeedSink:
             try:
                 written, _ = self.view.replace(rows)
                 self.written[batch_id] = written
+                # Committed in the warehouse, not yet in Spark's checkpoint: a crash here
+                # replays this micro-batch, which must leave the same table.
+                failpoint("speed_after_write")
                 return
             except ServiceUnavailable as e:
                 if attempt == self.attempts:
