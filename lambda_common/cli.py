@@ -4,9 +4,31 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
-from lambda_common.errors import ConfigError
-from lambda_common.settings import load_settings
+from lambda_common.errors import ConfigError, LambdaError
+from lambda_common.logs import configure_logging
+from lambda_common.settings import Settings, load_settings
+
+
+def run_command(body: Callable[[Settings], None]) -> int:
+    """The start-up every command line of the pipeline shares; returns the exit code.
+
+    Settings are loaded and checked first (a bad one: one line naming it, exit 2), then
+    logging is set up and ``body`` runs; a project error ends it with one line, exit 1.
+    """
+    try:
+        settings = load_settings()
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    try:
+        body(settings)
+    except LambdaError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,14 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lambda-env", description=__doc__)
     parser.add_argument("command", choices=["env"], nargs="?", default="env")
     parser.parse_args(argv)
-    try:
-        settings = load_settings()
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    for key, value in settings.describe():
-        print(f"{key}={value}")
-    return 0
+    def show(settings: Settings) -> None:
+        for key, value in settings.describe():
+            print(f"{key}={value}")
+
+    return run_command(show)
 
 
 if __name__ == "__main__":

@@ -78,8 +78,9 @@ class Warehouse:
         with self.transaction() as cur:
             if self.dialect == "postgres":
                 cur.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
-            for statement in statements(load_sql("schema", self.dialect)):
-                cur.execute(statement)
+            for name in ("schema", "serving_view"):
+                for statement in statements(load_sql(name, self.dialect)):
+                    cur.execute(statement)
 
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:

@@ -7,29 +7,20 @@ SPEED_RETENTION, SPARK_KAFKA_JARS, plus the Kafka and warehouse ones.
 from __future__ import annotations
 
 import argparse
-import sys
 
-from lambda_common.errors import ConfigError, LambdaError
-from lambda_common.logs import configure_logging
-from lambda_common.settings import load_settings
+from lambda_common.cli import run_command
+from lambda_common.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code (2 bad settings, 1 service or query failure)."""
     parser = argparse.ArgumentParser(prog="python -m speed_layer", description=__doc__)
     parser.parse_args(argv)
-    try:
-        settings = load_settings()
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    configure_logging(settings.log_level)
-    # Imported late: pyspark is slow to import and not needed to report bad settings.
-    from speed_layer.job import run
 
-    try:
+    def stream(settings: Settings) -> None:
+        # Imported here: pyspark is slow to import and not needed to report bad settings.
+        from speed_layer.job import run
+
         run(settings)
-    except LambdaError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+
+    return run_command(stream)

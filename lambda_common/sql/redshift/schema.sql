@@ -56,17 +56,8 @@ CREATE TABLE IF NOT EXISTS batch_watermarks (
 )
 DISTSTYLE ALL;
 
-CREATE TABLE IF NOT EXISTS speed_view (
-    event_hour    timestamp    NOT NULL,
-    location      varchar(800) NOT NULL,
-    tweet_count   bigint       NOT NULL,
-    followers_sum bigint       NOT NULL,
-    favorite_sum  bigint       NOT NULL,
-    retweet_sum   bigint       NOT NULL,
-    PRIMARY KEY (event_hour, location)
-)
-DISTSTYLE ALL
-SORTKEY (event_hour);
+-- Same columns as batch_view by construction; LIKE also copies DISTSTYLE and SORTKEY.
+CREATE TABLE IF NOT EXISTS speed_view (LIKE batch_view);
 
 CREATE TABLE IF NOT EXISTS speed_batches (
     batch_id       bigint    NOT NULL PRIMARY KEY,
@@ -79,18 +70,3 @@ CREATE TABLE IF NOT EXISTS speed_batches (
 )
 DISTSTYLE ALL;
 
--- The serving layer: batch hours before the horizon, speed hours at or after it. One
--- statement reads both tables and the horizon in one snapshot, and the batch layer moves
--- the horizon in the transaction that rebuilds batch_view, so no (hour, location) row
--- is ever counted by both layers. Before the first batch cycle all comes from speed.
-CREATE OR REPLACE VIEW serving_view AS
-WITH h AS (SELECT MAX(horizon) AS horizon FROM batch_horizon)
-SELECT b.event_hour, b.location, b.tweet_count, b.followers_sum, b.favorite_sum, b.retweet_sum
-FROM batch_view AS b
-CROSS JOIN h
-WHERE b.event_hour < h.horizon
-UNION ALL
-SELECT s.event_hour, s.location, s.tweet_count, s.followers_sum, s.favorite_sum, s.retweet_sum
-FROM speed_view AS s
-CROSS JOIN h
-WHERE h.horizon IS NULL OR s.event_hour >= h.horizon;
