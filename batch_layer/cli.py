@@ -8,9 +8,8 @@ import sys
 
 from batch_layer.cycle import recompute, run_cycle
 from batch_layer.schedule import cycle_lock, run_forever
-from lambda_common.errors import ConfigError, LambdaError
-from lambda_common.logs import configure_logging
-from lambda_common.settings import load_settings
+from lambda_common.cli import run_command
+from lambda_common.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -25,13 +24,8 @@ def main(argv: list[str] | None = None) -> int:
         help="only these partitions (e.g. 0,1): run several batch processes on disjoint sets",
     )
     args = parser.parse_args(argv)
-    try:
-        settings = load_settings()
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    configure_logging(settings.log_level)
-    try:
+
+    def command(settings: Settings) -> None:
         with cycle_lock(settings, args.partitions):
             if args.command == "recompute":
                 count = recompute(settings)
@@ -42,11 +36,8 @@ def main(argv: list[str] | None = None) -> int:
                 run_forever(settings, only_partitions=args.partitions)
             else:
                 logger.info("%s", run_cycle(settings, only_partitions=args.partitions).summary())
-    except LambdaError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
 
+    return run_command(command)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -14,18 +14,34 @@ A crash anywhere repeats from step 1 with the same plans, so nothing is lost or 
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
+import shutil
+import signal
+import tempfile
 import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from batch_layer.landing import LandedObject, Message, PartitionPlan, encode_chunk, plan_key
-from batch_layer.load import BatchWarehouse, Coverage, failpoint
+from batch_layer.landing import (
+    LandedObject,
+    Message,
+    PartitionPlan,
+    RowsFile,
+    encode_chunk,
+    plan_key,
+)
+from batch_layer.load import BatchWarehouse, Coverage
 from lambda_common.broker import client_config
 from lambda_common.errors import ServiceUnavailable
+from lambda_common.faults import failpoint
 from lambda_common.objectstore import ObjectStore, S3ObjectStore
 from lambda_common.settings import Settings
 from lambda_common.warehouse import Warehouse
@@ -33,6 +49,18 @@ from lambda_common.warehouse import Warehouse
 logger = logging.getLogger(__name__)
 
 GROUP_ID = "lambda-batch-layer"
+
+# Landing is CPU-bound (decoding, validating, encoding), so a cycle with at least this
+# many offsets lands its chunks in worker processes, one per CPU; below, starting them
+# (about half a second) costs more than it saves.
+PARALLEL_MIN_OFFSETS = 50_000
+
+# Fetch sizes: a few large fetches per chunk rather than many 1 MiB ones.
+_FETCH = {
+    "max_poll_records": 2_000,
+    "max_partition_fetch_bytes": 8 << 20,
+    "fetch_max_bytes": 64 << 20,
+}
 
 
 def horizon_for(cycle_start: datetime, allowed_lateness_s: int) -> datetime:
@@ -72,7 +100,22 @@ def _consumer(settings: Settings) -> KafkaConsumer:
             client_id="lambda-batch",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            max_poll_records=5000,
+            **_FETCH,
+            **client_config(settings),
+        )
+    except KafkaError as e:
+        raise ServiceUnavailable(f"Kafka at {settings.kafka_bootstrap_servers}: {e}") from e
+
+
+def _reader(settings: Settings) -> KafkaConsumer:
+    # A landing worker only reads assigned offsets: no group (the cycle's own consumer
+    # commits), so workers never touch the group's offsets.
+    try:
+        return KafkaConsumer(
+            client_id="lambda-batch-landing",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            **_FETCH,
             **client_config(settings),
         )
     except KafkaError as e:
@@ -127,37 +170,149 @@ def _plans(
     return plans
 
 
-def _read(consumer: KafkaConsumer, tp: TopicPartition, first: int, last: int) -> list[Message]:
+def _read(consumer: KafkaConsumer, tp: TopicPartition, first: int, last: int) -> Iterator[Message]:
+    # A generator: the chunk is encoded as it arrives, never held whole in memory.
     consumer.resume(tp)
     consumer.seek(tp, first)
-    out: list[Message] = []
     try:
         while consumer.position(tp) <= last:
             batch = consumer.poll(timeout_ms=1000)
             for record in batch.get(tp, []):
                 if first <= record.offset <= last:
-                    out.append(Message(record.offset, record.timestamp, record.value))
+                    yield Message(record.offset, record.timestamp, record.value)
     finally:
         consumer.pause(tp)
-    return out
+
+
+@dataclass(frozen=True)
+class _Task:
+    """One chunk to land: offsets ``first..last`` of a partition."""
+
+    topic: str
+    partition: int
+    first: int
+    last: int
+    now: datetime
+    rows_dir: str
+
+
+def _land_chunk(consumer: KafkaConsumer, store: ObjectStore, task: _Task) -> LandedObject:
+    """Read, encode and write one chunk's objects (rejects first, then the master).
+
+    The chunk's warehouse rows go to a CSV file in ``task.rows_dir`` for the load.
+    """
+    tp = TopicPartition(task.topic, task.partition)
+    rows_path = Path(task.rows_dir) / f"{task.partition}-{task.first:020d}.csv"
+    with rows_path.open("w", encoding="utf-8", newline="") as out:
+        chunk = encode_chunk(
+            task.topic,
+            task.partition,
+            task.first,
+            task.last,
+            _read(consumer, tp, task.first, task.last),
+            task.now,
+            RowsFile(out),
+        )
+    if chunk.rejects_body is not None and chunk.landed.rejects_key is not None:
+        store.put(chunk.landed.rejects_key, chunk.rejects_body)
+    store.put(chunk.landed.key, chunk.body)
+    chunk.landed.rows_path = str(rows_path)
+    return chunk.landed
+
+
+# A landing worker's settings (set by _init_worker) and its own clients, made on first
+# use: an error then reaches the cycle as itself, not as a broken pool.
+_worker_settings: Settings | None = None
+_worker_clients: tuple[KafkaConsumer, ObjectStore] | None = None
+
+
+def _init_worker(settings: Settings) -> None:
+    global _worker_settings
+    # Ctrl-C reaches the whole process group: the cycle's process handles it and stops
+    # the pool; a worker would only add a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _worker_settings = settings
+
+
+def _land_in_worker(task: _Task) -> LandedObject:
+    global _worker_clients
+    if _worker_clients is None:
+        if _worker_settings is None:
+            raise RuntimeError("landing worker not initialised")
+        _worker_clients = (_reader(_worker_settings), S3ObjectStore(_worker_settings))
+    consumer, store = _worker_clients
+    consumer.assign([TopicPartition(task.topic, task.partition)])
+    return _land_chunk(consumer, store, task)
 
 
 def land(
-    consumer: KafkaConsumer, store: ObjectStore, plans: list[PartitionPlan], now: datetime
+    consumer: KafkaConsumer,
+    store: ObjectStore,
+    plans: list[PartitionPlan],
+    now: datetime,
+    rows_dir: str,
+    settings: Settings | None = None,
 ) -> list[LandedObject]:
-    """Write every plan's objects (idempotent: same plan, same keys, same bytes)."""
-    landed = []
-    for plan in plans:
-        tp = TopicPartition(plan.topic, plan.partition)
-        for first, last in plan.chunks():
-            chunk = encode_chunk(
-                plan.topic, plan.partition, first, last, _read(consumer, tp, first, last), now
-            )
-            if chunk.rejects_body is not None and chunk.landed.rejects_key is not None:
-                store.put(chunk.landed.rejects_key, chunk.rejects_body)
-            store.put(chunk.landed.key, chunk.body)
-            landed.append(chunk.landed)
-    return landed
+    """Write every plan's objects (idempotent: same plan, same keys, same bytes).
+
+    With ``settings``, and enough offsets to be worth it, the chunks are landed by
+    worker processes (each its own Kafka reader and S3 client) in parallel; the objects
+    and the returned list are the same either way, in plan and chunk order.
+    """
+    tasks = [
+        _Task(plan.topic, plan.partition, first, last, now, rows_dir)
+        for plan in plans
+        for first, last in plan.chunks()
+    ]
+    offsets = sum(p.end - p.start for p in plans)
+    workers = min(os.cpu_count() or 1, len(tasks))
+    if settings is None or workers < 2 or offsets < PARALLEL_MIN_OFFSETS:
+        return [_land_chunk(consumer, store, task) for task in tasks]
+    logger.info("landing %d chunks in %d worker processes", len(tasks), workers)
+    # spawn, not fork: a forked child would share this process's Kafka, S3 and
+    # warehouse connections (and the cycle lock's file descriptor).
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(settings,),
+    ) as pool:
+        # Longest chunks first, so the short tail chunks fill in at the end; the
+        # results are still returned in plan order.
+        order = sorted(range(len(tasks)), key=lambda i: tasks[i].first - tasks[i].last)
+        futures = {i: pool.submit(_land_in_worker, tasks[i]) for i in order}
+        try:
+            return [futures[i].result() for i in range(len(tasks))]
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+_ROWS_DIR_PREFIX = "lambda-batch-rows-"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def _rows_dir() -> tempfile.TemporaryDirectory[str]:
+    """A fresh directory for this cycle's CSV rows, after removing any a killed cycle left.
+
+    Directories are named with their process id; one whose process is gone can only be
+    a leftover (a live cycle on other partitions keeps its own).
+    """
+    for path in Path(tempfile.gettempdir()).glob(f"{_ROWS_DIR_PREFIX}*"):
+        pid = path.name.removeprefix(_ROWS_DIR_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            logger.info("removing %s, left by a killed batch cycle", path)
+            shutil.rmtree(path, ignore_errors=True)
+    return tempfile.TemporaryDirectory(prefix=f"{_ROWS_DIR_PREFIX}{os.getpid()}-")
 
 
 def run_cycle(
@@ -172,10 +327,13 @@ def run_cycle(
         batch = BatchWarehouse(settings, warehouse, store)
         batch.ensure_schema()
         consumer = _consumer(settings)
+        # The landed chunks' warehouse rows, as CSV for the load: deleted with the cycle.
+        rows_dir = _rows_dir()
         try:
             partitions, every_partition = _assign(consumer, settings.kafka_topic, only_partitions)
             plans = _plans(consumer, store, partitions)
-            landed = land(consumer, store, plans, cycle_start)
+            landed = land(consumer, store, plans, cycle_start, rows_dir.name, settings)
+            logger.info("landed %d objects in %.1fs", len(landed), time.monotonic() - started)
             failpoint("after_s3")
             cycle_id = f"{cycle_start:%Y%m%dT%H%M%S}-" + "-".join(
                 f"{p.partition}.{p.start}" for p in plans
@@ -186,7 +344,9 @@ def run_cycle(
                 partitions=every_partition,
                 horizon=horizon_for(cycle_start, settings.allowed_lateness),
             )
+            publishing = time.monotonic()
             loaded, horizon = batch.publish(landed, cycle_id, coverage)
+            logger.info("published in %.1fs", time.monotonic() - publishing)
             failpoint("after_load_commit")
             if plans:
                 consumer.commit(
@@ -198,6 +358,7 @@ def run_cycle(
             failpoint("after_offsets")
         finally:
             consumer.close(autocommit=False)
+            rows_dir.cleanup()
     return CycleResult(
         events=sum(o.events for o in landed),
         rejects=sum(o.rejects for o in landed),

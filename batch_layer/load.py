@@ -13,11 +13,10 @@ import csv
 import io
 import json
 import logging
-import os
-import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from batch_layer.landing import (
@@ -29,6 +28,7 @@ from batch_layer.landing import (
     read_master_object,
 )
 from lambda_common.errors import LambdaError
+from lambda_common.faults import failpoint
 from lambda_common.objectstore import ObjectStore
 from lambda_common.rows import ROW_COLUMNS
 from lambda_common.settings import Settings
@@ -42,13 +42,6 @@ MANIFESTS_PREFIX = "manifests"
 
 class LoadError(LambdaError):
     """A load failed; the message carries the warehouse's own reasons."""
-
-
-def failpoint(name: str) -> None:
-    """Die here (SIGKILL) when ``LAMBDA_FAILPOINT`` names this point: crash tests use it."""
-    if os.environ.get("LAMBDA_FAILPOINT") == name:
-        logger.warning("failpoint %s: killing the process", name)
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class _CsvStream(io.RawIOBase):
@@ -221,6 +214,9 @@ class BatchWarehouse:
         self._run_file(cur, "staging_create")
         if self.dialect == "postgres":
             for obj in objects:
+                if obj.rows_path is not None:
+                    self._copy_rows_file(cur, Path(obj.rows_path))
+                    continue
                 rows = read_master_object(self.store.get(obj.key))
                 self.warehouse.copy_from_stream(
                     cur,
@@ -247,6 +243,14 @@ class BatchWarehouse:
                     "rejects": obj.rejects,
                 },
             )
+
+    def _copy_rows_file(self, cur: Cursor, path: Path) -> None:
+        # The CSV landing wrote from the very rows it put in the object: no need to
+        # download and decode the object again. Removed once copied (the staging table
+        # has the rows), so a long cycle holds at most one chunk's CSV after its load.
+        with path.open("rb") as rows:
+            self.warehouse.copy_from_stream(cur, "staging_tweets", ROW_COLUMNS, rows)
+        path.unlink()
 
     def _count_from_staging(self, cur: Cursor, objects: list[LandedObject]) -> None:
         """Fill in events (from staging) and rejects (from the rejects objects) per object."""

@@ -874,3 +874,71 @@ def test_rejection_is_a_small_frozen_value() -> None:
     assert rejection == Rejection("value is empty")
     with pytest.raises(dataclasses.FrozenInstanceError):
         rejection.reason = "x"  # type: ignore[misc]
+
+
+# parse_event has a fast path for plainly valid events (and a reused decoder that skips
+# the big-integer hook for short messages); these pin it to the full rules.
+
+
+def _full_path(value: bytes) -> Event | Rejection:
+    """What parse_event decides, the long way: json.loads with the hooks, validate_event."""
+    from lambda_common import contract
+
+    try:
+        obj = json.loads(
+            value.decode("utf-8"),
+            parse_constant=contract._reject_constant,
+            parse_int=contract._parse_int,
+        )
+        return validate_event(obj, now=NOW)
+    except EventError as e:
+        return Rejection(e.reason)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"hashtags": ["a", "b"], "source": "x", "location": " Paris ", "lang": "en"},
+        {"text": "caf\u00e9 \U0001f600", "user_name": None, "location": None},
+        {"created_at": "2026-11-21T11:15:30.1234567+01:00"},
+        {"created_at": "2026-11-21 10:15:60z"},
+        {"extra": 10**30, "nested": {"a": [1, 2.5, None]}},
+    ],
+)
+def test_fast_path_gives_the_same_event_as_the_full_rules(changes: dict[str, Any]) -> None:
+    value = json.dumps(minimal() | changes, ensure_ascii=False).encode()
+    fast = parse_event(value, now=NOW)
+    assert isinstance(fast, Event)
+    assert fast == _full_path(value)
+    assert fast.to_json_bytes() == validate_event(fast.to_dict(), now=NOW).to_json_bytes()
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"followers_count": 2**63},
+        {"favorite_count": -(10**25)},
+        {"retweet_count": 10**25},
+        {"tweet_id": 10**25},
+        {"hashtags": ["a", 10**25]},
+        {"source": 10**25},
+        {"followers_count": True},
+        {"created_at": "2026-11-21T14:00:00.000001Z"},
+    ],
+)
+@pytest.mark.parametrize("padding", [0, 5000])
+def test_short_and_long_messages_get_the_same_reason(changes: dict[str, Any], padding: int) -> None:
+    # Long messages decode with the big-integer hook, short ones without: same outcome.
+    value = json.dumps(minimal() | changes | {"pad": "p" * padding}).encode()
+    got = parse_event(value, now=NOW)
+    assert isinstance(got, Rejection)
+    assert got == _full_path(value)
+
+
+def test_escaped_valid_event_takes_the_full_path_and_is_the_same_event() -> None:
+    value = json.dumps(minimal() | {"text": "caf\u00e9"}, ensure_ascii=True).encode()
+    assert b"\\u00e9" in value
+    event = parse_event(value, now=NOW)
+    assert isinstance(event, Event) and event.text == "caf\u00e9"
+    assert event == _full_path(value)

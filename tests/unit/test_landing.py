@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import base64
+import gzip
+import io
+import json
+import os
+import shutil
 from datetime import UTC, datetime
+from pathlib import Path
 
 from batch_layer.cycle import horizon_for
 from batch_layer.landing import (
     Message,
     PartitionPlan,
+    RowsFile,
     encode_chunk,
+    master_record,
     object_key,
     plan_key,
     read_master_object,
 )
-from lambda_common.contract import Event
+from batch_layer.load import _CsvStream
+from lambda_common.contract import Event, parse_event
 
 NOW = datetime(2026, 11, 21, 12, 5, tzinfo=UTC)
 TS = int(datetime(2026, 11, 20, 23, 59, tzinfo=UTC).timestamp() * 1000)
@@ -86,3 +95,59 @@ def test_object_keys_parse_back() -> None:
     from batch_layer.landing import parse_object_key
 
     assert parse_object_key(object_key("master", "tweets", 7, 100, 199, TS)) == (7, 100, 199)
+
+
+def _messages() -> list[Message]:
+    values = [_event(i, loc) for i, loc in enumerate([" Paris ", None, 'a "quoted", \nline', ""])]
+    return [Message(i, TS, v) for i, v in enumerate([*values[:2], b"{oops", None, *values[2:]])]
+
+
+def test_rows_file_is_what_the_load_from_s3_would_copy() -> None:
+    # The cycle loads the CSV landing wrote; recompute loads the object from S3: the
+    # warehouse must get the same rows, byte for byte, either way.
+    out = io.StringIO()
+    chunk = encode_chunk("tweets", 1, 0, 5, _messages(), NOW, RowsFile(out))
+    from_s3 = io.BufferedReader(_CsvStream(read_master_object(chunk.body)), buffer_size=1 << 16)
+    assert out.getvalue().encode() == from_s3.read()
+    assert out.getvalue().count("\n") >= chunk.landed.events == 4
+    assert encode_chunk("tweets", 1, 0, 5, _messages(), NOW).body == chunk.body
+
+
+def test_master_lines_are_compact_json_of_master_record() -> None:
+    chunk = encode_chunk("tweets", 1, 0, 5, _messages(), NOW)
+    expected = [
+        json.dumps(master_record(e, 1, m.offset), ensure_ascii=False, separators=(",", ":"))
+        for m in _messages()
+        if isinstance(e := parse_event(m.value, now=NOW), Event)
+    ]
+    assert gzip.decompress(chunk.body).decode().split("\n") == [*expected, ""]
+    assert chunk.body[4:8] == b"\x00\x00\x00\x00"  # gzip mtime 0: stable bytes
+
+
+def test_a_new_cycle_removes_rows_dirs_of_dead_processes_only() -> None:
+    import subprocess
+    import sys
+    import tempfile
+
+    from batch_layer import cycle
+
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    tmp = Path(tempfile.gettempdir())
+    dead = tmp / f"lambda-batch-rows-{int(gone.stdout)}-test"
+    live = tmp / f"lambda-batch-rows-{os.getpid()}-test"
+    for d in (dead, live):
+        d.mkdir(exist_ok=True)
+        (d / "0-1.csv").write_text("x")
+    try:
+        fresh = cycle._rows_dir()
+        assert not dead.exists() and live.exists()
+        assert Path(fresh.name).name.startswith(f"lambda-batch-rows-{os.getpid()}-")
+        fresh.cleanup()
+    finally:
+        for d in (dead, live):
+            shutil.rmtree(d, ignore_errors=True)
