@@ -14,7 +14,6 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from batch_layer.cycle import run_cycle
 from bench import add_ratios, ingestion_argv, summarize
@@ -41,11 +40,7 @@ def _produce(settings: Settings, topic: str, events: int) -> None:
 def _schema_settings(settings: Settings, schema: str, topic: str) -> Settings:
     with Warehouse(settings) as wh:
         wh.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-    dsn = settings.warehouse_dsn.get_secret_value()
-    dsn += ("&" if "?" in dsn else "?") + "options=" + quote(f"-csearch_path={schema}")
-    return settings.model_copy(
-        update={"kafka_topic": topic, "warehouse_dsn": type(settings.warehouse_dsn)(dsn)}
-    )
+    return settings.in_schema(schema, topic=topic)
 
 
 def _floor(settings: Settings, topic: str, schema: str, work: Path) -> float:

@@ -22,10 +22,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from kafka import KafkaProducer
-from pydantic import SecretStr
 
 from lambda_common.broker import client_config, ensure_topic
 from lambda_common.contract import Event
@@ -40,11 +38,8 @@ def _lane(settings: Settings, name: str) -> tuple[Settings, dict[str, str]]:
     lane = f"bench_{name}_{int(time.time())}"
     with Warehouse(settings) as wh:
         wh.execute(f'CREATE SCHEMA "{lane}"')
-    base = settings.warehouse_dsn.get_secret_value()
-    dsn = base + ("&" if "?" in base else "?") + "options=" + quote(f"-csearch_path={lane}")
-    lane_settings = settings.model_copy(
-        update={"kafka_topic": lane, "warehouse_dsn": SecretStr(dsn)}
-    )
+    lane_settings = settings.in_schema(lane, topic=lane)
+    dsn = lane_settings.warehouse_dsn.get_secret_value()
     ensure_topic(lane_settings, lane)
     with Warehouse(lane_settings) as wh:
         wh.ensure_schema()

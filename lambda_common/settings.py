@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from pydantic import (
     BeforeValidator,
@@ -259,6 +259,15 @@ class Settings(BaseSettings):
         parts = urlsplit(self.s3_endpoint_url)
         default = 443 if parts.scheme == "https" else 80
         return HostPort(parts.hostname or "", parts.port or default)
+
+    def in_schema(self, schema: str, *, topic: str | None = None) -> Settings:
+        """A copy whose warehouse sessions use ``schema`` as their search path (and, if
+        given, another topic): isolates one test or benchmark run inside one database."""
+        dsn = self.warehouse_dsn.get_secret_value()
+        dsn += ("&" if "?" in dsn else "?") + "options=" + quote(f"-csearch_path={schema}")
+        return self.model_copy(
+            update={"warehouse_dsn": SecretStr(dsn), "kafka_topic": topic or self.kafka_topic}
+        )
 
     def describe(self) -> Iterator[tuple[str, str]]:
         """``(ENV_NAME, display value)`` for every setting, secrets masked."""

@@ -17,10 +17,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from urllib.parse import quote
 
 import pytest
-from pydantic import SecretStr
 
 from lambda_common.broker import check_broker, ensure_topic
 from lambda_common.errors import LambdaError
@@ -134,13 +132,9 @@ def lane(stack: StackHandle) -> Iterator[Lane]:
     """A private topic (3 partitions) and warehouse schema, dropped afterwards."""
     topic = stack.unique("it_lane")
     schema = topic
-    base = stack.settings.warehouse_dsn.get_secret_value()
-    dsn = base + ("&" if "?" in base else "?") + "options=" + quote(f"-csearch_path={schema}")
     with Warehouse(stack.settings) as wh:
         wh.execute(f'CREATE SCHEMA "{schema}"')
-    settings = stack.settings.model_copy(
-        update={"kafka_topic": topic, "warehouse_dsn": SecretStr(dsn)}
-    )
+    settings = stack.settings.in_schema(schema, topic=topic)
     ensure_topic(settings, topic, partitions=3)
     yield Lane(settings, schema)
     with Warehouse(stack.settings) as wh:

@@ -203,3 +203,13 @@ def test_env_example_documents_every_setting_with_its_default() -> None:
     assert set(documented) == {name.upper() for name in Settings.model_fields}
     from_example = dict(Settings(**{k.lower(): v for k, v in documented.items()}).describe())  # type: ignore[arg-type]
     assert from_example == dict(load_settings().describe())
+
+
+def test_in_schema_scopes_the_dsn_and_topic_only() -> None:
+    base = load_settings(warehouse_dsn="postgresql://u:p@h:5439/db?sslmode=require")
+    scoped = base.in_schema("lane_1", topic="t1")
+    assert scoped.warehouse_dsn.get_secret_value() == (
+        "postgresql://u:p@h:5439/db?sslmode=require&options=-csearch_path%3Dlane_1"
+    )
+    assert (scoped.kafka_topic, base.kafka_topic) == ("t1", "tweets")
+    assert base.in_schema("s").kafka_topic == "tweets"
