@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lambda-env", description=__doc__)
     parser.add_argument("command", choices=["env"], nargs="?", default="env")
     parser.parse_args(argv)
+
     def show(settings: Settings) -> None:
         for key, value in settings.describe():
             print(f"{key}={value}")
