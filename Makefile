@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 export PYTHONUNBUFFERED := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help deps venv jars setup local-up local-down local-status env run-producer batch-once batch recompute speed bench lint test test-unit test-integration clean
+.PHONY: help deps venv jars setup local-up local-down local-status env run-producer batch-once batch recompute speed query status demo bench lint test test-unit test-integration clean
 
 help: ## List the targets
 	@echo "usage: make TARGET   (settings: environment or .env, see .env.example)"
@@ -69,6 +69,22 @@ recompute: venv ## Rebuild raw_tweets, the load ledger and batch_view from the S
 
 speed: venv ## The Spark streaming job keeping speed_view (SPEED_TRIGGER, SPEED_CHECKPOINT, SPARK_MASTER)
 	@$(PY) -m speed_layer
+
+# Free text reaches the command through the environment, never through the shell's
+# parsing of the recipe, so quotes and semicolons in SQL or a location arrive intact.
+query: export QUERY_SQL := $(SQL)
+query: export QUERY_LOCATION := $(LOCATION)
+query: venv ## Serving view, a named query (NAME=, LOCATION= HOURS= DAYS= LIMIT=) or SQL="..."; FORMAT=table|csv|json
+	@$(PY) -m serving_layer query $(if $(NAME),--name $(NAME)) $(if $(SQL),--sql "$$QUERY_SQL") \
+		$(if $(LOCATION),--param "location=$$QUERY_LOCATION") $(if $(HOURS),--param hours=$(HOURS)) \
+		$(if $(DAYS),--param days=$(DAYS)) $(if $(LIMIT),--param limit=$(LIMIT)) \
+		$(if $(FORMAT),--format $(FORMAT)) $(if $(LIST),--list)
+
+status: venv ## Lag, horizon, freshness, row counts, rejects: OK/WARN/FAIL each; exits 1 if any FAIL
+	@$(PY) -m serving_layer status
+
+demo: local-up ## The whole pipeline on the local stack, printing the serving view (DURATION=2m)
+	@$(PY) -m serving_layer demo $(if $(DURATION),--duration $(DURATION))
 
 bench: local-up ## Benchmarks on the local stack: table on stdout, JSON in bench/results/latest.json
 	@$(PY) -m bench.producer

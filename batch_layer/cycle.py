@@ -39,7 +39,7 @@ from batch_layer.landing import (
     plan_key,
 )
 from batch_layer.load import BatchWarehouse, Coverage
-from lambda_common.broker import client_config
+from lambda_common.broker import BATCH_GROUP_ID, client_config
 from lambda_common.errors import ServiceUnavailable
 from lambda_common.faults import failpoint
 from lambda_common.objectstore import ObjectStore, S3ObjectStore
@@ -47,8 +47,6 @@ from lambda_common.settings import Settings
 from lambda_common.warehouse import Warehouse
 
 logger = logging.getLogger(__name__)
-
-GROUP_ID = "lambda-batch-layer"
 
 # Landing is CPU-bound (decoding, validating, encoding), so a cycle with at least this
 # many offsets lands its chunks in worker processes, one per CPU; below, starting them
@@ -96,7 +94,7 @@ class CycleResult:
 def _consumer(settings: Settings) -> KafkaConsumer:
     try:
         return KafkaConsumer(
-            group_id=GROUP_ID,
+            group_id=BATCH_GROUP_ID,
             client_id="lambda-batch",
             enable_auto_commit=False,
             auto_offset_reset="earliest",

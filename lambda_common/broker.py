@@ -18,6 +18,10 @@ from lambda_common.settings import Settings
 
 logger = logging.getLogger(__name__)
 
+# The consumer group whose committed offsets are the batch layer's progress: the batch
+# layer commits them, ``make status`` reads them to report the lag.
+BATCH_GROUP_ID = "lambda-batch-layer"
+
 
 def client_config(settings: Settings, *, timeout_s: float = 10.0) -> dict[str, Any]:
     """Connection options common to producers, consumers and admin clients."""
