@@ -3,15 +3,19 @@ compute the contract's aggregation from what a topic holds (the tests' own oracl
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from psycopg2 import sql
 
@@ -139,4 +143,76 @@ def run_module(
         timeout=timeout,
         env={**os.environ, **(env or {})},
         check=False,
+    )
+
+
+CATCH_UP_S = int(
+    os.environ.get("SPEED_TEST_CATCH_UP_S", "240")
+)  # Spark's first start and first micro-batch included, on 2 slow cores
+
+
+class SpeedJob:
+    """``python -m speed_layer`` for one lane, with its own checkpoint and log."""
+
+    def __init__(self, lane: Lane, folder: Path) -> None:
+        self.env = {
+            **os.environ,
+            **lane.env(),
+            "SPEED_CHECKPOINT": str(folder / "checkpoint"),
+            "SPEED_TRIGGER": "1s",
+        }
+        self.checkpoint = folder / "checkpoint"
+        self.log = folder / "speed.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "speed_layer"],
+                cwd=REPO,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own group: SIGKILL takes the JVM too
+            )
+
+    def kill(self) -> None:
+        assert self.process is not None
+        with contextlib.suppress(ProcessLookupError):  # the whole group is gone already
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=60)
+
+    def tail(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:]
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+def wait_until_equal(
+    job: SpeedJob,
+    actual: Callable[[], dict[ViewKey, ViewSums]],
+    expected: Callable[[], dict[ViewKey, ViewSums]],
+) -> None:
+    """Poll ``actual`` until it equals ``expected`` (computed once), failing the test
+    with the differences (and the job's log) after CATCH_UP_S."""
+    want = expected()
+    deadline = time.monotonic() + CATCH_UP_S
+    got: dict[ViewKey, ViewSums] = {}
+    while time.monotonic() < deadline:
+        assert job.alive(), job.tail()
+        got = actual()
+        if got == want:
+            return
+        time.sleep(1)
+    missing = {k: (v, got.get(k)) for k, v in want.items() if got.get(k) != v}
+    extra = {k: v for k, v in got.items() if k not in want}
+    pytest.fail(
+        f"view never matched: {len(missing)} rows differ/missing, {len(extra)} extra\n"
+        f"{list(missing.items())[:3]} {list(extra.items())[:3]}\n{job.tail()}"
     )

@@ -7,16 +7,14 @@ the warehouse with an aggregation the test computes itself from the topic.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import itertools
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,54 +25,18 @@ from ingestion.synthetic import SyntheticOptions, SyntheticTweets
 from lambda_common.contract import Event
 from lambda_common.warehouse import Warehouse
 
-from .helpers import REPO, Lane, ViewKey, ViewSums, expected_view, send_raw, view_rows
-
-CATCH_UP_S = int(
-    os.environ.get("SPEED_TEST_CATCH_UP_S", "240")
-)  # Spark's first start and first micro-batch included, on 2 slow cores
-
-
-class SpeedJob:
-    """``python -m speed_layer`` for one lane, with its own checkpoint and log."""
-
-    def __init__(self, lane: Lane, folder: Path) -> None:
-        self.env = {
-            **os.environ,
-            **lane.env(),
-            "SPEED_CHECKPOINT": str(folder / "checkpoint"),
-            "SPEED_TRIGGER": "1s",
-        }
-        self.checkpoint = folder / "checkpoint"
-        self.log = folder / "speed.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "speed_layer"],
-                cwd=REPO,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own group: SIGKILL takes the JVM too
-            )
-
-    def kill(self) -> None:
-        assert self.process is not None
-        with contextlib.suppress(ProcessLookupError):  # the whole group is gone already
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=30)
-
-    def stop(self) -> int:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=60)
-
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:]
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+from .helpers import (
+    CATCH_UP_S,
+    REPO,
+    Lane,
+    SpeedJob,
+    ViewKey,
+    ViewSums,
+    expected_view,
+    send_raw,
+    view_rows,
+    wait_until_equal,
+)
 
 
 @pytest.fixture
@@ -97,28 +59,6 @@ def _speed_expected(lane: Lane) -> dict[ViewKey, ViewSums]:
     horizon = _horizon(lane)
     return expected_view(
         lane.settings, datetime.now(UTC), lambda hour: horizon is None or hour >= horizon
-    )
-
-
-def _wait_until_equal(
-    job: SpeedJob,
-    actual: Callable[[], dict[ViewKey, ViewSums]],
-    expected: Callable[[], dict[ViewKey, ViewSums]],
-) -> None:
-    want = expected()
-    deadline = time.monotonic() + CATCH_UP_S
-    got: dict[ViewKey, ViewSums] = {}
-    while time.monotonic() < deadline:
-        assert job.alive(), job.tail()
-        got = actual()
-        if got == want:
-            return
-        time.sleep(1)
-    missing = {k: (v, got.get(k)) for k, v in want.items() if got.get(k) != v}
-    extra = {k: v for k, v in got.items() if k not in want}
-    pytest.fail(
-        f"view never matched: {len(missing)} rows differ/missing, {len(extra)} extra\n"
-        f"{list(missing.items())[:3]} {list(extra.items())[:3]}\n{job.tail()}"
     )
 
 
@@ -166,7 +106,7 @@ def test_speed_view_is_exact_across_a_sigkill_and_a_horizon_move(lane: Lane, job
 
     job.start()
     speed = lambda: view_rows(lane.settings, "speed_view")  # noqa: E731
-    _wait_until_equal(job, speed, lambda: _speed_expected(lane))
+    wait_until_equal(job, speed, lambda: _speed_expected(lane))
     # The status row lands just after the micro-batch (Spark's progress event).
     rejects = -1
     with Warehouse(lane.settings) as wh:
@@ -185,7 +125,7 @@ def test_speed_view_is_exact_across_a_sigkill_and_a_horizon_move(lane: Lane, job
     _wait_for_batch_in_flight(job, after=last)
     job.kill()
     job.start()
-    _wait_until_equal(job, speed, lambda: _speed_expected(lane))
+    wait_until_equal(job, speed, lambda: _speed_expected(lane))
 
     # The batch layer moves the horizon; the next micro-batch drops the older hours.
     moved = run_cycle(lane.settings).horizon
@@ -194,7 +134,7 @@ def test_speed_view_is_exact_across_a_sigkill_and_a_horizon_move(lane: Lane, job
     # cycle, as the contract allows.)
     recent = _events(23, 50, datetime.now(UTC) - timedelta(minutes=5), datetime.now(UTC), late=0)
     _send_events(lane, recent)
-    _wait_until_equal(job, speed, lambda: _speed_expected(lane))
+    wait_until_equal(job, speed, lambda: _speed_expected(lane))
     assert min(speed())[0] >= moved
     # And the serving view is the whole aggregation, each event counted once.
     assert view_rows(lane.settings, "serving_view") == expected_view(
@@ -247,7 +187,7 @@ def test_serving_totals_never_go_down_while_streaming(lane: Lane, job: SpeedJob)
     # The contract's exactness: producing stopped, one batch cycle, speed caught up (the
     # batch layer takes the late events of hours the speed layer no longer holds).
     assert run_cycle(lane.settings).horizon is not None
-    _wait_until_equal(
+    wait_until_equal(
         job,
         lambda: view_rows(lane.settings, "serving_view"),
         lambda: expected_view(lane.settings, datetime.now(UTC), lambda h: True),
