@@ -67,9 +67,12 @@ def _code(e: ClientError) -> str:
 class S3ObjectStore(ObjectStore):
     """Real S3, or an S3-compatible server when ``S3_ENDPOINT_URL`` is set."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, attempts: int = 5, read_timeout_s: int = 60) -> None:
         self.settings = settings
         self.bucket = settings.s3_bucket
+        # A health check (make status) wants a quick answer: fewer attempts, short reads.
+        self._attempts = attempts
+        self._read_timeout_s = read_timeout_s
 
     @cached_property
     def client(self) -> Any:  # botocore builds the S3 client class at run time
@@ -86,8 +89,8 @@ class S3ObjectStore(ObjectStore):
                 kwargs["aws_session_token"] = s.aws_session_token.get_secret_value()
         config = Config(
             connect_timeout=5,
-            read_timeout=60,
-            retries={"max_attempts": 5, "mode": "standard"},
+            read_timeout=self._read_timeout_s,
+            retries={"max_attempts": self._attempts, "mode": "standard"},
             # Path-style works with every S3-compatible server; AWS takes virtual-host.
             s3={"addressing_style": "path" if s.s3_endpoint_url else "auto"},
             # Newer botocore adds CRC checksums to every upload; only send them when the

@@ -1,0 +1,434 @@
+"""make status: the pure judgement of crafted facts (no services), and its output."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from lambda_common.settings import Settings, load_settings
+from serving_layer.status import (
+    RELATIONS,
+    Check,
+    Facts,
+    KafkaFacts,
+    Level,
+    PartitionFacts,
+    S3Facts,
+    SpeedBatchFacts,
+    WarehouseFacts,
+    evaluate,
+    exit_code,
+    render_json,
+    render_table,
+    speed_fresh_limit,
+    summary,
+    worst,
+)
+
+NOW = datetime(2026, 11, 25, 12, 30, 0)
+# ALLOWED_LATENESS 10 min, BATCH_INTERVAL 5 min: the horizon may be 10m + 1h + 2*5m old.
+HORIZON_LIMIT = timedelta(hours=1, minutes=20)
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return load_settings(allowed_lateness="10m", batch_interval="5m", speed_trigger="1s")
+
+
+def healthy() -> Facts:
+    """A pipeline in its steady state: every check OK."""
+    return Facts(
+        kafka=KafkaFacts(
+            servers="localhost:9092",
+            topic="tweets",
+            brokers=1,
+            topic_exists=True,
+            partitions=[
+                PartitionFacts(p, 0, 1_000 + p, 900, NOW - timedelta(seconds=2)) for p in range(3)
+            ],
+        ),
+        s3=S3Facts(bucket="lambda-tweets", endpoint="http://localhost:9000"),
+        warehouse=WarehouseFacts(
+            where="postgresql://lambda:***@localhost:5439/lambda",
+            dialect="postgres",
+            horizon=datetime(2026, 11, 25, 12, 0),
+            ledger_events=2_700,
+            ledger_rejects=3,
+            last_speed_batch=SpeedBatchFacts(41, NOW - timedelta(seconds=1), 12),
+            max_event_time=NOW - timedelta(seconds=3),
+            speed_input_day=3_000,
+            speed_rejects_day=4,
+            counts={"raw_tweets": 2_700, "batch_view": 40, "speed_view": 12},
+            serving_rows=50,
+            serving_tweets=3_003,
+        ),
+    )
+
+
+def with_warehouse(facts: Facts, **changes: object) -> Facts:
+    return replace(facts, warehouse=replace(facts.warehouse, **changes))
+
+
+def with_kafka(facts: Facts, **changes: object) -> Facts:
+    return replace(facts, kafka=replace(facts.kafka, **changes))
+
+
+def by_name(checks: list[Check]) -> dict[str, Check]:
+    names = [c.name for c in checks]
+    assert len(names) == len(set(names)), names
+    return {c.name: c for c in checks}
+
+
+def level_of(facts: Facts, settings: Settings, name: str, now: datetime = NOW) -> Level:
+    return by_name(evaluate(facts, settings, now))[name].level
+
+
+# The whole report ------------------------------------------------------------------------
+
+
+def test_healthy_pipeline_is_all_ok(settings: Settings) -> None:
+    checks = evaluate(healthy(), settings, NOW)
+    assert [c for c in checks if c.level is not Level.OK] == []
+    assert exit_code(checks) == 0
+    assert [c.name for c in checks] == [
+        "kafka",
+        "kafka.topic",
+        "kafka.partition.0",
+        "kafka.partition.1",
+        "kafka.partition.2",
+        "s3",
+        "warehouse",
+        "batch.horizon",
+        "batch.rejects",
+        "speed.last-batch",
+        "speed.freshness",
+        "speed.rejects",
+        "rows.raw_tweets",
+        "rows.batch_view",
+        "rows.speed_view",
+        "rows.serving_view",
+        "serving.integrity",
+    ]
+    checks_ = by_name(checks)
+    assert checks_["kafka.partition.2"].detail == "end 1,002 committed 900 lag 102"
+    assert checks_["kafka.topic"].detail.startswith("tweets: 3 partitions, 3,003 messages")
+    assert checks_["rows.raw_tweets"].detail == "2,700"
+    assert checks_["rows.serving_view"].detail == "50 rows, 3,003 tweets"
+    assert checks_["batch.horizon"].detail == "2026-11-25 12:00 (30m old, limit 1h20m)"
+    assert checks_["speed.freshness"].detail == "newest event 2026-11-25 12:29:57 (3s ago)"
+
+
+def test_an_aware_clock_is_read_as_utc(settings: Settings) -> None:
+    aware = NOW.replace(tzinfo=UTC).astimezone(datetime.now().astimezone().tzinfo)
+    assert evaluate(healthy(), settings, aware) == evaluate(healthy(), settings, NOW)
+
+
+# Services down ---------------------------------------------------------------------------
+
+
+def test_unreachable_warehouse_fails_and_the_other_checks_still_run(settings: Settings) -> None:
+    message = "warehouse at postgresql://lambda:***@127.0.0.1:1/lambda is unreachable: refused"
+    facts = replace(
+        healthy(), warehouse=WarehouseFacts("postgresql://...", "postgres", error=message)
+    )
+    checks = evaluate(facts, settings, NOW)
+    assert exit_code(checks) == 1
+    failing = [c for c in checks if c.level is Level.FAIL]
+    assert failing == [Check(Level.FAIL, "warehouse", message)]
+    names = {c.name for c in checks}
+    assert {"kafka", "kafka.partition.0", "s3"} <= names
+    assert not any(n.startswith(("batch.", "speed.", "rows.", "serving.")) for n in names)
+
+
+def test_unreachable_kafka_fails_without_topic_lines(settings: Settings) -> None:
+    facts = replace(healthy(), kafka=KafkaFacts("k:9092", "tweets", error="Kafka at k:9092 ..."))
+    checks = by_name(evaluate(facts, settings, NOW))
+    assert checks["kafka"].level is Level.FAIL
+    assert not any(name.startswith("kafka.") for name in checks)
+    assert checks["s3"].level is Level.OK
+    assert checks["batch.horizon"].level is Level.OK
+
+
+def test_unreachable_s3_fails(settings: Settings) -> None:
+    facts = replace(healthy(), s3=S3Facts("b", "http://x", error="S3 head_bucket failed"))
+    checks = evaluate(facts, settings, NOW)
+    assert by_name(checks)["s3"] == Check(Level.FAIL, "s3", "S3 head_bucket failed")
+    assert exit_code(checks) == 1
+
+
+def test_missing_topic_fails(settings: Settings) -> None:
+    facts = with_kafka(healthy(), topic_exists=False, partitions=[])
+    checks = by_name(evaluate(facts, settings, NOW))
+    assert checks["kafka.topic"].level is Level.FAIL
+    assert "does not exist" in checks["kafka.topic"].detail
+    assert "kafka.partition.0" not in checks
+
+
+def test_unreadable_offsets_fail(settings: Settings) -> None:
+    facts = with_kafka(healthy(), partitions=[], offsets_error="cannot read offsets: boom")
+    checks = by_name(evaluate(facts, settings, NOW))
+    assert checks["kafka.topic"] == Check(
+        Level.FAIL, "kafka.topic", "tweets: cannot read offsets: boom"
+    )
+
+
+def test_missing_tables_warn_not_set_up(settings: Settings) -> None:
+    facts = with_warehouse(healthy(), missing=RELATIONS)
+    checks = evaluate(facts, settings, NOW)
+    schema = by_name(checks)["warehouse.schema"]
+    assert schema.level is Level.WARN
+    assert schema.detail == "pipeline not set up yet (run make batch-once or make demo)"
+    assert exit_code(checks) == 0
+    assert not any(c.name.startswith(("batch.", "speed.", "rows.")) for c in checks)
+    partial = by_name(
+        evaluate(with_warehouse(healthy(), missing=("speed_batches",)), settings, NOW)
+    )
+    assert partial["warehouse.schema"].detail.endswith("missing speed_batches")
+
+
+# Lag ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("partition", "level", "detail"),
+    [
+        (PartitionFacts(0, 0, 500, 500), Level.OK, "end 500 committed 500 lag 0"),
+        (PartitionFacts(0, 0, 500, 120), Level.OK, "end 500 committed 120 lag 380"),
+        (PartitionFacts(0, 0, 0, None), Level.OK, "end 0 committed - lag 0"),
+        # A partition emptied by retention, never landed: nothing to land either.
+        (PartitionFacts(0, 70, 70, None), Level.OK, "end 70 committed - lag 0"),
+        (
+            PartitionFacts(0, 0, 1_234, None),
+            Level.WARN,
+            "end 1,234 committed - lag 1,234: no batch cycle yet",
+        ),
+        (
+            PartitionFacts(0, 300, 500, 100),
+            Level.FAIL,
+            "end 500 committed 100 lag 400: messages from 100 to 299 expired before the "
+            "batch layer landed them",
+        ),
+        (
+            PartitionFacts(0, 0, 10, 50),
+            Level.FAIL,
+            "end 10 committed 50 lag -40: committed offset is past the end",
+        ),
+    ],
+)
+def test_partition_lag(
+    settings: Settings, partition: PartitionFacts, level: Level, detail: str
+) -> None:
+    facts = with_kafka(healthy(), partitions=[partition])
+    assert by_name(evaluate(facts, settings, NOW))["kafka.partition.0"] == Check(
+        level, "kafka.partition.0", detail
+    )
+
+
+# Horizon ----------------------------------------------------------------------------------
+
+
+def test_no_horizon_warns_no_batch_cycle_yet(settings: Settings) -> None:
+    checks = evaluate(with_warehouse(healthy(), horizon=None), settings, NOW)
+    horizon = by_name(checks)["batch.horizon"]
+    assert horizon.level is Level.WARN
+    assert "no batch cycle yet" in horizon.detail
+    assert exit_code(checks) == 0
+
+
+@pytest.mark.parametrize(
+    ("age", "level"),
+    [
+        (timedelta(0), Level.OK),
+        (HORIZON_LIMIT, Level.OK),
+        (HORIZON_LIMIT + timedelta(seconds=1), Level.WARN),
+        (HORIZON_LIMIT + timedelta(hours=24), Level.WARN),
+        (HORIZON_LIMIT + timedelta(hours=24, seconds=1), Level.FAIL),
+        (-timedelta(hours=1), Level.WARN),  # in the future: clock skew
+    ],
+)
+def test_horizon_age(settings: Settings, age: timedelta, level: Level) -> None:
+    horizon = datetime(2026, 11, 25, 11, 0)
+    facts = with_warehouse(healthy(), horizon=horizon)
+    assert level_of(facts, settings, "batch.horizon", now=horizon + age) is level
+
+
+def test_stale_horizon_says_why(settings: Settings) -> None:
+    facts = with_warehouse(healthy(), horizon=datetime(2026, 11, 25, 10, 0))
+    check = by_name(evaluate(facts, settings, NOW))["batch.horizon"]
+    assert check == Check(
+        Level.WARN,
+        "batch.horizon",
+        "2026-11-25 10:00 (2h30m old, limit 1h20m): is the batch layer running? (make batch)",
+    )
+
+
+def test_steady_state_horizon_is_always_ok(settings: Settings) -> None:
+    # Cycles every BATCH_INTERVAL, each setting floor_hour(start - lateness): at any
+    # moment up to one interval after the last cycle, the horizon is OK.
+    start = datetime(2026, 11, 25, 0, 0)
+    for minute in range(0, 24 * 60, 5):
+        cycle = start + timedelta(minutes=minute)
+        point = cycle - timedelta(seconds=settings.allowed_lateness)
+        horizon = point.replace(minute=0, second=0, microsecond=0)
+        for after in (timedelta(0), timedelta(seconds=settings.batch_interval)):
+            facts = with_warehouse(healthy(), horizon=horizon)
+            assert level_of(facts, settings, "batch.horizon", now=cycle + after) is Level.OK
+
+
+# Speed layer ------------------------------------------------------------------------
+
+
+def speed(facts: Facts, finished_ago: timedelta, newest_message_ago: timedelta | None) -> Facts:
+    stamp = None if newest_message_ago is None else NOW - newest_message_ago
+    partitions = [replace(p, newest_at=stamp) for p in facts.kafka.partitions]
+    facts = with_kafka(facts, partitions=partitions)
+    return with_warehouse(facts, last_speed_batch=SpeedBatchFacts(7, NOW - finished_ago, 100))
+
+
+def test_recent_micro_batch_is_ok(settings: Settings) -> None:
+    facts = speed(healthy(), timedelta(seconds=119), timedelta(seconds=1))
+    check = by_name(evaluate(facts, settings, NOW))["speed.last-batch"]
+    assert check == Check(
+        Level.OK, "speed.last-batch", "batch 7 finished 1m59s ago (100 input rows)"
+    )
+
+
+def test_stale_speed_layer_with_waiting_events_warns(settings: Settings) -> None:
+    facts = speed(healthy(), timedelta(minutes=10), timedelta(seconds=5))
+    checks = evaluate(facts, settings, NOW)
+    check = by_name(checks)["speed.last-batch"]
+    assert check.level is Level.WARN
+    assert "is make speed running?" in check.detail
+    assert exit_code(checks) == 0
+
+
+def test_stale_speed_layer_on_an_idle_topic_is_ok(settings: Settings) -> None:
+    # Spark runs no micro-batch without new messages: an old last batch is fine when
+    # nothing newer was produced.
+    facts = speed(healthy(), timedelta(hours=3), timedelta(hours=3, seconds=2))
+    check = by_name(evaluate(facts, settings, NOW))["speed.last-batch"]
+    assert check.level is Level.OK
+    assert "idle" in check.detail
+    empty = speed(healthy(), timedelta(hours=3), None)
+    assert level_of(empty, settings, "speed.last-batch") is Level.OK
+
+
+def test_speed_layer_down_for_a_day_fails(settings: Settings) -> None:
+    facts = speed(healthy(), timedelta(days=1, seconds=1), timedelta(seconds=5))
+    checks = evaluate(facts, settings, NOW)
+    assert by_name(checks)["speed.last-batch"].level is Level.FAIL
+    assert exit_code(checks) == 1
+
+
+def test_stale_speed_layer_without_kafka_facts_warns(settings: Settings) -> None:
+    facts = speed(healthy(), timedelta(days=3), None)
+    facts = replace(facts, kafka=KafkaFacts("k:9092", "tweets", error="down"))
+    check = by_name(evaluate(facts, settings, NOW))["speed.last-batch"]
+    assert check.level is Level.WARN
+    assert "cannot tell idle from stopped" in check.detail
+
+
+def test_no_micro_batch_yet_warns(settings: Settings) -> None:
+    facts = with_warehouse(healthy(), last_speed_batch=None, max_event_time=None)
+    checks = by_name(evaluate(facts, settings, NOW))
+    assert checks["speed.last-batch"].level is Level.WARN
+    assert "no micro-batch yet" in checks["speed.last-batch"].detail
+    assert checks["speed.freshness"] == Check(
+        Level.OK, "speed.freshness", "no event seen by the speed layer yet"
+    )
+
+
+def test_speed_freshness_limit_follows_the_trigger() -> None:
+    assert speed_fresh_limit(load_settings(speed_trigger="1s")) == timedelta(minutes=2)
+    assert speed_fresh_limit(load_settings(speed_trigger="30s")) == timedelta(minutes=5)
+    slow = load_settings(speed_trigger="30s")
+    facts = speed(healthy(), timedelta(minutes=4), timedelta(seconds=1))
+    assert level_of(facts, slow, "speed.last-batch") is Level.OK
+
+
+def test_events_ahead_of_the_clock_read_in(settings: Settings) -> None:
+    facts = with_warehouse(healthy(), max_event_time=NOW + timedelta(minutes=5))
+    detail = by_name(evaluate(facts, settings, NOW))["speed.freshness"].detail
+    assert detail == "newest event 2026-11-25 12:35:00 (in 5m)"
+
+
+# Serving view, rejects ---------------------------------------------------------------
+
+
+def test_duplicates_in_serving_view_fail(settings: Settings) -> None:
+    checks = evaluate(with_warehouse(healthy(), duplicates=2), settings, NOW)
+    assert by_name(checks)["serving.integrity"] == Check(
+        Level.FAIL, "serving.integrity", "2 (hour, location) groups served more than once"
+    )
+    assert exit_code(checks) == 1
+
+
+@pytest.mark.parametrize(
+    ("events", "rejects", "level", "detail"),
+    [
+        (0, 0, Level.OK, "none (no messages read yet)"),
+        (95, 5, Level.OK, "5 of 100 messages (5.0%)"),
+        (94, 6, Level.WARN, "6 of 100 messages (6.0%): over 5%, is a producer sending bad events?"),
+        (0, 3, Level.WARN, "3 of 3 messages (100.0%): over 5%, is a producer sending bad events?"),
+    ],
+)
+def test_batch_rejects_ratio(
+    settings: Settings, events: int, rejects: int, level: Level, detail: str
+) -> None:
+    facts = with_warehouse(healthy(), ledger_events=events, ledger_rejects=rejects)
+    assert by_name(evaluate(facts, settings, NOW))["batch.rejects"] == Check(
+        level, "batch.rejects", detail
+    )
+
+
+def test_speed_rejects_ratio(settings: Settings) -> None:
+    ok = with_warehouse(healthy(), speed_input_day=1_000, speed_rejects_day=50)
+    assert by_name(evaluate(ok, settings, NOW))["speed.rejects"] == Check(
+        Level.OK, "speed.rejects", "50 of 1,000 messages in the last day (5.0%)"
+    )
+    bad = with_warehouse(healthy(), speed_input_day=1_000, speed_rejects_day=51)
+    assert level_of(bad, settings, "speed.rejects") is Level.WARN
+
+
+# Output -----------------------------------------------------------------------------------
+
+
+def test_table_is_aligned_with_a_summary_line() -> None:
+    checks = [
+        Check(Level.OK, "kafka.partition.0", "end 12,345 committed 12,000 lag 345"),
+        Check(Level.WARN, "batch.horizon", "no batch cycle yet"),
+        Check(Level.FAIL, "s3", "down"),
+    ]
+    assert render_table(checks) == (
+        "OK    kafka.partition.0  end 12,345 committed 12,000 lag 345\n"
+        "WARN  batch.horizon      no batch cycle yet\n"
+        "FAIL  s3                 down\n"
+        "status: 1 OK, 1 WARN, 1 FAIL\n"
+    )
+    assert exit_code(checks) == 1
+    assert worst(checks) is Level.FAIL
+
+
+def test_summary_counts_and_exit_codes() -> None:
+    assert summary([]) == "status: 0 OK, 0 WARN, 0 FAIL"
+    warn = [Check(Level.OK, "a", ""), Check(Level.WARN, "b", "")]
+    assert summary(warn) == "status: 1 OK, 1 WARN, 0 FAIL"
+    assert exit_code(warn) == 0
+    assert worst(warn) is Level.WARN
+    assert exit_code([]) == 0
+
+
+def test_json_output(settings: Settings) -> None:
+    checks = evaluate(with_warehouse(healthy(), horizon=None), settings, NOW)
+    document = json.loads(render_json(checks))
+    assert document["status"] == "WARN"
+    assert document["counts"] == {"OK": len(checks) - 1, "WARN": 1, "FAIL": 0}
+    assert document["checks"][0] == {
+        "level": "OK",
+        "name": "kafka",
+        "detail": "1 broker(s) at localhost:9092",
+    }
+    assert len(document["checks"]) == len(checks)
