@@ -39,5 +39,6 @@ def main(argv: list[str] | None = None) -> int:
 
     return run_command(command)
 
+
 if __name__ == "__main__":
     sys.exit(main())

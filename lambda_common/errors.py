@@ -22,3 +22,8 @@ class ServiceUnavailable(LambdaError):
 
 class StackError(LambdaError):
     """The local stack could not be started, stopped or inspected."""
+
+
+class QueryError(LambdaError):
+    """A query against the warehouse was refused or failed (a write in a read-only query,
+    a SQL error, a timeout, a bad parameter). The message is one line, never the DSN."""

@@ -1,16 +1,415 @@
-"""TODO: demo (being written)."""
+"""``make demo``: the whole pipeline on the local stack, in one command.
+
+1. the warehouse schema and the topic, if missing;
+2. a few days of synthetic history (only on a fresh pipeline) and one batch cycle over it;
+3. the speed job, a live synthetic stream and the scheduled batch layer, each a process
+   of its own, exactly as a user would start them (``make speed``, ``make run-producer``,
+   ``make batch``), their logs in LOCAL_STACK_DIR/logs;
+4. every few seconds, the top of ``serving_view`` with the layer each row comes from, the
+   horizon and the freshness;
+5. after ``--duration`` (or Ctrl-C): the stream stops, the batch layer runs one last
+   cycle, the speed layer catches up and stops, and the final view is printed; by then
+   ``serving_view`` is exact (the contract's guarantee).
+
+The stack is left running (``make local-down`` stops it).
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
 
-from lambda_common.settings import Settings
+from kafka import KafkaConsumer, TopicPartition
+
+from lambda_common.broker import client_config, ensure_topic
+from lambda_common.errors import LambdaError
+from lambda_common.objectstore import S3ObjectStore
+from lambda_common.settings import Settings, parse_duration
+from lambda_common.warehouse import Warehouse
+from serving_layer.query import QueryResult, render, run_named
+
+logger = logging.getLogger(__name__)
+
+# Enough history for "a few days" to fill the batch view with ~70 hours x hundreds of
+# locations, small enough to produce and land in seconds.
+BACKFILL = "3d"
+BACKFILL_COUNT = 30_000
+SPARK_START_TIMEOUT_S = 300  # first start on two busy cores, jars and all
+STOP_TIMEOUT_S = 120
+
+
+class DemoError(LambdaError):
+    """A process of the demo failed; the message names it and its log."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The sub-command's options."""
+    """The demo's options (all have defaults: ``make demo`` needs none)."""
+    parser.add_argument(
+        "--duration",
+        type=parse_duration,
+        default=120,
+        help="how long the live stream runs: 90, 45s, 2m (default 2m)",
+    )
+    parser.add_argument(
+        "--rate", type=float, default=50.0, help="live events per second (default 50)"
+    )
+    parser.add_argument(
+        "--batch-interval",
+        type=parse_duration,
+        default=30,
+        help="time between the scheduled batch cycles (default 30s)",
+    )
+    parser.add_argument(
+        "--refresh", type=parse_duration, default=5, help="seconds between views (default 5)"
+    )
+    parser.add_argument(
+        "--log-dir", type=Path, default=None, help="the jobs' logs (default LOCAL_STACK_DIR/logs)"
+    )
+
+
+@dataclass
+class Job:
+    """One process of the demo, in a session of its own so that the demo decides when
+    and how it stops (a Ctrl-C in the terminal reaches the demo only)."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the process, its output appended to its log."""
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, *self.argv],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def alive(self) -> bool:
+        """True while the process runs."""
+        return self.process is not None and self.process.poll() is None
+
+    def run(self, timeout_s: float) -> None:
+        """Start the process and wait for it to succeed; ``DemoError`` otherwise."""
+        self.start()
+        assert self.process is not None
+        try:
+            code = self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise DemoError(f"{self.name} took over {timeout_s:.0f}s{self.tail()}") from None
+        if code != 0:
+            raise DemoError(f"{self.name} failed (exit {code}){self.tail()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = STOP_TIMEOUT_S) -> int | None:
+        """Ask the process to stop with ``sig``; kill it if it has not within the timeout."""
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            logger.warning("%s did not stop within %.0fs: killing it", self.name, timeout_s)
+            self.kill()
+            return self.process.returncode
+
+    def kill(self) -> None:
+        """SIGKILL the process's whole group (the speed job's JVM included)."""
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):  # gone already
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def tail(self, lines: int = 15) -> str:
+        """The end of the log, for error messages."""
+        try:
+            text = self.log.read_text(errors="replace").splitlines()[-lines:]
+        except OSError:
+            return ""
+        return f"; last lines of {self.log}:\n" + "\n".join(f"  {line}" for line in text)
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    """Run the sub-command; returns its exit code."""
-    raise NotImplementedError
+    """Run the demo; returns 0 when every step went through."""
+    demo = Demo(settings, args, out=sys.stdout)
+    return demo.run()
+
+
+class Demo:
+    """The demo's steps, in order; ``run`` ties them together."""
+
+    def __init__(self, settings: Settings, args: argparse.Namespace, out: IO[str]) -> None:
+        self.settings = settings
+        self.args = args
+        self.out = out
+        self.log_dir: Path = args.log_dir or settings.local_stack_dir / "logs"
+        self.stop_requested = threading.Event()
+        self.jobs: list[Job] = []
+        self._remote_wait_until: float | None = None
+
+    # -- output -------------------------------------------------------------------------
+
+    def say(self, text: str) -> None:
+        """One line of the demo's own narration."""
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def step(self, text: str) -> None:
+        """A step heading."""
+        self.say(f"\n==> {text}")
+
+    # -- processes ----------------------------------------------------------------------
+
+    def job(self, name: str, argv: Sequence[str], **env: str) -> Job:
+        """A process of the demo with the demo's environment (plus ``env``)."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        return Job(name, list(argv), {**os.environ, **env}, self.log_dir / f"demo-{name}.log")
+
+    def check_jobs(self) -> None:
+        """Raise ``DemoError`` if a long-running job died."""
+        for job in self.jobs:
+            if not job.alive():
+                code = job.process.returncode if job.process else None
+                raise DemoError(f"{job.name} stopped unexpectedly (exit {code}){job.tail()}")
+
+    # -- the steps ----------------------------------------------------------------------
+
+    def run(self) -> int:
+        """All the steps; Ctrl-C during the live part ends it early, still cleanly."""
+        previous = signal.signal(signal.SIGINT, self._interrupt)
+        try:
+            self.prepare()
+            self.history()
+            self.live()
+            self.finish()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            for job in self.jobs:
+                job.kill()
+        return 0
+
+    def _interrupt(self, _signum: int, _frame: FrameType | None) -> None:
+        if self.stop_requested.is_set():
+            # A second Ctrl-C: stop waiting for a clean stop.
+            for job in self.jobs:
+                job.kill()
+            raise KeyboardInterrupt
+        self.say("\n(Ctrl-C: stopping cleanly; press it again to kill the jobs)")
+        self.stop_requested.set()
+
+    def prepare(self) -> None:
+        """Services reachable, bucket, topic and warehouse tables present."""
+        self.step("checking the stack and setting up what is missing")
+        S3ObjectStore(self.settings).ensure_bucket()
+        created = ensure_topic(self.settings)
+        with Warehouse(self.settings) as wh:
+            wh.ensure_schema()
+        self.say(
+            f"Kafka topic {self.settings.kafka_topic!r} "
+            f"{'created' if created else 'present'}, bucket {self.settings.s3_bucket!r}, "
+            f"warehouse tables and serving_view ready; job logs in {self.log_dir}/demo-*.log"
+        )
+
+    def history(self) -> None:
+        """A few days of synthetic history and one batch cycle, on a fresh pipeline."""
+        horizon = self.snapshot()["horizon"]
+        if horizon is not None:
+            self.step(f"history present (batch horizon {horizon:%Y-%m-%d %H:%M}): no backfill")
+        else:
+            self.step(f"backfilling {BACKFILL_COUNT:,} synthetic tweets over the last {BACKFILL}")
+            self.job(
+                "backfill",
+                [
+                    "-m", "ingestion", "--backfill", BACKFILL, "--count", str(BACKFILL_COUNT),
+                    "--duplicates", "0.02", "--late", "0.01",
+                ],
+            ).run(timeout_s=600)  # fmt: skip
+        self.step("one batch cycle: Kafka -> S3 -> warehouse -> batch_view -> horizon")
+        self._batch_once()
+        self.say(self._horizon_line())
+
+    def _batch_once(self) -> None:
+        started = time.monotonic()
+        self.job("batch-once", ["-m", "batch_layer", "once"]).run(timeout_s=600)
+        self.say(f"batch cycle done in {time.monotonic() - started:.1f}s")
+
+    def live(self) -> None:
+        """The speed job, the live stream and the scheduled batch; a view every refresh."""
+        self.step("starting the speed layer (Spark Structured Streaming)")
+        started = datetime.now(UTC).replace(tzinfo=None)
+        speed = self.job("speed", ["-m", "speed_layer"])
+        speed.start()
+        self.jobs.append(speed)
+        self._wait_for(
+            lambda: self._micro_batch_since(started),
+            SPARK_START_TIMEOUT_S,
+            "the speed layer's first micro-batch",
+        )
+        self.say("speed layer running: first micro-batch written")
+        self.step(
+            f"live synthetic stream at {self.args.rate:g} events/s and a batch cycle every "
+            f"{self.args.batch_interval}s, for {self.args.duration}s (Ctrl-C to stop earlier)"
+        )
+        producer = self.job(
+            "producer",
+            [
+                "-m", "ingestion", "--count", "0", "--rate", str(self.args.rate),
+                "--duplicates", "0.03", "--late", "0.02",
+            ],
+        )  # fmt: skip
+        batch = self.job(
+            "batch", ["-m", "batch_layer", "run"], BATCH_INTERVAL=str(self.args.batch_interval)
+        )
+        for job in (producer, batch):
+            job.start()
+            self.jobs.append(job)
+        ends = time.monotonic() + self.args.duration
+        while not self.stop_requested.is_set() and time.monotonic() < ends:
+            self.stop_requested.wait(min(self.args.refresh, max(ends - time.monotonic(), 0)))
+            self.check_jobs()
+            self.show()
+
+    def finish(self) -> None:
+        """Stop the stream, run a last batch cycle, let the speed layer catch up, stop."""
+        by_name = {job.name: job for job in self.jobs}
+        self.step("stopping: the stream, then the scheduled batch (after its current cycle)")
+        for name, sig in (("producer", signal.SIGINT), ("batch", signal.SIGTERM)):
+            code = by_name[name].stop(sig)
+            self.jobs.remove(by_name[name])
+            if code != 0:
+                raise DemoError(f"{name} exited with {code}{by_name[name].tail()}")
+        self.step("a last batch cycle, and the speed layer catching up")
+        self._batch_once()
+        ends = self._end_offsets()
+        self._wait_for(lambda: self._speed_read_up_to(ends), 120, "the speed layer catching up")
+        code = by_name["speed"].stop(signal.SIGTERM)
+        self.jobs.clear()
+        if code != 0:
+            raise DemoError(f"speed exited with {code}{by_name['speed'].tail()}")
+        self.step("final serving view")
+        self.show()
+        self.say(
+            "\nThe stack is still running. Next:\n"
+            "  make query                               # the newest rows of serving_view\n"
+            "  make query NAME=top_locations HOURS=72   # more named queries: make query LIST=1\n"
+            '  make query SQL="SELECT COUNT(*) FROM raw_tweets"\n'
+            "  make status                              # lag, horizon, freshness, rejects\n"
+            "  make local-down                          # stop the stack"
+        )
+
+    # -- reading the pipeline -----------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The ``layers_summary`` query's one row, as a dict."""
+        result = self._query("layers_summary")
+        return dict(zip(result.columns, result.rows[0], strict=True))
+
+    def _query(self, name: str) -> QueryResult:
+        with Warehouse(self.settings) as wh:
+            return run_named(wh, name)
+
+    def _horizon_line(self) -> str:
+        horizon = self.snapshot()["horizon"]
+        if horizon is None:
+            return "batch horizon: not set yet"
+        return (
+            f"batch horizon: {horizon:%Y-%m-%d %H:%M} UTC: hours before it come from "
+            "batch_view, hours from it on from speed_view"
+        )
+
+    def show(self) -> None:
+        """One frame: the horizon, freshness, totals per layer, the top rows of each."""
+        now = datetime.now(UTC).replace(tzinfo=None)
+        s = self.snapshot()
+        fresh = "no micro-batch yet"
+        if s["newest_event"] is not None and s["last_micro_batch"] is not None:
+            fresh = (
+                f"newest event {(now - s['newest_event']).total_seconds():.1f}s old, "
+                f"last micro-batch {(now - s['last_micro_batch']).total_seconds():.1f}s ago"
+            )
+        horizon = f"{s['horizon']:%Y-%m-%d %H:%M}" if s["horizon"] else "none"
+        self.say(
+            f"\n--- {now:%H:%M:%S} UTC | horizon {horizon} | speed: {fresh}\n"
+            f"serving_view: batch {s['batch_tweets'] or 0:,} tweets in {s['batch_rows']:,} rows"
+            f" + speed {s['speed_tweets'] or 0:,} tweets in {s['speed_rows']:,} rows"
+        )
+        self.say(render(self._query("layers"), "table").rstrip("\n"))
+
+    def _micro_batch_since(self, since: datetime) -> bool:
+        self.check_jobs()
+        last = self.snapshot()["last_micro_batch"]
+        return last is not None and last >= since
+
+    def _end_offsets(self) -> dict[int, int]:
+        consumer = KafkaConsumer(enable_auto_commit=False, **client_config(self.settings))
+        try:
+            topic = self.settings.kafka_topic
+            partitions = consumer.partitions_for_topic(topic) or set()
+            ends = consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+            return {tp.partition: int(offset) for tp, offset in ends.items()}
+        finally:
+            consumer.close()
+
+    def _speed_read_up_to(self, ends: dict[int, int]) -> bool:
+        """True once Spark has committed a micro-batch reading up to ``ends``.
+
+        Read from the checkpoint's offset log (offsets/N, committed when commits/N
+        exists): exact for a local checkpoint. For a remote one (s3a://) the demo waits
+        for one more micro-batch instead.
+        """
+        self.check_jobs()
+        checkpoint = self.settings.speed_checkpoint
+        if "://" in checkpoint and not checkpoint.startswith("file://"):
+            if self._remote_wait_until is None:
+                self._remote_wait_until = time.monotonic() + 3 * self.settings.speed_trigger + 5
+            return time.monotonic() >= self._remote_wait_until
+        path = Path(checkpoint.removeprefix("file://"))
+        return speed_committed_up_to(path, self.settings.kafka_topic, ends)
+
+    def _wait_for(self, condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            if time.monotonic() > deadline:
+                raise DemoError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+            if self.stop_requested.wait(1.0):
+                return
+
+
+def speed_committed_up_to(checkpoint: Path, topic: str, ends: dict[int, int]) -> bool:
+    """Whether the newest committed micro-batch in a local Spark checkpoint has read every
+    partition of ``topic`` up to ``ends`` (offsets of the next message to read)."""
+    commits = checkpoint / "commits"
+    if not commits.is_dir():
+        return False
+    done = sorted((int(p.name) for p in commits.iterdir() if p.name.isdigit()), reverse=True)
+    if not done:
+        return False
+    # offsets/N: a version line, a metadata line, then one JSON line per source.
+    lines = (checkpoint / "offsets" / str(done[0])).read_text().splitlines()
+    for line in lines[2:]:
+        try:
+            offsets = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(offsets, dict) and topic in offsets:
+            read = {int(p): int(o) for p, o in offsets[topic].items()}
+            return all(read.get(p, 0) >= end for p, end in ends.items())
+    return False

@@ -1,0 +1,15 @@
+-- The locations with the most tweets over the last hours (the current UTC hour and the
+-- hours - 1 before it), with their sums and the number of hours they appear in.
+-- params: hours=24, limit=10
+SELECT
+    location,
+    CAST(SUM(tweet_count) AS BIGINT) AS tweet_count,
+    CAST(SUM(followers_sum) AS BIGINT) AS followers_sum,
+    CAST(SUM(favorite_sum) AS BIGINT) AS favorite_sum,
+    CAST(SUM(retweet_sum) AS BIGINT) AS retweet_sum,
+    COUNT(*) AS active_hours
+FROM serving_view
+WHERE event_hour >= %(since)s
+GROUP BY location
+ORDER BY SUM(tweet_count) DESC, location
+LIMIT %(limit)s

@@ -1,0 +1,285 @@
+"""``python -m serving_layer query`` against real PostgreSQL: each named query in each
+format over known rows of batch_view, speed_view and a horizon; ``--sql``; writes refused
+with the tables unchanged; unknown queries and parameters."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from lambda_common.errors import QueryError
+from lambda_common.warehouse import Warehouse
+from serving_layer.query import QueryResult, render, run_named, run_query, utc_now
+
+from .helpers import Lane, run_module
+
+ODD = 'Tab\there "q" 🎉 \\N\nnext line'
+COLUMNS = ("event_hour", "location", "tweet_count", "followers_sum", "favorite_sum", "retweet_sum")
+
+
+class Data:
+    """Known rows relative to the current hour ``h``; the horizon is ``h - 2 hours``."""
+
+    def __init__(self) -> None:
+        self.h = utc_now().replace(minute=0, second=0, microsecond=0)
+        self.horizon = self.hour(-2)
+        self.batch = [
+            (self.hour(-3), "Paris", 10, 100, 1, 2),
+            (self.hour(-3), "Berlin", 4, 40, 0, 1),
+            (self.hour(-5), "Paris", 7, 70, 3, 0),
+            (self.hour(-30), "Paris", 50, 500, 5, 5),
+            (self.hour(-24 * 40), "Paris", 99, 990, 9, 9),
+            # At or after the horizon: served from speed_view, never from here.
+            (self.hour(-2), "Paris", 1000, 1, 1, 1),
+            (self.hour(-1), "Oslo", 500, 1, 1, 1),
+        ]
+        self.speed = [
+            (self.hour(1), "Berlin", 1, 10, 0, 0),  # up to an hour ahead is valid
+            (self.h, "Paris", 6, 60, 2, 2),
+            (self.h, ODD, 2, 5, 1, 1),
+            (self.hour(-2), "Paris", 3, 30, 0, 0),
+            # Before the horizon: served from batch_view, never from here.
+            (self.hour(-3), "Paris", 800, 1, 1, 1),
+        ]
+
+    def hour(self, delta: int) -> datetime:
+        return self.h + timedelta(hours=delta)
+
+    def serving(self) -> list[tuple[Any, ...]]:
+        """The serving view's rows with their layer, in the ``latest`` query's order."""
+        rows = [(*r, "batch") for r in self.batch if r[0] < self.horizon]
+        rows += [(*r, "speed") for r in self.speed if r[0] >= self.horizon]
+        return sorted(rows, key=lambda r: (-r[0].timestamp(), -r[2], r[1]))
+
+
+@pytest.fixture
+def data(lane: Lane) -> Data:
+    data = Data()
+    with Warehouse(lane.settings) as wh:
+        wh.ensure_schema()
+        with wh.transaction() as cur:
+            cur.executemany("INSERT INTO batch_view VALUES (%s, %s, %s, %s, %s, %s)", data.batch)
+            cur.executemany("INSERT INTO speed_view VALUES (%s, %s, %s, %s, %s, %s)", data.speed)
+            cur.execute("INSERT INTO batch_horizon (horizon) VALUES (%s)", (data.horizon,))
+    return data
+
+
+def query(lane: Lane, *args: str) -> tuple[int, str, str]:
+    done = run_module("serving_layer", "query", *args, env=lane.env(), timeout=60)
+    assert "Traceback" not in done.stderr, done.stderr
+    return done.returncode, done.stdout, done.stderr
+
+
+def ok(lane: Lane, *args: str) -> str:
+    code, out, err = query(lane, *args)
+    assert code == 0, err
+    return out
+
+
+def as_json(columns: tuple[str, ...], row: tuple[Any, ...]) -> dict[str, Any]:
+    """A row as the json format writes it."""
+    return {
+        c: v.isoformat() if isinstance(v, datetime) else v
+        for c, v in zip(columns, row, strict=True)
+    }
+
+
+def test_latest_is_the_default_in_every_format(lane: Lane, data: Data) -> None:
+    columns = (*COLUMNS, "layer")
+    expected = data.serving()
+    assert [r[-1] for r in expected] == ["speed"] * 4 + ["batch"] * 5
+    assert [(r[1], r[2]) for r in expected][:4] == [
+        ("Berlin", 1),
+        ("Paris", 6),
+        (ODD, 2),
+        ("Paris", 3),
+    ]
+
+    got = json.loads(ok(lane, "--format", "json"))
+    assert got == [as_json(columns, r) for r in expected]
+
+    table = ok(lane)
+    assert table == render(QueryResult(columns, expected), "table")
+    assert 'Tab\\there "q" 🎉 \\N\\nnext line' in table and table.endswith("\n(9 rows)\n")
+
+    rows = list(csv.reader(io.StringIO(ok(lane, "--name", "latest", "--format", "csv"))))
+    assert rows[0] == list(columns)
+    assert rows[1:] == [[str(v) for v in r] for r in expected]
+    assert rows[3][1] == ODD  # verbatim: quotes, tab, newline, emoji, \N
+
+    two = json.loads(ok(lane, "--name", "latest", "--param", "limit=2", "--format", "json"))
+    assert [(r["location"], r["tweet_count"]) for r in two] == [("Berlin", 1), ("Paris", 6)]
+
+
+def test_top_locations(lane: Lane, data: Data) -> None:
+    got = json.loads(ok(lane, "--name", "top_locations", "--format", "json"))
+    # The last 24 hours: everything served from hour -5 on (hour -30 and older are out).
+    assert got == [
+        {
+            "location": "Paris",
+            "tweet_count": 6 + 3 + 10 + 7,
+            "followers_sum": 60 + 30 + 100 + 70,
+            "favorite_sum": 2 + 0 + 1 + 3,
+            "retweet_sum": 2 + 0 + 2 + 0,
+            "active_hours": 4,
+        },
+        {
+            "location": "Berlin",
+            "tweet_count": 5,
+            "followers_sum": 50,
+            "favorite_sum": 0,
+            "retweet_sum": 1,
+            "active_hours": 2,
+        },
+        {
+            "location": ODD,
+            "tweet_count": 2,
+            "followers_sum": 5,
+            "favorite_sum": 1,
+            "retweet_sum": 1,
+            "active_hours": 1,
+        },
+    ]
+    wider = ok(
+        lane, "--name", "top_locations", "--param", "hours=48", "--param", "limit=1",
+        "--format", "csv",
+    )  # fmt: skip
+    assert wider == (
+        "location,tweet_count,followers_sum,favorite_sum,retweet_sum,active_hours\n"
+        "Paris,76,760,11,9,5\n"
+    )
+
+
+def test_location_hourly(lane: Lane, data: Data) -> None:
+    got = json.loads(
+        ok(lane, "--name", "location_hourly", "--param", "location= Paris\t", "--format", "json")
+    )
+    assert [(r["event_hour"], r["tweet_count"], r["layer"]) for r in got] == [
+        (data.h.isoformat(), 6, "speed"),
+        (data.hour(-2).isoformat(), 3, "speed"),
+        (data.hour(-3).isoformat(), 10, "batch"),
+        (data.hour(-5).isoformat(), 7, "batch"),
+        (data.hour(-30).isoformat(), 50, "batch"),
+    ]
+    assert list(got[0]) == [
+        "event_hour", "tweet_count", "followers_sum", "favorite_sum", "retweet_sum", "layer",
+    ]  # fmt: skip
+    # This hour and the 9 before it: hour -30 is out. (The window's start falls between
+    # rows, so a new hour starting mid-test changes nothing.)
+    short = ok(
+        lane, "--name", "location_hourly", "--param", "location=Paris", "--param", "hours=10"
+    )
+    assert short.endswith("\n(4 rows)\n")
+    odd = json.loads(
+        ok(lane, "--name", "location_hourly", "--param", f"location={ODD}", "--format", "json")
+    )
+    assert [(r["tweet_count"], r["layer"]) for r in odd] == [(2, "speed")]
+
+
+def test_daily_totals(lane: Lane, data: Data) -> None:
+    served = data.serving()
+    days: dict[str, list[Any]] = defaultdict(lambda: [0, 0, 0, 0, set()])
+    for hour, location, *sums, _layer in served:
+        if hour >= data.h - timedelta(days=29, hours=data.h.hour):
+            day = days[hour.date().isoformat()]
+            for i, value in enumerate(sums):
+                day[i] += value
+            day[4].add(location)
+    expected = [
+        {
+            "event_day": day,
+            "tweet_count": v[0],
+            "followers_sum": v[1],
+            "favorite_sum": v[2],
+            "retweet_sum": v[3],
+            "locations": len(v[4]),
+        }
+        for day, v in sorted(days.items(), reverse=True)
+    ]
+    assert sum(d["tweet_count"] for d in expected) == 83  # all but the row 40 days ago
+    assert json.loads(ok(lane, "--name", "daily_totals", "--format", "json")) == expected
+
+
+def test_any_read_only_sql(lane: Lane, data: Data) -> None:
+    out = ok(
+        lane, "--sql",
+        "SELECT location, tweet_count FROM speed_view WHERE location LIKE 'Par%' "
+        "ORDER BY tweet_count;",
+        "--format", "csv",
+    )  # fmt: skip
+    assert out == "location,tweet_count\nParis,3\nParis,6\nParis,800\n"
+    assert ok(lane, "--sql", "SELECT MAX(horizon) AS h FROM batch_horizon") == (
+        f"h\n----------------\n{data.horizon:%Y-%m-%d %H:%M}\n(1 row)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("DELETE FROM batch_view", "only read-only queries are accepted"),
+        ("SELECT 1; COMMIT; DELETE FROM batch_view", "only one SQL statement"),
+        # Past the statement check, the read-only transaction itself refuses the write.
+        (
+            "WITH gone AS (DELETE FROM batch_view RETURNING 1) SELECT COUNT(*) FROM gone",
+            "in a read-only transaction",
+        ),
+        ("SELECT * INTO copy_of_batch FROM batch_view", "read-only transaction"),
+        ("SELECT event_hour FRM batch_view", 'syntax error at or near "batch_view"'),
+        ("SELECT * FROM no_such_table", 'relation "no_such_table" does not exist'),
+    ],
+)
+def test_writes_and_bad_sql_fail_in_one_line(
+    lane: Lane, data: Data, sql: str, message: str
+) -> None:
+    code, out, err = query(lane, "--sql", sql)
+    assert code == 1 and out == ""
+    assert len(err.splitlines()) == 1 and err.startswith("error: ") and message in err, err
+    assert lane.settings.warehouse.password not in err
+    with Warehouse(lane.settings) as wh:
+        assert wh.query("SELECT COUNT(*) FROM batch_view") == [(len(data.batch),)]
+        assert wh.query("SELECT to_regclass('copy_of_batch')") == [(None,)]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--name", "nope"), "unknown query 'nope'; named queries: daily_totals, latest"),
+        (("--name", "location_hourly"), "needs --param location=VALUE"),
+        (("--param", "hours=3"), "query latest has no parameter 'hours'; its parameters: limit=20"),
+        (("--param", "limit=0"), "limit must be a whole number from 1"),
+        (("--param", "limit"), "--param expects NAME=VALUE"),
+        (("--sql", "SELECT 1", "--param", "limit=1"), "--param applies to named queries"),
+    ],
+)
+def test_usage_errors_exit_2(lane: Lane, args: tuple[str, ...], message: str) -> None:
+    code, out, err = query(lane, *args)
+    assert code == 2 and out == ""
+    assert len(err.splitlines()) == 1 and err.startswith("error: ") and message in err, err
+
+
+def test_list(lane: Lane) -> None:
+    listed = json.loads(ok(lane, "--list", "--format", "json"))
+    names = [q["name"] for q in listed]
+    assert {"latest", "top_locations", "location_hourly", "daily_totals"} <= set(names)
+    assert "top_locations  (hours=24, limit=10)\n" in ok(lane, "--list")
+
+
+def test_the_functions_leave_the_connection_usable(lane: Lane, data: Data) -> None:
+    """The demo reuses one Warehouse: after a query (or a refused write) it can write."""
+    with Warehouse(lane.settings) as wh:
+        before = run_named(wh, "latest", {"limit": "1"})
+        assert before.rows == [(*data.serving()[0],)]
+        with pytest.raises(QueryError, match="read-only transaction"):
+            run_query(wh, "WITH d AS (DELETE FROM speed_view RETURNING 1) SELECT 1 FROM d")
+        assert wh.connection().readonly is None
+        wh.execute("DELETE FROM batch_horizon")
+        # No horizon: everything comes from the speed layer.
+        after = run_named(wh, "latest")
+        assert {r[-1] for r in after.rows} == {"speed"}
+        assert len(after.rows) == len(data.speed)
