@@ -6,19 +6,18 @@ back-off doubles from 5 s up to the interval.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import logging
 import signal
 import tempfile
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import FrameType
 
 from batch_layer.cycle import run_cycle
-from lambda_common.errors import LambdaError, StackError
+from lambda_common.errors import LambdaError
+from lambda_common.locks import exclusive_lock
 from lambda_common.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -37,19 +36,11 @@ def lock_path(settings: Settings, partitions: list[int] | None = None) -> Path:
     return Path(tempfile.gettempdir()) / f"lambda-batch-{digest}.lock"
 
 
-@contextmanager
-def cycle_lock(settings: Settings, partitions: list[int] | None = None) -> Iterator[None]:
+def cycle_lock(
+    settings: Settings, partitions: list[int] | None = None
+) -> AbstractContextManager[None]:
     """Hold the batch lock, or fail at once if another batch process holds it."""
-    path = lock_path(settings, partitions)
-    with path.open("w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise StackError(f"another batch process is running (lock {path})") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return exclusive_lock(lock_path(settings, partitions), "batch process")
 
 
 def run_forever(

@@ -164,6 +164,8 @@ class Demo:
         self.stop_requested = threading.Event()
         self.jobs: list[Job] = []
         self._remote_wait_until: float | None = None
+        # Frames replace each other on a terminal; a log or a pipe gets them all in turn.
+        self.redraw = out.isatty() and os.environ.get("TERM", "dumb") != "dumb"
 
     # -- output -------------------------------------------------------------------------
 
@@ -194,17 +196,30 @@ class Demo:
 
     def run(self) -> int:
         """All the steps; Ctrl-C during the live part ends it early, still cleanly."""
-        previous = signal.signal(signal.SIGINT, self._interrupt)
+        handlers = {
+            signal.SIGINT: self._interrupt,
+            signal.SIGTERM: self._terminate,
+            signal.SIGHUP: self._terminate,
+        }
+        previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
         try:
             self.prepare()
             self.history()
             self.live()
             self.finish()
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            # Whatever ended the demo, none of its jobs outlives it (a leftover speed job
+            # would hold the checkpoint the next run needs).
             for job in self.jobs:
                 job.kill()
         return 0
+
+    def _terminate(self, signum: int, _frame: FrameType | None) -> None:
+        # SIGTERM, or the terminal closed: no time for a clean stop. Killing the jobs is
+        # safe (a killed batch cycle or micro-batch is redone exactly by the next run).
+        raise SystemExit(128 + signum)
 
     def _interrupt(self, _signum: int, _frame: FrameType | None) -> None:
         if self.stop_requested.is_set():
@@ -253,21 +268,12 @@ class Demo:
 
     def live(self) -> None:
         """The speed job, the live stream and the scheduled batch; a view every refresh."""
-        self.step("starting the speed layer (Spark Structured Streaming)")
+        self.step(
+            f"starting the speed layer (Spark Structured Streaming), a live synthetic stream "
+            f"at {self.args.rate:g} events/s and a batch cycle every {self.args.batch_interval}s"
+        )
         started = datetime.now(UTC).replace(tzinfo=None)
         speed = self.job("speed", ["-m", "speed_layer"])
-        speed.start()
-        self.jobs.append(speed)
-        self._wait_for(
-            lambda: self._micro_batch_since(started),
-            SPARK_START_TIMEOUT_S,
-            "the speed layer's first micro-batch",
-        )
-        self.say("speed layer running: first micro-batch written")
-        self.step(
-            f"live synthetic stream at {self.args.rate:g} events/s and a batch cycle every "
-            f"{self.args.batch_interval}s, for {self.args.duration}s (Ctrl-C to stop earlier)"
-        )
         producer = self.job(
             "producer",
             [
@@ -278,9 +284,21 @@ class Demo:
         batch = self.job(
             "batch", ["-m", "batch_layer", "run"], BATCH_INTERVAL=str(self.args.batch_interval)
         )
-        for job in (producer, batch):
+        for job in (speed, producer, batch):
             job.start()
             self.jobs.append(job)
+        # Spark writes a micro-batch only when there is new data: the live stream's first
+        # events make one as soon as the job is up.
+        self._wait_for(
+            lambda: self._micro_batch_since(started),
+            SPARK_START_TIMEOUT_S,
+            "the speed layer's first micro-batch",
+        )
+        self.say(
+            f"speed layer up after {(datetime.now(UTC).replace(tzinfo=None) - started).seconds}s;"
+            f" showing the serving view every {self.args.refresh}s for {self.args.duration}s "
+            "(Ctrl-C to stop earlier)"
+        )
         ends = time.monotonic() + self.args.duration
         while not self.stop_requested.is_set() and time.monotonic() < ends:
             self.stop_requested.wait(min(self.args.refresh, max(ends - time.monotonic(), 0)))
@@ -304,6 +322,7 @@ class Demo:
         self.jobs.clear()
         if code != 0:
             raise DemoError(f"speed exited with {code}{by_name['speed'].tail()}")
+        self.redraw = False  # the last frame stays below the narration
         self.step("final serving view")
         self.show()
         self.say(
@@ -346,6 +365,8 @@ class Demo:
                 f"last micro-batch {(now - s['last_micro_batch']).total_seconds():.1f}s ago"
             )
         horizon = f"{s['horizon']:%Y-%m-%d %H:%M}" if s["horizon"] else "none"
+        if self.redraw:
+            self.out.write("\033[H\033[J")  # a terminal: redraw in place, not scroll
         self.say(
             f"\n--- {now:%H:%M:%S} UTC | horizon {horizon} | speed: {fresh}\n"
             f"serving_view: batch {s['batch_tweets'] or 0:,} tweets in {s['batch_rows']:,} rows"

@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -33,6 +33,7 @@ from typing import Any
 from lambda_common.broker import check_broker
 from lambda_common.errors import LambdaError, ServiceUnavailable
 from lambda_common.faults import failpoint
+from lambda_common.locks import exclusive_lock
 from lambda_common.settings import Settings
 from lambda_common.sql import load_sql
 from lambda_common.warehouse import Warehouse
@@ -295,8 +296,24 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(s, h)
 
 
+def checkpoint_lock(settings: Settings) -> AbstractContextManager[None]:
+    """One job per local checkpoint: a second one fails at start with one line, rather
+    than deep in Spark (CONCURRENT_STREAM_LOG_UPDATE). Remote checkpoints (s3a://, hdfs://)
+    are the cluster's to guard."""
+    checkpoint = settings.speed_checkpoint
+    if "://" in checkpoint and not checkpoint.startswith("file://"):
+        return nullcontext()
+    folder = Path(checkpoint.removeprefix("file://")).resolve()
+    return exclusive_lock(folder.with_name(folder.name + ".lock"), "speed job on " + str(folder))
+
+
 def run(settings: Settings, stop: threading.Event | None = None) -> None:
     """Run the streaming job until ``stop`` is set (or SIGINT/SIGTERM); raise on failure."""
+    with checkpoint_lock(settings):
+        _run(settings, stop)
+
+
+def _run(settings: Settings, stop: threading.Event | None) -> None:
     preflight(settings)
     stop = stop or threading.Event()
     spark = build_session(settings)
