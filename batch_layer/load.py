@@ -140,13 +140,11 @@ class BatchWarehouse:
             if objects:
                 cur.execute(self._one("ledger_loaded"), {"keys": tuple(o.key for o in objects)})
                 already = {row[0] for row in cur.fetchall()}
-                if already and len(already) != len(objects):
-                    raise LoadError(
-                        f"ledger holds {len(already)} of this cycle's {len(objects)} objects: "
-                        "the master dataset and the warehouse disagree; run make recompute"
-                    )
-                if not already:
-                    self._load(cur, objects, cycle_id)
+                # Some may be loaded already: a plan a killed cycle loaded but could not
+                # commit the offsets of, redone here next to this cycle's own plans.
+                missing = [o for o in objects if o.key not in already]
+                if missing:
+                    self._load(cur, missing, cycle_id)
                     loaded = True
             failpoint("after_copy")
             for partition in coverage.handled:

@@ -101,6 +101,12 @@ def test_sigkill_at_any_point_then_rerun_is_exact(lane: Lane, point: str) -> Non
     _produce_mix(lane.settings, count=1500)
     crashed = run_module("batch_layer", "once", env={**lane.env(), "LAMBDA_FAILPOINT": point})
     assert crashed.returncode == -9, crashed.stderr[-500:]
+    # Events that arrive after the crash: the one re-run must take them too, next to the
+    # plan it redoes (the contract: one cycle after producing stops is enough).
+    later = SyntheticOptions(seed=18, count=500, start=NOW - timedelta(days=1), end=NOW)
+    send_raw(
+        lane.settings, [(e.tweet_id.encode(), e.to_json_bytes()) for e in SyntheticTweets(later)]
+    )
     rerun = run_module("batch_layer", "once", env=lane.env())
     assert rerun.returncode == 0, rerun.stderr[-800:]
     with Warehouse(lane.settings) as wh:
