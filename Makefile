@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 export PYTHONUNBUFFERED := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help deps venv jars setup local-up local-down local-status env run-producer batch-once batch recompute speed query status demo bench lint test test-unit test-integration clean
+.PHONY: help deps venv jars setup local-up local-down local-status up down init env run-producer batch-once batch recompute speed query status demo bench chaos lint test test-unit test-integration test-docker clean
 
 help: ## List the targets
 	@echo "usage: make TARGET   (settings: environment or .env, see .env.example)"
@@ -46,6 +46,18 @@ local-down: venv ## Stop the local stack (data stays in LOCAL_STACK_DIR, default
 
 local-status: venv ## Health of each local service; exits non-zero if one is not healthy
 	@$(PY) -m local_stack status
+
+up: ## Docker: build the image, start Kafka, MinIO, PostgreSQL and the pipeline's jobs (docker compose)
+	@command -v docker >/dev/null || { echo "error: docker not found: install Docker Engine with the Compose plugin" >&2; exit 1; }
+	docker compose up -d --build
+	@echo "pipeline starting on the local stack's ports: make status, make query, make run-producer;"
+	@echo "logs: docker compose logs -f speed batch; live stream: docker compose --profile producer up -d; stop: make down"
+
+down: ## Docker: stop and remove the containers (data stays in the volumes; docker compose down -v drops it)
+	docker compose --profile producer down
+
+init: venv ## Create the Kafka topic, the bucket and the warehouse tables if missing (idempotent)
+	@$(PY) -m lambda_common init
 
 env: venv ## Print the effective settings as KEY=VALUE, secrets masked
 	@$(PY) -m lambda_common env
@@ -99,8 +111,14 @@ test-unit: venv ## Unit tests only (no services)
 test-integration: setup ## Integration tests against the real services (starts the local stack if needed)
 	@$(PY) -m pytest -m integration $(PYTEST_ARGS)
 
-test: setup lint ## Install everything needed, lint, and run all tests against the real services
-	@$(PY) -m pytest $(PYTEST_ARGS)
+test-docker: venv ## Opt-in smoke test under Docker: compose up, produce, status and serving_view, down -v
+	@LAMBDA_TEST_DOCKER=1 $(PY) -m pytest -m docker tests/docker $(PYTEST_ARGS)
+
+test: setup lint ## Install everything needed, lint, and run all tests (fault scenarios at quick size)
+	@$(PY) -m pytest -m "not chaos_only" $(PYTEST_ARGS)
+
+chaos: setup ## Every fault-injection scenario at full size; one PASS/FAIL line per scenario
+	@CHAOS_FULL=1 $(PY) -m pytest tests/chaos -m chaos -q $(PYTEST_ARGS)
 
 clean: ## Remove the virtualenv and caches (not the stack's data: see local-down)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,4 +1,5 @@
-"""``python -m lambda_common env``: print the effective settings (``make env``)."""
+"""``python -m lambda_common env|init``: print the effective settings (``make env``), or
+create the topic, the bucket and the warehouse tables if missing (``make init``)."""
 
 from __future__ import annotations
 
@@ -34,14 +35,26 @@ def run_command(body: Callable[[Settings], None]) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     parser = argparse.ArgumentParser(prog="lambda-env", description=__doc__)
-    parser.add_argument("command", choices=["env"], nargs="?", default="env")
-    parser.parse_args(argv)
+    parser.add_argument("command", choices=["env", "init"], nargs="?", default="env")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        help="init: seconds to keep retrying a service that is not reachable yet (default 60)",
+    )
+    args = parser.parse_args(argv)
 
     def show(settings: Settings) -> None:
         for key, value in settings.describe():
             print(f"{key}={value}")
 
-    return run_command(show)
+    def init(settings: Settings) -> None:
+        from lambda_common.provision import provision
+
+        for line in provision(settings, timeout_s=args.timeout):
+            print(line, flush=True)
+
+    return run_command(init if args.command == "init" else show)
 
 
 if __name__ == "__main__":
