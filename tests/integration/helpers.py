@@ -71,11 +71,9 @@ def read_topic(settings: Settings) -> list[tuple[int, int, bytes]]:
     return out
 
 
-def expected_view(
-    settings: Settings, now: datetime, keep: Callable[[datetime], bool]
-) -> dict[ViewKey, ViewSums]:
-    """The contract's aggregation over the topic's valid, de-duplicated events whose
-    ``event_hour`` satisfies ``keep``, computed here independently of both layers."""
+def first_copies(settings: Settings, now: datetime) -> dict[str, Event]:
+    """The winning copy of each valid tweet in the topic: the contract's de-duplication
+    (lowest offset first), computed here independently of both layers."""
     first: dict[str, tuple[int, int, Event]] = {}
     for partition, offset, value in read_topic(settings):
         event = parse_event(value, now=now)
@@ -83,8 +81,16 @@ def expected_view(
             rank = (offset, partition)
             if event.tweet_id not in first or rank < first[event.tweet_id][:2]:
                 first[event.tweet_id] = (*rank, event)
+    return {tweet_id: e for tweet_id, (_, _, e) in first.items()}
+
+
+def expected_view(
+    settings: Settings, now: datetime, keep: Callable[[datetime], bool]
+) -> dict[ViewKey, ViewSums]:
+    """The contract's aggregation over the topic's valid, de-duplicated events whose
+    ``event_hour`` satisfies ``keep``, computed here independently of both layers."""
     sums: dict[ViewKey, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    for _, _, e in first.values():
+    for e in first_copies(settings, now).values():
         if keep(e.event_hour):
             s = sums[(e.event_hour, warehouse_text(e.location_key))]
             s[0] += 1
@@ -92,6 +98,19 @@ def expected_view(
             s[2] += e.favorite_count
             s[3] += e.retweet_count
     return {k: (v[0], v[1], v[2], v[3]) for k, v in sums.items()}
+
+
+def rows_served_twice(settings: Settings, view: str = "serving_view") -> int:
+    """How many (hour, location) keys a view holds more than once (``view_rows`` folds
+    them into one key, so exactness checks ask this too)."""
+    with Warehouse(settings) as wh:
+        rows = wh.query(
+            sql.SQL(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM {} GROUP BY event_hour, location "
+                "HAVING COUNT(*) > 1) AS twice"
+            ).format(sql.Identifier(view))
+        )
+    return int(rows[0][0])
 
 
 def view_rows(settings: Settings, view: str) -> dict[ViewKey, ViewSums]:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from ingestion.synthetic import SyntheticOptions, SyntheticTweets
 from lambda_common.contract import Event, parse_event
+from tests.stack import StackHandle
 
-from .conftest import StackHandle
 from .helpers import consume_all, run_module
 
 START, END = "2026-11-14T00:00:00Z", "2026-11-21T00:00:00Z"

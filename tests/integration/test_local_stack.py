@@ -22,8 +22,8 @@ from lambda_common.broker import client_config, ensure_topic
 from lambda_common.objectstore import S3ObjectStore
 from lambda_common.settings import Settings
 from lambda_common.warehouse import Warehouse
+from tests.stack import StackHandle
 
-from .conftest import StackHandle
 from .helpers import consume_all, run_module
 
 TRICKY_ROWS = [

@@ -25,8 +25,8 @@ from lambda_common.contract import Event, parse_event
 from lambda_common.rows import warehouse_text
 from lambda_common.settings import load_settings
 from lambda_common.warehouse import Warehouse
+from tests.stack import StackHandle
 
-from .conftest import StackHandle
 from .helpers import send_raw
 
 DSN = os.environ.get("REDSHIFT_TEST_DSN", "")

@@ -1,4 +1,5 @@
-"""The ``stack`` fixture: endpoints of real Kafka, PostgreSQL and S3 for a test session.
+"""The ``stack`` and ``lane`` fixtures: real Kafka, PostgreSQL and S3 for the integration
+and chaos tests (imported by ``tests/conftest.py``).
 
 Where the services come from, in order:
 1. ``LAMBDA_TEST_STACK=external``: the settings in the environment / ``.env`` as given
@@ -26,8 +27,7 @@ from lambda_common.objectstore import S3ObjectStore
 from lambda_common.settings import Settings, load_settings
 from lambda_common.warehouse import Warehouse
 from local_stack.stack import LocalStack
-
-from .helpers import Lane
+from tests.integration.helpers import Lane
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +46,15 @@ class StackHandle:
         if self.local is None:
             pytest.skip(f"restarting {service} needs the local stack, not {self.kind}")
         self.local.restart(service)
+
+    def outage(self, service: str, seconds: float) -> None:
+        """Stop one service of the local stack, keep it down ``seconds``, start it again
+        (waiting until it is healthy)."""
+        if self.local is None:
+            pytest.skip(f"stopping {service} needs the local stack, not {self.kind}")
+        self.local.down([service])
+        time.sleep(seconds)
+        self.local.up([service])
 
     def unique(self, prefix: str) -> str:
         """A name no other test (or earlier run) uses: topics, tables, key prefixes."""
