@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 import sys
+from pathlib import Path
 from typing import Any
 
 
@@ -41,3 +42,35 @@ def add_ratios(rows: list[dict[str, Any]], baseline: dict[str, Any]) -> list[dic
     for row in rows:
         row["ratio"] = row["median"] / baseline["median"]
     return rows
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its live descendants (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, []))
+    return tree
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Sum of the peak resident set sizes (VmHWM) of ``pid`` and its live descendants:
+    for the speed job, the Python driver and its JVM."""
+    total_kb = 0
+    for member in process_tree(pid):
+        try:
+            status = Path(f"/proc/{member}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                total_kb += int(line.split()[1])
+    return total_kb / 1024

@@ -8,14 +8,15 @@ de-duplication, ledger or view. The ratio says what exactly-once costs on top.
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
+import statistics
 import subprocess
+import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from batch_layer.cycle import run_cycle
 from bench import add_ratios, ingestion_argv, summarize
 from lambda_common.broker import ensure_topic
 from lambda_common.settings import Settings
@@ -80,19 +81,42 @@ def _floor(settings: Settings, topic: str, schema: str, work: Path) -> float:
     return time.perf_counter() - started
 
 
+def _cycle(settings: Settings) -> tuple[float, float]:
+    """One batch cycle as users run it (``python -m batch_layer once``, its own process):
+    seconds, and the peak RSS in MiB of its largest process (the cycle or a landing
+    worker; Linux reports the maximum over a process and its reaped children)."""
+    env = {
+        **os.environ,
+        "KAFKA_TOPIC": settings.kafka_topic,
+        "WAREHOUSE_DSN": settings.warehouse_dsn.get_secret_value(),
+        "LOG_LEVEL": "WARNING",
+    }
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "batch_layer", "once"], cwd=REPO, env=env, stderr=subprocess.PIPE
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        err = process.stderr.read().decode(errors="replace") if process.stderr else ""
+        raise RuntimeError(f"batch cycle failed: {err[-400:]}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
 def run(settings: Settings, events: int, repeats: int) -> list[dict[str, Any]]:
     """Events/s of one batch cycle and of the floor, ``repeats`` fresh topics each."""
     work = REPO / ".stack" / "bench"
     work.mkdir(parents=True, exist_ok=True)
-    ours, floor = [], []
+    ours, floor, rss = [], [], []
     for _ in range(repeats):
         stamp = int(time.time() * 1000)
         topic, schema = f"bench_batch_{stamp}", f"bench_{stamp}"
         _produce(settings, topic, events)
         lane = _schema_settings(settings, schema, topic)
-        started = time.perf_counter()
-        run_cycle(lane, now=datetime.now(UTC))
-        ours.append(events / (time.perf_counter() - started))
+        seconds, peak = _cycle(lane)
+        ours.append(events / seconds)
+        rss.append(peak)
         floor.append(events / _floor(lane, topic, schema, work))
         with Warehouse(settings) as wh:
             wh.execute(f'DROP SCHEMA "{schema}" CASCADE')
@@ -100,7 +124,22 @@ def run(settings: Settings, events: int, repeats: int) -> list[dict[str, Any]]:
         summarize("batch cycle events/s", "batch cycle (land+COPY+view)", events, ours),
         summarize("batch cycle events/s", "kcat -C | gzip; psql \\copy", events, floor),
     ]
+    rows[0]["peak_rss_mb"] = statistics.median(rss)
     # kafka-python checks every record batch's CRC-32C, in C when the optional crc32c
     # package is installed, else in pure Python (about a third of landing's CPU).
     rows[0]["kafka_crc32c"] = "C" if importlib.util.find_spec("crc32c") else "pure Python"
     return add_ratios(rows, rows[-1])
+
+
+def rss_by_volume(settings: Settings, volumes: list[int]) -> list[dict[str, Any]]:
+    """Peak RSS of one batch cycle at each volume: flat if the cycle streams."""
+    out = []
+    for events in volumes:
+        stamp = int(time.time() * 1000)
+        topic, schema = f"bench_rss_{stamp}", f"bench_rss_{stamp}"
+        _produce(settings, topic, events)
+        seconds, peak = _cycle(_schema_settings(settings, schema, topic))
+        out.append({"events": events, "peak_rss_mb": peak, "seconds": seconds})
+        with Warehouse(settings) as wh:
+            wh.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    return out

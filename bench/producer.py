@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import add_ratios, batch, ingestion_argv, speed, summarize
+from bench import add_ratios, batch, ingestion_argv, serving, speed, summarize
 from ingestion.synthetic import SyntheticOptions, SyntheticTweets
 from lambda_common.broker import ensure_topic
 from lambda_common.settings import Settings, load_settings
@@ -111,7 +111,7 @@ def machine() -> dict[str, Any]:
 
 def main() -> int:
     settings = load_settings()
-    only = set(os.environ.get("BENCH_ONLY", "producer,batch,speed").split(","))
+    only = set(os.environ.get("BENCH_ONLY", "producer,batch,speed,serving").split(","))
     rows: list[dict[str, Any]] = []
     batch_rows: list[dict[str, Any]] = []
     if "producer" in only:
@@ -122,7 +122,12 @@ def main() -> int:
         batch_rows = batch.run(
             settings, batch_events, int(os.environ.get("BENCH_BATCH_REPEATS", "2"))
         )
+    rss_rows: list[dict[str, Any]] = []
+    if "batch" in only:
+        volumes = os.environ.get("BENCH_RSS_EVENTS", "100000,300000")
+        rss_rows = batch.rss_by_volume(settings, [int(v) for v in volumes.split(",") if v])
     speed_result = speed.run(settings) if "speed" in only else None
+    serving_result = serving.run(settings) if "serving" in only else None
     header = ("benchmark", "contender", "median", "spread (min-max)", "ratio")
     print(f"{header[0]:<20} {header[1]:<36} {header[2]:>12} {header[3]:>22} {header[4]:>8}")
     for r in rows + batch_rows:
@@ -144,6 +149,27 @@ def main() -> int:
                 f"capacity {s['capacity_per_s']:,.0f}/s, "
                 f"{'kept up' if s['kept_up'] else 'fell behind'}"
             )
+    if batch_rows:
+        sizes = [
+            *rss_rows,
+            {"events": batch_rows[0]["events"], "peak_rss_mb": batch_rows[0]["peak_rss_mb"]},
+        ]
+        print(
+            "\nbatch cycle peak RSS (largest process): "
+            + ", ".join(f"{r['peak_rss_mb']:,.0f} MiB at {r['events']:,} events" for r in sizes)
+        )
+    if speed_result is not None:
+        print(f"speed job peak RSS (driver + JVM): {speed_result['driver_peak_rss_mb']:,.0f} MiB")
+    if serving_result is not None:
+        print(
+            f"\nserving_view queries, {serving_result['days']} days x "
+            f"{serving_result['locations']} locations ({serving_result['view_rows']:,} view rows):"
+        )
+        for q in serving_result["queries"]:
+            print(
+                f"  {q['query']:<16} p50 {q['p50_ms']:6.1f} ms  p95 {q['p95_ms']:6.1f} ms  "
+                f"(min {q['min_ms']:.1f}, max {q['max_ms']:.1f}, {q['runs']} runs)"
+            )
     out = REPO / "bench" / "results" / "latest.json"
     out.write_text(
         json.dumps(
@@ -152,6 +178,8 @@ def main() -> int:
                 "machine": machine(),
                 "results": rows + batch_rows,
                 "speed": speed_result,
+                "batch_rss_by_volume": rss_rows,
+                "serving": serving_result,
             },
             indent=2,
         )

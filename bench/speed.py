@@ -25,6 +25,7 @@ from typing import Any
 
 from kafka import KafkaProducer
 
+from bench import peak_rss_mb
 from lambda_common.broker import client_config, ensure_topic
 from lambda_common.contract import Event
 from lambda_common.settings import Settings
@@ -190,6 +191,8 @@ def run(settings: Settings) -> dict[str, Any]:
         result = {
             "freshness": freshness(lane, env, rate, probes),
             "sustained": sustained(lane, env, ladder, seconds=30),
+            # After the top of the ladder: the Python driver and its JVM together.
+            "driver_peak_rss_mb": peak_rss_mb(job.pid),
         }
     finally:
         job.terminate()

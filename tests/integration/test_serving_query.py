@@ -57,6 +57,11 @@ class Data:
         rows += [(*r, "speed") for r in self.speed if r[0] >= self.horizon]
         return sorted(rows, key=lambda r: (-r[0].timestamp(), -r[2], r[1]))
 
+    def latest(self) -> list[tuple[Any, ...]]:
+        """What ``latest`` shows: the rows of the 24 hours up to the newest hour held."""
+        newest = max(r[0] for r in self.batch + self.speed)
+        return [r for r in self.serving() if r[0] > newest - timedelta(days=1)]
+
 
 @pytest.fixture
 def data(lane: Lane) -> Data:
@@ -92,8 +97,9 @@ def as_json(columns: tuple[str, ...], row: tuple[Any, ...]) -> dict[str, Any]:
 
 def test_latest_is_the_default_in_every_format(lane: Lane, data: Data) -> None:
     columns = (*COLUMNS, "layer")
-    expected = data.serving()
-    assert [r[-1] for r in expected] == ["speed"] * 4 + ["batch"] * 5
+    expected = data.latest()
+    # Hours -30 and -960 are more than a day before the newest hour (+1): not shown.
+    assert [r[-1] for r in expected] == ["speed"] * 4 + ["batch"] * 3
     assert [(r[1], r[2]) for r in expected][:4] == [
         ("Berlin", 1),
         ("Paris", 6),
@@ -106,7 +112,7 @@ def test_latest_is_the_default_in_every_format(lane: Lane, data: Data) -> None:
 
     table = ok(lane)
     assert table == render(QueryResult(columns, expected), "table")
-    assert 'Tab\\there "q" 🎉 \\N\\nnext line' in table and table.endswith("\n(9 rows)\n")
+    assert 'Tab\\there "q" 🎉 \\N\\nnext line' in table and table.endswith("\n(7 rows)\n")
 
     rows = list(csv.reader(io.StringIO(ok(lane, "--name", "latest", "--format", "csv"))))
     assert rows[0] == list(columns)
@@ -274,7 +280,7 @@ def test_the_functions_leave_the_connection_usable(lane: Lane, data: Data) -> No
     """The demo reuses one Warehouse: after a query (or a refused write) it can write."""
     with Warehouse(lane.settings) as wh:
         before = run_named(wh, "latest", {"limit": "1"})
-        assert before.rows == [(*data.serving()[0],)]
+        assert before.rows == [(*data.latest()[0],)]
         with pytest.raises(QueryError, match="read-only transaction"):
             run_query(wh, "WITH d AS (DELETE FROM speed_view RETURNING 1) SELECT 1 FROM d")
         assert wh.connection().readonly is None
