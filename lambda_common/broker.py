@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from kafka import KafkaAdminClient
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
@@ -87,3 +87,21 @@ def ensure_topic(
         raise ServiceUnavailable(f"cannot create Kafka topic {name!r}: {e}") from e
     finally:
         admin.close()
+
+
+def end_offsets(settings: Settings, topic: str | None = None) -> dict[int, int]:
+    """Each partition's end offset (the offset the next message will get), without joining
+    any consumer group; ``ServiceUnavailable`` if the broker cannot be asked."""
+    name = topic or settings.kafka_topic
+    try:
+        consumer = KafkaConsumer(enable_auto_commit=False, **client_config(settings))
+    except KafkaError as e:
+        raise ServiceUnavailable(f"Kafka at {settings.kafka_bootstrap_servers}: {e}") from e
+    try:
+        partitions = consumer.partitions_for_topic(name) or set()
+        ends = consumer.end_offsets([TopicPartition(name, p) for p in sorted(partitions)])
+        return {tp.partition: int(offset) for tp, offset in ends.items()}
+    except KafkaError as e:
+        raise ServiceUnavailable(f"Kafka at {settings.kafka_bootstrap_servers}: {e}") from e
+    finally:
+        consumer.close()

@@ -33,9 +33,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-from kafka import KafkaConsumer, TopicPartition
-
-from lambda_common.broker import client_config, ensure_topic
+from lambda_common.broker import end_offsets, ensure_topic
 from lambda_common.errors import LambdaError
 from lambda_common.objectstore import S3ObjectStore
 from lambda_common.settings import Settings, parse_duration
@@ -163,6 +161,7 @@ class Demo:
         self.log_dir: Path = args.log_dir or settings.local_stack_dir / "logs"
         self.stop_requested = threading.Event()
         self.jobs: list[Job] = []
+        self.reader = Warehouse(settings)
         self._remote_wait_until: float | None = None
         # Frames replace each other on a terminal; a log or a pipe gets them all in turn.
         self.redraw = out.isatty() and os.environ.get("TERM", "dumb") != "dumb"
@@ -210,6 +209,7 @@ class Demo:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            self.reader.close()
             # Whatever ended the demo, none of its jobs outlives it (a leftover speed job
             # would hold the checkpoint the next run needs).
             for job in self.jobs:
@@ -316,7 +316,7 @@ class Demo:
                 raise DemoError(f"{name} exited with {code}{by_name[name].tail()}")
         self.step("a last batch cycle, and the speed layer catching up")
         self._batch_once()
-        ends = self._end_offsets()
+        ends = end_offsets(self.settings)
         self._wait_for(lambda: self._speed_read_up_to(ends), 120, "the speed layer catching up")
         code = by_name["speed"].stop(signal.SIGTERM)
         self.jobs.clear()
@@ -342,8 +342,8 @@ class Demo:
         return dict(zip(result.columns, result.rows[0], strict=True))
 
     def _query(self, name: str) -> QueryResult:
-        with Warehouse(self.settings) as wh:
-            return run_named(wh, name)
+        # One connection for all the frames (run_named leaves it usable between queries).
+        return run_named(self.reader, name)
 
     def _horizon_line(self) -> str:
         horizon = self.snapshot()["horizon"]
@@ -378,16 +378,6 @@ class Demo:
         self.check_jobs()
         last = self.snapshot()["last_micro_batch"]
         return last is not None and last >= since
-
-    def _end_offsets(self) -> dict[int, int]:
-        consumer = KafkaConsumer(enable_auto_commit=False, **client_config(self.settings))
-        try:
-            topic = self.settings.kafka_topic
-            partitions = consumer.partitions_for_topic(topic) or set()
-            ends = consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
-            return {tp.partition: int(offset) for tp, offset in ends.items()}
-        finally:
-            consumer.close()
 
     def _speed_read_up_to(self, ends: dict[int, int]) -> bool:
         """True once Spark has committed a micro-batch reading up to ``ends``.

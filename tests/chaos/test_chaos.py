@@ -21,11 +21,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 
 from batch_layer.cycle import run_cycle
 from ingestion.synthetic import SyntheticOptions, SyntheticTweets
-from lambda_common.broker import client_config
+from lambda_common.broker import end_offsets
 from lambda_common.contract import Event, parse_event
 from lambda_common.objectstore import S3ObjectStore
 from lambda_common.rows import warehouse_text
@@ -306,13 +305,7 @@ def test_s3_server_stopped_during_landing(
 
 def _all_landed(lane: Lane) -> bool:
     """True once the load ledger covers every offset now in the topic."""
-    consumer = KafkaConsumer(enable_auto_commit=False, **client_config(lane.settings))
-    try:
-        topic = lane.settings.kafka_topic
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-        ends = {tp.partition: end for tp, end in consumer.end_offsets(partitions).items()}
-    finally:
-        consumer.close()
+    ends = end_offsets(lane.settings)
     with Warehouse(lane.settings) as wh:
         loaded = dict(
             wh.query(
