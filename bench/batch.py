@@ -125,21 +125,34 @@ def run(settings: Settings, events: int, repeats: int) -> list[dict[str, Any]]:
         summarize("batch cycle events/s", "kcat -C | gzip; psql \\copy", events, floor),
     ]
     rows[0]["peak_rss_mb"] = statistics.median(rss)
+    rows[0]["peak_rss_min_mb"], rows[0]["peak_rss_max_mb"] = min(rss), max(rss)
     # kafka-python checks every record batch's CRC-32C, in C when the optional crc32c
     # package is installed, else in pure Python (about a third of landing's CPU).
     rows[0]["kafka_crc32c"] = "C" if importlib.util.find_spec("crc32c") else "pure Python"
     return add_ratios(rows, rows[-1])
 
 
-def rss_by_volume(settings: Settings, volumes: list[int]) -> list[dict[str, Any]]:
-    """Peak RSS of one batch cycle at each volume: flat if the cycle streams."""
+def rss_by_volume(settings: Settings, volumes: list[int], repeats: int) -> list[dict[str, Any]]:
+    """Peak RSS of one batch cycle at each volume (median of ``repeats`` fresh topics):
+    flat if the cycle streams rather than holding a cycle's events in memory."""
     out = []
     for events in volumes:
-        stamp = int(time.time() * 1000)
-        topic, schema = f"bench_rss_{stamp}", f"bench_rss_{stamp}"
-        _produce(settings, topic, events)
-        seconds, peak = _cycle(_schema_settings(settings, schema, topic))
-        out.append({"events": events, "peak_rss_mb": peak, "seconds": seconds})
-        with Warehouse(settings) as wh:
-            wh.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        peaks = []
+        for _ in range(repeats):
+            stamp = int(time.time() * 1000)
+            topic, schema = f"bench_rss_{stamp}", f"bench_rss_{stamp}"
+            _produce(settings, topic, events)
+            _, peak = _cycle(_schema_settings(settings, schema, topic))
+            peaks.append(peak)
+            with Warehouse(settings) as wh:
+                wh.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        out.append(
+            {
+                "events": events,
+                "peak_rss_mb": statistics.median(peaks),
+                "min": min(peaks),
+                "max": max(peaks),
+                "runs": repeats,
+            }
+        )
     return out

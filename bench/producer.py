@@ -125,7 +125,11 @@ def main() -> int:
     rss_rows: list[dict[str, Any]] = []
     if "batch" in only:
         volumes = os.environ.get("BENCH_RSS_EVENTS", "100000,300000")
-        rss_rows = batch.rss_by_volume(settings, [int(v) for v in volumes.split(",") if v])
+        rss_rows = batch.rss_by_volume(
+            settings,
+            [int(v) for v in volumes.split(",") if v],
+            int(os.environ.get("BENCH_BATCH_REPEATS", "2")),
+        )
     speed_result = speed.run(settings) if "speed" in only else None
     serving_result = serving.run(settings) if "serving" in only else None
     header = ("benchmark", "contender", "median", "spread (min-max)", "ratio")
@@ -139,8 +143,10 @@ def main() -> int:
     if speed_result is not None:
         f = speed_result["freshness"]
         print(
-            f"\nspeed freshness at {f['rate']:,} events/s: p50 {f['p50_s']:.2f}s, "
-            f"p95 {f['p95_s']:.2f}s, max {f['max_s']:.2f}s ({f['seen']}/{f['probes']} probes)"
+            f"\nspeed freshness at {f['rate']:,} events/s, median of {f['runs']} runs: "
+            f"p50 {f['p50_s']:.2f}s ({f['p50_min_s']:.2f}-{f['p50_max_s']:.2f}), "
+            f"p95 {f['p95_s']:.2f}s ({f['p95_min_s']:.2f}-{f['p95_max_s']:.2f}), "
+            f"max {f['max_s']:.2f}s ({f['seen']}/{f['probes']} probes)"
         )
         for s in speed_result["sustained"]:
             print(
@@ -150,13 +156,23 @@ def main() -> int:
                 f"{'kept up' if s['kept_up'] else 'fell behind'}"
             )
     if batch_rows:
+        top = batch_rows[0]
         sizes = [
             *rss_rows,
-            {"events": batch_rows[0]["events"], "peak_rss_mb": batch_rows[0]["peak_rss_mb"]},
+            {
+                "events": top["events"],
+                "peak_rss_mb": top["peak_rss_mb"],
+                "min": top["peak_rss_min_mb"],
+                "max": top["peak_rss_max_mb"],
+            },
         ]
         print(
-            "\nbatch cycle peak RSS (largest process): "
-            + ", ".join(f"{r['peak_rss_mb']:,.0f} MiB at {r['events']:,} events" for r in sizes)
+            "\nbatch cycle peak RSS (largest process), median (min-max): "
+            + ", ".join(
+                f"{r['peak_rss_mb']:,.0f} MiB ({r['min']:,.0f}-{r['max']:,.0f}) "
+                f"at {r['events']:,} events"
+                for r in sizes
+            )
         )
     if speed_result is not None:
         print(f"speed job peak RSS (driver + JVM): {speed_result['driver_peak_rss_mb']:,.0f} MiB")
