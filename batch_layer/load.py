@@ -307,6 +307,7 @@ class BatchWarehouse:
             "favorite_sum, retweet_sum) " + _strip_comments(aggregate),
             {"horizon": horizon},
         )
+        self._run_file(cur, "batch_daily_rebuild")
 
 
 def _strip_comments(text: str) -> str:

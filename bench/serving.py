@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from lambda_common.settings import Settings
+from lambda_common.sql import load_sql, statements
 from lambda_common.warehouse import Warehouse
 from serving_layer.query import run_named
 
@@ -54,6 +55,8 @@ def _fill(wh: Warehouse, days: int, locations: int) -> int:
         wh.copy_from_stream(cur, "speed_view", COLUMNS, _rows(speed, locations, rng), fmt="text")
         cur.execute("DELETE FROM batch_horizon")
         cur.execute("INSERT INTO batch_horizon (horizon) VALUES (%s)", (horizon,))
+        for statement in statements(load_sql("batch_daily_rebuild", wh.dialect)):
+            cur.execute(statement)  # as the batch layer does with batch_view
     wh.connection().autocommit = True  # ANALYZE, as autovacuum would after a load
     with wh.connection().cursor() as cur:
         cur.execute("ANALYZE batch_view")

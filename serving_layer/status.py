@@ -77,6 +77,7 @@ RELATIONS = (
     "raw_tweets",
     "load_ledger",
     "batch_view",
+    "batch_daily",
     "batch_horizon",
     "batch_watermarks",
     "speed_view",

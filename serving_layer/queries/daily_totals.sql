@@ -1,14 +1,37 @@
 -- Totals per UTC day over the last days (today and the days - 1 before it), newest day
 -- first: tweets, followers, favorites, retweets and the number of distinct locations.
 -- params: days=30
+-- Days wholly before the horizon's day come from batch_daily (kept with batch_view, in
+-- the transaction that moves the horizon); the horizon's day and later are added up from
+-- serving_view, which serves them from both layers. One statement, so one snapshot. The
+-- day boundary is a scalar subquery, not a join: the warehouse can then bound its index
+-- scans with it (a join left PostgreSQL reading every hour of batch_view: 60 ms -> 5 ms).
 SELECT
-    CAST(DATE_TRUNC('day', event_hour) AS DATE) AS event_day,
-    CAST(SUM(tweet_count) AS BIGINT) AS tweet_count,
-    CAST(SUM(followers_sum) AS BIGINT) AS followers_sum,
-    CAST(SUM(favorite_sum) AS BIGINT) AS favorite_sum,
-    CAST(SUM(retweet_sum) AS BIGINT) AS retweet_sum,
-    COUNT(DISTINCT location) AS locations
-FROM serving_view
-WHERE event_hour >= %(since)s
-GROUP BY CAST(DATE_TRUNC('day', event_hour) AS DATE)
+    d.event_day,
+    d.tweet_count,
+    d.followers_sum,
+    d.favorite_sum,
+    d.retweet_sum,
+    d.locations
+FROM batch_daily AS d
+WHERE d.event_day >= %(since)s
+  AND d.event_day < (
+      SELECT COALESCE(DATE_TRUNC('day', MAX(horizon)), CAST('0001-01-01' AS TIMESTAMP))
+      FROM batch_horizon
+  )
+UNION ALL
+SELECT
+    CAST(DATE_TRUNC('day', v.event_hour) AS DATE) AS event_day,
+    CAST(SUM(v.tweet_count) AS BIGINT) AS tweet_count,
+    CAST(SUM(v.followers_sum) AS BIGINT) AS followers_sum,
+    CAST(SUM(v.favorite_sum) AS BIGINT) AS favorite_sum,
+    CAST(SUM(v.retweet_sum) AS BIGINT) AS retweet_sum,
+    COUNT(DISTINCT v.location) AS locations
+FROM serving_view AS v
+WHERE v.event_hour >= %(since)s
+  AND v.event_hour >= (
+      SELECT COALESCE(DATE_TRUNC('day', MAX(horizon)), CAST('0001-01-01' AS TIMESTAMP))
+      FROM batch_horizon
+  )
+GROUP BY CAST(DATE_TRUNC('day', v.event_hour) AS DATE)
 ORDER BY event_day DESC

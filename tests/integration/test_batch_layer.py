@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -90,6 +90,14 @@ def test_cycle_gives_exact_counts_and_a_rerun_is_a_no_op(lane: Lane) -> None:
     expected = _expected(lane.settings, horizon)
     assert sum(v[0] for v in expected.values()) > 2000
     assert _view(lane.settings) == expected
+    # batch_daily: the same rows added up per UTC day, distinct locations counted.
+    days: dict[date, tuple[int, set[str]]] = {}
+    for (hour, location), sums in expected.items():
+        tweets, places = days.get(hour.date(), (0, set()))
+        days[hour.date()] = (tweets + sums[0], places | {location})
+    with Warehouse(lane.settings) as wh:
+        daily = wh.query("SELECT event_day, tweet_count, locations FROM batch_daily")
+    assert {d: (t, n) for d, t, n in daily} == {d: (t, len(p)) for d, (t, p) in days.items()}
     before = _snapshot(lane.settings)
     again = run_cycle(lane.settings, now=NOW)
     assert (again.objects, again.events, again.loaded) == (0, 0, False)

@@ -37,7 +37,14 @@ pytestmark = pytest.mark.skipif(
     reason="opt-in: set REDSHIFT_TEST_DSN and REDSHIFT_TEST_S3_BUCKET to run against Redshift",
 )
 
-TABLES = ("raw_tweets", "load_ledger", "batch_view", "batch_horizon", "batch_watermarks")
+TABLES = (
+    "raw_tweets",
+    "load_ledger",
+    "batch_view",
+    "batch_daily",
+    "batch_horizon",
+    "batch_watermarks",
+)
 
 
 def test_a_cycle_on_redshift_gives_exact_counts_and_a_rerun_is_a_no_op(

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from lambda_common.errors import QueryError
+from lambda_common.sql import load_sql, statements
 from lambda_common.warehouse import Warehouse
 from serving_layer.query import QueryResult, render, run_named, run_query, utc_now
 
@@ -72,6 +73,9 @@ def data(lane: Lane) -> Data:
             cur.executemany("INSERT INTO batch_view VALUES (%s, %s, %s, %s, %s, %s)", data.batch)
             cur.executemany("INSERT INTO speed_view VALUES (%s, %s, %s, %s, %s, %s)", data.speed)
             cur.execute("INSERT INTO batch_horizon (horizon) VALUES (%s)", (data.horizon,))
+            # What the batch layer does with batch_view, in the same transaction.
+            for statement in statements(load_sql("batch_daily_rebuild", wh.dialect)):
+                cur.execute(statement)
     return data
 
 

@@ -38,6 +38,18 @@ CREATE TABLE IF NOT EXISTS batch_view (
     PRIMARY KEY (event_hour, location)
 );
 
+-- batch_view's totals per UTC day, rebuilt with it in one transaction: a count of distinct
+-- locations cannot be added up from hours, so daily_totals reads the days wholly before
+-- the horizon's day here instead of rescanning every hour.
+CREATE TABLE IF NOT EXISTS batch_daily (
+    event_day     date   NOT NULL PRIMARY KEY,
+    tweet_count   bigint NOT NULL,
+    followers_sum bigint NOT NULL,
+    favorite_sum  bigint NOT NULL,
+    retweet_sum   bigint NOT NULL,
+    locations     bigint NOT NULL
+);
+
 -- A single row: hours before it are served from batch_view.
 CREATE TABLE IF NOT EXISTS batch_horizon (
     horizon timestamp
