@@ -1,4 +1,6 @@
-"""``python -m local_stack up|down|status|jars``: the local stack without Docker."""
+"""``python -m local_stack up|down|status|restart|jars``: the local stack without Docker;
+``python -m local_stack serve NAME``: one of its services in the foreground (a container's
+main program in docker-compose.yml)."""
 
 from __future__ import annotations
 
@@ -6,20 +8,51 @@ import argparse
 import logging
 import sys
 
-from lambda_common.errors import LambdaError
+from lambda_common.errors import LambdaError, StackError
 from lambda_common.logs import configure_logging
-from lambda_common.settings import load_settings
+from lambda_common.settings import HostPort, Settings, load_settings, parse_hostport
+from local_stack.serve import serve
+from local_stack.services import SERVICE_TYPES, KafkaService
 from local_stack.stack import LocalStack
+
+
+def _listener(text: str) -> tuple[str, HostPort]:
+    name, _, address = text.partition("=")
+    if not name.isidentifier() or not name.isupper() or name == "CONTROLLER":
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=host:port with an upper-case listener name, got {text!r}"
+        )
+    try:
+        return name, parse_hostport(address)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code (1 when a service is not healthy)."""
     parser = argparse.ArgumentParser(prog="lambda-stack", description=__doc__)
-    parser.add_argument("command", choices=["up", "down", "status", "restart", "jars"])
-    parser.add_argument("services", nargs="*", help="kafka, postgres, s3 (default: all)")
+    parser.add_argument("command", choices=["up", "down", "status", "restart", "jars", "serve"])
+    parser.add_argument(
+        "services", nargs="*", help="kafka, postgres, s3 (default: all; serve: exactly one)"
+    )
+    parser.add_argument(
+        "--listener",
+        type=_listener,
+        action="append",
+        metavar="NAME=HOST:PORT",
+        help="serve kafka: a listener bound on all interfaces at PORT and advertised as "
+        "HOST:PORT (repeat; the first is the inter-broker one)",
+    )
     args = parser.parse_args(argv)
+    if args.command == "serve" and len(args.services) != 1:
+        parser.error("serve takes exactly one service: kafka, postgres or s3")
+    if args.listener and (args.command != "serve" or args.services != ["kafka"]):
+        parser.error("--listener is for serve kafka")
     try:
         settings = load_settings()
+        if args.command == "serve":
+            configure_logging(settings.log_level)
+            return _serve(args.services[0], args.listener or [], settings)
         configure_logging("WARNING" if args.command == "status" else settings.log_level)
         stack = LocalStack(settings)
         if args.command == "up":
@@ -51,6 +84,16 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def _serve(name: str, listeners: list[tuple[str, HostPort]], settings: Settings) -> int:
+    types = {cls.name: cls for cls in SERVICE_TYPES}
+    if name not in types:
+        raise StackError(f"unknown service {name!r}; known: {', '.join(types)}")
+    service = types[name](settings, settings.local_stack_dir.resolve(), bind_all=True)
+    if isinstance(service, KafkaService) and listeners:
+        service.listeners = dict(listeners)
+    return serve(service)
 
 
 if __name__ == "__main__":

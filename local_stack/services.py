@@ -35,6 +35,7 @@ from local_stack.jars import ensure_jars
 
 logger = logging.getLogger(__name__)
 
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - only in a container, where the network is its own
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0", "ip6-localhost"})  # noqa: S104
 
 
@@ -163,11 +164,17 @@ class Service(ABC):
     """One program of the local stack."""
 
     name: str
+    # The signal that stops the program cleanly and promptly (``serve`` forwards it).
+    stop_signal: signal.Signals = signal.SIGTERM
 
-    def __init__(self, settings: Settings, stack_dir: Path) -> None:
+    def __init__(self, settings: Settings, stack_dir: Path, *, bind_all: bool = False) -> None:
         self.settings = settings
         self.stack_dir = stack_dir
         self.home = stack_dir / self.name
+        # In a container (``serve``) the service listens on every interface of the
+        # container, for the other containers and the published port; on a machine it
+        # listens only on the host its setting names.
+        self.bind_all = bind_all
 
     @property
     def log_path(self) -> Path:
@@ -185,6 +192,11 @@ class Service(ABC):
     @abstractmethod
     def start(self) -> None:
         """Launch the service (it is known not to be running and its ports are free)."""
+
+    @abstractmethod
+    def foreground_command(self) -> list[str]:
+        """Prepare the service as ``start`` does and return the command line that runs it
+        in the foreground instead of detached (``serve``: a container's main program)."""
 
     @abstractmethod
     def probe(self) -> str:
@@ -277,12 +289,14 @@ class JavaService(Service):
             return None
         return pid if pid_alive(pid, self.marker) else None
 
-    def start(self) -> None:
+    def foreground_command(self) -> list[str]:
         self.home.mkdir(parents=True, exist_ok=True)
         args = self.prepare()
         jars = ensure_jars(self.stack_dir, self.program)
-        argv = [_java(), *self.jvm_options(), "-cp", f"{jars}/*", self.main_class, *args]
-        pid = spawn_detached(argv, self.log_path)
+        return [_java(), *self.jvm_options(), "-cp", f"{jars}/*", self.main_class, *args]
+
+    def start(self) -> None:
+        pid = spawn_detached(self.foreground_command(), self.log_path)
         self.pid_path.write_text(f"{pid}\n")
 
     def stop(self) -> None:
@@ -299,6 +313,9 @@ class KafkaService(JavaService):
     program = "kafka"
     main_class = "kafka.Kafka"
     heap = "512m"
+    # Named listeners (name -> advertised host:port) instead of the single one of
+    # KAFKA_BOOTSTRAP_SERVERS; set by ``serve --listener`` (docker-compose.yml).
+    listeners: dict[str, HostPort] | None = None
 
     def ports(self) -> list[Port]:
         broker = self.settings.kafka_servers[0]
@@ -308,18 +325,45 @@ class KafkaService(JavaService):
     def jvm_options(self) -> list[str]:
         return [*super().jvm_options(), f"-Dlog4j2.configurationFile={_conf('kafka-log4j2.xml')}"]
 
-    def prepare(self) -> list[str]:
+    def listener_properties(self) -> dict[str, str]:
+        """The broker's listeners: one PLAINTEXT listener on ``KAFKA_BOOTSTRAP_SERVERS``, or
+        the named ones given to ``serve`` (each bound on all interfaces, on its port, and
+        advertised as given: one for the other containers, one for the host)."""
         broker, controller = (p.address for p in self.ports())
+        if not self.listeners:
+            return {
+                "controller.quorum.voters": f"1@{broker.host}:{controller.port}",
+                "listeners": f"PLAINTEXT://{broker.host}:{broker.port},"
+                f"CONTROLLER://{broker.host}:{controller.port}",
+                "advertised.listeners": f"PLAINTEXT://{broker.host}:{broker.port}",
+                "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                "inter.broker.listener.name": "PLAINTEXT",
+            }
+        names = list(self.listeners)
+        bind = ALL_INTERFACES if self.bind_all else broker.host
+        return {
+            # The controller is this node alone: it only has to answer inside it.
+            "controller.quorum.voters": f"1@127.0.0.1:{controller.port}",
+            "listeners": ",".join(
+                [f"{n}://{bind}:{a.port}" for n, a in self.listeners.items()]
+                + [f"CONTROLLER://127.0.0.1:{controller.port}"]
+            ),
+            "advertised.listeners": ",".join(
+                f"{n}://{a.host}:{a.port}" for n, a in self.listeners.items()
+            ),
+            "listener.security.protocol.map": ",".join(
+                f"{n}:PLAINTEXT" for n in [*names, "CONTROLLER"]
+            ),
+            "inter.broker.listener.name": names[0],
+        }
+
+    def prepare(self) -> list[str]:
         data = self.home / "data"
         props = {
             "process.roles": "broker,controller",
             "node.id": "1",
-            "controller.quorum.voters": f"1@{broker.host}:{controller.port}",
-            "listeners": f"PLAINTEXT://{broker.host}:{broker.port},CONTROLLER://{broker.host}:{controller.port}",
-            "advertised.listeners": f"PLAINTEXT://{broker.host}:{broker.port}",
+            **self.listener_properties(),
             "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-            "inter.broker.listener.name": "PLAINTEXT",
             "log.dirs": str(data),
             "num.partitions": str(self.settings.kafka_topic_partitions),
             # A single node can only hold one replica of the internal topics.
@@ -412,10 +456,11 @@ class S3Service(JavaService):
                 "the local S3 server needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
             )
         (endpoint,) = (p.address for p in self.ports())
+        bind = ALL_INTERFACES if self.bind_all else endpoint.host
         data = self.home / "data"
         data.mkdir(parents=True, exist_ok=True)
         props = {
-            "s3proxy.endpoint": f"http://{endpoint.host}:{endpoint.port}",
+            "s3proxy.endpoint": f"http://{bind}:{endpoint.port}",
             "s3proxy.authorization": "aws-v2-or-v4",
             "s3proxy.identity": s.aws_access_key_id,
             "s3proxy.credential": s.aws_secret_access_key.get_secret_value(),
@@ -440,6 +485,9 @@ class S3Service(JavaService):
 
     def after_healthy(self) -> None:
         S3ObjectStore(self.settings).ensure_bucket()
+
+
+_HBA_MARKER = "# local_stack serve: the container's network"
 
 
 def _pg_bindir() -> Path:
@@ -469,9 +517,11 @@ class PostgresService(Service):
 
     name = "postgres"
     run_as = "postgres"
+    # SIGINT is PostgreSQL's "fast" shutdown; SIGTERM would wait for every client to leave.
+    stop_signal = signal.SIGINT
 
-    def __init__(self, settings: Settings, stack_dir: Path) -> None:
-        super().__init__(settings, stack_dir)
+    def __init__(self, settings: Settings, stack_dir: Path, *, bind_all: bool = False) -> None:
+        super().__init__(settings, stack_dir, bind_all=bind_all)
         self.as_root = os.geteuid() == 0
 
     # Paths handed to PostgreSQL are resolved: when the home is a symlink (see
@@ -574,12 +624,16 @@ class PostgresService(Service):
             conf.write("\ninclude_if_exists = 'lambda.conf'\n")
         logger.info("initialised PostgreSQL data directory %s", self.data)
 
-    def start(self) -> None:
+    def _configure(self) -> None:
+        """Initialise the data directory on first use and write our part of the config."""
         if not (self.data / "PG_VERSION").exists():
             self._place_home()
             self._init()
         (address,) = (p.address for p in self.ports())
-        listen = "localhost" if address.host == "localhost" else address.host
+        if self.bind_all:
+            listen = "*"
+        else:
+            listen = "localhost" if address.host == "localhost" else address.host
         conf = self.data / "lambda.conf"
         conf.write_text(
             "# Written by local_stack on every start: edit the settings, not this file.\n"
@@ -591,6 +645,30 @@ class PostgresService(Service):
             "logging_collector = off\n"
         )
         self._own(conf)
+        if self.bind_all:
+            self._allow_network()
+
+    def _allow_network(self) -> None:
+        """Let the pipeline's role in from the container's own network (the other
+        containers, and the host through the published port); the superuser stays
+        reachable only from inside the container."""
+        hba = self.data / "pg_hba.conf"
+        text = hba.read_text()
+        if _HBA_MARKER not in text:
+            hba.write_text(
+                text.rstrip("\n")
+                + f"\n\n{_HBA_MARKER}\n"
+                + "host all postgres samenet reject\n"
+                + "host all all samenet scram-sha-256\n"
+            )
+
+    def foreground_command(self) -> list[str]:
+        self._configure()
+        argv = [str(_pg_bindir() / "postgres"), "-D", str(self.data)]
+        return ["runuser", "-u", self.run_as, "--", *argv] if self.as_root else argv
+
+    def start(self) -> None:
+        self._configure()
         self.log_path.touch(exist_ok=True)
         self._own(self.log_path)
         result = self._run(
@@ -615,7 +693,8 @@ class PostgresService(Service):
     def _admin_connect(self) -> psycopg2.extensions.connection:
         address = self.ports()[0].address
         return psycopg2.connect(
-            host=_resolve_host(address.host),
+            # In a container the superuser may only come from inside it (_allow_network).
+            host="127.0.0.1" if self.bind_all else _resolve_host(address.host),
             port=address.port,
             user="postgres",
             dbname="postgres",
