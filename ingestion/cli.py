@@ -223,7 +223,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         extra = f", duplicates {duplicates:,}, late {late:,}, seed {seed}, workers {args.workers}"
         return _finish(stats, extra)
-    progress = Progress(producer.stats)
+    # A terminal gets a live line every second; a log (a container's, a file) one line
+    # every 30 s, so a long-running stream's log stays readable.
+    progress = Progress(producer.stats, interval_s=1.0 if sys.stderr.isatty() else 30.0)
     extra = ""
     try:
         if args.source == "synthetic":
