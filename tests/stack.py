@@ -1,12 +1,14 @@
 """The ``stack`` and ``lane`` fixtures: real Kafka, PostgreSQL and S3 for the integration
 and chaos tests (imported by ``tests/conftest.py``).
 
-Where the services come from, in order:
-1. ``LAMBDA_TEST_STACK=external``: the settings in the environment / ``.env`` as given
-   (a stack you started yourself, or real AWS);
-2. testcontainers, when a Docker engine answers (``LAMBDA_TEST_STACK=docker`` insists);
-3. the local stack (``make local-up``), started if needed and stopped again afterwards
-   if this session started it (``LAMBDA_TEST_STACK=local`` insists).
+Where the services come from (``LAMBDA_TEST_STACK``):
+- ``local`` (the default): the local stack (``make local-up``), started if needed and
+  stopped again afterwards if this session started it;
+- ``docker``: the infrastructure of the project's own Compose stack (kafka, s3, postgres,
+  built from ``debian:bookworm-slim``), a Compose project of its own on free ports, brought
+  up with testcontainers and removed with its volumes afterwards;
+- ``external``: the settings in the environment / ``.env`` as given (a stack you started
+  yourself, or real AWS).
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from dataclasses import dataclass, field
 import pytest
 
 from lambda_common.broker import check_broker, ensure_topic
-from lambda_common.errors import LambdaError
 from lambda_common.objectstore import S3ObjectStore
 from lambda_common.settings import Settings, load_settings
 from lambda_common.warehouse import Warehouse
@@ -61,62 +62,30 @@ class StackHandle:
         return f"{prefix}_{int(time.time())}_{secrets.token_hex(3)}"
 
 
-def _docker_reachable() -> bool:
-    try:
-        import docker
+def _compose_stack(resources: ExitStack) -> Settings:
+    from tests.compose_stack import ComposeStack, docker_unavailable
 
-        docker.from_env(timeout=3).ping()
-        return True
-    except Exception:  # no engine, no socket, no permission: all mean "not here"
-        return False
-
-
-def _testcontainers_stack(resources: ExitStack) -> Settings:
-    from testcontainers.community.kafka import KafkaContainer
-    from testcontainers.community.postgres import PostgresContainer
-    from testcontainers.core.container import DockerContainer
-
-    kafka = resources.enter_context(KafkaContainer().with_kraft())
-    pg = resources.enter_context(
-        PostgresContainer("postgres:15", username="lambda", password="lambda-test", dbname="lambda")
-    )
-    minio = resources.enter_context(
-        DockerContainer("minio/minio:latest")
-        .with_env("MINIO_ROOT_USER", "lambda-local")
-        .with_env("MINIO_ROOT_PASSWORD", "lambda-local-secret")
-        .with_command("server /data")
-        .with_exposed_ports(9000)
-    )
-    settings = load_settings(
-        kafka_bootstrap_servers=kafka.get_bootstrap_server(),
-        warehouse_dsn=pg.get_connection_url(driver=None),
-        s3_endpoint_url=f"http://{minio.get_container_host_ip()}:{minio.get_exposed_port(9000)}",
-        aws_access_key_id="lambda-local",
-        aws_secret_access_key="lambda-local-secret",
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            S3ObjectStore(settings).ensure_bucket()
-            break
-        except LambdaError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(1)
-    return settings
+    reason = docker_unavailable()
+    if reason:
+        raise pytest.UsageError(f"LAMBDA_TEST_STACK=docker: {reason}")
+    compose = ComposeStack(project=f"lambda-tweets-it-{int(time.time())}")
+    resources.enter_context(compose.environ())
+    resources.callback(compose.down, volumes=True)
+    compose.compose(["kafka", "s3", "postgres"]).start()
+    return compose.host_settings()
 
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[StackHandle]:
-    mode = os.environ.get("LAMBDA_TEST_STACK", "auto")
-    if mode not in ("auto", "external", "docker", "local"):
-        raise pytest.UsageError("LAMBDA_TEST_STACK must be auto, external, docker or local")
+    mode = os.environ.get("LAMBDA_TEST_STACK", "local")
+    if mode not in ("external", "docker", "local"):
+        raise pytest.UsageError("LAMBDA_TEST_STACK must be local, docker or external")
     with ExitStack() as resources:
         if mode == "external":
             settings = load_settings()
             handle = StackHandle("external", settings)
-        elif mode == "docker" or (mode == "auto" and _docker_reachable()):
-            handle = StackHandle("testcontainers", _testcontainers_stack(resources))
+        elif mode == "docker":
+            handle = StackHandle("docker", _compose_stack(resources))
         else:
             settings = load_settings()
             local = LocalStack(settings)

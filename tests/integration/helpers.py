@@ -4,15 +4,17 @@ compute the contract's aggregation from what a topic holds (the tests' own oracl
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,7 @@ from psycopg2 import sql
 
 from lambda_common.broker import client_config
 from lambda_common.contract import Event, parse_event
+from lambda_common.errors import LambdaError
 from lambda_common.rows import warehouse_text
 from lambda_common.settings import Settings
 from lambda_common.warehouse import Warehouse
@@ -44,6 +47,66 @@ class Lane:
             "KAFKA_BOOTSTRAP_SERVERS": self.settings.kafka_bootstrap_servers,
             "S3_ENDPOINT_URL": self.settings.s3_endpoint_url or "",
         }
+
+
+def malformed_messages(now: datetime, tag: str) -> list[tuple[bytes, bytes]]:
+    """One message per kind of rejection, each with a key of its own."""
+    good = {
+        "tweet_id": "7",
+        "created_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "user_id": "u",
+        "followers_count": 1,
+        "favorite_count": 2,
+        "retweet_count": 3,
+    }
+    far_future = good | {"created_at": (now + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    bodies = [
+        b"{not json",
+        b"\xff\xfe invalid utf-8",
+        b"[1, 2, 3]",
+        json.dumps(good | {"favorite_count": "2"}).encode(),
+        json.dumps(good | {"retweet_count": -1}).encode(),
+        json.dumps({k: v for k, v in good.items() if k != "user_id"}).encode(),
+        json.dumps(good | {"created_at": "yesterday"}).encode(),
+        json.dumps(far_future).encode(),
+    ]
+    return [(f"{tag}{i}".encode(), body) for i, body in enumerate(bodies)]
+
+
+# One statement, so the horizon, the duplicate count and the total share a snapshot.
+_POLL = """
+SELECT
+    (SELECT MAX(horizon) FROM batch_horizon),
+    (SELECT COUNT(*) FROM (
+        SELECT 1 FROM serving_view GROUP BY event_hour, location HAVING COUNT(*) > 1
+    ) AS twice),
+    (SELECT COALESCE(SUM(tweet_count), 0) FROM serving_view)
+"""
+
+
+@dataclass
+class ServingPoller:
+    """Reads serving_view every ``interval_s`` in a thread (``run``), keeping what it saw:
+    (horizon, keys served twice, tweets). A failed read (the warehouse restarting) is
+    counted in ``errors`` and retried, never taken for a sample."""
+
+    settings: Settings
+    interval_s: float = 0.3
+    samples: list[tuple[datetime | None, int, int]] = field(default_factory=list)
+    errors: int = 0
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                with Warehouse(self.settings) as wh:
+                    while not self.stop.is_set():
+                        horizon, twice, total = wh.query(_POLL)[0]
+                        self.samples.append((horizon, int(twice), int(total)))
+                        self.stop.wait(self.interval_s)
+            except LambdaError:
+                self.errors += 1
+                self.stop.wait(1.0)
 
 
 def send_raw(settings: Settings, messages: list[tuple[bytes, bytes]]) -> None:

@@ -10,12 +10,10 @@ the aggregation the test computes itself from the topic, row for row.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,62 +25,14 @@ from .helpers import (
     CATCH_UP_S,
     REPO,
     Lane,
+    ServingPoller,
     SpeedJob,
     expected_view,
+    malformed_messages,
     send_raw,
     view_rows,
     wait_until_equal,
 )
-
-# One statement, so the horizon, the duplicate count and the total share a snapshot.
-POLL = """
-SELECT
-    (SELECT MAX(horizon) FROM batch_horizon),
-    (SELECT COUNT(*) FROM (
-        SELECT 1 FROM serving_view GROUP BY event_hour, location HAVING COUNT(*) > 1
-    ) AS twice),
-    (SELECT COALESCE(SUM(tweet_count), 0) FROM serving_view)
-"""
-
-
-def _malformed(now: datetime, tag: str) -> list[tuple[bytes, bytes]]:
-    """One message per kind of rejection, each with a key of its own."""
-    good = {
-        "tweet_id": "7",
-        "created_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "user_id": "u",
-        "followers_count": 1,
-        "favorite_count": 2,
-        "retweet_count": 3,
-    }
-    far_future = good | {"created_at": (now + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")}
-    bodies = [
-        b"{not json",
-        b"\xff\xfe invalid utf-8",
-        b"[1, 2, 3]",
-        json.dumps(good | {"favorite_count": "2"}).encode(),
-        json.dumps(good | {"retweet_count": -1}).encode(),
-        json.dumps({k: v for k, v in good.items() if k != "user_id"}).encode(),
-        json.dumps(good | {"created_at": "yesterday"}).encode(),
-        json.dumps(far_future).encode(),
-    ]
-    return [(f"{tag}{i}".encode(), body) for i, body in enumerate(bodies)]
-
-
-@dataclass
-class Poller:
-    """Reads serving_view every 0.3 s in a thread, keeping what it saw."""
-
-    lane: Lane
-    samples: list[tuple[datetime | None, int, int]] = field(default_factory=list)
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    def run(self) -> None:
-        with Warehouse(self.lane.settings) as wh:
-            while not self.stop.is_set():
-                horizon, twice, total = wh.query(POLL)[0]
-                self.samples.append((horizon, int(twice), int(total)))
-                self.stop.wait(0.3)
 
 
 def test_serving_view_is_exact_with_both_layers_running_concurrently(
@@ -100,7 +50,7 @@ def test_serving_view_is_exact_with_both_layers_running_concurrently(
     send_raw(
         lane.settings, [(e.tweet_id.encode(), e.to_json_bytes()) for e in SyntheticTweets(history)]
     )
-    rejects = _malformed(now, "history")
+    rejects = malformed_messages(now, "history")
     send_raw(lane.settings, rejects)
     # A cautious first cycle (2 h of lateness) sets an early horizon, so that the first
     # scheduled cycle moves it while the speed job is writing.
@@ -110,7 +60,7 @@ def test_serving_view_is_exact_with_both_layers_running_concurrently(
     speed = SpeedJob(lane, tmp_path)
     speed.start()
     batch: subprocess.Popen[bytes] | None = None
-    poller = Poller(lane)
+    poller = ServingPoller(lane.settings)
     reader = threading.Thread(target=poller.run, daemon=True)
     try:
         deadline = time.monotonic() + CATCH_UP_S
@@ -142,7 +92,7 @@ def test_serving_view_is_exact_with_both_layers_running_concurrently(
             check=False,
         )  # fmt: skip
         assert producer.returncode == 0, producer.stderr[-800:]
-        live_rejects = _malformed(datetime.now(UTC), "live")
+        live_rejects = malformed_messages(datetime.now(UTC), "live")
         send_raw(lane.settings, live_rejects)
         rejects += live_rejects
 
