@@ -63,7 +63,7 @@ up: docker-prepare ## Docker: build the image and start the whole pipeline (Kafk
 	@echo "health: make status; logs: docker compose logs -f; stop: make down (data kept; docker compose down -v drops it)"
 
 down: ## Docker: stop and remove the containers (data stays in the volumes; docker compose down -v drops it)
-	@docker compose --profile producer down
+	@docker compose down
 
 init: venv ## Create the Kafka topic, the bucket and the warehouse tables if missing (idempotent)
 	@$(PY) -m lambda_common init

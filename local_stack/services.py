@@ -340,6 +340,12 @@ class KafkaService(JavaService):
                 "inter.broker.listener.name": "PLAINTEXT",
             }
         names = list(self.listeners)
+        ports = [a.port for a in self.listeners.values()] + [controller.port]
+        if len(set(ports)) != len(ports):
+            raise StackError(
+                f"Kafka listener ports collide: {', '.join(map(str, ports))} "
+                "(the listeners' and KAFKA_CONTROLLER_PORT must all differ)"
+            )
         bind = ALL_INTERFACES if self.bind_all else broker.host
         return {
             # The controller is this node alone: it only has to answer inside it.

@@ -1,48 +1,73 @@
-"""The Docker files, checked without a Docker engine or registry (none exists here).
+"""The Docker files, checked without a Docker engine or registry.
 
 docker-compose.yml and docker/compose.aws.yml against the published Compose Specification
 schema (alone and merged, as ``docker compose -f ... -f ...`` merges them); every service's
-command against the project's real argument parsers; every variable against the settings;
-host ports and in-network credentials against the settings' defaults; docker/Dockerfile
-with hadolint and the image rules listed in ``test_dockerfile_*``. The opt-in smoke test
-that really brings the stack up is tests/docker (``make test-docker``).
+command (the pipeline's jobs and the local stack's ``serve`` of Kafka, S3 and PostgreSQL)
+against the project's real argument parsers; every variable against the settings and
+.env.example; host ports, listeners, in-network credentials, health files and volumes
+against the settings' defaults and the local stack's own code; docker/Dockerfile with
+hadolint and the image rules listed in ``test_dockerfile_*``. The stack really built and
+run under an engine is tests/docker (``make test-docker``).
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import importlib
 import importlib.util
 import json
 import re
 import runpy
+import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 import pytest
 from ruamel.yaml import YAML
 from ruamel.yaml.constructor import SafeConstructor
 from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 
-from lambda_common.settings import Settings, load_settings, parse_dsn, parse_hostport
+import local_stack.cli
+from lambda_common.settings import HostPort, Settings, load_settings, parse_dsn, parse_hostport
+from local_stack import serve as serve_module
+from local_stack.jars import PROGRAMS
+from local_stack.services import ALL_INTERFACES, SERVICE_TYPES, KafkaService, Service
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 AWS = ROOT / "docker" / "compose.aws.yml"
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
 SETTINGS = {name.upper() for name in Settings.model_fields}
-INFRA = ("kafka", "minio", "postgres")
+IMAGE = "lambda-tweets:latest"
+BASE_IMAGE = "debian:bookworm-slim"
+# The Debian release's own python3 (the image has no other Python).
+DEBIAN_PYTHON = {"bookworm": "3.11"}
+# The local stack's services (``python -m local_stack serve NAME``) and the pipeline's jobs.
+INFRA = ("kafka", "s3", "postgres")
+JOBS = ("init", "speed", "batch", "producer")
+# The named volume holding each service's state.
+DATA_VOLUMES = {"kafka": "kafka-data", "s3": "objects", "postgres": "database"}
+SECRET = "build_ca_bundle"
 
 # What .env holds on AWS, for the checks that resolve the override's ${...}.
 AWS_ENV = {
     "KAFKA_BOOTSTRAP_SERVERS": "b-1.msk.example.com:9092,b-2.msk.example.com:9092",
     "WAREHOUSE_DSN": "postgresql://etl:pw@cluster.example.us-east-1.redshift.amazonaws.com:5439/dev",
     "REDSHIFT_IAM_ROLE": "arn:aws:iam::123456789012:role/redshift-copy",
+}
+# Compose's interpolation environment: nothing set, or other host ports.
+MOVED_PORTS = {
+    "DOCKER_KAFKA_PORT": "19092",
+    "DOCKER_S3_PORT": "19000",
+    "DOCKER_WAREHOUSE_PORT": "15439",
 }
 
 
@@ -170,9 +195,9 @@ def variables(value: Any) -> Iterator[str]:
         yield from variables(value.value)
 
 
-def pipeline_services(project: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The services running the project's own image (built from docker/Dockerfile)."""
-    return {name: s for name, s in project["services"].items() if "build" in s}
+def jobs(project: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The pipeline's own services (init, speed, batch, producer)."""
+    return {name: project["services"][name] for name in JOBS}
 
 
 def local_project() -> dict[str, Any]:
@@ -189,7 +214,7 @@ def aws_project() -> dict[str, Any]:
 def defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Settings:
     """The settings' built-in defaults (no developer .env or exported variable)."""
     monkeypatch.chdir(tmp_path)
-    for name in SETTINGS:
+    for name in SETTINGS | {"WAREHOUSE_PASSWORD", *MOVED_PORTS}:
         monkeypatch.delenv(name, raising=False)
     return load_settings()
 
@@ -262,30 +287,120 @@ def _check_command(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> argparse
     pytest.fail(f"{' '.join(argv)}: {module}.cli.main never parsed its arguments")
 
 
-@pytest.mark.parametrize("service", ["init", "speed", "batch", "producer"])
-def test_every_pipeline_command_is_a_real_cli(
-    service: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+_EXPECTED_ARGS: dict[str, dict[str, Any]] = {
+    "kafka": {
+        "command": "serve",
+        "services": ["kafka"],
+        "listener": [
+            ("INTERNAL", HostPort("kafka", 29092)),
+            ("EXTERNAL", HostPort("localhost", 9092)),
+        ],
+    },
+    "s3": {"command": "serve", "services": ["s3"], "listener": None},
+    "postgres": {"command": "serve", "services": ["postgres"], "listener": None},
+    "init": {"command": "init"},
+    "speed": {},
+    "batch": {"command": "run"},
+    "producer": {"source": "synthetic", "count": 0, "rate": 20.0},
+}
+
+
+@pytest.mark.parametrize("service", [*INFRA, *JOBS])
+def test_every_command_is_a_real_cli(service: str, monkeypatch: pytest.MonkeyPatch) -> None:
     project = local_project()
-    assert set(pipeline_services(project)) == {"init", "speed", "batch", "producer"}
+    assert set(project["services"]) == {*INFRA, *JOBS}
     command = project["services"][service]["command"]
     assert isinstance(command, list), f"{service}: command in exec form, please"
-    namespace = _check_command(command, monkeypatch)
-    expected = {
-        "init": {"command": "init"},
-        "batch": {"command": "run"},
-        "producer": {"source": "synthetic", "count": 0, "rate": 50.0},
-    }.get(service, {})
+    namespace = _check_command(resolved(command, {}), monkeypatch)
+    expected = _EXPECTED_ARGS[service]
     assert {k: getattr(namespace, k) for k in expected} == expected
 
 
-def test_a_wrong_option_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The check above really consults the parsers (an unknown option fails it)."""
+@pytest.mark.parametrize(
+    ("module", "argv"),
+    [
+        ("ingestion", ["--count", "0", "--speed", "50"]),
+        ("local_stack", ["serve", "kafka", "--listener", "kafka:29092"]),
+        ("local_stack", ["serve", "kafka", "--listener", "INTERNAL=kafka"]),
+    ],
+)
+def test_a_wrong_option_is_caught(
+    module: str, argv: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check above really consults the parsers (a wrong option fails it)."""
     _parse_only(monkeypatch)
-    from ingestion import cli
-
+    cli = importlib.import_module(f"{module}.cli")
     with pytest.raises(SystemExit):
-        cli.main(["--count", "0", "--speed", "50"])
+        cli.main(argv)
+
+
+def _served(
+    name: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[Service, dict[str, Any]]:
+    """What ``python -m local_stack serve ...`` of service ``name`` would run: the local
+    stack's real command line, settings and service object, with the container's
+    environment (as Compose resolves it with ``env``), stopped just before it starts."""
+    services = resolved(local_project()["services"], env)
+    service = services[name]
+    for key, value in service["environment"].items():
+        monkeypatch.setenv(key, value)
+    started: list[Service] = []
+
+    def capture(svc: Service) -> int:
+        started.append(svc)
+        return 0
+
+    monkeypatch.setattr(local_stack.cli, "serve", capture)
+    monkeypatch.setattr(local_stack.cli, "configure_logging", lambda level: None)
+    assert service["command"][:3] == ["python", "-m", "local_stack"], name
+    assert local_stack.cli.main(service["command"][3:]) == 0, f"{name}: serve refused"
+    assert len(started) == 1, f"{name}: serve never reached"
+    return started[0], services
+
+
+@pytest.mark.parametrize("env", [{}, MOVED_PORTS], ids=["default-ports", "moved-ports"])
+@pytest.mark.parametrize("name", INFRA)
+def test_infrastructure_serves_the_local_stacks_own_service(
+    name: str, env: dict[str, str], defaults: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each infrastructure container runs the local stack's service of its own name, in
+    the container's mode (on all its interfaces), listening where the other containers
+    and the published port look for it."""
+    service, services = _served(name, env, monkeypatch)
+    assert service.name == name and service.bind_all, name
+    assert type(service) in SERVICE_TYPES
+    published = _published(services[name])
+    jobs_env = services["speed"]["environment"]
+    if isinstance(service, KafkaService):
+        props = service.listener_properties()
+        advertised = dict(a.split("://") for a in props["advertised.listeners"].split(","))
+        bound = {
+            n: parse_hostport(a) for n, a in (x.split("://") for x in props["listeners"].split(","))
+        }
+        # The other containers: the address KAFKA_BOOTSTRAP_SERVERS names is advertised,
+        # and is the inter-broker listener.
+        assert advertised["INTERNAL"] == jobs_env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:29092"
+        assert props["inter.broker.listener.name"] == "INTERNAL"
+        # The host: the published port, the same inside and out, advertised as localhost.
+        ((container_port, (address, host_port)),) = published.items()
+        assert address == "127.0.0.1"
+        assert container_port == host_port == bound["EXTERNAL"].port
+        assert advertised["EXTERNAL"] == f"localhost:{host_port}"
+        assert bound["INTERNAL"].host == bound["EXTERNAL"].host == ALL_INTERFACES
+        assert bound["CONTROLLER"].host == "127.0.0.1", "the controller answers only inside"
+        ports = [a.port for a in bound.values()]
+        assert len(set(ports)) == len(ports), f"two listeners on one port: {bound}"
+    else:
+        (listening,) = (p.address for p in service.ports())
+        # What the jobs connect to: this service's name and the port it listens on.
+        reached = (
+            load_settings(s3_endpoint_url=jobs_env["S3_ENDPOINT_URL"]).s3_endpoint
+            if name == "s3"
+            else parse_dsn(jobs_env["WAREHOUSE_DSN"])
+        )
+        assert reached is not None
+        assert (reached.host, reached.port) == (name, listening.port), name
+        assert list(published) == [listening.port], f"{name}: publishes {published}"
 
 
 def test_spark_submit_main_file_runs_the_speed_layers_cli(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -306,24 +421,43 @@ def _env_example_names() -> set[str]:
 
 def test_every_variable_is_a_setting_or_documented() -> None:
     documented = SETTINGS | _env_example_names()
+    used: set[str] = set()
     for path in (COMPOSE, AWS):
-        unknown = set(variables(load(path))) - documented
+        names = set(variables(load(path)))
+        used |= names
+        unknown = names - documented
         assert not unknown, f"{path.name} interpolates undocumented variables: {sorted(unknown)}"
     for project in (local_project(), aws_project()):
-        for name, service in pipeline_services(project).items():
+        for name, service in project["services"].items():
             unknown = set(service.get("environment", {})) - SETTINGS
             assert not unknown, f"{name}: environment has non-settings {sorted(unknown)}"
+    # ... and every Compose-only name .env.example documents is one the files use.
+    unused = _env_example_names() - SETTINGS - used
+    assert not unused, f".env.example documents variables no Compose file reads: {sorted(unused)}"
+    assert {"WAREHOUSE_PASSWORD", *MOVED_PORTS, "BUILD_CA_BUNDLE"} <= used
 
 
-def test_pipeline_environment_is_valid_settings(defaults: Settings) -> None:
+def test_every_service_gets_the_same_settings() -> None:
+    """One .env and one in-network environment for all seven containers: the S3 server's
+    keys, the database role ``postgres`` creates and the addresses are the ones the jobs
+    use."""
+    services = local_project()["services"]
+    for name, service in services.items():
+        assert service.get("env_file") == [{"path": ".env", "required": False}], name
+        assert service["environment"] == services["init"]["environment"], name
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        assert key not in services["init"]["environment"], f"{key}: .env's, as on the host"
+
+
+def test_environment_is_valid_settings(defaults: Settings) -> None:
     """What the containers get (interpolated with the defaults) passes the settings' own
     validation, locally and on AWS."""
-    for project, env, check in (
-        (local_project(), {}, lambda s: s.s3_endpoint_url == "http://minio:9000"),
-        (aws_project(), AWS_ENV, lambda s: s.s3_endpoint_url is None),
+    for project, names, env, check in (
+        (local_project(), [*INFRA, *JOBS], {}, lambda s: s.s3_endpoint_url == "http://s3:9000"),
+        (aws_project(), JOBS, AWS_ENV, lambda s: s.s3_endpoint_url is None),
     ):
-        for name, service in pipeline_services(project).items():
-            environment = resolved(service["environment"], env)
+        for name in names:
+            environment = resolved(project["services"][name]["environment"], env)
             settings = load_settings(**{k.lower(): v for k, v in environment.items()})
             assert check(settings), f"{name}: {settings.s3_endpoint_url}"
 
@@ -341,80 +475,102 @@ def test_no_secret_is_written_in_the_files(defaults: Settings) -> None:
             for key, value in (untag(service.get("environment")) or {}).items():
                 if re.search("PASSWORD|SECRET|TOKEN|DSN", key) and value:
                     assert "${" in str(value), f"{path.name}: {key} written literally"
-    env_files = [s.get("env_file") for s in pipeline_services(local_project()).values()]
-    assert all(f == [{"path": ".env", "required": False}] for f in env_files), env_files
 
 
-def test_in_network_credentials_match_the_settings_defaults(defaults: Settings) -> None:
-    services = resolved(local_project()["services"], {})
-    minio, postgres = services["minio"]["environment"], services["postgres"]["environment"]
-    assert minio["MINIO_ROOT_USER"] == defaults.aws_access_key_id
-    assert defaults.aws_secret_access_key is not None
-    assert minio["MINIO_ROOT_PASSWORD"] == defaults.aws_secret_access_key.get_secret_value()
+@pytest.mark.parametrize("password", [None, "other-pw"])
+def test_in_network_credentials_match_the_settings_defaults(
+    password: str | None, defaults: Settings
+) -> None:
+    """The role the postgres container creates from WAREHOUSE_DSN (and every job connects
+    as) is the host default's, not the superuser; WAREHOUSE_PASSWORD moves its password."""
+    env = {"WAREHOUSE_PASSWORD": password} if password else {}
+    services = resolved(local_project()["services"], env)
     host_side = defaults.warehouse
-    for name, service in pipeline_services({"services": services}).items():
+    assert host_side.user != "postgres"
+    for name, service in services.items():
         inside = parse_dsn(service["environment"]["WAREHOUSE_DSN"])
-        assert (inside.user, inside.password, inside.dbname) == (
-            host_side.user,
-            host_side.password,
-            host_side.dbname,
-        ), name
-        assert (inside.user, inside.password, inside.dbname) == (
-            postgres["POSTGRES_USER"],
-            postgres["POSTGRES_PASSWORD"],
-            postgres["POSTGRES_DB"],
-        ), name
+        assert (inside.user, inside.dbname) == (host_side.user, host_side.dbname), name
+        assert inside.password == (password or host_side.password), name
+        assert inside.user != "postgres", f"{name}: the pipeline must not be the superuser"
 
 
 # --- Ports and addresses -------------------------------------------------------------------
 
 
 def _published(service: dict[str, Any]) -> dict[int, tuple[str, int]]:
-    """container port -> (host address, host port)."""
+    """container port -> (host address, host port), of a service already interpolated."""
     out = {}
     for spec in service.get("ports", []):
-        parts = str(spec).split(":")
+        assert isinstance(spec, str), f"{spec}: short syntax, please"
+        parts = spec.split(":")
         address = parts[0] if len(parts) == 3 else "all interfaces"
         out[int(parts[-1])] = (address, int(parts[-2]))
     return out
 
 
-def test_host_ports_match_the_local_stack_defaults(defaults: Settings) -> None:
-    services = local_project()["services"]
-    kafka_port = defaults.kafka_servers[0].port
+@pytest.mark.parametrize("env", [{}, MOVED_PORTS], ids=["default-ports", "moved-ports"])
+def test_host_ports_match_the_local_stack_defaults(env: dict[str, str], defaults: Settings) -> None:
+    """Unset, the DOCKER_*_PORT variables leave the stack on the local stack's own ports
+    (so the host's default settings reach it); set, they move it. Always on 127.0.0.1."""
+    services = resolved(local_project()["services"], env)
     assert defaults.s3_endpoint is not None
     expected = {
-        "kafka": kafka_port,
-        "minio": defaults.s3_endpoint.port,
-        "postgres": defaults.warehouse.port,
+        "kafka": int(env.get("DOCKER_KAFKA_PORT", defaults.kafka_servers[0].port)),
+        "s3": int(env.get("DOCKER_S3_PORT", defaults.s3_endpoint.port)),
+        "postgres": int(env.get("DOCKER_WAREHOUSE_PORT", defaults.warehouse.port)),
     }
-    for name, host_port in expected.items():
-        published = _published(services[name])
-        assert [port for _, port in published.values()] == [host_port], (name, published)
+    for name, service in services.items():
+        published = _published(service)
+        if name not in expected:
+            assert not published, f"{name} publishes {published}"
+            continue
+        assert [port for _, port in published.values()] == [expected[name]], (name, published)
         assert all(address == "127.0.0.1" for address, _ in published.values()), name
-    # The broker tells host clients to come back to that very port.
-    advertised = services["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
-    assert f"EXTERNAL://localhost:{kafka_port}" in advertised.split(",")
-    assert f"EXTERNAL://:{next(iter(_published(services['kafka'])))}" in (
-        services["kafka"]["environment"]["KAFKA_LISTENERS"].split(",")
-    )
+    # Kafka's host listener is on the host port inside the container too, and the broker
+    # tells host clients to come back to that very port.
+    assert list(_published(services["kafka"])) == [expected["kafka"]]
+    assert f"EXTERNAL=localhost:{expected['kafka']}" in services["kafka"]["command"]
 
 
-def test_in_network_addresses_reach_the_containers() -> None:
+def test_in_network_addresses_name_the_services() -> None:
     services = resolved(local_project()["services"], {})
-    listeners = services["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"].split(",")
-    for name, service in pipeline_services({"services": services}).items():
+    for name, service in services.items():
         env = service["environment"]
-        broker = parse_hostport(env["KAFKA_BOOTSTRAP_SERVERS"])
-        assert f"INTERNAL://{broker.host}:{broker.port}" in listeners, name
+        assert [b.host for b in map(parse_hostport, env["KAFKA_BOOTSTRAP_SERVERS"].split(","))] == [
+            "kafka"
+        ], name
         s3 = load_settings(s3_endpoint_url=env["S3_ENDPOINT_URL"]).s3_endpoint
-        assert s3 is not None and s3.host == "minio", name
-        assert s3.port in _published(services["minio"]), name
-        dsn = parse_dsn(env["WAREHOUSE_DSN"])
-        assert dsn.host == "postgres" and dsn.port in _published(services["postgres"]), name
+        assert s3 is not None and s3.host == "s3", name
+        assert parse_dsn(env["WAREHOUSE_DSN"]).host == "postgres", name
+    assert "INTERNAL=kafka:29092" in services["kafka"]["command"]
 
 
-# --- Dependencies, restarts, volumes -------------------------------------------------------
+# --- Health, dependencies, restarts, volumes -----------------------------------------------
+
+
+def test_healthchecks_read_the_file_serve_keeps_fresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The healthcheck of each infrastructure service tests the very file ``serve`` touches
+    while that service answers (in the container's /tmp: the image sets no TMPDIR), and
+    allows more than one probe interval between two touches."""
+    for name in ("TMPDIR", "TEMP", "TMP"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    files = {name: str(serve_module.health_file(name)) for name in INFRA}
+    assert files["kafka"] == "/tmp/lambda-kafka.healthy"
+    assert "TMPDIR" not in DOCKERFILE.read_text()
+    services = resolved(local_project()["services"], {})
+    for name, service in services.items():
+        assert "TMPDIR" not in service["environment"], name
+        if name not in INFRA:
+            assert "healthcheck" not in service, name
+            continue
+        test = service["healthcheck"]["test"]
+        assert test[0] == "CMD-SHELL" and len(test) == 2, f"{name}: {test}"
+        named = {other for other, path in files.items() if path in test[1]}
+        assert named == {name}, f"{name}'s healthcheck reads {sorted(named)}"
+        window = re.search(r"-newermt '-(\d+) seconds'", test[1])
+        assert window is not None, f"{name}: no freshness window in {test[1]}"
+        assert int(window[1]) >= 3 * serve_module.PROBE_INTERVAL_S, f"{name}: {window[0]}"
 
 
 def test_jobs_start_after_healthy_services_and_init() -> None:
@@ -422,45 +578,67 @@ def test_jobs_start_after_healthy_services_and_init() -> None:
     for name in INFRA:
         assert "healthcheck" in services[name], f"{name}: no healthcheck to wait for"
         assert services[name]["restart"] == "unless-stopped", name
+        assert "depends_on" not in services[name], name
     init = services["init"]
     assert init["restart"] == "no"
     assert init["depends_on"] == {n: {"condition": "service_healthy"} for n in INFRA}
     for name in ("speed", "batch", "producer"):
         service = services[name]
-        depends = service["depends_on"]
-        assert depends.pop("init") == {"condition": "service_completed_successfully"}, name
-        assert depends and set(depends) <= set(INFRA), name
-        assert all(d == {"condition": "service_healthy"} for d in depends.values()), name
+        assert service["depends_on"] == {
+            **{n: {"condition": "service_healthy"} for n in INFRA},
+            "init": {"condition": "service_completed_successfully"},
+        }, name
         assert service["restart"] == "unless-stopped", name
-        assert service.get("init") is True, f"{name}: no init process to reap Spark's children"
-    assert services["producer"]["profiles"] == ["producer"]
-    assert "profiles" not in services["speed"] and "profiles" not in services["batch"]
+    for name, service in services.items():
+        assert service.get("init") is True, f"{name}: no init process to reap children"
+        assert "profiles" not in service, f"{name}: not started by `make up`"
 
 
-def test_named_volumes_keep_broker_data_objects_database_and_checkpoint() -> None:
+def _mounts(service: dict[str, Any]) -> dict[str, str]:
+    """volume -> path in the container."""
+    return dict(v.split(":", 1) for v in service.get("volumes", []))
+
+
+def test_named_volumes_keep_broker_data_objects_database_and_checkpoint(
+    defaults: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     project = local_project()
     services = project["services"]
-    mounts = {
-        name: dict(v.split(":", 1) for v in s.get("volumes", [])) for name, s in services.items()
-    }
-    assert set(project["volumes"]) == {"kafka-data", "objects", "database", "checkpoints"}
-    assert mounts["kafka"]["kafka-data"] == services["kafka"]["environment"]["KAFKA_LOG_DIRS"]
-    assert mounts["minio"]["objects"] == services["minio"]["command"][-1]
-    assert mounts["postgres"]["database"] == "/var/lib/postgresql/data"
-    checkpoint = services["speed"]["environment"]["SPEED_CHECKPOINT"]
-    assert checkpoint.startswith(mounts["speed"]["checkpoints"] + "/")
+    assert set(project["volumes"]) == {*DATA_VOLUMES.values(), "checkpoints"}
+    mounts = {name: _mounts(s) for name, s in services.items()}
+    stack_dir = Path(_image_env()["LOCAL_STACK_DIR"])
+    assert stack_dir == Path("/var/lib/lambda")
+    for name, volume in DATA_VOLUMES.items():
+        assert mounts[name] == {volume: f"{stack_dir}/{name}"}, name
+        # ... which is where the local stack keeps that service's state.
+        service, _ = _served(name, {}, monkeypatch)
+        assert service.home == stack_dir / name, name
+    assert mounts["speed"] == {"checkpoints": "/var/lib/lambda/checkpoints"}
+    checkpoint = Path(_image_env()["SPEED_CHECKPOINT"])
+    assert checkpoint == Path("/var/lib/lambda/checkpoints/speed")
+    assert checkpoint.parent == Path(mounts["speed"]["checkpoints"])
+    assert all(not mounts[name] for name in ("init", "batch", "producer"))
+    # The image's jars stay visible: no volume hides LOCAL_STACK_DIR/jars.
+    for mount in mounts.values():
+        for path in map(Path, mount.values()):
+            assert not (stack_dir / "jars").is_relative_to(path), path
 
 
 def test_aws_override_drops_the_local_infrastructure() -> None:
     services = aws_project()["services"]
     started = {name for name, s in services.items() if not s.get("profiles")}
     assert started == {"init", "speed", "batch"}
-    for name in ("init", "speed", "batch", "producer"):
+    assert services["producer"]["profiles"] == ["producer"]
+    for name in INFRA:
+        assert services[name]["profiles"] == ["local-infra"], name
+    for name in JOBS:
         depends = services[name].get("depends_on", {})
         assert not set(depends) & set(INFRA), f"{name} still depends on {sorted(depends)}"
         env = resolved(services[name]["environment"], AWS_ENV)
         assert env["S3_ENDPOINT_URL"] == "" and env["WAREHOUSE_DIALECT"] == "redshift", name
         assert env["KAFKA_BOOTSTRAP_SERVERS"] == AWS_ENV["KAFKA_BOOTSTRAP_SERVERS"], name
+        assert env["WAREHOUSE_DSN"] == AWS_ENV["WAREHOUSE_DSN"], name
+    assert "depends_on" not in services["init"]
     for name in ("speed", "batch", "producer"):
         assert services[name]["depends_on"] == {
             "init": {"condition": "service_completed_successfully"}
@@ -487,6 +665,46 @@ def _stages() -> list[list[str]]:
     return stages
 
 
+def _from(stage: list[str]) -> tuple[str, str | None]:
+    """A stage's base (image or earlier stage) and its own name."""
+    words = [w for w in stage[0].split()[1:] if not w.startswith("--")]
+    assert len(words) in (1, 3), stage[0]
+    if len(words) == 3:
+        assert words[1].upper() == "AS", stage[0]
+        return words[0], words[2]
+    return words[0], None
+
+
+def _runtime() -> list[str]:
+    """The final stage's instructions with those of the stages it is built on."""
+    stages = _stages()
+    named = {name: stage for stage in stages if (name := _from(stage)[1])}
+    chain, base = [stages[-1]], _from(stages[-1])[0]
+    while base in named:
+        chain.insert(0, named[base])
+        base = _from(named[base])[0]
+    return [i for stage in chain for i in stage]
+
+
+def _image_env() -> dict[str, str]:
+    """The variables the final image sets (ENV of the final stage and its bases)."""
+    env: dict[str, str] = {}
+    for instruction in _runtime():
+        if instruction.upper().startswith("ENV "):
+            for word in shlex.split(instruction[4:]):
+                key, _, value = word.partition("=")
+                env[key] = value
+    return env
+
+
+def _mount_flags(instruction: str) -> list[dict[str, str]]:
+    """The ``--mount=...`` flags of a RUN, each as a mapping."""
+    return [
+        dict(kv.split("=", 1) if "=" in kv else (kv, "") for kv in flag.split(","))
+        for flag in re.findall(r"--mount=(\S+)", instruction)
+    ]
+
+
 def test_dockerfile_passes_hadolint() -> None:
     hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which(
         "hadolint"
@@ -499,41 +717,183 @@ def test_dockerfile_passes_hadolint() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_dockerfile_is_multi_stage_with_a_small_non_root_runtime() -> None:
+def test_dockerfile_builds_on_debian_bookworm_slim_alone() -> None:
+    """Every stage starts from debian:bookworm-slim or an earlier stage, and nothing is
+    copied or mounted from any other image."""
     stages = _stages()
     assert len(stages) >= 2, "multi-stage: build tools stay in the builder stages"
-    final = stages[-1]
-    requires = re.search(r'requires-python = ">=(\d+\.\d+)', (ROOT / "pyproject.toml").read_text())
-    assert requires is not None
-    assert final[0] == f"FROM python:{requires[1]}-slim-bookworm"
-    runtime = " ".join(final)
-    assert "openjdk-17-jre-headless" in runtime and "--no-install-recommends" in runtime
-    assert "rm -rf /var/lib/apt/lists/*" in runtime
-    for tool in ("maven", "mvn ", "gcc", "build-essential", "-jdk ", "git ", "pip install"):
-        assert tool not in runtime, f"the runtime stage has {tool.strip()}"
+    earlier: set[str] = set()
+    for stage in stages:
+        base, name = _from(stage)
+        assert base == BASE_IMAGE or base in earlier, f"{stage[0]}: another base image"
+        for instruction in stage:
+            for source in re.findall(r"--from=([^\s,]+)", instruction):
+                assert source in earlier, f"{instruction}: from something but a stage"
+        if name:
+            earlier.add(name)
+    assert _from(stages[0])[0] == BASE_IMAGE
+
+
+def test_dockerfile_runtime_is_small_and_non_root() -> None:
+    runtime = _runtime()
+    text = " ".join(runtime)
+    for package in ("python3", "openjdk-17-jre-headless", "postgresql-15", "ca-certificates"):
+        assert re.search(rf"\s{re.escape(package)}(\s|$)", text), f"the runtime lacks {package}"
+    for tool in (
+        "maven",
+        "mvn ",
+        "gcc",
+        "g++",
+        "build-essential",
+        "-jdk ",
+        "-dev ",
+        "git ",
+        "python3-pip",
+        "python3-venv",
+        "pip install",
+        "with-build-ca",
+        "type=secret",
+    ):
+        assert tool not in text, f"the runtime has {tool.strip()}"
+    final = _stages()[-1]
     users = [i.split()[1] for i in final if i.upper().startswith("USER ")]
     assert users and users[-1].split(":")[0] not in ("root", "0"), "runs as root"
-    assert all("pip install" not in i or "--no-cache-dir" in i for s in stages for i in s)
+    # Debian's python3 is the image's only Python: the project must accept it.
+    requires = re.search(r'requires-python = ">=(\d+\.\d+)', (ROOT / "pyproject.toml").read_text())
+    assert requires is not None
+    release = BASE_IMAGE.split(":")[1].split("-")[0]
+    assert DEBIAN_PYTHON[release] == requires[1], "requires-python vs the image's python3"
 
 
-def test_dockerfile_bakes_in_the_pinned_connector_jars() -> None:
+def test_dockerfile_leaves_no_cache_in_a_layer() -> None:
+    for stage in _stages():
+        for instruction in stage:
+            caches = {m.get("target") for m in _mount_flags(instruction) if m["type"] == "cache"}
+            if "apt-get install" in instruction:
+                assert "--no-install-recommends" in instruction, instruction
+            if "apt-get update" in instruction:
+                assert "/var/lib/apt/lists" in caches or "rm -rf /var/lib/apt/lists" in (
+                    instruction
+                ), instruction
+            if "pip install" in instruction:
+                assert "/root/.cache/pip" in caches or "--no-cache-dir" in instruction
+            if "mvn" in instruction or "ensure_jars" in instruction:
+                assert "/root/.m2" in caches, instruction
+
+
+def test_dockerfile_uses_the_ca_secret_only_where_it_downloads() -> None:
+    """The build's CA bundle is a BuildKit secret mounted by each download step (the ones
+    run through with-build-ca, whose Java trust store goes to that step's tmpfs), never
+    copied into the image, written to a layer or given to a running container."""
     stages = _stages()
-    builder = next(s for s in stages if any("mvn " in i for i in s))
-    assert "COPY local_stack/poms/spark-kafka.xml pom.xml" in builder  # the POM `make jars` uses
-    assert any("dependency:copy-dependencies" in i and "/opt/spark-kafka" in i for i in builder)
+    downloads = 0
+    for stage in stages:
+        for instruction in stage:
+            mounts = _mount_flags(instruction)
+            secrets = [m for m in mounts if m["type"] == "secret"]
+            if "with-build-ca " in instruction and instruction.startswith("RUN "):
+                downloads += 1
+                assert secrets == [{"type": "secret", "id": SECRET}], instruction
+                assert {"type": "tmpfs", "target": "/tmp"} in mounts, instruction
+            else:
+                assert not secrets, f"{instruction}: a secret without with-build-ca"
+            outside_mounts = re.sub(r"--mount=\S+", "", instruction)
+            assert "/run/secrets" not in outside_mounts, instruction
+            assert SECRET not in outside_mounts, instruction
+            if instruction.startswith(("COPY ", "ADD ")):
+                assert not re.search(r"\.(crt|pem)\b|ca-certificates|secret", instruction)
+    assert downloads >= 3, "pip (twice) and the jars download through with-build-ca"
+    script = (ROOT / "docker" / "with-build-ca.sh").read_text()
+    assert f"/run/secrets/{SECRET}" in script
+    copies = [i for s in stages for i in s if i.startswith("COPY ") and "with-build-ca" in i]
+    assert copies and all(i.endswith(" /usr/local/bin/with-build-ca") for i in copies)
+    # Compose hands the secret to the build only.
+    project = local_project()
+    assert project["secrets"] == {SECRET: {"file": "${BUILD_CA_BUNDLE:-/dev/null}"}}
+    for name, service in project["services"].items():
+        assert "secrets" not in service, f"{name}: the CA bundle is for the build only"
+    assert project["services"]["init"]["build"]["secrets"] == [SECRET]
+
+
+def test_one_image_built_once_by_init() -> None:
+    for project in (local_project(), aws_project()):
+        for name, service in project["services"].items():
+            assert service["image"] == IMAGE, name
+            if name == "init":
+                assert service["build"] == {
+                    "context": ".",
+                    "dockerfile": "docker/Dockerfile",
+                    "secrets": [SECRET],
+                }
+                assert service["pull_policy"] == "build"
+            else:
+                assert "build" not in service, f"{name}: only init builds the image"
+                assert service["pull_policy"] == "never", f"{name}: the image is never pulled"
+
+
+def test_dockerfile_bakes_in_the_jars_the_local_stack_resolves() -> None:
+    """The jars stage resolves every program's jars with local_stack.jars itself into
+    LOCAL_STACK_DIR/jars (stamped with the POMs' digests, so the runtime finds them
+    without Maven), and copies in every project module that code imports."""
+    stages = _stages()
+    stack_dir = _image_env()["LOCAL_STACK_DIR"]
+    (builder,) = [s for s in stages if any("ensure_jars" in i for i in s)]
+    run = next(i for i in builder if "ensure_jars" in i)
+    assert f"ensure_jars(Path('{stack_dir}'), p)" in run and "for p in PROGRAMS" in run
+    programs = {getattr(cls, "program", None) for cls in SERVICE_TYPES} - {None}
+    assert programs | {"spark-kafka"} <= set(PROGRAMS), "a service's jars are not baked in"
+    assert any("apt-get install" in i and " maven" in i for i in builder)
+    copied = {
+        source
+        for i in builder
+        if i.startswith("COPY ") and "--from=" not in i
+        for source in i.split()[1:-1]
+    }
+    assert "local_stack/poms" in copied
+    needed = {"local_stack/__init__.py", "local_stack/jars.py"}
+    todo = list(needed)
+    while todo:
+        tree = ast.parse((ROOT / todo.pop()).read_text())
+        for node in ast.walk(tree):
+            modules = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            for module in modules:
+                parts = module.split(".")
+                if not (ROOT / parts[0] / "__init__.py").exists():
+                    continue  # the standard library
+                for depth in range(1, len(parts) + 1):
+                    package = "/".join(parts[:depth])
+                    path = (
+                        f"{package}/__init__.py" if (ROOT / package).is_dir() else f"{package}.py"
+                    )
+                    if path not in needed:
+                        needed.add(path)
+                        todo.append(path)
+    assert needed <= copied, f"the jars stage lacks {sorted(needed - copied)}"
     final = " ".join(stages[-1])
-    assert "SPARK_KAFKA_JARS=/opt/spark-kafka" in final
-    assert re.search(r"COPY --from=\S+ /opt/spark-kafka /opt/spark-kafka", final)
+    assert f"COPY --from={_from(builder)[1]} {stack_dir}/jars {stack_dir}/jars" in final
     assert re.search(r"COPY --from=\S+ /opt/venv /opt/venv", final)
+    assert _image_env()["PATH"].startswith("/opt/venv/bin:")
 
 
 def test_image_paths_agree_with_compose() -> None:
-    final = " ".join(_stages()[-1])
-    for name, service in pipeline_services(local_project()).items():
+    image = _image_env()
+    for name, service in local_project()["services"].items():
         env = service["environment"]
-        for key in ("SPEED_CHECKPOINT", "SPARK_KAFKA_JARS", "LOCAL_STACK_DIR"):
-            assert f"{key}={env[key]}" in final, f"{name}: {key} differs from the image"
-        assert service["build"] == {"context": ".", "dockerfile": "docker/Dockerfile"}, name
+        for key in ("SPEED_CHECKPOINT", "LOCAL_STACK_DIR"):
+            assert env[key] == image[key], f"{name}: {key} differs from the image"
+    # The non-root user owns the folders the volumes mount on, so fresh volumes are its.
+    final = " ".join(_stages()[-1])
+    for service in local_project()["services"].values():
+        for path in _mounts(service).values():
+            assert re.search(rf"mkdir -p [^&]*{re.escape(path)}(\s|$)", final), path
+    assert f"chown -R lambda:lambda {image['LOCAL_STACK_DIR']}" in final
+    assert re.search(r"useradd [^&]*--uid 10001 ", final) and "USER 10001:10001" in final
 
 
 def _pattern(rule: str) -> re.Pattern[str]:
@@ -582,12 +942,40 @@ def test_dockerignore_sends_only_the_sources() -> None:
                 for source in instruction.split()[1:-1]:
                     assert not _ignored(source, rules), f"{source} is excluded from the context"
                     assert (ROOT / source).exists(), f"COPY {source}: no such file"
-    for private in (".env", ".stack/data", ".venv/bin/python", ".git/config", "tests/unit"):
+    for private in (
+        ".env",
+        ".stack/data",
+        ".venv/bin/python",
+        ".git/config",
+        "tests/unit",
+        "docker/prepare.sh",
+        "ca-certificates.crt",
+    ):
         assert _ignored(private, rules), f"{private} would be sent to the Docker daemon"
     assert _ignored("lambda_common/__pycache__/x.pyc", rules)
 
 
-# --- Make targets and the README -----------------------------------------------------------
+# --- The repository, make targets and the README -------------------------------------------
+
+
+def test_the_old_object_store_is_gone() -> None:
+    """The S3 server is the local stack's S3Proxy: the previous object store's name is in
+    no file of the repository (tracked, or new and not ignored)."""
+    word = "min" + "io"  # spelled so that this file does not contain it
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    paths = [p for p in listed.split("\0") if p]
+    assert "docker-compose.yml" in paths
+    mentions = [
+        p
+        for p in paths
+        if (ROOT / p).is_file() and word.encode() in (ROOT / p).read_bytes().lower()
+    ]
+    assert not mentions, f"{word!r} (any case) still in {mentions}"
 
 
 def _make_targets() -> set[str]:
@@ -596,7 +984,10 @@ def _make_targets() -> set[str]:
 
 
 def test_make_targets_for_docker_exist() -> None:
-    assert {"up", "down", "init", "test-docker"} <= _make_targets()
+    targets = _make_targets()
+    assert {"up", "down", "init", "test-docker", "docker-prepare", "docker-engine-stop"} <= targets
+    up = re.search(r"^up:.*\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert up is not None and "docker compose up -d --build --wait" in up[1], "make up"
 
 
 def test_readme_docker_quick_start_is_three_commands_or_fewer() -> None:
@@ -610,7 +1001,8 @@ def test_readme_docker_quick_start_is_three_commands_or_fewer() -> None:
         if line.split("#", 1)[0].strip()
     ]
     assert 1 <= len(commands) <= 3, commands
+    words = [command.split() for command in commands]
+    made = [w[i + 1] for w in words for i in range(len(w) - 1) if w[i] == "make"]
+    assert "up" in made, f"the quick start does not run make up: {commands}"
     targets = _make_targets()
-    for command in commands:
-        if command.startswith("make "):
-            assert command.split()[1] in targets, command
+    assert set(made) <= targets, f"no such make target: {sorted(set(made) - targets)}"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from lambda_common.errors import ServiceUnavailable
+from lambda_common.errors import ServiceUnavailable, StackError
 from lambda_common.settings import HostPort, Settings, load_settings
 from local_stack import serve as serve_module
 from local_stack.cli import _listener, main
@@ -169,6 +169,13 @@ def test_kafka_listeners_for_the_containers_and_the_host(
         "INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT"
     )
     assert props["controller.quorum.voters"] == "1@127.0.0.1:9093"
+
+
+def test_kafka_listener_ports_must_differ(settings: Settings, tmp_path: Path) -> None:
+    kafka = KafkaService(settings, tmp_path, bind_all=True)
+    kafka.listeners = {"INTERNAL": HostPort("kafka", 29092), "EXTERNAL": HostPort("h", 9093)}
+    with pytest.raises(StackError, match="collide: 29092, 9093, 9093"):
+        kafka.listener_properties()
 
 
 def test_kafka_on_a_machine_keeps_its_one_listener(settings: Settings, tmp_path: Path) -> None:
