@@ -82,14 +82,15 @@ compose() {
 }
 
 stop() {
-  local pidfile="$ENGINE_DIR/dockerd.pid"
-  if [ ! -f "$pidfile" ] || ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+  local pid
+  pid=$(cat "$ENGINE_DIR/dockerd.pid" 2>/dev/null || true)
+  if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
     say "no dockerd started by this project is running"
     return 0
   fi
-  kill -TERM "$(cat "$pidfile")"
+  kill -TERM "$pid"
   for _ in $(seq 1 30); do
-    kill -0 "$(cat "$pidfile")" 2>/dev/null || { say "dockerd stopped"; return 0; }
+    kill -0 "$pid" 2>/dev/null || { say "dockerd stopped"; return 0; }
     sleep 1
   done
   cannot "dockerd did not stop within 30 s"
