@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import signal
-import tempfile
 import threading
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -17,7 +16,7 @@ from types import FrameType
 
 from batch_layer.cycle import run_cycle
 from lambda_common.errors import LambdaError
-from lambda_common.locks import exclusive_lock
+from lambda_common.locks import exclusive_lock, private_lock_dir
 from lambda_common.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -33,7 +32,7 @@ def lock_path(settings: Settings, partitions: list[int] | None = None) -> Path:
         f"{settings.warehouse.host}|{chosen}"
     )
     digest = hashlib.sha256(scope.encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"lambda-batch-{digest}.lock"
+    return private_lock_dir() / f"batch-{digest}.lock"
 
 
 def cycle_lock(

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from batch_layer.schedule import lock_path
 from lambda_common.errors import StackError
-from lambda_common.locks import exclusive_lock
+from lambda_common.locks import ensure_private_dir, exclusive_lock, private_lock_dir
 from lambda_common.settings import load_settings
 from speed_layer.job import checkpoint_lock
 
@@ -33,3 +34,52 @@ def test_speed_jobs_on_one_local_checkpoint_exclude_each_other(tmp_path: Path) -
     remote = load_settings(speed_checkpoint="s3a://bucket/checkpoints/speed")
     with checkpoint_lock(remote), checkpoint_lock(remote):  # the cluster's to guard
         pass
+
+
+def test_a_planted_link_is_neither_followed_nor_emptied(tmp_path: Path) -> None:
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me")
+    lock = tmp_path / "job.lock"
+    lock.symlink_to(victim)
+    with pytest.raises(StackError, match="cannot open the lock"), exclusive_lock(lock, "job"):
+        pass
+    assert victim.read_text() == "keep me"
+
+
+def test_an_existing_lock_file_is_not_truncated(tmp_path: Path) -> None:
+    lock = tmp_path / "job.lock"
+    lock.write_text("left by an earlier holder")
+    with exclusive_lock(lock, "job"):
+        pass
+    assert lock.read_text() == "left by an earlier holder"
+
+
+def test_the_lock_folder_is_private(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    folder = private_lock_dir()
+    assert folder == tmp_path / "lambda-tweets"
+    assert folder.stat().st_mode & 0o777 == 0o700
+    folder.chmod(0o777)  # loosened by hand: tightened again
+    assert private_lock_dir().stat().st_mode & 0o777 == 0o700
+
+
+def test_a_lock_folder_that_is_a_link_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "lambda-tweets").symlink_to(elsewhere)
+    with pytest.raises(StackError, match="must be a folder, not a link"):
+        private_lock_dir()
+    with pytest.raises(StackError, match="must be a folder"):
+        ensure_private_dir(tmp_path / "lambda-tweets")
+
+
+def test_the_batch_lock_lives_in_the_private_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    path = lock_path(load_settings())
+    assert path.parent == tmp_path / "lambda-tweets"
+    assert path.name.startswith("batch-") and path.suffix == ".lock"
