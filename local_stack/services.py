@@ -290,7 +290,10 @@ class JavaService(Service):
         return pid if pid_alive(pid, self.marker) else None
 
     def foreground_command(self) -> list[str]:
-        self.home.mkdir(parents=True, exist_ok=True)
+        # The data bypasses the program's own authentication (log segments, objects on
+        # disk): only the user running the stack may read it.
+        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.home.chmod(0o700)
         args = self.prepare()
         jars = ensure_jars(self.stack_dir, self.program)
         return [_java(), *self.jvm_options(), "-cp", f"{jars}/*", self.main_class, *args]

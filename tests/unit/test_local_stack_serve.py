@@ -20,6 +20,7 @@ import pytest
 from lambda_common.errors import ServiceUnavailable, StackError
 from lambda_common.settings import HostPort, Settings, load_settings
 from local_stack import serve as serve_module
+from local_stack import services as services_module
 from local_stack.cli import _listener, main
 from local_stack.services import KafkaService, Port, PostgresService, S3Service, Service
 
@@ -240,3 +241,16 @@ def test_serve_names_an_unknown_service(
 ) -> None:
     assert main(["serve", "redis"]) == 1
     assert "unknown service 'redis'" in capsys.readouterr().err
+
+
+def test_a_java_services_data_is_private(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(services_module, "ensure_jars", lambda stack_dir, program: tmp_path)
+    monkeypatch.setattr(services_module, "_java", lambda: "/usr/bin/java")
+    s3 = S3Service(settings, tmp_path, bind_all=True)
+    s3.home.mkdir(mode=0o755)
+    s3.home.chmod(0o755)
+    argv = s3.foreground_command()
+    assert argv[0] == "/usr/bin/java" and argv[-2:] == ["--properties", str(s3.config_path)]
+    assert s3.home.stat().st_mode & 0o777 == 0o700
