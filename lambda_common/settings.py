@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 from pydantic import (
     BeforeValidator,
@@ -58,6 +58,9 @@ def _empty_to_none(value: object) -> object:
 
 
 Duration = Annotated[int, BeforeValidator(parse_duration)]
+MAX_SPAN_S = 7 * 24 * 3600
+"""The longest interval, lateness or retention a setting may have (7 days): longer values
+are typos, and would overflow date arithmetic."""
 OptionalStr = Annotated[str | None, BeforeValidator(_empty_to_none)]
 OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_empty_to_none)]
 
@@ -82,49 +85,95 @@ def parse_hostport(text: str) -> HostPort:
     return HostPort(match["host"].strip("[]"), int(match["port"]))
 
 
+DEFAULT_WAREHOUSE_PORT = 5439
+"""A DSN without a port means Redshift's port, for the project and libpq alike (the
+connection is opened with the parsed parts as keywords, never libpq's own URL parser)."""
+
+# Query parameters of a DSN whose value is a secret (libpq's ``password``, ``sslpassword``,
+# and anything named like a key, token or secret), masked wherever a DSN is shown.
+_SECRET_PARAM = re.compile(r"pass|secret|token|key", re.IGNORECASE)
+
+
 @dataclass(frozen=True)
 class DsnParts:
-    """The pieces of a ``postgresql://user:password@host:port/dbname`` DSN."""
+    """The pieces of a ``postgresql://user:password@host:port/dbname?param=value`` DSN."""
 
     user: str
     password: str
     host: str
     port: int
     dbname: str
+    params: tuple[tuple[str, str], ...] = ()
+
+    def connect_kwargs(self) -> dict[str, str | int]:
+        """libpq keywords for ``psycopg2.connect``: the password travels as a keyword, so
+        no libpq error can quote it, and the port is the project's default when unset."""
+        kwargs: dict[str, str | int] = dict(self.params)
+        kwargs.update(host=self.host, port=self.port, user=self.user, dbname=self.dbname)
+        if self.password:
+            kwargs["password"] = self.password
+        return kwargs
 
 
 def parse_dsn(dsn: str) -> DsnParts:
-    """Split a PostgreSQL/Redshift URL DSN; raise ``ValueError`` (without the password)."""
+    """Split a PostgreSQL-protocol URL DSN (PostgreSQL or Redshift); raise ``ValueError``
+    with a message that never holds the password."""
     parts = urlsplit(dsn)
-    if parts.scheme not in ("postgresql", "postgres", "redshift"):
-        raise ValueError("must be a URL such as postgresql://user:password@host:5439/dbname")
-    if not parts.hostname or not parts.username or not parts.path.strip("/"):
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError(
+            "must be a postgresql:// URL (Redshift too speaks the PostgreSQL protocol): "
+            "postgresql://user:password@host:5439/dbname"
+        )
+    try:
+        host, username, port = parts.hostname, parts.username, parts.port
+    except ValueError as e:  # a non-numeric or out-of-range port
+        raise ValueError("has an invalid port") from e
+    if not host or not username or not parts.path.strip("/"):
         raise ValueError(
             "must name a user, a host and a database: postgresql://user:password@host:port/dbname"
         )
     try:
-        port = parts.port or 5439
-    except ValueError as e:  # a non-numeric port
-        raise ValueError("has an invalid port") from e
+        params = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+    except ValueError as e:
+        raise ValueError("has a malformed query string (expected ?name=value&...)") from e
+    reserved = {"host", "hostaddr", "port", "user", "password", "dbname"} & {k for k, _ in params}
+    if reserved:
+        raise ValueError(
+            f"must give {', '.join(sorted(reserved))} in the URL itself, not as a parameter"
+        )
     return DsnParts(
-        user=unquote(parts.username),
+        user=unquote(username),
         password=unquote(parts.password or ""),
-        host=parts.hostname,
-        port=port,
+        host=host,
+        port=port or DEFAULT_WAREHOUSE_PORT,
         dbname=unquote(parts.path.strip("/")),
+        params=tuple(params),
     )
 
 
 def mask_dsn(dsn: str) -> str:
-    """The DSN with its password replaced by ``***`` (for display and error messages)."""
-    parts = urlsplit(dsn)
-    if parts.password is None:
-        return dsn
-    host = parts.hostname or ""
+    """The DSN with every secret replaced by ``***``: the password of its user part and
+    the value of every secret-carrying query parameter (for display and error messages).
+    Text that is not a URL at all is hidden whole."""
+    try:
+        parts = urlsplit(dsn)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "***"
+    if not parts.scheme or not parts.netloc:
+        return "***"
     if ":" in host:
         host = f"[{host}]"
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    netloc = host + (f":{port}" if port else "")
+    if parts.username is not None:
+        user = parts.username + (":***" if parts.password is not None else "")
+        netloc = f"{user}@{netloc}"
+    query = "&".join(
+        f"{name}=***" if _SECRET_PARAM.search(name) else f"{name}={quote(value, safe='')}"
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+    )
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 class Settings(BaseSettings):
@@ -157,14 +206,14 @@ class Settings(BaseSettings):
     redshift_iam_role: OptionalStr = None
 
     # Batch layer
-    batch_interval: Duration = 300
-    allowed_lateness: Duration = 600
+    batch_interval: Duration = Field(300, ge=1, le=MAX_SPAN_S)
+    allowed_lateness: Duration = Field(600, le=MAX_SPAN_S)
 
     # Speed layer (Spark Structured Streaming)
     spark_master: str = Field("local[*]", min_length=1)
-    speed_trigger: Duration = Field(1, ge=1)
+    speed_trigger: Duration = Field(1, ge=1, le=MAX_SPAN_S)
     speed_checkpoint: str = Field(".stack/checkpoints/speed", min_length=1)
-    speed_retention: Duration = 3 * 3600
+    speed_retention: Duration = Field(3 * 3600, le=MAX_SPAN_S)
     spark_kafka_jars: OptionalStr = None
 
     # Producers

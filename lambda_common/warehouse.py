@@ -17,7 +17,7 @@ import psycopg2
 import psycopg2.extensions
 from psycopg2 import sql
 
-from lambda_common.errors import ConfigError, ServiceUnavailable
+from lambda_common.errors import ConfigError, SchemaError, ServiceUnavailable
 from lambda_common.settings import Settings, mask_dsn
 from lambda_common.sql import load_sql, statements
 
@@ -51,14 +51,15 @@ class Warehouse:
         """The open connection (opened on first use, reopened after a drop)."""
         if self._conn is None or self._conn.closed:
             try:
-                self._conn = psycopg2.connect(
-                    self.settings.warehouse_dsn.get_secret_value(),
-                    connect_timeout=self._connect_timeout_s,
-                    application_name="lambda-tweets",
-                )
+                keywords: dict[str, Any] = {
+                    "application_name": "lambda-tweets",
+                    **self.settings.warehouse.connect_kwargs(),
+                    "connect_timeout": self._connect_timeout_s,
+                }
+                self._conn = psycopg2.connect(**keywords)
             except psycopg2.Error as e:
-                # psycopg2's message can quote the DSN; keep only its first line, which
-                # names the failure (refused, auth failed, unknown database).
+                # Keywords, not the URL: libpq never sees (or quotes) the DSN. Keep only
+                # the first line, which names the failure (refused, auth, no database).
                 first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 raise ServiceUnavailable(
                     f"warehouse at {self.where} is unreachable: {first}"
@@ -74,13 +75,55 @@ class Warehouse:
 
         Both layers call this at start; on PostgreSQL a transaction-level advisory lock
         keeps two concurrent starts from racing on ``CREATE TABLE IF NOT EXISTS``.
+
+        Tables created when the views' sums were ``bigint`` are brought to the contract's
+        ``numeric(38,0)`` in the same transaction on PostgreSQL (rows kept). Redshift
+        cannot change a column's type, so there this raises ``SchemaError`` naming what
+        the operator has to drop before ``make recompute`` rebuilds it.
         """
         with self.transaction() as cur:
             if self.dialect == "postgres":
                 cur.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
-            for name in ("schema", "serving_view"):
-                for statement in statements(load_sql(name, self.dialect)):
-                    cur.execute(statement)
+            self._run_file(cur, "schema")
+            (outdated,) = statements(load_sql("sum_columns_outdated", self.dialect))
+            cur.execute(outdated)
+            old = [(str(table), str(column), str(kind)) for table, column, kind in cur.fetchall()]
+            if old:
+                self._migrate_sums(cur, old)
+            self._run_file(cur, "serving_view")
+
+    def _run_file(self, cur: Cursor, name: str) -> None:
+        for statement in statements(load_sql(name, self.dialect)):
+            cur.execute(statement)
+
+    def _migrate_sums(self, cur: Cursor, old: list[tuple[str, str, str]]) -> None:
+        """Widen the sum columns ``old`` (table, column, type) lists to numeric(38,0)."""
+        tables = sorted({table for table, _, _ in old})
+        if self.dialect != "postgres":
+            raise SchemaError(
+                f"warehouse tables {', '.join(tables)} hold the sums as "
+                f"{'/'.join(sorted({kind for _, _, kind in old}))}, not decimal(38,0), and "
+                "Redshift cannot change a column's type: stop both layers, run "
+                "DROP VIEW serving_view; DROP TABLE batch_view, batch_daily, speed_view; "
+                "then make recompute, and start the speed layer on an empty SPEED_CHECKPOINT"
+            )
+        logger.warning(
+            "widening the sums of %s to numeric(38,0) (serving_view recreated)", ", ".join(tables)
+        )
+        try:
+            self._run_file(cur, "sum_columns_migrate")
+        except psycopg2.OperationalError:
+            raise  # the connection failed: transaction() reports ServiceUnavailable
+        except psycopg2.Error as e:
+            # E.g. a view of the operator's own reads one of these columns: PostgreSQL then
+            # refuses the ALTER, and dropping such a view for them is not ours to do.
+            diag = e.diag
+            why = diag.message_primary or type(e).__name__
+            if diag.message_detail:  # names the object in the way, e.g. the dependent view
+                why += f" ({diag.message_detail.strip().splitlines()[0]})"
+            raise SchemaError(
+                f"could not widen the sums of {', '.join(tables)} to numeric(38,0): {why}"
+            ) from e
 
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:

@@ -85,6 +85,14 @@ def test_empty_endpoint_means_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
         ("REDSHIFT_IAM_ROLE", "admin", "invalid setting REDSHIFT_IAM_ROLE"),
         ("AWS_REGION", "mars", "invalid setting AWS_REGION"),
         ("KAFKA_TOPIC", "bad topic", "invalid setting KAFKA_TOPIC"),
+        ("BATCH_INTERVAL", "0", "invalid setting BATCH_INTERVAL"),
+        ("BATCH_INTERVAL", "200h", "invalid setting BATCH_INTERVAL"),
+        ("ALLOWED_LATENESS", "99999999999999999999", "invalid setting ALLOWED_LATENESS"),
+        ("SPEED_RETENTION", "169h", "invalid setting SPEED_RETENTION"),
+        ("SPEED_TRIGGER", "0", "invalid setting SPEED_TRIGGER"),
+        ("WAREHOUSE_DSN", "redshift://u:p@cluster:5439/db", "invalid setting WAREHOUSE_DSN"),
+        ("WAREHOUSE_DSN", "postgresql://u:p@h:99999/db", "invalid setting WAREHOUSE_DSN"),
+        ("WAREHOUSE_DSN", "postgresql://u@h/db?port=5432", "invalid setting WAREHOUSE_DSN"),
     ],
 )
 def test_bad_setting_fails_naming_it(
@@ -102,6 +110,46 @@ def test_bad_dsn_error_never_shows_the_password(monkeypatch: pytest.MonkeyPatch)
         load_settings()
     assert "s3cr3t" not in str(info.value)
     assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "postgresql://etl@h:5439/db?password=s3cr3t-pw",
+        "postgresql://etl@h:5439/db?sslmode=require&sslpassword=s3cr3t-pw",
+        "postgresql://etl:s3cr3t-pw@h:5439/db?application_name=x",
+        "postgresql://etl:s3cr3t%25pw@h:5439/db",
+        "redshift://etl:s3cr3t-pw@h:5439/db",
+        "postgresql://etl:s3cr3t-pw@h:port/db",
+        "not a url s3cr3t-pw",
+    ],
+)
+def test_no_form_of_dsn_password_is_ever_shown(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], dsn: str
+) -> None:
+    assert "s3cr3t" not in mask_dsn(dsn)
+    monkeypatch.setenv("WAREHOUSE_DSN", dsn)
+    try:
+        shown = dict(load_settings().describe())["WAREHOUSE_DSN"]
+    except ConfigError as e:
+        shown = str(e)
+    assert "s3cr3t" not in shown
+    env_main([])  # make env: a bad setting is one error line, a good one masked
+    out = capsys.readouterr()
+    assert "s3cr3t" not in out.out + out.err
+
+
+def test_the_dsn_reaches_libpq_as_keywords_with_the_projects_port() -> None:
+    parts = parse_dsn("postgresql://etl:p%40ss@db/lake?sslmode=verify-full&options=-cx%3D1")
+    assert parts.connect_kwargs() == {
+        "host": "db",
+        "port": 5439,  # the project's default is libpq's too: it gets the port explicitly
+        "user": "etl",
+        "password": "p@ss",
+        "dbname": "lake",
+        "sslmode": "verify-full",
+        "options": "-cx=1",
+    }
 
 
 def test_describe_masks_every_secret(monkeypatch: pytest.MonkeyPatch) -> None:
