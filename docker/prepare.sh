@@ -65,17 +65,22 @@ compose() {
   fi
   command -v go >/dev/null || cannot "no \`docker compose\` and no Go to build Compose $COMPOSE_VERSION from its module"
   say "building the Compose $COMPOSE_VERSION plugin from its Go module (once)"
-  local info src work
-  info=$(go mod download -json "github.com/docker/compose/v2@$COMPOSE_VERSION") \
-    || cannot "go mod download of github.com/docker/compose/v2@$COMPOSE_VERSION failed"
+  local info src work log="$CACHE/compose-build.log"
+  mkdir -p "$CACHE" "$PLUGINS"
+  info=$(go mod download -json "github.com/docker/compose/v2@$COMPOSE_VERSION" 2>"$log") \
+    || cannot "go mod download of github.com/docker/compose/v2@$COMPOSE_VERSION failed (see $log)"
   src=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])' <<<"$info")
   work=$(mktemp -d)
   cp -r "$src" "$work/compose"
   chmod -R u+w "$work/compose"
-  mkdir -p "$PLUGINS"
-  (cd "$work/compose" && go build -trimpath \
+  # Go's download chatter goes to the log; its last lines are shown if the build fails.
+  if ! (cd "$work/compose" && go build -trimpath \
     -ldflags "-s -w -X github.com/docker/compose/v2/internal.Version=$COMPOSE_VERSION" \
-    -o "$PLUGINS/docker-compose" ./cmd) || { rm -rf "$work"; cannot "building Compose failed"; }
+    -o "$PLUGINS/docker-compose" ./cmd) >>"$log" 2>&1; then
+    rm -rf "$work"
+    tail -n 5 "$log" >&2
+    cannot "building Compose failed (see $log)"
+  fi
   rm -rf "$work"
   docker compose version >/dev/null || cannot "the built Compose plugin does not run"
   say "$(docker compose version)"
