@@ -49,10 +49,12 @@ def _floor(settings: Settings, topic: str, schema: str, work: Path) -> float:
     if kcat is None or psql is None:
         raise RuntimeError("kcat and psql are needed (make deps)")
     dump = work / f"{topic}.jsonl.gz"
-    dsn = settings.warehouse_dsn.get_secret_value()
+    # The connection through libpq's environment: no password in psql's argv.
+    pg_env = {**os.environ, **settings.warehouse.libpq_environment()}
     subprocess.run(
-        [psql, dsn, "-qc", f'CREATE TABLE IF NOT EXISTS "{schema}".floor_raw (doc text)'],
+        [psql, "-qc", f'CREATE TABLE IF NOT EXISTS "{schema}".floor_raw (doc text)'],
         check=True,
+        env=pg_env,
     )
     started = time.perf_counter()
     with dump.open("wb") as out:
@@ -77,7 +79,7 @@ def _floor(settings: Settings, topic: str, schema: str, work: Path) -> float:
         f"\\copy \"{schema}\".floor_raw (doc) FROM PROGRAM 'gunzip -c {dump}' "
         "WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')"
     )
-    subprocess.run([psql, dsn, "-qc", copy], check=True, capture_output=True)
+    subprocess.run([psql, "-qc", copy], check=True, capture_output=True, env=pg_env)
     return time.perf_counter() - started
 
 

@@ -114,6 +114,18 @@ class DsnParts:
             kwargs["password"] = self.password
         return kwargs
 
+    def libpq_environment(self) -> dict[str, str]:
+        """The same connection as libpq's environment variables, for tools such as
+        ``psql``: the password never appears in a command line (``ps`` shows those)."""
+        names = {"sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT", "options": "PGOPTIONS"}
+        env = {names[k]: v for k, v in self.params if k in names}
+        env.update(
+            PGHOST=self.host, PGPORT=str(self.port), PGUSER=self.user, PGDATABASE=self.dbname
+        )
+        if self.password:
+            env["PGPASSWORD"] = self.password
+        return env
+
 
 def parse_dsn(dsn: str) -> DsnParts:
     """Split a PostgreSQL-protocol URL DSN (PostgreSQL or Redshift); raise ``ValueError``

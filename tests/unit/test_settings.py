@@ -261,3 +261,16 @@ def test_in_schema_scopes_the_dsn_and_topic_only() -> None:
     )
     assert (scoped.kafka_topic, base.kafka_topic) == ("t1", "tweets")
     assert base.in_schema("s").kafka_topic == "tweets"
+
+
+def test_psql_gets_the_connection_through_its_environment() -> None:
+    parts = parse_dsn("postgresql://etl:p%40ss@db/lake?sslmode=require&options=-cx%3D1")
+    assert parts.libpq_environment() == {
+        "PGHOST": "db",
+        "PGPORT": "5439",
+        "PGUSER": "etl",
+        "PGPASSWORD": "p@ss",
+        "PGDATABASE": "lake",
+        "PGSSLMODE": "require",
+        "PGOPTIONS": "-cx=1",
+    }
