@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
@@ -214,6 +214,9 @@ class Settings(BaseSettings):
 
     # Warehouse (Redshift, or PostgreSQL as its local stand-in)
     warehouse_dsn: SecretStr = SecretStr("postgresql://lambda:lambda-local@localhost:5439/lambda")
+    # The password of WAREHOUSE_DSN's user, when given apart (taken as it is: no URL
+    # encoding, so any character works; it wins over a password inside the DSN).
+    warehouse_password: OptionalSecret = None
     warehouse_dialect: Literal["postgres", "redshift"] = "postgres"
     redshift_iam_role: OptionalStr = None
 
@@ -309,8 +312,12 @@ class Settings(BaseSettings):
 
     @property
     def warehouse(self) -> DsnParts:
-        """The warehouse DSN, parsed (holds the password: do not log)."""
-        return parse_dsn(self.warehouse_dsn.get_secret_value())
+        """The warehouse DSN, parsed, with WAREHOUSE_PASSWORD applied (holds the password:
+        do not log)."""
+        parts = parse_dsn(self.warehouse_dsn.get_secret_value())
+        if self.warehouse_password is not None:
+            parts = replace(parts, password=self.warehouse_password.get_secret_value())
+        return parts
 
     @property
     def s3_endpoint(self) -> HostPort | None:
@@ -346,7 +353,13 @@ class Settings(BaseSettings):
 
 
 _SECRET_FIELDS = frozenset(
-    {"aws_secret_access_key", "aws_session_token", "warehouse_dsn", "x_bearer_token"}
+    {
+        "aws_secret_access_key",
+        "aws_session_token",
+        "warehouse_dsn",
+        "warehouse_password",
+        "x_bearer_token",
+    }
 )
 
 

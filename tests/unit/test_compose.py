@@ -473,8 +473,11 @@ def test_no_secret_is_written_in_the_files(defaults: Settings) -> None:
             assert secret not in text, f"{path.name}: a secret written outside ${{VAR:-...}}"
         for service in load(path)["services"].values():
             for key, value in (untag(service.get("environment")) or {}).items():
-                if re.search("PASSWORD|SECRET|TOKEN|DSN", key) and value:
+                if re.search("PASSWORD|SECRET|TOKEN", key) and value:
                     assert "${" in str(value), f"{path.name}: {key} written literally"
+                if key.endswith("DSN") and value and "${" not in str(value):
+                    # A literal DSN names no password: it comes apart (WAREHOUSE_PASSWORD).
+                    assert parse_dsn(str(value)).password == "", f"{path.name}: {key}"
 
 
 @pytest.mark.parametrize("password", [None, "other-pw"])
@@ -488,10 +491,14 @@ def test_in_network_credentials_match_the_settings_defaults(
     host_side = defaults.warehouse
     assert host_side.user != "postgres"
     for name, service in services.items():
-        inside = parse_dsn(service["environment"]["WAREHOUSE_DSN"])
+        environment = service["environment"]
+        inside = load_settings(**{k.lower(): v for k, v in environment.items()}).warehouse
         assert (inside.user, inside.dbname) == (host_side.user, host_side.dbname), name
         assert inside.password == (password or host_side.password), name
         assert inside.user != "postgres", f"{name}: the pipeline must not be the superuser"
+        # The password travels apart from the URL, so no character of it can break it.
+        assert parse_dsn(environment["WAREHOUSE_DSN"]).password == "", name
+        assert environment["WAREHOUSE_PASSWORD"] == (password or host_side.password), name
 
 
 # --- Ports and addresses -------------------------------------------------------------------

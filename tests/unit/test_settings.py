@@ -274,3 +274,15 @@ def test_psql_gets_the_connection_through_its_environment() -> None:
         "PGSSLMODE": "require",
         "PGOPTIONS": "-cx=1",
     }
+
+
+def test_a_password_given_apart_needs_no_encoding_and_wins(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WAREHOUSE_DSN", "postgresql://etl:old@db:5439/lake")
+    monkeypatch.setenv("WAREHOUSE_PASSWORD", "p@ss:w/rd?#%&=s3cr3t")
+    s = load_settings()
+    assert s.warehouse.password == "p@ss:w/rd?#%&=s3cr3t"
+    assert s.warehouse.connect_kwargs()["password"] == "p@ss:w/rd?#%&=s3cr3t"
+    shown = "\n".join(f"{k}={v}" for k, v in s.describe())
+    assert "s3cr3t" not in shown and "WAREHOUSE_PASSWORD=****" in shown
