@@ -139,7 +139,7 @@ def _summary(stats: Stats, extra: str = "") -> str:
 def _run_x(
     settings: Settings, args: argparse.Namespace, producer: EventProducer, progress: Progress
 ) -> None:
-    from ingestion.xapi import XStream
+    from ingestion.xapi import XReject, XStream
 
     if settings.x_bearer_token is None:  # checked before connecting; repeated for mypy
         raise ConfigError("SOURCE=x needs X_BEARER_TOKEN")
@@ -151,9 +151,9 @@ def _run_x(
         if args.count and stats.sent >= args.count:
             stream.stop()
 
-    def on_bad(reason: str) -> None:
+    def on_bad(reject: XReject) -> None:
         stats.bad_input += 1
-        logger.warning("X payload skipped: %s", reason)
+        logger.warning("X payload skipped: %s", reject)
 
     stream = XStream(
         settings.x_bearer_token.get_secret_value(),

@@ -1,20 +1,21 @@
 """Replay of a JSON-lines file: contract events, or raw X API v2 tweet objects. Pure logic.
 
 Each line is one JSON object. Contract events are checked exactly as the pipeline would
-check them (``validate_event``); X objects are mapped like the live source. A bad line is
-reported with its line number and skipped, never fatal. ``source`` of replayed events
-becomes ``replay``.
+check them (``validate_event``); X objects are mapped like the live source
+(``parse_payload``). A bad line of any shape is reported with its line number and
+skipped, never fatal. ``source`` of replayed events becomes ``replay``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from ingestion.xapi import XMappingError, looks_like_x_payload, map_payload
+from ingestion.jsonline import Undecodable, decode_object
+from ingestion.xapi import XReject, looks_like_x_payload, parse_payload
 from lambda_common.contract import Event, EventError, validate_event
 
 
@@ -32,31 +33,26 @@ def parse_lines(
     """Events (``source='replay'``) and ``BadLine``s, in file order; blank lines skipped."""
     clock = now or datetime.now(UTC)
     for number, raw in enumerate(lines, start=1):
-        try:
-            text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        except UnicodeDecodeError:
-            yield BadLine(number, "not valid UTF-8")
+        if not raw.strip():
             continue
-        if not text.strip():
+        obj = decode_object(raw)
+        if isinstance(obj, Undecodable):
+            yield BadLine(number, obj.reason)
             continue
-        try:
-            obj = json.loads(text)
-        except (ValueError, RecursionError) as e:
-            yield BadLine(number, f"not valid JSON: {str(e)[:80]}")
-            continue
-        if not isinstance(obj, dict):
-            yield BadLine(number, "not a JSON object")
-            continue
-        try:
-            if looks_like_x_payload(obj):
-                events = map_payload(obj)
-            else:
-                events = [validate_event(obj, now=clock)]
-        except EventError as e:
-            yield BadLine(number, e.reason)
-            continue
-        except XMappingError as e:
-            yield BadLine(number, str(e))
+        events = _events(obj, clock)
+        if isinstance(events, str):
+            yield BadLine(number, events)
             continue
         for event in events:
             yield dataclasses.replace(event, source="replay")
+
+
+def _events(obj: dict[str, Any], clock: datetime) -> list[Event] | str:
+    """The events of one decoded line (an X object or a contract event), or why not."""
+    if looks_like_x_payload(obj):
+        events = parse_payload(obj)
+        return str(events) if isinstance(events, XReject) else events
+    try:
+        return [validate_event(obj, now=clock)]
+    except EventError as e:
+        return e.reason

@@ -12,7 +12,7 @@ import pytest
 from ingestion.parallel import shard_options
 from ingestion.replay import BadLine, parse_lines
 from ingestion.synthetic import SyntheticOptions, SyntheticTweets
-from ingestion.xapi import XMappingError, looks_like_x_payload, map_payload
+from ingestion.xapi import XReject, looks_like_x_payload, parse_payload
 from lambda_common.contract import UNKNOWN_LOCATION, Event, parse_event
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "x"
@@ -143,8 +143,14 @@ def _fixture(name: str) -> dict[str, object]:
     return json.loads((FIXTURES / name).read_text())  # type: ignore[no-any-return]
 
 
+def _mapped(name: str) -> list[Event]:
+    events = parse_payload(_fixture(name))
+    assert isinstance(events, list), events
+    return events
+
+
 def test_x_stream_payload_maps_to_the_contract() -> None:
-    (event,) = map_payload(_fixture("stream_tweet.json"))
+    (event,) = _mapped("stream_tweet.json")
     assert event == Event(
         tweet_id="1859540000000000001",
         created_at=datetime(2026, 11, 21, 10, 15, 30, tzinfo=UTC),
@@ -163,7 +169,7 @@ def test_x_stream_payload_maps_to_the_contract() -> None:
 
 
 def test_x_search_response_maps_each_tweet_with_its_author() -> None:
-    first, second = map_payload(_fixture("search_response.json"))
+    first, second = _mapped("search_response.json")
     assert (first.tweet_id, first.user_name, first.followers_count, first.location) == (
         "1859541111111111111",
         "ana",
@@ -176,10 +182,15 @@ def test_x_search_response_maps_each_tweet_with_its_author() -> None:
 
 
 def test_x_payload_without_author_or_tweet_is_refused() -> None:
-    with pytest.raises(XMappingError, match=r"not in includes\.users"):
-        map_payload(_fixture("missing_author.json"))
-    with pytest.raises(XMappingError, match="no tweet in payload"):
-        map_payload(_fixture("stream_error.json"))
+    assert parse_payload(_fixture("missing_author.json")) == XReject(
+        "author 99 not in includes.users (expansion author_id)", "1859543333333333333"
+    )
+    disconnect = parse_payload(_fixture("stream_error.json"))
+    assert isinstance(disconnect, XReject)
+    assert str(disconnect) == (
+        "unknown id: no tweet in payload: operational-disconnect: "
+        "This stream has been disconnected upstream for operational reasons."
+    )
 
 
 def test_replay_parses_events_x_objects_and_reports_bad_lines() -> None:
