@@ -118,7 +118,7 @@ test-unit: venv ## Unit tests only (no services)
 	@$(PY) -m pytest -m unit $(PYTEST_ARGS)
 
 test-integration: setup ## Integration tests against the real services (starts the local stack if needed)
-	@$(PY) -m pytest -m integration $(PYTEST_ARGS)
+	@$(PY) -m pytest -m "integration or security" $(PYTEST_ARGS)
 
 test-docker: venv docker-prepare ## The compose stack built from debian:bookworm-slim and checked end to end under a real engine
 	@$(PY) -m pytest -m docker tests/docker $(PYTEST_ARGS)

@@ -2,7 +2,7 @@
 
 The views are filled directly (COPY into ``batch_view`` for the hours before the horizon,
 ``speed_view`` from it on): this measures the serving layer's reads, not the layers'
-writes. Each query runs through ``serving_layer.query.run_named``, as ``make query``
+writes. Each query runs through ``serving_layer.execute.run_named``, as ``make query``
 does (read-only transaction, statement timeout), on one open connection.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 from lambda_common.settings import Settings
 from lambda_common.sql import load_sql, statements
 from lambda_common.warehouse import Warehouse
-from serving_layer.query import run_named
+from serving_layer.execute import run_named
 
 COLUMNS = ("event_hour", "location", "tweet_count", "followers_sum", "favorite_sum", "retweet_sum")
 QUERIES: tuple[tuple[str, dict[str, str]], ...] = (

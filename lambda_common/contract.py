@@ -6,7 +6,8 @@ cannot drift apart on what counts. The rules live here and nowhere else:
 
 * the value is one UTF-8 JSON object; unknown fields are ignored; ``null`` is absent;
 * required: ``tweet_id`` (1 to 19 ASCII digits), ``created_at`` (RFC 3339 with an
-  offset), ``user_id`` (string) and the three counts (JSON integers, ``0 <= n < 2**63``);
+  offset), ``user_id`` (a string of 1 to 256 code points) and the three counts (JSON
+  integers, ``0 <= n < 2**63``);
 * optional: ``user_name``, ``location``, ``lang``, ``text`` (strings), ``hashtags``
   (array of strings), ``source`` (``synthetic``, ``x`` or ``replay``);
 * ``created_at`` more than one hour ahead of the reader's clock is rejected;
@@ -27,6 +28,7 @@ __all__ = [
     "COUNT_FIELDS",
     "MAX_FUTURE_SKEW",
     "MAX_LOCATION_CHARS",
+    "MAX_USER_ID_CHARS",
     "REQUIRED_FIELDS",
     "SOURCES",
     "UNKNOWN_LOCATION",
@@ -41,6 +43,11 @@ __all__ = [
 
 MAX_LOCATION_CHARS = 200
 """Grouping keeps at most this many code points of the trimmed location."""
+
+MAX_USER_ID_CHARS = 256
+"""``user_id`` holds 1 to this many code points: an empty id names nobody, and an unbounded
+one would let a single message fill the warehouse's text column (and every reader's
+memory) without limit."""
 
 UNKNOWN_LOCATION = "(unknown)"
 """The grouping key of an absent or blank location."""
@@ -62,7 +69,8 @@ REQUIRED_FIELDS = (
 COUNT_FIELDS = ("followers_count", "favorite_count", "retweet_count")
 _OPTIONAL_STRING_FIELDS = ("user_name", "location", "lang", "text")
 
-# Exclusive upper bound of a count: it must fit a signed 64-bit BIGINT in the warehouse.
+# Exclusive upper bound of a count: it must fit a signed 64-bit BIGINT in raw_tweets (the
+# views' sums are numeric(38,0), so no number of such counts overflows them).
 _COUNT_LIMIT = 2**63
 
 # Only the six ASCII whitespace characters the contract names. str.strip() with no
@@ -130,6 +138,14 @@ def _check_string(name: str, value: object) -> str:
     return value
 
 
+def _check_user_id(value: object) -> str:
+    user_id = _check_string("user_id", value)
+    # len() of a str counts code points, the unit the contract states the limit in.
+    if not 0 < len(user_id) <= MAX_USER_ID_CHARS:
+        raise EventError(f"field 'user_id' must be 1 to {MAX_USER_ID_CHARS} characters")
+    return user_id
+
+
 def _check_count(name: str, value: object) -> int:
     # bool is a subclass of int in Python, but JSON true/false are not numbers.
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -178,7 +194,7 @@ class Event:
         # Frozen dataclass: object.__setattr__ is the documented way to normalise in
         # __post_init__. Downstream code and to_dict rely on the fields being UTC.
         object.__setattr__(self, "created_at", utc)
-        _check_string("user_id", self.user_id)
+        _check_user_id(self.user_id)
         for name in COUNT_FIELDS:
             _check_count(name, getattr(self, name))
         for name in _OPTIONAL_STRING_FIELDS:
@@ -483,6 +499,7 @@ def _plain_event(obj: object, text: str) -> Event | None:
         or not 0 <= followers < _COUNT_LIMIT
         or not 0 <= favorites < _COUNT_LIMIT
         or not 0 <= retweets < _COUNT_LIMIT
+        or not 0 < len(user_id) <= MAX_USER_ID_CHARS
         or not _TWEET_ID.fullmatch(tweet_id)
     ):
         return None

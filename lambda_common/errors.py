@@ -24,6 +24,11 @@ class StackError(LambdaError):
     """The local stack could not be started, stopped or inspected."""
 
 
+class SchemaError(LambdaError):
+    """The warehouse's tables are not what this version needs and cannot be brought there
+    automatically. The message says what the operator has to do."""
+
+
 class QueryError(LambdaError):
     """A query against the warehouse was refused or failed (a write in a read-only query,
     a SQL error, a timeout, a bad parameter). The message is one line, never the DSN."""

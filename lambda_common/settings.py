@@ -188,6 +188,19 @@ def mask_dsn(dsn: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
+def _dsn_with_password(dsn: SecretStr, password: SecretStr | None) -> DsnParts:
+    """A DSN setting parsed, with its ``*_PASSWORD`` setting (given apart, taken as it is)
+    winning over the DSN's own password."""
+    parts = parse_dsn(dsn.get_secret_value())
+    if password is not None:
+        parts = replace(parts, password=password.get_secret_value())
+    return parts
+
+
+_DSN_FIELDS = frozenset({"warehouse_dsn", "query_dsn"})
+"""DSN settings: shown by ``make env`` with only their secrets masked."""
+
+
 class Settings(BaseSettings):
     """Every setting of the pipeline; environment variable = field name in upper case."""
 
@@ -218,6 +231,14 @@ class Settings(BaseSettings):
     # encoding, so any character works; it wins over a password inside the DSN).
     warehouse_password: OptionalSecret = None
     warehouse_dialect: Literal["postgres", "redshift"] = "postgres"
+    # Everything that reads for people (make query, make status, the demo's display)
+    # connects as this user: SELECT on the pipeline's tables and views only, so a text
+    # that slips past the query command's statement check still cannot write, and it
+    # cannot signal the pipeline's own sessions. Same rules as WAREHOUSE_DSN/_PASSWORD.
+    query_dsn: SecretStr = SecretStr(
+        "postgresql://lambda_reader:lambda-reader-local@localhost:5439/lambda"
+    )
+    query_password: OptionalSecret = None
     redshift_iam_role: OptionalStr = None
 
     # Batch layer
@@ -275,7 +296,7 @@ class Settings(BaseSettings):
             raise ValueError("must be a valid S3 bucket name (3-63 of a-z, 0-9, '.', '-')")
         return value
 
-    @field_validator("warehouse_dsn")
+    @field_validator("warehouse_dsn", "query_dsn")
     @classmethod
     def _check_dsn(cls, value: SecretStr) -> SecretStr:
         parse_dsn(value.get_secret_value())
@@ -314,10 +335,13 @@ class Settings(BaseSettings):
     def warehouse(self) -> DsnParts:
         """The warehouse DSN, parsed, with WAREHOUSE_PASSWORD applied (holds the password:
         do not log)."""
-        parts = parse_dsn(self.warehouse_dsn.get_secret_value())
-        if self.warehouse_password is not None:
-            parts = replace(parts, password=self.warehouse_password.get_secret_value())
-        return parts
+        return _dsn_with_password(self.warehouse_dsn, self.warehouse_password)
+
+    @property
+    def query(self) -> DsnParts:
+        """The reader's DSN (QUERY_DSN), parsed, with QUERY_PASSWORD applied (holds the
+        password: do not log)."""
+        return _dsn_with_password(self.query_dsn, self.query_password)
 
     @property
     def s3_endpoint(self) -> HostPort | None:
@@ -329,19 +353,24 @@ class Settings(BaseSettings):
         return HostPort(parts.hostname or "", parts.port or default)
 
     def in_schema(self, schema: str, *, topic: str | None = None) -> Settings:
-        """A copy whose warehouse sessions use ``schema`` as their search path (and, if
-        given, another topic): isolates one test or benchmark run inside one database."""
-        dsn = self.warehouse_dsn.get_secret_value()
-        dsn += ("&" if "?" in dsn else "?") + "options=" + quote(f"-csearch_path={schema}")
-        return self.model_copy(
-            update={"warehouse_dsn": SecretStr(dsn), "kafka_topic": topic or self.kafka_topic}
-        )
+        """A copy whose warehouse sessions (the pipeline's and the reader's) use
+        ``schema`` as their search path (and, if given, another topic): isolates one test
+        or benchmark run inside one database."""
+        option = "options=" + quote(f"-csearch_path={schema}")
+        scoped = {
+            name: SecretStr(dsn + ("&" if "?" in dsn else "?") + option)
+            for name, dsn in (
+                ("warehouse_dsn", self.warehouse_dsn.get_secret_value()),
+                ("query_dsn", self.query_dsn.get_secret_value()),
+            )
+        }
+        return self.model_copy(update={**scoped, "kafka_topic": topic or self.kafka_topic})
 
     def describe(self) -> Iterator[tuple[str, str]]:
         """``(ENV_NAME, display value)`` for every setting, secrets masked."""
         for name in type(self).model_fields:
             value: Any = getattr(self, name)
-            if name == "warehouse_dsn":
+            if name in _DSN_FIELDS:
                 shown = mask_dsn(value.get_secret_value())
             elif isinstance(value, SecretStr):
                 shown = "****"
@@ -358,6 +387,8 @@ _SECRET_FIELDS = frozenset(
         "aws_session_token",
         "warehouse_dsn",
         "warehouse_password",
+        "query_dsn",
+        "query_password",
         "x_bearer_token",
     }
 )

@@ -11,14 +11,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import IO, Any, TextIO, cast
+from typing import IO, Any, Literal, TextIO, cast
 
 import psycopg2
 import psycopg2.extensions
 from psycopg2 import sql
 
 from lambda_common.errors import ConfigError, SchemaError, ServiceUnavailable
-from lambda_common.settings import Settings, mask_dsn
+from lambda_common.settings import DsnParts, Settings, mask_dsn
 from lambda_common.sql import load_sql, statements
 
 logger = logging.getLogger(__name__)
@@ -28,24 +28,39 @@ Cursor = psycopg2.extensions.cursor
 # Any fixed 64-bit number; it only has to be the same in every process of the pipeline.
 SCHEMA_LOCK_KEY = 0x6C616D626461  # "lambda"
 
+Role = Literal["writer", "reader"]
+"""Who a :class:`Warehouse` connects as: ``writer``, the pipeline's own role
+(``WAREHOUSE_DSN``), or ``reader``, the read-only role of everything that reads for
+people (``QUERY_DSN``)."""
+
 
 class Warehouse:
     """Connections and transactions against the configured warehouse.
 
     One connection is opened lazily and reused; ``transaction()`` commits on success and
     rolls back on any exception, so a crash mid-way leaves nothing half-written.
+    ``role="reader"`` connects as ``QUERY_DSN``'s user, which can only read.
     """
 
-    def __init__(self, settings: Settings, *, connect_timeout_s: int = 10) -> None:
+    def __init__(
+        self, settings: Settings, *, connect_timeout_s: int = 10, role: Role = "writer"
+    ) -> None:
         self.settings = settings
         self.dialect = settings.warehouse_dialect
+        self.role = role
         self._connect_timeout_s = connect_timeout_s
         self._conn: psycopg2.extensions.connection | None = None
 
     @property
+    def dsn(self) -> DsnParts:
+        """The parsed DSN this warehouse connects with (holds the password: do not log)."""
+        return self.settings.query if self.role == "reader" else self.settings.warehouse
+
+    @property
     def where(self) -> str:
         """The DSN without its password, for messages."""
-        return mask_dsn(self.settings.warehouse_dsn.get_secret_value())
+        dsn = self.settings.query_dsn if self.role == "reader" else self.settings.warehouse_dsn
+        return mask_dsn(dsn.get_secret_value())
 
     def connection(self) -> psycopg2.extensions.connection:
         """The open connection (opened on first use, reopened after a drop)."""
@@ -53,7 +68,7 @@ class Warehouse:
             try:
                 keywords: dict[str, Any] = {
                     "application_name": "lambda-tweets",
-                    **self.settings.warehouse.connect_kwargs(),
+                    **self.dsn.connect_kwargs(),
                     "connect_timeout": self._connect_timeout_s,
                 }
                 self._conn = psycopg2.connect(**keywords)
@@ -75,6 +90,7 @@ class Warehouse:
 
         Both layers call this at start; on PostgreSQL a transaction-level advisory lock
         keeps two concurrent starts from racing on ``CREATE TABLE IF NOT EXISTS``.
+        QUERY_DSN's user, if it exists, is then granted reads on them (and nothing else).
 
         Tables created when the views' sums were ``bigint`` are brought to the contract's
         ``numeric(38,0)`` in the same transaction on PostgreSQL (rows kept). Redshift
@@ -91,10 +107,37 @@ class Warehouse:
             if old:
                 self._migrate_sums(cur, old)
             self._run_file(cur, "serving_view")
+            self._grant_reader(cur)
 
     def _run_file(self, cur: Cursor, name: str) -> None:
         for statement in statements(load_sql(name, self.dialect)):
             cur.execute(statement)
+
+    def _grant_reader(self, cur: Cursor) -> None:
+        """Let QUERY_DSN's user read the pipeline's tables and views in the current
+        schema (``reader_grants.sql``), if that user exists: a missing one is a warning,
+        since on Redshift the operator creates it."""
+        reader = self.settings.query.user
+        if reader == self.settings.warehouse.user:
+            logger.warning(
+                "QUERY_DSN connects as the pipeline's own user %s: make query could write; "
+                "give it a user that can only read (README: Settings)",
+                reader,
+            )
+            return
+        (check,) = statements(load_sql("reader_role", self.dialect))
+        cur.execute(check, {"reader": reader})
+        rows = cur.fetchall()
+        if not rows or not rows[0][1]:
+            logger.warning(
+                "QUERY_DSN's user %s does not exist in the warehouse: make query and "
+                "make status cannot connect until it is created (README: Going to AWS)",
+                reader,
+            )
+            return
+        names = {"schema": sql.Identifier(str(rows[0][0])), "reader": sql.Identifier(reader)}
+        for statement in statements(load_sql("reader_grants", self.dialect)):
+            cur.execute(sql.SQL(statement).format(**names))
 
     def _migrate_sums(self, cur: Cursor, old: list[tuple[str, str, str]]) -> None:
         """Widen the sum columns ``old`` (table, column, type) lists to numeric(38,0)."""

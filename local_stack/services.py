@@ -31,6 +31,7 @@ from lambda_common.broker import check_broker
 from lambda_common.errors import LambdaError, ServiceUnavailable, StackError
 from lambda_common.objectstore import S3ObjectStore
 from lambda_common.settings import HostPort, Settings
+from lambda_common.sql import load_sql, statements
 from local_stack.jars import ensure_jars
 
 logger = logging.getLogger(__name__)
@@ -521,7 +522,8 @@ class PostgresService(Service):
     PostgreSQL refuses to run as root; when we are root it runs as the ``postgres`` system
     user (created by the Debian package). A superuser password is generated on first
     start and kept in the stack folder; the pipeline connects as the ``WAREHOUSE_DSN``
-    user, which owns its database and nothing else.
+    user, which owns its database and nothing else, and whatever reads for people as the
+    ``QUERY_DSN`` user, which may only connect (its reads are the pipeline's to grant).
     """
 
     name = "postgres"
@@ -699,14 +701,14 @@ class PostgresService(Service):
                 f"postgres failed to start; see {self.log_path}: {_tail(self.log_path, 3)}"
             )
 
-    def _admin_connect(self) -> psycopg2.extensions.connection:
+    def _admin_connect(self, dbname: str = "postgres") -> psycopg2.extensions.connection:
         address = self.ports()[0].address
         return psycopg2.connect(
             # In a container the superuser may only come from inside it (_allow_network).
             host="127.0.0.1" if self.bind_all else _resolve_host(address.host),
             port=address.port,
             user="postgres",
-            dbname="postgres",
+            dbname=dbname,
             password=self.superuser_password_path.read_text().strip(),
             connect_timeout=3,
         )
@@ -718,11 +720,19 @@ class PostgresService(Service):
         return f"PostgreSQL {row[0] if row else '?'} on port {self.ports()[0].address.port}"
 
     def after_healthy(self) -> None:
-        """Create (or update) the pipeline's role and database from ``WAREHOUSE_DSN``."""
+        """Create (or update) the pipeline's role and database from ``WAREHOUSE_DSN``, and
+        the reader role of ``QUERY_DSN`` (see :meth:`_ensure_reader`)."""
         dsn = self.settings.warehouse
-        if dsn.user == "postgres":
+        reader = self.settings.query
+        if "postgres" in (dsn.user, reader.user):
             raise StackError(
-                "WAREHOUSE_DSN must not use the superuser 'postgres': name a pipeline user"
+                "WAREHOUSE_DSN and QUERY_DSN must not use the superuser 'postgres': "
+                "name a pipeline user and a reader user"
+            )
+        if reader.user == dsn.user:
+            raise StackError(
+                f"QUERY_DSN must name a user of its own, not the pipeline's {dsn.user!r}: "
+                "the reader may only read"
             )
         with contextlib.closing(self._admin_connect()) as conn:
             conn.autocommit = True  # CREATE DATABASE cannot run inside a transaction
@@ -743,6 +753,26 @@ class PostgresService(Service):
                         )
                     )
                     logger.info("created database %s owned by %s", dsn.dbname, dsn.user)
+                self._ensure_reader(cur, reader.user, reader.password, dsn.dbname)
+        with contextlib.closing(self._admin_connect(dsn.dbname)) as conn:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                for statement in statements(load_sql("reader_database_setup", "postgres")):
+                    cur.execute(statement)
+
+    def _ensure_reader(
+        self, cur: psycopg2.extensions.cursor, user: str, password: str, dbname: str
+    ) -> None:
+        """Create QUERY_DSN's user if missing, then (re)apply what it may do: log in and
+        connect to the pipeline's database, nothing more. Its reads of the tables are
+        granted by the pipeline's role, which owns them (``Warehouse.ensure_schema``)."""
+        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,))
+        if cur.fetchone() is None:
+            cur.execute(sql.SQL("CREATE ROLE {}").format(sql.Identifier(user)))
+            logger.info("created the reader role %s", user)
+        names = {"reader": sql.Identifier(user), "database": sql.Identifier(dbname)}
+        for statement in statements(load_sql("reader_role_setup", "postgres")):
+            cur.execute(sql.SQL(statement).format(**names), {"password": password})
 
     def stop(self) -> None:
         if self.pid() is None:

@@ -38,7 +38,8 @@ from lambda_common.errors import LambdaError
 from lambda_common.objectstore import S3ObjectStore
 from lambda_common.settings import Settings, parse_duration
 from lambda_common.warehouse import Warehouse
-from serving_layer.query import QueryResult, render, run_named
+from serving_layer.execute import QueryResult, run_named
+from serving_layer.render import render
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +162,8 @@ class Demo:
         self.log_dir: Path = args.log_dir or settings.local_stack_dir / "logs"
         self.stop_requested = threading.Event()
         self.jobs: list[Job] = []
-        self.reader = Warehouse(settings)
+        # The display reads as QUERY_DSN's user, like make query.
+        self.reader = Warehouse(settings, role="reader")
         self._remote_wait_until: float | None = None
         # Frames replace each other on a terminal; a log or a pipe gets them all in turn.
         self.redraw = out.isatty() and os.environ.get("TERM", "dumb") != "dumb"

@@ -454,9 +454,11 @@ def _one_line(error: BaseException) -> str:
 
 
 def _scrub(text: str, settings: Settings) -> str:
-    """Belt and braces: the warehouse password never reaches the output."""
-    password = settings.warehouse.password
-    return text.replace(password, "***") if password else text
+    """Belt and braces: neither warehouse password ever reaches the output."""
+    for password in (settings.warehouse.password, settings.query.password):
+        if password:
+            text = text.replace(password, "***")
+    return text
 
 
 def _ms_to_utc(ms: int) -> datetime | None:
@@ -563,10 +565,12 @@ def gather_warehouse(
     settings: Settings, now: datetime, *, timeout_s: float = TIMEOUT_S
 ) -> WarehouseFacts:
     """The horizon, ledger, speed-batch status, row counts and the integrity check."""
-    where = mask_dsn(settings.warehouse_dsn.get_secret_value())
+    where = mask_dsn(settings.query_dsn.get_secret_value())
     facts = WarehouseFacts(where=where, dialect=settings.warehouse_dialect)
     try:
-        with Warehouse(settings, connect_timeout_s=max(1, int(timeout_s))) as wh:
+        # As QUERY_DSN's user: a health check only reads.
+        timeout = max(1, int(timeout_s))
+        with Warehouse(settings, connect_timeout_s=timeout, role="reader") as wh:
             wh.execute(f"SET statement_timeout TO {int(QUERY_TIMEOUT_MS)}")
             facts.missing = tuple(name for name in RELATIONS if not _exists(wh, name))
             if not facts.missing:

@@ -197,6 +197,7 @@ class SpeedSink:
                 datetime.fromtimestamp(r["hour_s"], UTC).replace(tzinfo=None),
                 r["location"],
                 int(r["tweet_count"]),
+                # DECIMAL(38,0) comes back as decimal.Decimal: int() of it is exact.
                 int(r["followers_sum"]),
                 int(r["favorite_sum"]),
                 int(r["retweet_sum"]),
@@ -336,15 +337,56 @@ def _run(settings: Settings, stop: threading.Event | None) -> None:
         settings.spark_master,
     )
     error: Any = None
+    failure: BaseException | None = None
     try:
         with _stop_on_signals(stop) if _main_thread() else _no_signals():
-            while not stop.is_set() and _active(query):
-                query.awaitTermination(0.5)
+            failure = await_query(query, stop)
     finally:
         error = _shut_down(spark, query)
+    error = error if error is not None else failure
     if error is not None and not stop.is_set():
-        raise SpeedError(f"speed layer query failed: {str(error).strip().splitlines()[0]}")
+        raise SpeedError(failure_message(str(error), settings.speed_checkpoint))
     logger.info("speed layer stopped")
+
+
+def await_query(query: Any, stop: threading.Event) -> BaseException | None:
+    """Wait until ``stop`` is set or the query ends; return what ended it, if it failed.
+
+    ``awaitTermination`` raises the query's own error (StreamingQueryException) once the
+    query has failed: caught here, so that the job ends with its one line, not a
+    traceback (a checkpoint of an older aggregation fails this way at its first batch).
+    """
+    try:
+        while not stop.is_set() and _active(query):
+            query.awaitTermination(0.5)
+    except Exception as e:  # the query's failure, or the JVM gone (then stop is set too)
+        return e
+    return None
+
+
+# Spark's error classes for state a checkpoint holds in another shape than the query's.
+_STATE_SCHEMA_CHANGED = (
+    "STATE_STORE_VALUE_SCHEMA_NOT_COMPATIBLE",
+    "STATE_STORE_KEY_SCHEMA_NOT_COMPATIBLE",
+)
+
+
+def failure_message(error: str, checkpoint: str) -> str:
+    """The one line a failed query ends the job with: the first line of Spark's error.
+
+    A checkpoint written by an older aggregation (bigint sums, before they became
+    DECIMAL(38,0)) cannot be resumed: Spark refuses its state at start, which says so,
+    but not what to do about it. A fresh checkpoint is safe: the job then reads the topic
+    from its earliest offsets and writes every group it holds with its full aggregate.
+    """
+    lines = error.strip().splitlines()
+    message = f"speed layer query failed: {lines[0] if lines else 'no message'}"
+    if any(name in error for name in _STATE_SCHEMA_CHANGED):
+        message += (
+            f"; SPEED_CHECKPOINT {checkpoint} holds the state of an older aggregation: move "
+            "it aside and restart (the job re-reads the topic and rewrites speed_view)"
+        )
+    return message
 
 
 def _active(query: Any) -> bool:

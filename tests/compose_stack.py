@@ -64,6 +64,7 @@ class ComposeStack:
     s3_port: int = field(default_factory=free_port)
     warehouse_port: int = field(default_factory=free_port)
     password: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+    reader_password: str = field(default_factory=lambda: secrets.token_urlsafe(18))
 
     def environment(self) -> dict[str, str]:
         """What ``docker compose`` is run with: the project, ports, password, CA bundle."""
@@ -76,6 +77,7 @@ class ComposeStack:
             "DOCKER_S3_PORT": str(self.s3_port),
             "DOCKER_WAREHOUSE_PORT": str(self.warehouse_port),
             "WAREHOUSE_PASSWORD": self.password,
+            "QUERY_PASSWORD": self.reader_password,
             "BUILD_CA_BUNDLE": bundle,
         }
 
@@ -108,6 +110,10 @@ class ComposeStack:
             s3_endpoint_url=f"http://localhost:{self.s3_port}",
             warehouse_dsn=(
                 f"postgresql://lambda:{self.password}@localhost:{self.warehouse_port}/lambda"
+            ),
+            query_dsn=(
+                f"postgresql://lambda_reader:{self.reader_password}"
+                f"@localhost:{self.warehouse_port}/lambda"
             ),
         )
 

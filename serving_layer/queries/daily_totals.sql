@@ -23,9 +23,10 @@ UNION ALL
 SELECT
     CAST(DATE_TRUNC('day', v.event_hour) AS DATE) AS event_day,
     CAST(SUM(v.tweet_count) AS BIGINT) AS tweet_count,
-    CAST(SUM(v.followers_sum) AS BIGINT) AS followers_sum,
-    CAST(SUM(v.favorite_sum) AS BIGINT) AS favorite_sum,
-    CAST(SUM(v.retweet_sum) AS BIGINT) AS retweet_sum,
+    -- Exact DECIMAL(38,0), like batch_daily's columns above (a bigint would overflow).
+    CAST(SUM(v.followers_sum) AS DECIMAL(38, 0)) AS followers_sum,
+    CAST(SUM(v.favorite_sum) AS DECIMAL(38, 0)) AS favorite_sum,
+    CAST(SUM(v.retweet_sum) AS DECIMAL(38, 0)) AS retweet_sum,
     COUNT(DISTINCT v.location) AS locations
 FROM serving_view AS v
 WHERE v.event_hour >= %(since)s

@@ -3,10 +3,12 @@
 -- params: hours=24, limit=10
 SELECT
     location,
+    -- The casts give both warehouses the same output types; the sums stay exact
+    -- DECIMAL(38,0), as in the views (a bigint could overflow).
     CAST(SUM(tweet_count) AS BIGINT) AS tweet_count,
-    CAST(SUM(followers_sum) AS BIGINT) AS followers_sum,
-    CAST(SUM(favorite_sum) AS BIGINT) AS favorite_sum,
-    CAST(SUM(retweet_sum) AS BIGINT) AS retweet_sum,
+    CAST(SUM(followers_sum) AS DECIMAL(38, 0)) AS followers_sum,
+    CAST(SUM(favorite_sum) AS DECIMAL(38, 0)) AS favorite_sum,
+    CAST(SUM(retweet_sum) AS DECIMAL(38, 0)) AS retweet_sum,
     COUNT(*) AS active_hours
 FROM serving_view
 WHERE event_hour >= %(since)s

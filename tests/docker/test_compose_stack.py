@@ -79,6 +79,7 @@ def _host(stack: ComposeStack, *args: str, timeout: float = 300) -> str:
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
         "S3_ENDPOINT_URL": settings.s3_endpoint_url or "",
         "WAREHOUSE_DSN": settings.warehouse_dsn.get_secret_value(),
+        "QUERY_DSN": settings.query_dsn.get_secret_value(),
     }
     result = subprocess.run(
         [sys.executable, "-m", *args],

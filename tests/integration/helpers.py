@@ -44,6 +44,7 @@ class Lane:
         return {
             "KAFKA_TOPIC": self.settings.kafka_topic,
             "WAREHOUSE_DSN": self.settings.warehouse_dsn.get_secret_value(),
+            "QUERY_DSN": self.settings.query_dsn.get_secret_value(),
             "KAFKA_BOOTSTRAP_SERVERS": self.settings.kafka_bootstrap_servers,
             "S3_ENDPOINT_URL": self.settings.s3_endpoint_url or "",
         }

@@ -108,7 +108,9 @@ def test_after_a_batch_cycle_and_a_micro_batch_all_is_ok(lane: Lane) -> None:
 
 def test_unreachable_warehouse_fails_in_one_line_without_the_password(lane: Lane) -> None:
     password = "pw-that-must-not-show"
-    result = _status(lane, WAREHOUSE_DSN=f"postgresql://lambda:{password}@127.0.0.1:1/lambda")
+    # make status reads the warehouse as QUERY_DSN's user.
+    dsn = f"postgresql://lambda_reader:{password}@127.0.0.1:1/lambda"
+    result = _status(lane, QUERY_DSN=dsn)
     assert result.returncode == 1
     output = result.stdout + result.stderr
     assert password not in output
@@ -116,7 +118,7 @@ def test_unreachable_warehouse_fails_in_one_line_without_the_password(lane: Lane
     checks = _lines(result.stdout)
     level, detail = checks["warehouse"]
     assert level == "FAIL"
-    assert "warehouse at postgresql://lambda:***@127.0.0.1:1/lambda is unreachable" in detail
+    assert "warehouse at postgresql://lambda_reader:***@127.0.0.1:1/lambda is unreachable" in detail
     # The other services are still checked.
     assert checks["kafka"][0] == "OK"
     assert checks["s3"][0] == "OK"

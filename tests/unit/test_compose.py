@@ -62,6 +62,7 @@ AWS_ENV = {
     "KAFKA_BOOTSTRAP_SERVERS": "b-1.msk.example.com:9092,b-2.msk.example.com:9092",
     "WAREHOUSE_DSN": "postgresql://etl:pw@cluster.example.us-east-1.redshift.amazonaws.com:5439/dev",
     "REDSHIFT_IAM_ROLE": "arn:aws:iam::123456789012:role/redshift-copy",
+    "QUERY_DSN": "postgresql://reader:pw@cluster.example.us-east-1.redshift.amazonaws.com:5439/dev",
 }
 # Compose's interpolation environment: nothing set, or other host ports.
 MOVED_PORTS = {
@@ -501,6 +502,26 @@ def test_in_network_credentials_match_the_settings_defaults(
         assert environment["WAREHOUSE_PASSWORD"] == (password or host_side.password), name
 
 
+@pytest.mark.parametrize("password", [None, "other-reader-pw"])
+def test_in_network_reader_credentials_match_the_settings_defaults(
+    password: str | None, defaults: Settings
+) -> None:
+    """The reader role the postgres container creates from QUERY_DSN is the host default's
+    (so make query on the host reaches it), a user of its own; QUERY_PASSWORD moves its
+    password, which travels apart from the URL."""
+    env = {"QUERY_PASSWORD": password} if password else {}
+    services = resolved(local_project()["services"], env)
+    host_side = defaults.query
+    for name, service in services.items():
+        environment = service["environment"]
+        inside = load_settings(**{k.lower(): v for k, v in environment.items()})
+        assert (inside.query.user, inside.query.dbname) == (host_side.user, host_side.dbname)
+        assert inside.query.password == (password or host_side.password), name
+        assert inside.query.user not in ("postgres", inside.warehouse.user), name
+        assert parse_dsn(environment["QUERY_DSN"]).password == "", name
+        assert parse_dsn(environment["QUERY_DSN"]).host == "postgres", name
+
+
 # --- Ports and addresses -------------------------------------------------------------------
 
 
@@ -645,6 +666,7 @@ def test_aws_override_drops_the_local_infrastructure() -> None:
         assert env["S3_ENDPOINT_URL"] == "" and env["WAREHOUSE_DIALECT"] == "redshift", name
         assert env["KAFKA_BOOTSTRAP_SERVERS"] == AWS_ENV["KAFKA_BOOTSTRAP_SERVERS"], name
         assert env["WAREHOUSE_DSN"] == AWS_ENV["WAREHOUSE_DSN"], name
+        assert env["QUERY_DSN"] == AWS_ENV["QUERY_DSN"], name
     assert "depends_on" not in services["init"]
     for name in ("speed", "batch", "producer"):
         assert services[name]["depends_on"] == {

@@ -14,6 +14,7 @@ import pytest
 from lambda_common.contract import (
     MAX_FUTURE_SKEW,
     MAX_LOCATION_CHARS,
+    MAX_USER_ID_CHARS,
     SOURCES,
     UNKNOWN_LOCATION,
     Event,
@@ -163,11 +164,12 @@ def test_null_optional_fields_are_absent() -> None:
 
 
 def test_empty_hashtags_and_empty_strings_are_valid() -> None:
-    event = parse(minimal() | {"hashtags": [], "lang": "", "text": "", "user_id": ""})
+    # Empty optional strings only: an empty user_id is a reject (see below).
+    event = parse(minimal() | {"hashtags": [], "lang": "", "text": "", "user_name": ""})
     assert isinstance(event, Event)
     assert event.hashtags == ()
     assert event.lang == ""
-    assert event.user_id == ""
+    assert event.user_name == ""
 
 
 def test_nul_character_in_strings_is_accepted() -> None:
@@ -281,6 +283,49 @@ def test_bad_tweet_id_is_rejected(tweet_id: object) -> None:
 @pytest.mark.parametrize("value", [42, 4.2, True, ["42"], {"id": "42"}])
 def test_user_id_must_be_a_string(value: object) -> None:
     assert reject_reason(minimal() | {"user_id": value}) == "field 'user_id' must be a string"
+
+
+# 256 code points whatever their UTF-8 or UTF-16 length: ASCII, 2-byte, 3-byte, astral
+# (2 UTF-16 units, 4 UTF-8 bytes), and a combining mark counted on its own.
+USER_ID_256 = ["u", "7" * 256, "é" * 256, "東" * 256, "😀" * 256, "e\u0301" * 128, "\x00" * 256]
+USER_ID_BAD = ["", "7" * 257, "é" * 257, "😀" * 257, "e\u0301" * 128 + "x", "x" * 10_000]
+
+
+def test_the_user_id_limit_is_256() -> None:
+    assert MAX_USER_ID_CHARS == 256
+
+
+@pytest.mark.parametrize("user_id", USER_ID_256)
+@pytest.mark.parametrize("ascii_only", [False, True])  # raw UTF-8, or \u escapes (full path)
+def test_user_id_of_1_to_256_code_points_is_valid(user_id: str, ascii_only: bool) -> None:
+    value = json.dumps(minimal() | {"user_id": user_id}, ensure_ascii=ascii_only).encode()
+    event = parse_event(value, now=NOW)
+    assert isinstance(event, Event)
+    assert event.user_id == user_id
+    assert make_event(user_id=user_id).user_id == user_id
+
+
+@pytest.mark.parametrize("user_id", USER_ID_BAD)
+@pytest.mark.parametrize("ascii_only", [False, True])
+def test_empty_or_too_long_user_id_is_rejected(user_id: str, ascii_only: bool) -> None:
+    value = json.dumps(minimal() | {"user_id": user_id}, ensure_ascii=ascii_only).encode()
+    result = parse_event(value, now=NOW)
+    assert result == Rejection("field 'user_id' must be 1 to 256 characters")
+    with pytest.raises(EventError) as info:
+        make_event(user_id=user_id)
+    assert info.value.reason == "field 'user_id' must be 1 to 256 characters"
+
+
+def test_user_id_rules_come_in_order_type_then_unicode_then_length() -> None:
+    assert reject_reason(minimal() | {"user_id": None}) == "missing required field 'user_id'"
+    assert reject_reason(minimal() | {"user_id": 7}) == "field 'user_id' must be a string"
+    surrogate = encode(minimal())[:-1] + b',"user_id":"\\ud800' + b"x" * 300 + b'"}'
+    assert parse_event(surrogate, now=NOW) == Rejection(
+        "field 'user_id' is not valid Unicode (lone surrogate)"
+    )
+    # The tweet_id is checked before the user_id: one reason per message, always the same.
+    both = minimal() | {"tweet_id": "x", "user_id": ""}
+    assert reject_reason(both) == "field 'tweet_id' must be a string of 1 to 19 digits"
 
 
 @pytest.mark.parametrize("name", ["user_name", "location", "lang", "text"])
@@ -942,3 +987,56 @@ def test_escaped_valid_event_takes_the_full_path_and_is_the_same_event() -> None
     event = parse_event(value, now=NOW)
     assert isinstance(event, Event) and event.text == "caf\u00e9"
     assert event == _full_path(value)
+
+
+# Values the randomised comparison below draws from: each field's valid forms and its
+# edge cases (boundaries of counts, tweet_id and user_id lengths, types, nulls).
+_USER_ID_CHARS = ["a", "7", "é", "東", "😀", "\u0301", "\x00", " ", '"', "\\"]
+_FIELD_VALUES: dict[str, list[Any]] = {
+    "tweet_id": ["1", "9" * 19, "1" * 20, "", "12a", 12, None],
+    "created_at": [
+        "2026-11-21T10:15:30Z",
+        "2026-11-21 11:59:59.999999+00:00",
+        "2026-11-21T13:00:00Z",  # exactly one hour ahead of NOW: valid
+        "2026-11-21T13:00:00.000001Z",  # just over: rejected by the clock
+        "2026-11-21",
+        "2026-02-30T10:00:00Z",
+        None,
+    ],
+    "followers_count": [0, 1, 2**62, 2**63 - 1, 2**63, -1, 1.0, True, "1", None],
+    "favorite_count": [0, 2**63 - 1, 2**63, -(2**63), None],
+    "retweet_count": [0, 5, 2**63 - 1, 10**25, False],
+    "user_name": ["Ada", "", None, 1],
+    "location": [" Paris ", "", "\t", None, "x" * 300, ["Paris"]],
+    "lang": ["en", None, 0],
+    "text": ["hi 😀", None, {"a": 1}],
+    "hashtags": [[], ["a", "b"], None, ["a", 1], "a"],
+    "source": ["x", "synthetic", "replay", "X", None, 1],
+}
+
+
+def _random_user_id(rng: random.Random) -> str:
+    length = rng.choice([0, 1, 2, 255, 256, 257, 300])
+    return "".join(rng.choice(_USER_ID_CHARS) for _ in range(length))
+
+
+def test_fast_path_and_full_rules_agree_on_random_events() -> None:
+    rng = random.Random(14)
+    outcomes: dict[str, int] = {"fast-valid": 0, "rejected": 0}
+    for _ in range(4000):
+        obj: dict[str, Any] = rng.choice([minimal, full])()
+        obj["user_id"] = _random_user_id(rng)
+        for name in rng.sample(sorted(_FIELD_VALUES), rng.randrange(0, 3)):
+            obj[name] = rng.choice(_FIELD_VALUES[name])
+        if rng.random() < 0.05:
+            del obj[rng.choice(sorted(obj))]
+        # Mostly raw UTF-8, which the fast path takes; sometimes \\u escapes, which it leaves.
+        value = json.dumps(obj, ensure_ascii=rng.random() < 0.1).encode()
+        got = parse_event(value, now=NOW)
+        assert got == _full_path(value), obj
+        if isinstance(got, Event):
+            outcomes["fast-valid"] += b"\\u" not in value
+        else:
+            outcomes["rejected"] += 1
+    # Both outcomes were really compared, many times each.
+    assert min(outcomes.values()) > 500, outcomes

@@ -16,22 +16,19 @@ import sqlglot
 from sqlglot import exp
 
 from lambda_common.errors import QueryError
-from serving_layer.query import (
-    CELL_WIDTH,
+from serving_layer.catalogue import (
     DERIVED,
     MAX_INT_PARAM,
     QueryParam,
-    QueryResult,
     QueryUsageError,
-    bind_params,
-    check_statement,
     list_queries,
     load_query,
-    parse_param_pairs,
     parse_query_text,
-    render,
-    render_query_list,
 )
+from serving_layer.execute import QueryResult
+from serving_layer.guard import check_statement
+from serving_layer.params import bind_params, parse_param_pairs
+from serving_layer.render import CELL_WIDTH, render, render_query_list
 from tests.unit.test_batch_sql import _bind
 
 NOW = datetime(2026, 11, 21, 10, 15, 30)
@@ -339,6 +336,30 @@ def test_json_is_an_array_of_objects() -> None:
     odd = QueryResult(("a", "a", "d"), [(Decimal("1.5"), Decimal("NaN"), date(2026, 1, 2))])
     assert json.loads(render(odd, "json")) == [{"a": 1.5, "a_2": "NaN", "d": "2026-01-02"}]
     assert render(QueryResult(("a",), []), "json") == "[]\n"
+
+
+# Sums are numeric(38,0): psycopg2 gives them as Decimal, beyond what a bigint or a float
+# holds exactly (2 * (2^63 - 1), and the largest 38-digit value).
+BIG_SUMS = QueryResult(
+    ("location", "followers_sum", "favorite_sum"),
+    [("Paris", Decimal(2 * (2**63 - 1)), Decimal(10**38 - 1))],
+)
+
+
+def test_big_decimal_sums_are_exact_in_every_format() -> None:
+    doubled, widest = "18446744073709551614", "9" * 38
+    text = render(BIG_SUMS, "json")
+    # Written as JSON integers, digit for digit (a float would print 1.8446744073709552e+19).
+    assert f'"followers_sum": {doubled},' in text and f'"favorite_sum": {widest}\n' in text
+    assert json.loads(text) == [
+        {"location": "Paris", "followers_sum": 2 * (2**63 - 1), "favorite_sum": 10**38 - 1}
+    ]
+    assert render(BIG_SUMS, "csv").splitlines()[1] == f"Paris,{doubled},{widest}"
+    assert render(BIG_SUMS, "table").splitlines()[2].split() == [
+        "Paris",
+        f"{2 * (2**63 - 1):,}",
+        f"{10**38 - 1:,}",
+    ]
 
 
 def test_unknown_format() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import re
+import threading
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -14,7 +15,7 @@ from lambda_common.contract import Event
 from lambda_common.rows import warehouse_text
 from lambda_common.settings import load_settings
 from lambda_common.sql import load_sql
-from speed_layer.job import _artifact, connector_jars
+from speed_layer.job import _artifact, await_query, connector_jars, failure_message
 from speed_layer.parse import PARSED_DDL, Parsed, parse_message
 from speed_layer.view import BatchStatus
 
@@ -67,6 +68,35 @@ def test_a_bad_message_is_a_reject_with_its_reason_and_nothing_else(
     parsed = parse_message(value, READ_AT_US)
     assert parsed.reject is not None and reason in parsed.reject
     assert parsed[:-1] == (None,) * (len(Parsed._fields) - 1)
+
+
+def test_a_user_id_over_256_characters_is_a_reject_with_the_contracts_reason() -> None:
+    assert parse_message(_value(user_id="😀" * 256), READ_AT_US).reject is None
+    parsed = parse_message(_value(user_id="😀" * 257), READ_AT_US)
+    assert parsed == Parsed(*(None,) * 7, "field 'user_id' must be 1 to 256 characters")
+    assert parse_message(_value(user_id=""), READ_AT_US).reject == parsed.reject
+
+
+def test_the_largest_counts_pass_through_unchanged() -> None:
+    top = 2**63 - 1
+    parsed = parse_message(
+        _value(followers_count=top, favorite_count=top, retweet_count=top), READ_AT_US
+    )
+    assert (parsed.followers_count, parsed.favorite_count, parsed.retweet_count) == (top,) * 3
+
+
+def test_a_checkpoint_of_an_older_aggregation_fails_saying_what_to_do() -> None:
+    spark_error = (
+        "[STREAM_FAILED] Query [id = 1, runId = 2] terminated with exception: "
+        "[STATE_STORE_VALUE_SCHEMA_NOT_COMPATIBLE] Provided value schema does not match "
+        "existing state value schema.\n\tat org.apache.spark.sql...\n"
+    )
+    message = failure_message(spark_error, "/data/ck")
+    assert "\n" not in message
+    assert message.startswith("speed layer query failed: [STREAM_FAILED]")
+    assert "SPEED_CHECKPOINT /data/ck holds the state of an older aggregation" in message
+    other = failure_message("[KAFKA] broker gone\nstack", "/data/ck")
+    assert other == "speed layer query failed: [KAFKA] broker gone"
 
 
 def test_far_future_is_judged_against_the_micro_batch_clock_not_the_wall_clock() -> None:
@@ -153,3 +183,30 @@ def test_the_status_line_names_every_number() -> None:
 def test_qualified_versions_are_dropped_too() -> None:
     assert _artifact("guava-33.3.1-jre.jar") == "guava"
     assert _artifact("netty-4.1.118.Final.jar") == "netty"
+
+
+class _FailingQuery:
+    """A streaming query that fails on its second wait, as Spark's does: awaitTermination
+    raises the query's error."""
+
+    def __init__(self) -> None:
+        self.waits = 0
+
+    @property
+    def isActive(self) -> bool:
+        return True
+
+    def awaitTermination(self, timeout: float) -> None:
+        self.waits += 1
+        if self.waits == 2:
+            raise RuntimeError("[STREAM_FAILED] ... [STATE_STORE_VALUE_SCHEMA_NOT_COMPATIBLE]")
+
+
+def test_a_failing_query_ends_the_wait_with_its_error_not_an_exception() -> None:
+    query = _FailingQuery()
+    error = await_query(query, threading.Event())
+    assert isinstance(error, RuntimeError) and query.waits == 2
+    assert "older aggregation" in failure_message(str(error), "ck")
+    stopped = threading.Event()
+    stopped.set()
+    assert await_query(_FailingQuery(), stopped) is None

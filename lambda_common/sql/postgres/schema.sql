@@ -28,13 +28,14 @@ CREATE TABLE IF NOT EXISTS load_ledger (
     loaded_at       timestamp     NOT NULL DEFAULT (now() AT TIME ZONE 'UTC')
 );
 
+-- Sums are exact numeric(38,0): counts may reach 2^63 - 1, so a bigint sum could overflow.
 CREATE TABLE IF NOT EXISTS batch_view (
-    event_hour    timestamp    NOT NULL,
-    location      varchar(800) NOT NULL,
-    tweet_count   bigint       NOT NULL,
-    followers_sum bigint       NOT NULL,
-    favorite_sum  bigint       NOT NULL,
-    retweet_sum   bigint       NOT NULL,
+    event_hour    timestamp     NOT NULL,
+    location      varchar(800)  NOT NULL,
+    tweet_count   bigint        NOT NULL,
+    followers_sum numeric(38,0) NOT NULL,
+    favorite_sum  numeric(38,0) NOT NULL,
+    retweet_sum   numeric(38,0) NOT NULL,
     PRIMARY KEY (event_hour, location)
 );
 
@@ -42,12 +43,12 @@ CREATE TABLE IF NOT EXISTS batch_view (
 -- locations cannot be added up from hours, so daily_totals reads the days wholly before
 -- the horizon's day here instead of rescanning every hour.
 CREATE TABLE IF NOT EXISTS batch_daily (
-    event_day     date   NOT NULL PRIMARY KEY,
-    tweet_count   bigint NOT NULL,
-    followers_sum bigint NOT NULL,
-    favorite_sum  bigint NOT NULL,
-    retweet_sum   bigint NOT NULL,
-    locations     bigint NOT NULL
+    event_day     date          NOT NULL PRIMARY KEY,
+    tweet_count   bigint        NOT NULL,
+    followers_sum numeric(38,0) NOT NULL,
+    favorite_sum  numeric(38,0) NOT NULL,
+    retweet_sum   numeric(38,0) NOT NULL,
+    locations     bigint        NOT NULL
 );
 
 -- A single row: hours before it are served from batch_view.

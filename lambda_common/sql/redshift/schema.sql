@@ -29,13 +29,14 @@ CREATE TABLE IF NOT EXISTS load_ledger (
 )
 DISTSTYLE ALL;
 
+-- Sums are exact decimal(38,0): counts may reach 2^63 - 1, so a bigint sum could overflow.
 CREATE TABLE IF NOT EXISTS batch_view (
-    event_hour    timestamp    NOT NULL,
-    location      varchar(800) NOT NULL,
-    tweet_count   bigint       NOT NULL,
-    followers_sum bigint       NOT NULL,
-    favorite_sum  bigint       NOT NULL,
-    retweet_sum   bigint       NOT NULL,
+    event_hour    timestamp     NOT NULL,
+    location      varchar(800)  NOT NULL,
+    tweet_count   bigint        NOT NULL,
+    followers_sum decimal(38,0) NOT NULL,
+    favorite_sum  decimal(38,0) NOT NULL,
+    retweet_sum   decimal(38,0) NOT NULL,
     PRIMARY KEY (event_hour, location)
 )
 DISTSTYLE ALL
@@ -45,12 +46,12 @@ SORTKEY (event_hour);
 -- locations cannot be added up from hours, so daily_totals reads the days wholly before
 -- the horizon's day here instead of rescanning every hour.
 CREATE TABLE IF NOT EXISTS batch_daily (
-    event_day     date   NOT NULL PRIMARY KEY,
-    tweet_count   bigint NOT NULL,
-    followers_sum bigint NOT NULL,
-    favorite_sum  bigint NOT NULL,
-    retweet_sum   bigint NOT NULL,
-    locations     bigint NOT NULL
+    event_day     date          NOT NULL PRIMARY KEY,
+    tweet_count   bigint        NOT NULL,
+    followers_sum decimal(38,0) NOT NULL,
+    favorite_sum  decimal(38,0) NOT NULL,
+    retweet_sum   decimal(38,0) NOT NULL,
+    locations     bigint        NOT NULL
 )
 DISTSTYLE ALL
 SORTKEY (event_day);

@@ -1,0 +1,228 @@
+"""The reader role of ``make query``/``make status``/the demo (issue 14), without a
+database: its settings (QUERY_DSN, QUERY_PASSWORD), which connection each reader opens,
+the grants ``ensure_schema`` gives it, and the local stack's refusals."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import pytest
+from psycopg2 import sql
+
+from lambda_common.errors import ConfigError, ServiceUnavailable, StackError
+from lambda_common.settings import Settings, load_settings
+from lambda_common.sql import load_sql, statements
+from lambda_common.warehouse import Role, Warehouse
+from local_stack.services import PostgresService
+from serving_layer import demo, query, status
+
+pytestmark = pytest.mark.unit
+
+READER_CHECK = statements(load_sql("reader_role", "postgres"))[0]
+
+
+# -- settings ----------------------------------------------------------------------------
+
+
+def test_the_reader_defaults_to_the_local_stacks_reader() -> None:
+    s = load_settings()
+    assert (s.query.user, s.query.password) == ("lambda_reader", "lambda-reader-local")
+    assert (s.query.host, s.query.port, s.query.dbname) == ("localhost", 5439, "lambda")
+    assert s.query.user != s.warehouse.user
+
+
+def test_query_password_needs_no_encoding_and_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUERY_DSN", "postgresql://ro:old@db/lake?sslmode=require")
+    monkeypatch.setenv("QUERY_PASSWORD", "p@ss:w/rd?#%&=s3cr3t")
+    s = load_settings()
+    assert s.query.connect_kwargs() == {
+        "host": "db",
+        "port": 5439,
+        "user": "ro",
+        "password": "p@ss:w/rd?#%&=s3cr3t",
+        "dbname": "lake",
+        "sslmode": "require",
+    }
+    # The pipeline's own credentials are untouched by the reader's.
+    assert s.warehouse.password == "lambda-local"
+    shown = dict(s.describe())
+    assert shown["QUERY_DSN"] == "postgresql://ro:***@db/lake?sslmode=require"
+    assert shown["QUERY_PASSWORD"] == "****"
+    assert "s3cr3t" not in "\n".join(shown.values()) + repr(s) and "old" not in shown["QUERY_DSN"]
+
+
+def test_a_bad_query_dsn_is_named_without_its_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUERY_DSN", "mysql://ro:s3cr3t-pw@host/db")
+    with pytest.raises(ConfigError, match="invalid setting QUERY_DSN") as info:
+        load_settings()
+    assert "s3cr3t" not in str(info.value)
+
+
+def test_in_schema_scopes_the_readers_dsn_too() -> None:
+    scoped = load_settings(query_dsn="postgresql://ro:p@h:5439/db").in_schema("lane_1")
+    assert scoped.query_dsn.get_secret_value() == (
+        "postgresql://ro:p@h:5439/db?options=-csearch_path%3Dlane_1"
+    )
+    assert dict(scoped.query.params) == dict(scoped.warehouse.params)
+
+
+# -- who connects as whom ----------------------------------------------------------------
+
+
+def _users(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the user of every connection attempt, and refuse it at once."""
+    users: list[str] = []
+
+    def connect(**keywords: Any) -> None:
+        users.append(keywords["user"])
+        raise psycopg2.OperationalError("connection refused")
+
+    monkeypatch.setattr(psycopg2, "connect", connect)
+    return users
+
+
+@pytest.mark.parametrize(("role", "user"), [("reader", "lambda_reader"), ("writer", "lambda")])
+def test_a_warehouse_connects_as_the_role_asked_for(
+    monkeypatch: pytest.MonkeyPatch, role: Role, user: str
+) -> None:
+    users = _users(monkeypatch)
+    warehouse = Warehouse(load_settings(), role=role)
+    with pytest.raises(ServiceUnavailable, match=f"postgresql://{user}:\\*\\*\\*@"):
+        warehouse.check()
+    assert users == [user]
+
+
+def test_query_status_and_the_demo_read_as_the_reader(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = load_settings()
+    users = _users(monkeypatch)
+    parser = argparse.ArgumentParser()
+    query.add_arguments(parser)
+    with pytest.raises(ServiceUnavailable):
+        query.run(s, parser.parse_args(["--sql", "SELECT 1"]))
+    assert users == ["lambda_reader"]
+    facts = status.gather_warehouse(s, datetime.now(UTC))
+    assert users == ["lambda_reader", "lambda_reader"]
+    assert facts.error and facts.where.startswith("postgresql://lambda_reader:***@")
+    shown = demo.Demo(s, argparse.Namespace(log_dir=Path("unused")), out=io.StringIO())
+    assert shown.reader.role == "reader"
+
+
+# -- grants --------------------------------------------------------------------------------
+
+
+def _render(statement: object) -> str:
+    """A psycopg2.sql composition as text (identifiers double-quoted), no connection."""
+    if isinstance(statement, str):
+        return statement
+    if isinstance(statement, sql.Composed):
+        return "".join(_render(part) for part in statement.seq)
+    if isinstance(statement, sql.Identifier):
+        return ".".join('"' + s.replace('"', '""') + '"' for s in statement.strings)
+    if isinstance(statement, sql.SQL):
+        return statement.string
+    raise TypeError(type(statement))
+
+
+class FakeCursor:
+    def __init__(self, conn: FakeConnection) -> None:
+        self.conn = conn
+        self.rows: list[tuple[Any, ...]] = []
+
+    def execute(self, statement: object, params: Any = None) -> None:
+        self.conn.executed.append((_render(statement), params))
+        self.rows = [self.conn.reader_row] if statement == READER_CHECK else []
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self.rows
+
+    def __enter__(self) -> FakeCursor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+class FakeConnection:
+    closed = False
+
+    def __init__(self, schema: str, exists: bool) -> None:
+        self.reader_row = (schema, exists)
+        self.executed: list[tuple[str, Any]] = []
+
+    def cursor(self) -> FakeCursor:
+        return FakeCursor(self)
+
+    def commit(self) -> None:
+        pass
+
+    def rollback(self) -> None:
+        pass
+
+
+def _ensure(settings: Settings, *, schema: str = "lane 1", exists: bool = True) -> list[str]:
+    warehouse = Warehouse(settings)
+    conn = FakeConnection(schema, exists)
+    warehouse._conn = conn  # type: ignore[assignment]
+    warehouse.ensure_schema()
+    checks = [params for text, params in conn.executed if text == READER_CHECK]
+    assert checks in ([], [{"reader": settings.query.user}])
+    code = [
+        " ".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+        for text, _ in conn.executed
+    ]
+    return [text for text in code if text.startswith(("GRANT", "REVOKE"))]
+
+
+@pytest.mark.parametrize("dialect", ["postgres", "redshift"])
+def test_an_existing_reader_may_read_the_relations_and_nothing_more(dialect: str) -> None:
+    settings = load_settings(
+        warehouse_dialect=dialect, query_dsn='postgresql://r"o@localhost/lambda'
+    )
+    grants = _ensure(settings)
+    quoted = '"r""o"'
+    assert grants[0] == f'GRANT USAGE ON SCHEMA "lane 1" TO {quoted}'
+    assert grants[1:] == [
+        f"GRANT SELECT ON TABLE {name} TO {quoted}" for name in status.RELATIONS
+    ], "the reader may read exactly what make status reads"
+    assert all("CREATE" not in g and "ALL" not in g and "OPTION" not in g for g in grants)
+
+
+def test_a_missing_reader_is_one_warning_not_an_error(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="lambda_common.warehouse"):
+        assert _ensure(load_settings(), exists=False) == []
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "lambda_reader does not exist" in warnings[0]
+    assert "\n" not in warnings[0]
+
+
+def test_a_reader_that_is_the_pipeline_is_warned_about_and_granted_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = load_settings(query_dsn="postgresql://lambda@localhost:5439/lambda")
+    with caplog.at_level(logging.WARNING, logger="lambda_common.warehouse"):
+        assert _ensure(settings) == []
+    assert "make query could write" in caplog.text
+
+
+# -- the local stack ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query_dsn", "message"),
+    [
+        ("postgresql://lambda@localhost:5439/lambda", "QUERY_DSN must name a user of its own"),
+        ("postgresql://postgres@localhost:5439/lambda", "must not use the superuser"),
+    ],
+)
+def test_the_local_stack_refuses_a_reader_that_could_write(
+    tmp_path: Path, query_dsn: str, message: str
+) -> None:
+    service = PostgresService(load_settings(query_dsn=query_dsn), tmp_path)
+    with pytest.raises(StackError, match=message):
+        service.after_healthy()  # refused before any connection is attempted
