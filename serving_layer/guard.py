@@ -15,7 +15,10 @@ from lambda_common.errors import QueryError
 READ_ONLY_KEYWORDS = ("SELECT", "WITH", "VALUES", "TABLE", "SHOW", "EXPLAIN")
 """How a statement ``--sql`` accepts may begin (the transaction is read-only as well)."""
 
-_DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$")
+# PostgreSQL's dollar-quote delimiter: a tag starts with a letter, ``_`` or any non-ASCII
+# character and goes on with those or digits (its lexer's ``dolq_start``/``dolq_cont``).
+# An ASCII-only reading once let ``$é$'$é$; COMMIT; DROP ...`` hide its second half.
+_DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_\u0080-\U0010ffff][A-Za-z0-9_\u0080-\U0010ffff]*)?\$")
 
 
 def _code_only(text: str, *, backslash: bool, nested: bool, dollar: bool) -> str:

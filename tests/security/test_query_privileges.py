@@ -1,16 +1,19 @@
 """``make query`` cannot write, by privilege, not by parsing (issue 14).
 
-Each text below slips past the query command's statement check: a dollar-quote tag with a
-non-ASCII letter (``$é$``, which PostgreSQL accepts) hides the rest of the text inside what
-the check reads as a string literal, so psycopg2 sends the whole text in one simple query
-after ``BEGIN READ ONLY``, and a ``COMMIT`` or ``ROLLBACK`` in it ends the read-only
+Each text below once slipped past the query command's statement check: a dollar-quote tag
+with a non-ASCII letter (``$é$``, which PostgreSQL accepts) hid the rest of the text inside
+what the check read as a string literal, so psycopg2 sent the whole text in one simple
+query after ``BEGIN READ ONLY``, and a ``COMMIT`` or ``ROLLBACK`` in it ended the read-only
 transaction. Connected as the pipeline's own role, which owns every table, each of these
-changed the warehouse (or killed a pipeline session) and exited 0. Connected as QUERY_DSN's
-reader role, each must fail in one ``error:`` line, exit 1, and leave every table, the
-large objects and the pipeline's open session as they were.
+changed the warehouse (or killed a pipeline session) and exited 0.
+
+Now each must (1) fail through ``make query`` in one ``error:`` line, exit 1 (the check
+reads dollar tags as PostgreSQL does), and (2) with the check taken out of the way, as a
+future hole in it would leave it, still fail as QUERY_DSN's reader role: every table, the
+large objects and the pipeline's open session stay as they were.
 
 Strings inside the payloads are dollar-quoted (``$s$...$s$``): a single quote would end
-the literal the statement check believes it is reading.
+the literal the statement check believed it was reading.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ from typing import Any
 import pytest
 from psycopg2 import sql
 
+from lambda_common.errors import QueryError
 from lambda_common.warehouse import Warehouse
-from serving_layer.guard import check_statement
+from serving_layer import execute
 from tests.integration.helpers import Lane, run_module
 
 # Everything between the quote the check believes opens a string and the one closing it,
@@ -89,17 +93,28 @@ def target(lane: Lane) -> Iterator[Target]:
 
 
 def attack(target: Target, text: str) -> tuple[int, str, str]:
-    # The precondition of every case: the statement check lets the text through.
-    check_statement(text)
+    """The text through ``make query --sql``, as a user would send it."""
     done = run_module("serving_layer", "query", "--sql", text, env=target.lane.env(), timeout=60)
     return done.returncode, done.stdout, done.stderr
 
 
 def assert_refused_and_intact(target: Target, text: str, before: Snapshot) -> None:
+    # 1. The command refuses it with one line (today its statement check already does).
     code, out, err = attack(target, text)
     lines = err.strip().splitlines()
     assert code == 1, f"exit {code}: {out[-500:]} {err[-500:]}"
     assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert target.snapshot() == before
+    # 2. The protection itself: the same text with the statement check out of the way (as
+    # a future hole in it would leave it) still changes nothing, as QUERY_DSN's reader.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(execute, "check_statement", lambda statement: None)
+        with (
+            Warehouse(target.lane.settings, role="reader") as reader,
+            pytest.raises(QueryError) as refused,
+        ):
+            execute.run_query(reader, text)
+    assert "\n" not in str(refused.value)
     assert target.snapshot() == before
     # The pipeline's session is the same backend, alive and usable.
     assert target.pipeline.query("SELECT pg_backend_pid()") == [(target.pid,)]

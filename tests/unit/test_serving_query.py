@@ -222,6 +222,8 @@ def test_unknown_missing_and_invalid_parameters_are_one_line_errors() -> None:
         "SHOW search_path",
         "EXPLAIN SELECT 1",
         "SELECT * FROM t WHERE location LIKE 'Par%'",
+        "SELECT $é$;'$é$",  # a dollar-quoted string with a non-ASCII tag: one statement
+        "SELECT $ü2$it's$ü2$",
     ],
 )
 def test_one_read_statement_is_accepted(statement: str) -> None:
@@ -245,6 +247,9 @@ def test_one_read_statement_is_accepted(statement: str) -> None:
         ("SELECT 'a\\'; DELETE FROM t; SELECT ''", "only one SQL statement"),
         ("/* /* */ ; DELETE FROM t; /* */ SELECT 1", "only one SQL statement"),
         ("SELECT $$; DELETE FROM t; $$", "only one SQL statement"),
+        # The reported bypass: a non-ASCII dollar tag read as PostgreSQL reads it.
+        ("SELECT $é$'$é$; COMMIT; DROP TABLE batch_horizon; -- '", "only one SQL statement"),
+        ("SELECT $日本$'$日本$; DELETE FROM t; -- '", "only one SQL statement"),
         ("", "holds no statement"),
         ("  ; -- nothing\n", "holds no statement"),
     ],
