@@ -1,5 +1,5 @@
 """Random damage to valid X objects and replay lines, for the producers' fuzz tests
-(``tests/unit/test_ingestion_bad_input.py`` and its integration namesake).
+(``tests/unit/test_ingestion_bad_input.py`` and ``tests/security/test_producer_bad_input.py``).
 
 A mutation picks a random place in the JSON tree and drops it, replaces it with junk
 (null, booleans, numbers out of every range, odd strings, arrays, objects), wraps it in

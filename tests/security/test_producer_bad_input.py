@@ -12,10 +12,9 @@ from pathlib import Path
 from ingestion.replay import BadLine, parse_lines
 from ingestion.xapi import parse_payload
 from lambda_common.contract import Event, parse_event
+from tests.integration.helpers import consume_all, run_module
 from tests.stack import StackHandle
 from tests.unit.ingestion_mutations import contract_seeds, mutated_lines, serialise, x_seeds
-
-from .helpers import consume_all, run_module
 
 _SKIPPED = re.compile(r"line (\d+) skipped: (.*)")
 

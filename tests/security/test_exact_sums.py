@@ -24,8 +24,7 @@ from lambda_common.contract import Event
 from lambda_common.objectstore import S3ObjectStore
 from lambda_common.sql import load_sql, statements
 from lambda_common.warehouse import Warehouse
-
-from .helpers import (
+from tests.integration.helpers import (
     Lane,
     SpeedJob,
     ViewKey,
