@@ -81,6 +81,17 @@ def _artifact(jar_name: str) -> str:
     return _VERSION_SUFFIX.sub("", jar_name.removesuffix(".jar"))
 
 
+def _quiet(spark: Any, logger_name: str) -> None:
+    """Only errors from one of Spark's loggers. The trigger executor warns "falling behind"
+    at every micro-batch that takes longer than the trigger, which on a small machine is
+    every one: the job's own line per micro-batch already reports its duration, and the
+    warning buried it in the log."""
+    jvm = spark.sparkContext._jvm
+    jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
+        logger_name, jvm.org.apache.logging.log4j.Level.ERROR
+    )
+
+
 def build_session(settings: Settings) -> Any:
     """A SparkSession configured for the job (the master from ``SPARK_MASTER``)."""
     import pyspark
@@ -118,6 +129,7 @@ def build_session(settings: Settings) -> Any:
         builder = builder.config("spark.jars.packages", f"{CONNECTOR}:{pyspark.__version__}")
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    _quiet(spark, "org.apache.spark.sql.execution.streaming.ProcessingTimeExecutor")
     if not settings.spark_master.startswith("local"):
         _ship_code(spark)
     return spark
