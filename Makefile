@@ -128,7 +128,7 @@ test-docker: venv docker-prepare ## The compose stack built from debian:bookworm
 # skips with the reason, and everything else still runs.
 test: setup lint ## Install everything needed, lint, and run all tests (Docker end to end; fault scenarios at quick size)
 	@bash docker/prepare.sh all || [ $$? -eq 3 ]
-	@$(PY) -m pytest -m "not chaos_only" $(PYTEST_ARGS)
+	@$(PY) -m pytest -m "not chaos_only" --durations=8 $(PYTEST_ARGS)
 
 chaos: setup ## Every fault-injection scenario at full size; one PASS/FAIL line per scenario
 	@CHAOS_FULL=1 $(PY) -m pytest tests/chaos -m chaos -q $(PYTEST_ARGS)
