@@ -13,7 +13,6 @@ from typing import Any
 
 import psycopg2
 import pytest
-from psycopg2 import sql
 
 from lambda_common.errors import ConfigError, ServiceUnavailable, StackError
 from lambda_common.settings import Settings, load_settings
@@ -21,6 +20,7 @@ from lambda_common.sql import load_sql, statements
 from lambda_common.warehouse import Role, Warehouse
 from local_stack.services import PostgresService
 from serving_layer import demo, query, status
+from tests.unit.fake_connection import FakeConnection
 
 pytestmark = pytest.mark.unit
 
@@ -116,58 +116,9 @@ def test_query_status_and_the_demo_read_as_the_reader(monkeypatch: pytest.Monkey
 # -- grants --------------------------------------------------------------------------------
 
 
-def _render(statement: object) -> str:
-    """A psycopg2.sql composition as text (identifiers double-quoted), no connection."""
-    if isinstance(statement, str):
-        return statement
-    if isinstance(statement, sql.Composed):
-        return "".join(_render(part) for part in statement.seq)
-    if isinstance(statement, sql.Identifier):
-        return ".".join('"' + s.replace('"', '""') + '"' for s in statement.strings)
-    if isinstance(statement, sql.SQL):
-        return statement.string
-    raise TypeError(type(statement))
-
-
-class FakeCursor:
-    def __init__(self, conn: FakeConnection) -> None:
-        self.conn = conn
-        self.rows: list[tuple[Any, ...]] = []
-
-    def execute(self, statement: object, params: Any = None) -> None:
-        self.conn.executed.append((_render(statement), params))
-        self.rows = [self.conn.reader_row] if statement == READER_CHECK else []
-
-    def fetchall(self) -> list[tuple[Any, ...]]:
-        return self.rows
-
-    def __enter__(self) -> FakeCursor:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-
-class FakeConnection:
-    closed = False
-
-    def __init__(self, schema: str, exists: bool) -> None:
-        self.reader_row = (schema, exists)
-        self.executed: list[tuple[str, Any]] = []
-
-    def cursor(self) -> FakeCursor:
-        return FakeCursor(self)
-
-    def commit(self) -> None:
-        pass
-
-    def rollback(self) -> None:
-        pass
-
-
 def _ensure(settings: Settings, *, schema: str = "lane 1", exists: bool = True) -> list[str]:
     warehouse = Warehouse(settings)
-    conn = FakeConnection(schema, exists)
+    conn = FakeConnection({READER_CHECK: [(schema, exists)]})
     warehouse._conn = conn  # type: ignore[assignment]
     warehouse.ensure_schema()
     checks = [params for text, params in conn.executed if text == READER_CHECK]

@@ -13,6 +13,7 @@ from lambda_common.errors import SchemaError
 from lambda_common.settings import load_settings
 from lambda_common.sql import load_sql, statements
 from lambda_common.warehouse import Warehouse
+from tests.unit.fake_connection import FakeConnection
 
 pytestmark = pytest.mark.unit
 
@@ -24,49 +25,9 @@ BIGINT_SUMS = [
 ]
 
 
-class FakeCursor:
-    def __init__(self, conn: FakeConnection) -> None:
-        self.conn = conn
-        self.rows: list[tuple[Any, ...]] = []
-
-    def execute(self, statement: str, params: object = None) -> None:
-        self.conn.executed.append(statement)
-        if statement.startswith("ALTER TABLE") and self.conn.alter_fails:
-            raise self.conn.alter_fails
-        self.rows = self.conn.outdated if statement == OUTDATED else []
-
-    def fetchall(self) -> list[tuple[Any, ...]]:
-        return self.rows
-
-    def __enter__(self) -> FakeCursor:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-
-class FakeConnection:
-    closed = False
-
-    def __init__(self, outdated: list[tuple[str, str, str]]) -> None:
-        self.outdated: list[tuple[Any, ...]] = list(outdated)
-        self.executed: list[str] = []
-        self.alter_fails: psycopg2.Error | None = None
-        self.commits = self.rollbacks = 0
-
-    def cursor(self) -> FakeCursor:
-        return FakeCursor(self)
-
-    def commit(self) -> None:
-        self.commits += 1
-
-    def rollback(self) -> None:
-        self.rollbacks += 1
-
-
 def _warehouse(dialect: str, outdated: list[tuple[str, str, str]]) -> tuple[Warehouse, Any]:
     warehouse = Warehouse(load_settings(warehouse_dialect=dialect))
-    conn = FakeConnection(outdated)
+    conn = FakeConnection({OUTDATED: list(outdated)})
     warehouse._conn = conn  # type: ignore[assignment]
     return warehouse, conn
 
@@ -81,7 +42,7 @@ def test_a_current_schema_is_created_and_checked_in_one_transaction(dialect: str
     warehouse.ensure_schema()
     lock = ["SELECT pg_advisory_xact_lock(%s)"] if dialect == "postgres" else []
     files = _files(dialect, "schema", "sum_columns_outdated", "serving_view", "reader_role")
-    assert conn.executed == lock + files
+    assert conn.statements == lock + files
     assert (conn.commits, conn.rollbacks) == (1, 0)
 
 
@@ -96,7 +57,7 @@ def test_bigint_sums_are_widened_on_postgres_before_the_view_is_made_again() -> 
         "serving_view",
         "reader_role",
     )
-    assert conn.executed == ["SELECT pg_advisory_xact_lock(%s)", *files]
+    assert conn.statements == ["SELECT pg_advisory_xact_lock(%s)", *files]
     assert (conn.commits, conn.rollbacks) == (1, 0)
 
 
@@ -110,13 +71,13 @@ def test_bigint_sums_stop_a_redshift_start_with_one_line_saying_what_to_do() -> 
     assert "DROP TABLE batch_view, batch_daily, speed_view;" in message
     assert "make recompute" in message and "SPEED_CHECKPOINT" in message
     # Nothing was altered or recreated, and the transaction was rolled back.
-    assert not any(s.startswith(("ALTER", "CREATE OR REPLACE VIEW")) for s in conn.executed)
+    assert not any(s.startswith(("ALTER", "CREATE OR REPLACE VIEW")) for s in conn.statements)
     assert (conn.commits, conn.rollbacks) == (0, 1)
 
 
 def test_a_refused_alter_on_postgres_is_one_line_and_rolls_back() -> None:
     warehouse, conn = _warehouse("postgres", BIGINT_SUMS)
-    conn.alter_fails = psycopg2.errors.FeatureNotSupported()
+    conn.fail_on = ("ALTER TABLE", psycopg2.errors.FeatureNotSupported())
     with pytest.raises(SchemaError, match="could not widen the sums of batch_daily, batch_view"):
         warehouse.ensure_schema()
     assert (conn.commits, conn.rollbacks) == (0, 1)

@@ -1,0 +1,75 @@
+"""A recording stand-in for a psycopg2 connection, for unit tests of what
+``lambda_common.warehouse.Warehouse`` sends: every statement (``psycopg2.sql``
+compositions rendered as text) with its parameters, the rows scripted for a statement,
+an error scripted for statements that start a certain way, and the commits and rollbacks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg2
+from psycopg2 import sql
+
+
+def render(statement: object) -> str:
+    """A statement as text: ``psycopg2.sql`` compositions with identifiers double-quoted,
+    no connection needed."""
+    if isinstance(statement, str):
+        return statement
+    if isinstance(statement, sql.Composed):
+        return "".join(render(part) for part in statement.seq)
+    if isinstance(statement, sql.Identifier):
+        return ".".join('"' + s.replace('"', '""') + '"' for s in statement.strings)
+    if isinstance(statement, sql.SQL):
+        return statement.string
+    raise TypeError(type(statement))
+
+
+class FakeCursor:
+    def __init__(self, conn: FakeConnection) -> None:
+        self.conn = conn
+        self.rows: list[tuple[Any, ...]] = []
+
+    def execute(self, statement: object, params: Any = None) -> None:
+        text = render(statement)
+        self.conn.executed.append((text, params))
+        prefix, error = self.conn.fail_on
+        if error is not None and text.startswith(prefix):
+            raise error
+        self.rows = list(self.conn.answers.get(text, []))
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self.rows
+
+    def __enter__(self) -> FakeCursor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+class FakeConnection:
+    """``answers``: rows by statement text; ``fail_on``: (prefix, error) to raise."""
+
+    closed = False
+
+    def __init__(self, answers: dict[str, list[tuple[Any, ...]]] | None = None) -> None:
+        self.answers = dict(answers or {})
+        self.fail_on: tuple[str, psycopg2.Error | None] = ("", None)
+        self.executed: list[tuple[str, Any]] = []
+        self.commits = self.rollbacks = 0
+
+    @property
+    def statements(self) -> list[str]:
+        """The statements sent, in order, without their parameters."""
+        return [text for text, _ in self.executed]
+
+    def cursor(self) -> FakeCursor:
+        return FakeCursor(self)
+
+    def commit(self) -> None:
+        self.commits += 1
+
+    def rollback(self) -> None:
+        self.rollbacks += 1
