@@ -18,6 +18,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from batch_layer.schedule import lock_path
 from lambda_common.warehouse import Warehouse
@@ -54,7 +55,7 @@ def test_a_dsn_without_a_port_means_5439_for_libpq_too(lane: Lane) -> None:
     if w.port != 5439:
         pytest.skip(f"the stack's warehouse listens on {w.port}, not the default 5439")
     dsn = f"postgresql://{w.user}:{w.password}@{w.host}/{w.dbname}"
-    with Warehouse(lane.settings.model_copy(update={"warehouse_dsn": dsn})) as wh:
+    with Warehouse(lane.settings.model_copy(update={"warehouse_dsn": SecretStr(dsn)})) as wh:
         assert wh.query("SELECT inet_server_port()") == [(5439,)]
 
 
