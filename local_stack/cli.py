@@ -12,8 +12,8 @@ from lambda_common.errors import LambdaError, StackError
 from lambda_common.logs import configure_logging
 from lambda_common.settings import HostPort, Settings, load_settings, parse_hostport
 from local_stack.serve import serve
-from local_stack.services import SERVICE_TYPES, KafkaService
-from local_stack.stack import LocalStack
+from local_stack.services import KafkaService
+from local_stack.stack import SERVICE_TYPES, LocalStack
 
 
 def _listener(text: str) -> tuple[str, HostPort]:

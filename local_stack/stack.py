@@ -11,11 +11,16 @@ from pathlib import Path
 from lambda_common.errors import StackError
 from lambda_common.settings import Settings
 from local_stack.jars import PROGRAMS, ensure_jars
-from local_stack.services import SERVICE_TYPES, JavaService, Service, Status, port_in_use
+from local_stack.postgres import PostgresService
+from local_stack.process import port_in_use
+from local_stack.services import JavaService, KafkaService, S3Service, Service, Status
 
 logger = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 120.0
+
+SERVICE_TYPES: tuple[type[Service], ...] = (KafkaService, PostgresService, S3Service)
+"""Every service of the stack, in start order."""
 
 
 class LocalStack:

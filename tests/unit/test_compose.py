@@ -39,7 +39,8 @@ import local_stack.cli
 from lambda_common.settings import HostPort, Settings, load_settings, parse_dsn, parse_hostport
 from local_stack import serve as serve_module
 from local_stack.jars import PROGRAMS
-from local_stack.services import ALL_INTERFACES, SERVICE_TYPES, KafkaService, Service
+from local_stack.services import ALL_INTERFACES, KafkaService, Service
+from local_stack.stack import SERVICE_TYPES
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"

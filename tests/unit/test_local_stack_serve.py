@@ -22,7 +22,8 @@ from lambda_common.settings import HostPort, Settings, load_settings
 from local_stack import serve as serve_module
 from local_stack import services as services_module
 from local_stack.cli import _listener, main
-from local_stack.services import KafkaService, Port, PostgresService, S3Service, Service
+from local_stack.postgres import PostgresService
+from local_stack.services import KafkaService, Port, S3Service, Service
 
 
 @pytest.fixture

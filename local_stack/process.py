@@ -1,0 +1,107 @@
+"""Processes and ports of the local stack: whether a port is free, whether a pid is still
+our program, starting a program detached and stopping it."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from lambda_common.settings import HostPort
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_host(host: str) -> str:
+    """The address to connect to or bind for a host name of a setting."""
+    return "127.0.0.1" if host in ("localhost", "0.0.0.0") else host  # noqa: S104
+
+
+def port_in_use(address: HostPort) -> bool:
+    """True when something else already holds the port (we cannot bind it)."""
+    host = resolve_host(address.host)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        # SO_REUSEADDR: a port in TIME_WAIT from our own last run is not "in use".
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, address.port))
+        except OSError:
+            return True
+    return False
+
+
+def pid_alive(pid: int, marker: str | None = None) -> bool:
+    """Whether ``pid`` runs (not a zombie) and, if given, its command line holds ``marker``.
+
+    The marker guards against pid reuse after a reboot or a crash.
+    """
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by another user (postgres when we are root)
+    proc = Path(f"/proc/{pid}")
+    try:
+        stat = (proc / "stat").read_text()
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            return False
+        if marker is not None:
+            cmdline = (proc / "cmdline").read_bytes()
+            # Empty while the process is between fork and exec (nohup exec-ing java):
+            # it exists and is not a zombie, so it is alive.
+            return not cmdline or marker in cmdline.replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return proc.exists()
+    return True
+
+
+def spawn_detached(argv: list[str], log: Path, env: dict[str, str] | None = None) -> int:
+    """Start ``argv`` in the background, detached from us; return its pid.
+
+    A short-lived ``sh`` forks the program and exits, so the program is reparented to init
+    and never becomes our zombie; ``start_new_session`` keeps terminal signals away.
+    """
+    script = 'nohup "$@" >>"$LAMBDA_LOG" 2>&1 </dev/null & echo $!'
+    full_env = dict(os.environ if env is None else env)
+    full_env["LAMBDA_LOG"] = str(log)
+    out = subprocess.run(
+        ["sh", "-c", script, "sh", *argv],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=full_env,
+        start_new_session=True,
+    )
+    return int(out.stdout.strip())
+
+
+def stop_pid(pid: int, marker: str | None, timeout_s: float = 30.0) -> None:
+    """SIGTERM, wait up to ``timeout_s`` for a clean exit, then SIGKILL."""
+    if not pid_alive(pid, marker):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not pid_alive(pid, marker):
+            return
+        time.sleep(0.2)
+    logger.warning("pid %s did not stop within %ss: killing it", pid, timeout_s)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def log_tail(path: Path, lines: int = 5) -> str:
+    """The last lines of a log, on one line (for an error message)."""
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return " | ".join(line.strip()[:200] for line in text[-lines:])
