@@ -35,7 +35,7 @@ from psycopg2 import sql
 from lambda_common.broker import BATCH_GROUP_ID, admin_client
 from lambda_common.errors import LambdaError
 from lambda_common.objectstore import S3ObjectStore
-from lambda_common.settings import Settings, mask_dsn
+from lambda_common.settings import Settings
 from lambda_common.sql import load_sql
 from lambda_common.warehouse import Warehouse
 
@@ -565,12 +565,11 @@ def gather_warehouse(
     settings: Settings, now: datetime, *, timeout_s: float = TIMEOUT_S
 ) -> WarehouseFacts:
     """The horizon, ledger, speed-batch status, row counts and the integrity check."""
-    where = mask_dsn(settings.query_dsn.get_secret_value())
-    facts = WarehouseFacts(where=where, dialect=settings.warehouse_dialect)
+    # As QUERY_DSN's user: a health check only reads.
+    reader = Warehouse(settings, connect_timeout_s=max(1, int(timeout_s)), role="reader")
+    facts = WarehouseFacts(where=reader.where, dialect=settings.warehouse_dialect)
     try:
-        # As QUERY_DSN's user: a health check only reads.
-        timeout = max(1, int(timeout_s))
-        with Warehouse(settings, connect_timeout_s=timeout, role="reader") as wh:
+        with reader as wh:
             wh.execute(f"SET statement_timeout TO {int(QUERY_TIMEOUT_MS)}")
             facts.missing = tuple(name for name in RELATIONS if not _exists(wh, name))
             if not facts.missing:
@@ -578,7 +577,7 @@ def gather_warehouse(
     except LambdaError as e:
         facts.error = _scrub(str(e), settings)
     except psycopg2.Error as e:
-        facts.error = _scrub(f"warehouse at {where}: {_one_line(e)}", settings)
+        facts.error = _scrub(f"warehouse at {facts.where}: {_one_line(e)}", settings)
     return facts
 
 
@@ -645,7 +644,8 @@ def gather(settings: Settings, now: datetime) -> Facts:
         return S3Facts(settings.s3_bucket, settings.s3_endpoint_url or "AWS", error=message)
 
     def warehouse_failed(message: str) -> WarehouseFacts:
-        where = mask_dsn(settings.warehouse_dsn.get_secret_value())
+        # The same user the check connects as (gather_warehouse).
+        where = Warehouse(settings, role="reader").where
         return WarehouseFacts(where, settings.warehouse_dialect, error=message)
 
     with ThreadPoolExecutor(max_workers=3, thread_name_prefix="status") as pool:
