@@ -18,7 +18,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 BUILD_CA_BUNDLE ?= $(if $(wildcard /etc/ssl/certs/ca-certificates.crt),/etc/ssl/certs/ca-certificates.crt,/dev/null)
 export BUILD_CA_BUNDLE
 
-.PHONY: help deps venv jars setup local-up local-down local-status docker-prepare docker-engine-stop up down init env run-producer batch-once batch recompute speed query status demo bench chaos lint test test-unit test-integration test-docker clean
+.PHONY: help deps venv jars setup local-up local-down local-status docker-prepare docker-engine-stop up down init env run-producer batch-once batch recompute batch-reset batch-ack-loss speed query status demo bench chaos lint test test-unit test-integration test-docker clean
 
 help: ## List the targets
 	@echo "usage: make TARGET   (settings: environment or .env, see .env.example)"
@@ -79,7 +79,7 @@ run-producer: venv ## Produce events: SOURCE=synthetic|x|replay COUNT RATE SEED 
 		$(if $(DUPLICATES),--duplicates $(DUPLICATES)) $(if $(LATE),--late $(LATE)) \
 		$(if $(WORKERS),--workers $(WORKERS)) $(if $(RULE),--rule "$(RULE)")
 
-batch-once: venv ## One batch cycle: Kafka -> S3 -> warehouse -> batch view -> horizon
+batch-once: venv ## One batch cycle: Kafka -> S3 -> warehouse -> batch view -> horizon (PARTITIONS=0,1 or 0/2)
 	@$(PY) -m batch_layer once $(if $(PARTITIONS),--partitions $(PARTITIONS))
 
 batch: venv ## Batch cycles every BATCH_INTERVAL until Ctrl-C (failed cycles retried with back-off)
@@ -87,6 +87,12 @@ batch: venv ## Batch cycles every BATCH_INTERVAL until Ctrl-C (failed cycles ret
 
 recompute: venv ## Rebuild raw_tweets, the load ledger and batch_view from the S3 master dataset alone
 	@$(PY) -m batch_layer recompute
+
+batch-reset: venv ## After the topic was deleted and re-created: archive the old plans, start the group anew, land the new topic
+	@$(PY) -m batch_layer reset
+
+batch-ack-loss: venv ## Acknowledge the offset ranges retention deleted before they were landed (make status stops FAILing on them)
+	@$(PY) -m batch_layer ack-loss
 
 speed: venv ## The Spark streaming job keeping speed_view (SPEED_TRIGGER, SPEED_CHECKPOINT, SPARK_MASTER)
 	@$(PY) -m speed_layer

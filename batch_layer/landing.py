@@ -27,9 +27,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from operator import itemgetter
-from typing import IO, Any, NamedTuple
+from typing import IO, Any
 
 from lambda_common.contract import Event, parse_event
+from lambda_common.eventlog import Message
 from lambda_common.rows import ROW_COLUMNS, event_row
 
 CHUNK_EVENTS = 100_000
@@ -46,17 +47,31 @@ PLANS_PREFIX = "plans"
 
 @dataclass(frozen=True)
 class PartitionPlan:
-    """Offsets ``[start, end)`` of one partition, to land in one cycle."""
+    """Offsets ``[start, end)`` of one partition, to land in one cycle.
+
+    ``topic_id`` is the Kafka topic incarnation the plan was made for (None: unknown, an
+    older broker or plan), ``generation`` the batch layer's number for it (see
+    ``batch_topics``), and ``judged_at`` the clock (ISO 8601 UTC) that judges "more than
+    an hour in the future": a redo judges with the same clock, so it writes the same
+    objects. Plans stored by earlier versions lack these and read back as None/0/None.
+    """
 
     topic: str
     partition: int
     start: int
     end: int
     chunk_events: int = CHUNK_EVENTS
+    topic_id: str | None = None
+    generation: int = 0
+    judged_at: str | None = None
 
     @property
     def key(self) -> str:
-        return plan_key(self.topic, self.partition, self.start)
+        return plan_key(self.topic, self.partition, self.start, self.generation)
+
+    def clock(self, default: datetime) -> datetime:
+        """The moment event times are judged against (``default`` for older plans)."""
+        return datetime.fromisoformat(self.judged_at) if self.judged_at else default
 
     def chunks(self) -> list[tuple[int, int]]:
         """``(first, last)`` offsets (inclusive) of each object, fixed by the plan."""
@@ -73,9 +88,22 @@ class PartitionPlan:
         return cls(**json.loads(raw))
 
 
-def plan_key(topic: str, partition: int, start: int) -> str:
+def _topic_path(topic: str, generation: int) -> str:
+    # Generation 0 keeps the layout of the first version; later incarnations of a topic
+    # (after make batch-reset) get their own folder, so no key is ever shared with an
+    # older incarnation's object of the same offsets.
+    return f"topic={topic}" if generation == 0 else f"topic={topic}/gen={generation}"
+
+
+def plan_key(topic: str, partition: int, start: int, generation: int = 0) -> str:
     """Where the plan starting at ``start`` lives."""
-    return f"{PLANS_PREFIX}/topic={topic}/partition={partition}/from-{start:020d}.json"
+    folder = f"{PLANS_PREFIX}/{_topic_path(topic, generation)}/partition={partition}"
+    return f"{folder}/from-{start:020d}.json"
+
+
+def plans_prefix(topic: str) -> str:
+    """Where every plan of a topic lives (all generations)."""
+    return f"{PLANS_PREFIX}/topic={topic}/"
 
 
 _KEY = re.compile(r"/partition=(\d+)/[^/]+-(\d{20})-(\d{20})\.jsonl\.gz$")
@@ -95,22 +123,20 @@ def master_prefix(topic: str) -> str:
 
 
 def object_key(
-    prefix: str, topic: str, partition: int, first: int, last: int, first_ts_ms: int
+    prefix: str,
+    topic: str,
+    partition: int,
+    first: int,
+    last: int,
+    first_ts_ms: int,
+    generation: int = 0,
 ) -> str:
     """The S3 key of the object holding offsets ``first..last`` of a partition."""
     day = datetime.fromtimestamp(first_ts_ms / 1000, UTC).strftime("%Y-%m-%d")
     return (
-        f"{prefix}/topic={topic}/dt={day}/partition={partition}/"
+        f"{prefix}/{_topic_path(topic, generation)}/dt={day}/partition={partition}/"
         f"{topic}-{partition}-{first:020d}-{last:020d}.jsonl.gz"
     )
-
-
-class Message(NamedTuple):
-    """What landing needs of a Kafka record (a tuple: built once per record, cheaply)."""
-
-    offset: int
-    timestamp_ms: int
-    value: bytes | None
 
 
 @dataclass
@@ -227,6 +253,7 @@ def encode_chunk(
     messages: Iterable[Message],
     now: datetime,
     rows: RowsFile | None = None,
+    generation: int = 0,
 ) -> Chunk:
     """Validate the chunk's messages and encode the master (and rejects) objects.
 
@@ -252,9 +279,11 @@ def encode_chunk(
     if rows is not None:
         rows.flush()
     ts = first_ts if first_ts is not None else 0
-    key = object_key(MASTER_PREFIX, topic, partition, first, last, ts)
+    key = object_key(MASTER_PREFIX, topic, partition, first, last, ts, generation)
     rejects_key = (
-        object_key(REJECTS_PREFIX, topic, partition, first, last, ts) if bad.count else None
+        object_key(REJECTS_PREFIX, topic, partition, first, last, ts, generation)
+        if bad.count
+        else None
     )
     landed = LandedObject(key, topic, partition, first, last, good.count, bad.count, rejects_key)
     return Chunk(landed, good.finish(), bad.finish() if bad.count else None)

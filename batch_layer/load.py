@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,10 +21,11 @@ from batch_layer.landing import (
     MASTER_PREFIX,
     REJECTS_PREFIX,
     LandedObject,
-    master_prefix,
-    parse_object_key,
     read_master_object,
 )
+from batch_layer.plan import Loss, choose_horizon
+from batch_layer.redshift_copy import CopyFailed, copy_objects
+from batch_layer.target import BatchTarget, Coverage, Incarnation, check_incarnation
 from lambda_common.errors import LambdaError
 from lambda_common.faults import failpoint
 from lambda_common.objectstore import ObjectStore
@@ -36,8 +35,6 @@ from lambda_common.sql import load_sql, statements
 from lambda_common.warehouse import Cursor, Warehouse
 
 logger = logging.getLogger(__name__)
-
-MANIFESTS_PREFIX = "manifests"
 
 
 class LoadError(LambdaError):
@@ -73,31 +70,8 @@ class _CsvStream(io.RawIOBase):
         return n
 
 
-def manifest_key(cycle_id: str) -> str:
-    """Where a cycle's COPY manifest lives."""
-    return f"{MANIFESTS_PREFIX}/{cycle_id}.manifest.json"
-
-
-def manifest_body(store: ObjectStore, objects: list[LandedObject]) -> bytes:
-    """A Redshift COPY manifest listing the objects (all mandatory)."""
-    entries = [{"url": store.uri(o.key), "mandatory": True} for o in objects]
-    return json.dumps({"entries": entries}, indent=1).encode()
-
-
-@dataclass(frozen=True)
-class Coverage:
-    """What a cycle can vouch for: ``handled`` partitions were read up to the end offsets
-    seen at the cycle's start, so their events before ``horizon`` are all landed.
-    ``partitions`` are all the topic's partitions: the global horizon waits for each."""
-
-    topic: str
-    handled: tuple[int, ...]
-    partitions: tuple[int, ...]
-    horizon: datetime
-
-
-class BatchWarehouse:
-    """The batch layer's side of the warehouse."""
+class BatchWarehouse(BatchTarget):
+    """The batch layer's side of the warehouse: PostgreSQL or Redshift (see ``BatchTarget``)."""
 
     def __init__(self, settings: Settings, warehouse: Warehouse, store: ObjectStore) -> None:
         self.settings = settings
@@ -122,20 +96,46 @@ class BatchWarehouse:
         rows = self.warehouse.query(self._one("horizon_get"))
         return rows[0][0] if rows else None
 
+    def generation(self, topic: str, topic_id: str | None, now: datetime) -> int:
+        with self.warehouse.transaction() as cur:
+            self._run_file(cur, "batch_lock")
+            cur.execute(self._one("topic_newest"), {"topic": topic})
+            row = cur.fetchone()
+            newest = Incarnation(int(row[0]), str(row[1])) if row else None
+            generation, register = check_incarnation(topic, newest, topic_id)
+            if register:
+                params = {
+                    "topic": topic,
+                    "generation": generation,
+                    "topic_id": topic_id,
+                    "now": now,
+                }
+                self._run_file(cur, "topic_register", params)
+                logger.info(
+                    "registered Kafka topic %s (id %s) as generation %d",
+                    topic,
+                    topic_id,
+                    generation,
+                )
+        return generation
+
     def publish(
         self,
         objects: list[LandedObject],
         cycle_id: str,
         coverage: Coverage,
+        losses: list[Loss],
+        now: datetime,
     ) -> tuple[bool, datetime | None]:
-        """Load ``objects`` (unless the ledger has them), rebuild the view, move the horizon.
+        """Load ``objects`` (unless the ledger has them), record ``losses``, rebuild the
+        view, move the horizon: one transaction.
 
         The horizon moves to the least watermark over all the topic's partitions (see
         ``Coverage``), never backwards. Returns (whether anything was loaded, the horizon
         now in force; None while some partition has never been through a cycle).
         """
         with self.warehouse.transaction() as cur:
-            cur.execute(self._lock_ledger())
+            self._run_file(cur, "batch_lock")
             loaded = False
             if objects:
                 cur.execute(self._one("ledger_loaded"), {"keys": tuple(o.key for o in objects)})
@@ -147,6 +147,19 @@ class BatchWarehouse:
                     self._load(cur, missing, cycle_id)
                     loaded = True
             failpoint("after_copy")
+            for loss in losses:
+                self._run_file(
+                    cur,
+                    "loss_record",
+                    {
+                        "topic": loss.topic,
+                        "generation": loss.generation,
+                        "kafka_partition": loss.partition,
+                        "first_offset": loss.first,
+                        "last_offset": loss.last,
+                        "now": now,
+                    },
+                )
             for partition in coverage.handled:
                 self._run_file(
                     cur,
@@ -170,41 +183,54 @@ class BatchWarehouse:
             cur.execute(self._one("horizon_get"))
             row = cur.fetchone()
             old = row[0] if row else None
-            candidates = [h for h in (covered, old) if h is not None]
-            horizon = max(candidates) if candidates else None
+            horizon = choose_horizon(covered, old)
             if horizon is not None and (horizon != old or loaded):
                 self._rebuild_view(cur, horizon)
                 self._run_file(cur, "horizon_set", {"horizon": horizon})
         return loaded, horizon
 
-    def recompute(self, topic: str, cycle_id: str) -> int:
+    def recompute(
+        self, topic: str, objects: Callable[[], list[LandedObject]], cycle_id: str
+    ) -> int:
         """Rebuild ``raw_tweets``, the ledger and the view from the S3 objects alone.
 
-        Returns the number of objects read. One transaction: readers keep the old tables
-        until it commits.
+        The objects are listed only once the batch lock is held: a cycle of another
+        partition set that commits before is listed, one that commits after waits for
+        this transaction and then finds its objects missing from the ledger and loads
+        them. One transaction: readers keep the old tables until it commits.
         """
-        keys = self.store.list_keys(master_prefix(topic))
-        objects = []
-        for key in keys:
-            partition, first, last = parse_object_key(key)
-            objects.append(LandedObject(key, topic, partition, first, last, events=0, rejects=0))
         with self.warehouse.transaction() as cur:
-            cur.execute(self._lock_ledger())
-            cur.execute("DELETE FROM load_ledger")
-            cur.execute("DELETE FROM raw_tweets")
-            if objects:
-                self._load(cur, objects, cycle_id, count_events=True)
+            self._run_file(cur, "batch_lock")
+            failpoint("recompute_locked")
+            found = objects()
+            self._run_file(cur, "recompute_clear")
+            if found:
+                self._load(cur, found, cycle_id, count_events=True)
             cur.execute(self._one("horizon_get"))
             row = cur.fetchone()
             if row and row[0] is not None:
                 self._rebuild_view(cur, row[0])
-        return len(objects)
+        return len(found)
 
-    def _lock_ledger(self) -> str:
-        # Serialises cycles and recomputes (several consumers of the group) on the load.
-        if self.dialect == "postgres":
-            return "LOCK TABLE load_ledger IN EXCLUSIVE MODE"
-        return "LOCK load_ledger"
+    def reset(self, topic: str, topic_id: str, now: datetime, retire: Callable[[], None]) -> int:
+        with self.warehouse.transaction() as cur:
+            self._run_file(cur, "batch_lock")
+            cur.execute(self._one("topic_newest"), {"topic": topic})
+            row = cur.fetchone()
+            generation = int(row[0]) + 1 if row else 0
+            retire()
+            self._run_file(cur, "watermarks_clear", {"topic": topic})
+            self._run_file(
+                cur,
+                "topic_register",
+                {"topic": topic, "generation": generation, "topic_id": topic_id, "now": now},
+            )
+        return generation
+
+    def acknowledge_losses(self, topic: str, now: datetime) -> int:
+        with self.warehouse.transaction() as cur:
+            cur.execute(self._one("losses_acknowledge"), {"topic": topic, "now": now})
+            return int(cur.rowcount)
 
     def _load(
         self, cur: Cursor, objects: list[LandedObject], cycle_id: str, *, count_events: bool = False
@@ -254,9 +280,12 @@ class BatchWarehouse:
         """Fill in events (from staging) and rejects (from the rejects objects) per object."""
         for obj in objects:
             cur.execute(
-                "SELECT COUNT(*) FROM staging_tweets "
-                "WHERE kafka_partition = %s AND kafka_offset BETWEEN %s AND %s",
-                (obj.partition, obj.first_offset, obj.last_offset),
+                self._one("staging_count"),
+                {
+                    "kafka_partition": obj.partition,
+                    "first_offset": obj.first_offset,
+                    "last_offset": obj.last_offset,
+                },
             )
             row = cur.fetchone()
             obj.events = int(row[0]) if row else 0
@@ -265,48 +294,21 @@ class BatchWarehouse:
                 obj.rejects = sum(1 for _ in read_master_object(self.store.get(rejects_key)))
 
     def _copy_redshift(self, cur: Cursor, objects: list[LandedObject], cycle_id: str) -> None:
-        key = manifest_key(cycle_id)
-        self.store.put(key, manifest_body(self.store, objects))
-        s = self.settings
-        params: dict[str, Any] = {"manifest": self.store.uri(key), "region": s.aws_region}
-        if s.redshift_iam_role:
-            name = "copy_manifest_role"
-            params["iam_role"] = s.redshift_iam_role
-        else:
-            name = "copy_manifest_keys"
-            if not (s.aws_access_key_id and s.aws_secret_access_key):
-                raise LoadError("Redshift COPY needs REDSHIFT_IAM_ROLE (or AWS access keys)")
-            params["credentials"] = (
-                f"aws_access_key_id={s.aws_access_key_id};"
-                f"aws_secret_access_key={s.aws_secret_access_key.get_secret_value()}"
-            )
+        # The manifest, the credentials and the load-errors read: see redshift_copy.py.
         try:
-            self._run_file(cur, name, params)
-        except Exception as e:
-            raise LoadError(f"Redshift COPY of {key} failed: {self._load_errors()}") from e
-
-    def _load_errors(self) -> str:
-        # The failed transaction is unusable: read stl_load_errors on a fresh connection.
-        try:
-            with Warehouse(self.settings) as side:
-                rows = side.query(self._one("load_errors"))
-        except LambdaError as e:
-            return f"(could not read stl_load_errors: {e})"
-        return (
-            "; ".join(f"{f} line {n} column {c}: {r}" for f, n, c, r in rows)
-            or "no stl_load_errors rows"
-        )
+            copy_objects(self.warehouse, cur, self.store, objects, cycle_id)
+        except CopyFailed as e:
+            raise LoadError(str(e)) from e
 
     def _rebuild_view(self, cur: Cursor, horizon: datetime) -> None:
         aggregate = load_sql("aggregate", self.dialect).format(
             source="raw_tweets", where="event_hour < %(horizon)s"
         )
-        cur.execute("DELETE FROM batch_view")
-        cur.execute(
-            "INSERT INTO batch_view (event_hour, location, tweet_count, followers_sum, "
-            "favorite_sum, retweet_sum) " + _strip_comments(aggregate),
-            {"horizon": horizon},
+        text = load_sql("batch_view_rebuild", self.dialect).format(
+            aggregate=_strip_comments(aggregate)
         )
+        for statement in statements(text):
+            cur.execute(statement, {"horizon": horizon})
         self._run_file(cur, "batch_daily_rebuild")
 
 

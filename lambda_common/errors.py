@@ -20,6 +20,13 @@ class ServiceUnavailable(LambdaError):
     """An external system (Kafka, S3, the warehouse) could not be reached or refused us."""
 
 
+class TransientError(ServiceUnavailable):
+    """The warehouse aborted a transaction that will likely succeed if run again whole: a
+    serialization failure or deadlock (PostgreSQL 40001, 40P01) or Redshift's serializable
+    isolation violation (error 1023). Nothing of the transaction was kept, and the
+    connection is still usable: retry the whole transaction (``lambda_common.retry``)."""
+
+
 class StackError(LambdaError):
     """The local stack could not be started, stopped or inspected."""
 

@@ -16,6 +16,7 @@ from typing import TypeVar
 from lambda_common.broker import ensure_topic
 from lambda_common.errors import ServiceUnavailable
 from lambda_common.objectstore import S3ObjectStore
+from lambda_common.retry import Backoff, retry_call
 from lambda_common.settings import Settings
 from lambda_common.warehouse import Warehouse
 
@@ -24,18 +25,21 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+# A service that is starting (the Compose stack's first minute) is polled often: 1 s,
+# 2 s, 4 s, then every 5 s until the deadline.
+STARTING_BACKOFF = Backoff(first_s=1.0, cap_s=5.0)
+
+
 def _retry(what: str, action: Callable[[], T], deadline: float, clock: Callable[[], float]) -> T:
     """Run ``action``; while the service is unavailable, retry until ``deadline``."""
-    delay = 1.0
-    while True:
-        try:
-            return action()
-        except ServiceUnavailable as e:
-            if clock() + delay > deadline:
-                raise
-            logger.warning("%s not ready (%s); retrying in %.0fs", what, e, delay)
-            time.sleep(delay)
-            delay = min(delay * 2, 5.0)
+    return retry_call(
+        action,
+        retry_on=ServiceUnavailable,
+        backoff=STARTING_BACKOFF,
+        what=f"{what} not ready",
+        deadline=deadline,
+        clock=clock,
+    )
 
 
 def _schema(settings: Settings) -> str:

@@ -8,16 +8,20 @@ parameters: nothing from data is ever formatted into SQL text.
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import IO, Any, Literal, TextIO, cast
+from typing import IO, Any, Literal, TextIO, TypeVar, cast
 
 import psycopg2
+import psycopg2.errors
 import psycopg2.extensions
 from psycopg2 import sql
 
-from lambda_common.errors import ConfigError, SchemaError, ServiceUnavailable
+from lambda_common.errors import ConfigError, SchemaError, ServiceUnavailable, TransientError
+from lambda_common.retry import Backoff, retry_call
 from lambda_common.settings import DsnParts, Settings, mask_dsn
 from lambda_common.sql import load_sql, statements
 
@@ -25,8 +29,64 @@ logger = logging.getLogger(__name__)
 
 Cursor = psycopg2.extensions.cursor
 
+T = TypeVar("T")
+
 # Any fixed 64-bit number; it only has to be the same in every process of the pipeline.
 SCHEMA_LOCK_KEY = 0x6C616D626461  # "lambda"
+
+SERVING_VIEW = "serving_view"
+
+# How long the serving view's DDL may wait for readers before ensure_schema gives up on it
+# for this run (milliseconds). Redshift's bound is statement_timeout, which counts planning
+# and WLM queueing too, so it gets more room; readers queue behind the DDL meanwhile.
+VIEW_DDL_TIMEOUT_MS = {"postgres": 2_000, "redshift": 10_000}
+
+# A transaction the warehouse aborted for a concurrent one (TransientError) is run again
+# whole at once, a few times: the other one has usually committed by then. Jitter keeps
+# the two from meeting again at the same instant.
+TRANSACTION_BACKOFF = Backoff(first_s=0.2, cap_s=5.0, jitter=0.5)
+TRANSACTION_ATTEMPTS = 5
+
+# PostgreSQL's serialization_failure and deadlock_detected: the transaction was rolled back
+# so that a concurrent one could commit; run again, it will likely succeed.
+_RETRY_WHOLE_SQLSTATES = ("40001", "40P01")
+# Redshift reports its serializable isolation violation as "ERROR: 1023 DETAIL:
+# Serializable isolation violation on table ..." with SQLSTATE XX000 (internal_error);
+# Amazon's advice is to retry the cancelled transaction.
+_REDSHIFT_1023 = re.compile(
+    r"(?:^|ERROR:\s*)1023\b|serializable isolation violation", re.IGNORECASE | re.MULTILINE
+)
+
+
+def is_transient(error: psycopg2.Error) -> bool:
+    """Whether the warehouse aborted the transaction only for a concurrent one, so that
+    running the whole transaction again will likely succeed (see ``TransientError``)."""
+    if error.pgcode in _RETRY_WHOLE_SQLSTATES or isinstance(
+        error, psycopg2.errors.SerializationFailure | psycopg2.errors.DeadlockDetected
+    ):
+        return True
+    internal = error.pgcode == "XX000" or (
+        error.pgcode is None and isinstance(error, psycopg2.errors.InternalError_)
+    )
+    return internal and bool(_REDSHIFT_1023.search(f"{error}\n{error.diag.message_detail or ''}"))
+
+
+def one_line(error: BaseException, limit: int = 200) -> str:
+    """An error as one short line: its first line, with the DETAIL line when the first is
+    only a code (Redshift's "1023"), whitespace folded."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    text = lines[0]
+    if text.isdigit():
+        detail = next((line for line in lines[1:] if line.startswith("DETAIL:")), "")
+        text = f"{text} {detail}".strip()
+    return " ".join(text.split())[:limit]
+
+
+class _ViewBusy(Exception):
+    """The view's DDL timed out waiting for its readers (rolled back, retried next run)."""
+
 
 Role = Literal["writer", "reader"]
 """Who a :class:`Warehouse` connects as: ``writer``, the pipeline's own role
@@ -88,30 +148,105 @@ class Warehouse:
     def ensure_schema(self) -> None:
         """Create the pipeline's tables and ``serving_view`` if missing (idempotent).
 
-        Both layers call this at start; on PostgreSQL a transaction-level advisory lock
-        keeps two concurrent starts from racing on ``CREATE TABLE IF NOT EXISTS``.
-        QUERY_DSN's user, if it exists, is then granted reads on them (and nothing else).
+        Both layers call this at start, and the batch layer at every cycle, so it never
+        waits for readers: ``CREATE TABLE IF NOT EXISTS`` of an existing table and the
+        GRANTs take no lock a reader holds. Only the view's DDL (``CREATE OR REPLACE
+        VIEW``, ACCESS EXCLUSIVE) would wait for every transaction that has read the view,
+        so it runs only when the view is missing or its SQL text changed (its SHA-256 is
+        kept in ``schema_objects``, recorded in the DDL's transaction). A changed view is
+        replaced in a transaction of its own, bounded by ``VIEW_DDL_TIMEOUT_MS``: if
+        readers hold it that long, the old definition stays (a warning) until the next
+        run. A missing view is created in any case (nobody can be reading it).
+
+        On PostgreSQL a transaction-level advisory lock keeps two concurrent starts from
+        racing on ``CREATE TABLE IF NOT EXISTS``; on Redshift a concurrent start may be
+        aborted (error 1023), and the whole transaction is run again. QUERY_DSN's user,
+        if it exists, is granted reads on the tables and views (and nothing else).
 
         Tables created when the views' sums were ``bigint`` are brought to the contract's
         ``numeric(38,0)`` in the same transaction on PostgreSQL (rows kept). Redshift
         cannot change a column's type, so there this raises ``SchemaError`` naming what
         the operator has to drop before ``make recompute`` rebuilds it.
         """
+        retry_call(
+            self._ensure_schema_once,
+            retry_on=TransientError,
+            backoff=TRANSACTION_BACKOFF,
+            attempts=TRANSACTION_ATTEMPTS,
+            what="ensuring the warehouse schema",
+        )
+
+    def _ensure_schema_once(self) -> None:
+        sha = hashlib.sha256(load_sql(SERVING_VIEW, self.dialect).encode("utf-8")).hexdigest()
         with self.transaction() as cur:
-            if self.dialect == "postgres":
-                cur.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
+            self._schema_lock(cur)
             self._run_file(cur, "schema")
             (outdated,) = statements(load_sql("sum_columns_outdated", self.dialect))
             cur.execute(outdated)
             old = [(str(table), str(column), str(kind)) for table, column, kind in cur.fetchall()]
             if old:
-                self._migrate_sums(cur, old)
-            self._run_file(cur, "serving_view")
-            self._grant_reader(cur)
+                self._migrate_sums(cur, old)  # drops serving_view: created again below
+            present, recorded = self._view_state(cur)
+            if not present:
+                self._create_view(cur, sha)
+            self._grant_reader(cur)  # on the new view too, so before the commit
+        if present and recorded != sha:
+            self._replace_view(sha)
 
-    def _run_file(self, cur: Cursor, name: str) -> None:
+    def _schema_lock(self, cur: Cursor) -> None:
+        if self.dialect == "postgres":
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
+
+    def _view_state(self, cur: Cursor) -> tuple[bool, str | None]:
+        """Whether ``serving_view`` exists, and the SHA-256 recorded for it (if any)."""
+        params = {"name": SERVING_VIEW}
+        (present,) = statements(load_sql("view_present", self.dialect))
+        cur.execute(present, params)
+        rows = cur.fetchall()
+        (recorded,) = statements(load_sql("schema_object_sha", self.dialect))
+        cur.execute(recorded, params)
+        shas = cur.fetchall()
+        return bool(rows and rows[0][0]), (str(shas[0][0]) if shas else None)
+
+    def _create_view(self, cur: Cursor, sha: str) -> None:
+        """Run the view's DDL and record its SHA, in the caller's transaction."""
+        self._run_file(cur, SERVING_VIEW)
+        self._run_file(cur, "schema_object_record", {"name": SERVING_VIEW, "sha": sha})
+
+    def _replace_view(self, sha: str) -> None:
+        """Replace the existing view with the definition ``sha`` names, unless readers
+        hold it past ``VIEW_DDL_TIMEOUT_MS``: then keep the old one and warn."""
+        timeout_ms = VIEW_DDL_TIMEOUT_MS[self.dialect]
+        try:
+            with self.transaction() as cur:
+                self._schema_lock(cur)
+                present, recorded = self._view_state(cur)  # another process may have done it
+                if present and recorded == sha:
+                    return
+                if present:
+                    self._run_file(cur, "view_ddl_timeout", {"ms": timeout_ms})
+                    try:
+                        self._run_file(cur, SERVING_VIEW)
+                    except (psycopg2.errors.LockNotAvailable, psycopg2.errors.QueryCanceled) as e:
+                        raise _ViewBusy(one_line(e)) from e
+                    self._run_file(cur, "view_ddl_timeout_end")
+                    self._run_file(cur, "schema_object_record", {"name": SERVING_VIEW, "sha": sha})
+                else:
+                    self._create_view(cur, sha)
+        except _ViewBusy as e:
+            logger.warning(
+                "%s's definition changed, but readers held the view for over %.0fs: the old "
+                "one stays until the next schema check (%s)",
+                SERVING_VIEW,
+                timeout_ms / 1000,
+                e,
+            )
+        else:
+            logger.info("%s replaced with its current definition", SERVING_VIEW)
+
+    def _run_file(self, cur: Cursor, name: str, params: dict[str, Any] | None = None) -> None:
         for statement in statements(load_sql(name, self.dialect)):
-            cur.execute(statement)
+            cur.execute(statement, params)
 
     def _grant_reader(self, cur: Cursor) -> None:
         """Let QUERY_DSN's user read the pipeline's tables and views in the current
@@ -170,19 +305,64 @@ class Warehouse:
 
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:
-        """A cursor inside one transaction: commit on success, roll back on error."""
+        """A cursor inside one transaction: commit on success, roll back on error.
+
+        A transaction the warehouse aborted for a concurrent one raises ``TransientError``
+        (the connection stays open: run the whole transaction again, e.g. with
+        :meth:`run_transaction`); a failed connection raises ``ServiceUnavailable`` (the
+        connection is dropped and opened again on next use). Both are one line.
+        """
         conn = self.connection()
         try:
             with conn.cursor() as cur:
                 yield cur
             conn.commit()
-        except psycopg2.OperationalError as e:
-            self._discard()
-            raise ServiceUnavailable(f"warehouse at {self.where}: {str(e).strip()[:200]}") from e
-        except BaseException:
-            if not conn.closed:
-                conn.rollback()
+        except psycopg2.Error as e:
+            if is_transient(e):
+                self._rollback(conn)
+                raise TransientError(
+                    f"warehouse at {self.where}: transaction aborted by a concurrent one "
+                    f"(safe to run again): {one_line(e)}"
+                ) from e
+            if isinstance(e, psycopg2.OperationalError):
+                self._discard()
+                raise ServiceUnavailable(f"warehouse at {self.where}: {one_line(e)}") from e
+            self._rollback(conn)
             raise
+        except BaseException:
+            self._rollback(conn)
+            raise
+
+    def run_transaction(
+        self, work: Callable[[Cursor], T], *, what: str, attempts: int = TRANSACTION_ATTEMPTS
+    ) -> T:
+        """``work(cursor)`` in one transaction, run again whole (a fresh transaction each
+        time) while the warehouse aborts it for a concurrent one (``TransientError``), up
+        to ``attempts`` times. ``work`` must do all its writes through the cursor, so that
+        an aborted run leaves nothing behind."""
+
+        def once() -> T:
+            with self.transaction() as cur:
+                return work(cur)
+
+        return retry_call(
+            once,
+            retry_on=TransientError,
+            backoff=TRANSACTION_BACKOFF,
+            attempts=attempts,
+            what=what,
+        )
+
+    def _rollback(self, conn: psycopg2.extensions.connection) -> None:
+        if conn.closed:
+            return
+        try:
+            conn.rollback()
+        except psycopg2.Error:
+            # The original error is the one to report; a connection that cannot even roll
+            # back is dropped and opened again on next use.
+            logger.debug("rollback failed; dropping the connection", exc_info=True)
+            self._discard()
 
     def query(
         self, statement: str | sql.Composable, params: Sequence[Any] | None = None

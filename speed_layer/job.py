@@ -10,31 +10,38 @@ Exactly once: Spark's checkpoint holds the Kafka offsets and the operators' stat
 micro-batch; a micro-batch replayed after a crash reads the same offsets with the same
 state and clock, so it produces the same groups, and writing full aggregates (not
 increments) makes writing them twice harmless.
+
+Outages: a micro-batch whose write finds the warehouse down (or aborted by a concurrent
+transaction) waits it out, retrying with the shared back-off until it succeeds or the
+job is asked to stop. A query that fails (e.g. Kafka unreachable for long) is started
+again from its checkpoint after a back-off; only errors a restart would meet again (a
+checkpoint of another shape, lost Kafka offsets, a second job on the checkpoint) end
+the job, with one line saying what to do.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import random
 import re
 import shutil
-import signal
 import sys
 import tempfile
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from lambda_common.broker import check_broker
 from lambda_common.errors import LambdaError, ServiceUnavailable
 from lambda_common.faults import failpoint
 from lambda_common.locks import exclusive_lock
+from lambda_common.retry import Backoff, Sleep, pause, retry_call
 from lambda_common.settings import Settings
+from lambda_common.signals import stop_on_signals
 from lambda_common.sql import load_sql
 from lambda_common.warehouse import Warehouse
 from speed_layer.parse import PARSED_DDL, parse_message
@@ -45,6 +52,14 @@ logger = logging.getLogger(__name__)
 QUERY_NAME = "speed_view"
 OBSERVED = "speed_input"
 CONNECTOR = "org.apache.spark:spark-sql-kafka-0-10_2.13"
+
+# A micro-batch's write retried while the warehouse is down: soon at first (a restart takes
+# seconds), then every 30 s at most, so the view catches up within that of the recovery.
+SINK_BACKOFF = Backoff(first_s=1.0, cap_s=30.0, jitter=0.2)
+# A failed query started again from its checkpoint: each start costs Spark seconds of
+# planning and a Kafka metadata round, so less often; a query that then completes a
+# micro-batch starts the count again.
+QUERY_BACKOFF = Backoff(first_s=5.0, cap_s=60.0, jitter=0.2)
 
 
 class SpeedError(LambdaError):
@@ -196,12 +211,30 @@ def build_stream(spark: Any, settings: Settings) -> Any:
 
 
 class SpeedSink:
-    """``foreachBatch`` target: each micro-batch's changed groups into ``speed_view``."""
+    """``foreachBatch`` target: each micro-batch's changed groups into ``speed_view``.
 
-    def __init__(self, settings: Settings, *, attempts: int = 5) -> None:
+    A write that fails with ``ServiceUnavailable`` (the warehouse down, or the transaction
+    aborted for a concurrent one: ``TransientError``) is run again whole, with
+    ``backoff``, until it succeeds or ``stop`` is set (then the error is raised and the
+    query ends; Spark replays the micro-batch from the checkpoint at the next start).
+    ``attempts`` bounds the tries instead, for tests. ``completed`` counts the micro-batches
+    written, so the job can tell a query that made progress from one that did not.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        stop: threading.Event | None = None,
+        backoff: Backoff = SINK_BACKOFF,
+        attempts: int | None = None,
+    ) -> None:
         self.view = SpeedView(settings, Warehouse(settings))
+        self.stop = stop or threading.Event()
+        self.backoff = backoff
         self.attempts = attempts
         self.written: dict[int, int] = {}
+        self.completed = 0
 
     def __call__(self, frame: Any, batch_id: int) -> None:
         rows: list[ViewRow] = [
@@ -224,21 +257,23 @@ class SpeedSink:
             ).collect()
         ]
         logger.debug("speed batch %s: %d groups computed", batch_id, len(rows))
-        delay = 1.0
-        for attempt in range(1, self.attempts + 1):
-            try:
-                written, _ = self.view.replace(rows)
-                self.written[batch_id] = written
-                # Committed in the warehouse, not yet in Spark's checkpoint: a crash here
-                # replays this micro-batch, which must leave the same table.
-                failpoint("speed_after_write")
-                return
-            except ServiceUnavailable as e:
-                if attempt == self.attempts:
-                    raise
-                logger.warning("speed batch %s: %s; retrying in %.0fs", batch_id, e, delay)
-                time.sleep(delay)
-                delay = min(delay * 2, 15.0)
+
+        def write() -> None:
+            written, _ = self.view.replace(rows)  # one transaction: all of it or nothing
+            self.written[batch_id] = written
+
+        retry_call(
+            write,
+            retry_on=ServiceUnavailable,
+            backoff=self.backoff,
+            what=f"speed batch {batch_id}",
+            stop=self.stop,
+            attempts=self.attempts,
+        )
+        self.completed += 1
+        # Committed in the warehouse, not yet in Spark's checkpoint: a crash here replays
+        # this micro-batch, which must leave the same table.
+        failpoint("speed_after_write")
 
 
 def _status_listener(settings: Settings, sink: SpeedSink) -> Any:
@@ -295,20 +330,6 @@ def preflight(settings: Settings) -> None:
         warehouse.ensure_schema()
 
 
-@contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    def handler(signum: int, frame: FrameType | None) -> None:
-        logger.info("signal %s: stopping the speed layer", signum)
-        stop.set()
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-
-
 def checkpoint_lock(settings: Settings) -> AbstractContextManager[None]:
     """One job per local checkpoint: a second one fails at start with one line, rather
     than deep in Spark (CONCURRENT_STREAM_LOG_UPDATE). Remote checkpoints (s3a://, hdfs://)
@@ -330,17 +351,20 @@ def _run(settings: Settings, stop: threading.Event | None) -> None:
     preflight(settings)
     stop = stop or threading.Event()
     spark = build_session(settings)
-    sink = SpeedSink(settings)
+    sink = SpeedSink(settings, stop=stop)
     spark.streams.addListener(_status_listener(settings, sink))
-    query = (
-        build_stream(spark, settings)
-        .writeStream.queryName(QUERY_NAME)
-        .outputMode("update")
-        .foreachBatch(sink)
-        .option("checkpointLocation", settings.speed_checkpoint)
-        .trigger(processingTime=f"{settings.speed_trigger} seconds")
-        .start()
-    )
+
+    def start_query() -> Any:
+        return (
+            build_stream(spark, settings)
+            .writeStream.queryName(QUERY_NAME)
+            .outputMode("update")
+            .foreachBatch(sink)
+            .option("checkpointLocation", settings.speed_checkpoint)
+            .trigger(processingTime=f"{settings.speed_trigger} seconds")
+            .start()
+        )
+
     logger.info(
         "speed layer: topic %s -> speed_view, trigger %ss, checkpoint %s, master %s",
         settings.kafka_topic,
@@ -348,17 +372,63 @@ def _run(settings: Settings, stop: threading.Event | None) -> None:
         settings.speed_checkpoint,
         settings.spark_master,
     )
-    error: Any = None
-    failure: BaseException | None = None
     try:
-        with _stop_on_signals(stop) if _main_thread() else _no_signals():
-            failure = await_query(query, stop)
+        with stop_on_signals(stop, "stopping the speed layer") if _main_thread() else _no_signals():
+            supervise(start_query, sink, stop, settings.speed_checkpoint)
     finally:
-        error = _shut_down(spark, query)
-    error = error if error is not None else failure
-    if error is not None and not stop.is_set():
-        raise SpeedError(failure_message(str(error), settings.speed_checkpoint))
+        _stop_spark(spark)
     logger.info("speed layer stopped")
+
+
+def supervise(
+    start_query: Callable[[], Any],
+    sink: SpeedSink,
+    stop: threading.Event,
+    checkpoint: str,
+    *,
+    backoff: Backoff = QUERY_BACKOFF,
+    sleep: Sleep | None = None,
+) -> None:
+    """Run the query until ``stop`` is set or it ends by itself; start it again from its
+    checkpoint after each failure a restart can get past (``restart_delay``), waiting the
+    back-off (cut short by ``stop``). Raise ``SpeedError`` with the one-line message
+    (``failure_message``) for a failure that would only come back.
+
+    Restarting is exactly-once safe: the checkpoint holds the offsets and state of the
+    last committed micro-batch, and a replayed micro-batch rewrites the same rows.
+    """
+    restarts = 0
+    while not stop.is_set():
+        completed = sink.completed
+        error: Any = None
+        try:
+            query = start_query()
+        except Exception as e:  # e.g. the checkpoint unreadable for now, or the JVM gone
+            error = e
+        else:
+            failure: BaseException | None = None
+            try:
+                failure = await_query(query, stop)
+            finally:
+                error = _stop_query(query)
+            error = error if error is not None else failure
+        if error is None or stop.is_set():
+            return
+        # A query that wrote micro-batches before failing met a new outage: start over.
+        restarts = 1 if sink.completed > completed else restarts + 1
+        message = failure_message(str(error), checkpoint)
+        # With its type: pyspark's str() of an AnalysisException at start omits the name.
+        delay = restart_delay(f"{type(error).__name__}: {error}", restarts, backoff)
+        if delay is None:
+            raise SpeedError(message)
+        logger.error(
+            "%s; restarting it from the checkpoint in %.0fs (restart %d)",
+            message,
+            delay,
+            restarts,
+        )
+        if pause(delay, stop, sleep):
+            return
 
 
 def await_query(query: Any, stop: threading.Event) -> BaseException | None:
@@ -381,6 +451,54 @@ _STATE_SCHEMA_CHANGED = (
     "STATE_STORE_VALUE_SCHEMA_NOT_COMPATIBLE",
     "STATE_STORE_KEY_SCHEMA_NOT_COMPATIBLE",
 )
+
+# Failures a restart from the same checkpoint would only meet again: they need an
+# operator, so they end the job (with failure_message's line) instead of looping.
+_PERMANENT = (
+    *_STATE_SCHEMA_CHANGED,
+    # The checkpoint's operators or state are of another query than this one.
+    "STREAMING_STATEFUL_OPERATOR_NOT_MATCH_IN_STATE_METADATA",
+    "STATE_STORE_INCORRECT_NUM_STATE_STORE_SCHEMAS",
+    # Offsets the checkpoint points at are gone from Kafka (retention, topic recreated):
+    # failOnDataLoss refuses them at every start.
+    "KAFKA_DATA_LOSS",
+    # Another query runs on this checkpoint.
+    "CONCURRENT_QUERY",
+    "CONCURRENT_STREAM_LOG_UPDATE",
+    # The query's own plan or code is wrong: a bug, not an outage.
+    "AnalysisException",
+    "ParseException",
+    "IllegalArgumentException",
+    "UNRESOLVED_COLUMN",
+    "TypeError:",
+    "AttributeError:",
+    "NameError:",
+    "ImportError:",
+    # The JVM is gone: there is no Spark left to start a query in.
+    "stopped SparkContext",
+    "Py4JNetworkError",
+    "Answer from Java side is empty",
+)
+
+
+def restart_delay(
+    error: str,
+    restarts: int,
+    backoff: Backoff = QUERY_BACKOFF,
+    rand: Callable[[], float] = random.random,
+) -> float | None:
+    """Seconds to wait before starting the failed query again (its ``restarts``-th
+    consecutive restart), or None when the error would only come back (``_PERMANENT``).
+    ``error`` is the failure's text, best prefixed with its type's name.
+
+    Everything else is taken for an outage: Kafka unreachable (the source's timeouts), the
+    warehouse or the checkpoint's store failing a task. An unknown error that is in fact
+    permanent costs one error line per back-off, never data: the checkpoint only moves
+    when a micro-batch is written.
+    """
+    if any(marker in error for marker in _PERMANENT):
+        return None
+    return backoff.delay(restarts, rand)
 
 
 def failure_message(error: str, checkpoint: str) -> str:
@@ -408,8 +526,8 @@ def _active(query: Any) -> bool:
         return False
 
 
-def _shut_down(spark: Any, query: Any) -> Any:
-    """Stop the query and Spark; return the query's error, if it failed.
+def _stop_query(query: Any) -> Any:
+    """Stop the query; return its error, if it failed.
 
     A signal sent to the whole process group (Ctrl-C, ``timeout``) may have stopped the
     JVM already; its errors then only say it is gone, so they are logged, not raised.
@@ -422,11 +540,14 @@ def _shut_down(spark: Any, query: Any) -> Any:
         error = query.exception()
     except Exception as e:
         logger.debug("stopping the query: %s", e)
+    return error
+
+
+def _stop_spark(spark: Any) -> None:
     try:
         spark.stop()
-    except Exception as e:
+    except Exception as e:  # the JVM may be gone already (see _stop_query)
         logger.debug("stopping Spark: %s", e)
-    return error
 
 
 def _main_thread() -> bool:

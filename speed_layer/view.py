@@ -65,7 +65,8 @@ class SpeedView:
         the view before or after, never in between: no TRUNCATE (it commits on
         Redshift), only DELETE and INSERT inside the transaction.
         """
-        with self.warehouse.transaction() as cur:
+
+        def work(cur: Cursor) -> datetime | None:
             (get,) = statements(load_sql("horizon_get", self.dialect))
             cur.execute(get)
             found = cur.fetchone()
@@ -75,6 +76,11 @@ class SpeedView:
                 (insert,) = statements(load_sql("speed_staging_insert", self.dialect))
                 execute_values(cur, insert, rows, page_size=1000)
             self._run(cur, "speed_replace", {"horizon": horizon})
+            return horizon
+
+        # Redshift aborts one of two transactions that cannot be serialised (ERROR 1023),
+        # e.g. this one beside a batch cycle's publish: run it again whole.
+        horizon = self.warehouse.run_transaction(work, what="speed view replace")
         written = sum(1 for r in rows if horizon is None or r[0] >= horizon)
         return written, horizon
 

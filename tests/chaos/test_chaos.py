@@ -238,7 +238,8 @@ def test_kafka_broker_restarted_under_load(
     speed.start()
     try:
         _wait_for_micro_batches(lane, speed, more_than=0)
-        with _scheduler(lane, tmp_path / "batch.log", "3s"):
+        log = tmp_path / "batch.log"
+        with _scheduler(lane, log, "3s") as scheduler:
             producer = _process(
                 lane, tmp_path / "producer.log", "ingestion", "--count", str(count),
                 "--rate", str(rate), "--seed", "301", "--duplicates", "0.05",
@@ -249,7 +250,18 @@ def test_kafka_broker_restarted_under_load(
             time.sleep(8)
             stack.outage("kafka", 5)
             report.notes.append("broker down 5 s mid-stream")
+            after_outage = log.stat().st_size
             assert producer.wait(timeout=300) == 0, (tmp_path / "producer.log").read_text()[-2000:]
+            # make batch outlived the outage: the same process completed a cycle after the
+            # broker came back, is still running, and ends cleanly on SIGTERM.
+            _wait_until(
+                lambda: _cycles_logged(log, since=after_outage) > 0,
+                180,
+                "the scheduler to complete a cycle after the outage",
+            )
+            assert scheduler.poll() is None, log.read_text()[-2000:]
+            scheduler.send_signal(signal.SIGTERM)
+            assert scheduler.wait(timeout=120) == 0, log.read_text()[-2000:]
         in_topic = {tweet_id for tweet_id in first_copies(lane.settings, datetime.now(UTC))}
         assert produced_ids <= in_topic, f"{len(produced_ids - in_topic)} produced events lost"
         _settle_and_check(lane, speed)
@@ -257,6 +269,19 @@ def test_kafka_broker_restarted_under_load(
     finally:
         if speed.alive():
             speed.kill()
+
+
+def _cycles_logged(log: Path, since: int = 0) -> int:
+    """Completed cycles a scheduler logged after byte ``since`` of its log: lines whose
+    message (after the logger's name) starts with "batch cycle:"."""
+    with log.open("rb") as f:
+        f.seek(since)
+        text = f.read().decode(errors="replace")
+    return sum(
+        1
+        for line in text.splitlines()
+        if line.partition("batch_layer.schedule: ")[2].startswith("batch cycle:")
+    )
 
 
 def test_postgres_stopped_during_a_copy(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from batch_layer import cycle
+from batch_layer import parallel
 from batch_layer.cycle import horizon_for, run_cycle
 from batch_layer.landing import Message, encode_chunk
 from ingestion.synthetic import SyntheticOptions, SyntheticTweets
@@ -47,7 +47,7 @@ def test_parallel_landing_writes_the_serial_objects_and_loads_exactly(
     lane: Lane, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _produce(lane)
-    monkeypatch.setattr(cycle, "PARALLEL_MIN_OFFSETS", 0)
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_OFFSETS", 0)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     dirs_before = _rows_dirs()
     result = run_cycle(lane.settings, now=NOW)

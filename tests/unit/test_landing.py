@@ -11,7 +11,6 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
-from batch_layer.cycle import horizon_for
 from batch_layer.landing import (
     Message,
     PartitionPlan,
@@ -23,6 +22,7 @@ from batch_layer.landing import (
     read_master_object,
 )
 from batch_layer.load import _CsvStream
+from batch_layer.plan import horizon_for
 from lambda_common.contract import Event, parse_event
 
 NOW = datetime(2026, 11, 21, 12, 5, tzinfo=UTC)
@@ -129,7 +129,7 @@ def test_a_new_cycle_removes_rows_dirs_of_dead_processes_only() -> None:
     import sys
     import tempfile
 
-    from batch_layer import cycle
+    from batch_layer import parallel
 
     gone = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],
@@ -144,7 +144,7 @@ def test_a_new_cycle_removes_rows_dirs_of_dead_processes_only() -> None:
         d.mkdir(exist_ok=True)
         (d / "0-1.csv").write_text("x")
     try:
-        fresh = cycle._rows_dir()
+        fresh = parallel.rows_dir()
         assert not dead.exists() and live.exists()
         assert Path(fresh.name).name.startswith(f"lambda-batch-rows-{os.getpid()}-")
         fresh.cleanup()

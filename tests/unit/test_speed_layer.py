@@ -1,21 +1,37 @@
-"""The speed layer's pure parts: the message UDF, the connector's jars, the status line."""
+"""The speed layer's pure parts: the message UDF, the connector's jars, the status line,
+and, without Spark, how it outlives outages: a micro-batch waiting out the warehouse,
+a failed query started again from its checkpoint unless the failure would come back."""
 
 from __future__ import annotations
 
 import calendar
 import re
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from lambda_common.contract import Event
+from lambda_common.errors import ServiceUnavailable, TransientError
+from lambda_common.retry import Backoff
 from lambda_common.rows import warehouse_text
 from lambda_common.settings import load_settings
 from lambda_common.sql import load_sql
-from speed_layer.job import _artifact, await_query, connector_jars, failure_message
+from speed_layer.job import (
+    QUERY_BACKOFF,
+    SpeedError,
+    SpeedSink,
+    _artifact,
+    await_query,
+    connector_jars,
+    failure_message,
+    restart_delay,
+    supervise,
+)
 from speed_layer.parse import PARSED_DDL, Parsed, parse_message
 from speed_layer.view import BatchStatus
 
@@ -210,3 +226,278 @@ def test_a_failing_query_ends_the_wait_with_its_error_not_an_exception() -> None
     stopped = threading.Event()
     stopped.set()
     assert await_query(_FailingQuery(), stopped) is None
+
+
+# -- outages: the sink waits, the query restarts ------------------------------------------
+
+KAFKA_DOWN = (
+    "[STREAM_FAILED] Query [id = 1, runId = 2] terminated with exception: Timed out "
+    "waiting for a node assignment. Call: describeTopics\n\tat org.apache.kafka..."
+)
+STATE_CHANGED = (
+    "[STREAM_FAILED] Query [id = 1, runId = 2] terminated with exception: "
+    "[STATE_STORE_VALUE_SCHEMA_NOT_COMPATIBLE] Provided value schema does not match."
+)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        KAFKA_DOWN,
+        "org.apache.kafka.common.errors.TimeoutException: Timeout of 60000ms expired",
+        "[FOREACH_BATCH_USER_FUNCTION_ERROR] An error occurred in the user provided function",
+        "Job aborted due to stage failure: Task 0 in stage 3.0 failed 1 times: "
+        "java.util.concurrent.TimeoutException: Cannot fetch record for offset 42",
+    ],
+)
+def test_an_outage_restarts_the_query_after_a_growing_back_off(error: str) -> None:
+    rule = Backoff(first_s=5.0, cap_s=60.0)
+    assert [restart_delay(error, n, rule) for n in (1, 2, 3, 4, 5, 9)] == [5, 10, 20, 40, 60, 60]
+    assert 4.0 <= (restart_delay(error, 1) or 0) <= 5.0  # the default rule, with jitter
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        STATE_CHANGED,
+        "[STATE_STORE_KEY_SCHEMA_NOT_COMPATIBLE] Provided key schema does not match",
+        "[KAFKA_DATA_LOSS.START_OFFSET_RESET] Some data may have been lost",
+        "[CONCURRENT_QUERY] Another instance of this query was just started",
+        "pyspark.errors.exceptions.captured.AnalysisException: [UNRESOLVED_COLUMN] x",
+        "Cannot call methods on a stopped SparkContext.",
+        "py4j.protocol.Py4JNetworkError: Answer from Java side is empty",
+    ],
+)
+def test_a_failure_a_restart_would_meet_again_ends_the_job(error: str) -> None:
+    assert restart_delay(error, 1) is None
+
+
+class _Query:
+    """A streaming query that fails with ``error`` on its ``fail_on``-th wait (never if
+    None), or runs until stopped; ``on_wait`` is called at each wait (a test's clock)."""
+
+    def __init__(
+        self,
+        error: str | None,
+        fail_on: int = 1,
+        on_wait: Callable[[], None] | None = None,
+    ) -> None:
+        self.error = RuntimeError(error) if error else None
+        self.fail_on = fail_on
+        self.on_wait = on_wait
+        self.waits = 0
+        self.active = True
+        self.stopped = False
+
+    @property
+    def isActive(self) -> bool:
+        return self.active
+
+    def awaitTermination(self, timeout: float) -> None:
+        self.waits += 1
+        if self.on_wait is not None:
+            self.on_wait()
+        if self.error is not None and self.waits >= self.fail_on:
+            self.active = False
+            raise self.error
+
+    def stop(self) -> None:
+        self.stopped, self.active = True, False
+
+    def exception(self) -> Any:
+        return self.error
+
+
+class _Starts:
+    """``start_query`` for ``supervise``: hands out the planned queries in order."""
+
+    def __init__(self, *queries: _Query) -> None:
+        self.queries = list(queries)
+        self.started: list[_Query] = []
+
+    def __call__(self) -> _Query:
+        query = self.queries[len(self.started)]
+        self.started.append(query)
+        return query
+
+
+def _sink() -> SpeedSink:
+    return SpeedSink(load_settings())
+
+
+NO_JITTER = Backoff(first_s=5.0, cap_s=60.0)
+
+
+def test_a_query_failing_for_an_outage_is_started_again_from_its_checkpoint() -> None:
+    stop = threading.Event()
+    healthy = _Query(None, on_wait=lambda: stop.set())  # runs until the job is stopped
+    starts = _Starts(_Query(KAFKA_DOWN), _Query(KAFKA_DOWN), healthy)
+    slept: list[float] = []
+    supervise(starts, _sink(), stop, "/ck", backoff=NO_JITTER, sleep=slept.append)
+    assert len(starts.started) == 3 and slept == [5.0, 10.0]
+    assert healthy.stopped  # stopped by the job, not failed
+
+
+def test_a_query_that_made_progress_starts_the_back_off_again() -> None:
+    stop = threading.Event()
+    sink = _sink()
+
+    def a_batch_written() -> None:
+        sink.completed += 1
+
+    starts = _Starts(
+        _Query(KAFKA_DOWN),
+        _Query(KAFKA_DOWN),
+        _Query(KAFKA_DOWN, fail_on=2, on_wait=a_batch_written),  # wrote, then failed
+        _Query(KAFKA_DOWN),
+        _Query(None, on_wait=lambda: stop.set()),
+    )
+    slept: list[float] = []
+    supervise(starts, sink, stop, "/ck", backoff=NO_JITTER, sleep=slept.append)
+    assert slept == [5.0, 10.0, 5.0, 10.0]
+
+
+def test_a_checkpoint_of_another_shape_still_ends_the_job_with_its_one_line() -> None:
+    starts = _Starts(_Query(STATE_CHANGED))
+    slept: list[float] = []
+    with pytest.raises(SpeedError) as info:
+        supervise(starts, _sink(), threading.Event(), "/data/ck", sleep=slept.append)
+    assert len(starts.started) == 1 and slept == []
+    assert str(info.value) == failure_message(STATE_CHANGED, "/data/ck")
+    assert "SPEED_CHECKPOINT /data/ck holds the state of an older aggregation" in str(info.value)
+
+
+def test_a_query_that_cannot_even_start_is_judged_like_a_failed_one() -> None:
+    stop = threading.Event()
+    calls: list[int] = []
+
+    def start() -> _Query:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("java.io.IOException: s3a://ck: connection refused")
+        return _Query(None, on_wait=lambda: stop.set())
+
+    slept: list[float] = []
+    supervise(start, _sink(), stop, "s3a://ck", backoff=NO_JITTER, sleep=slept.append)
+    assert (len(calls), slept) == (2, [5.0])
+
+    def jvm_gone() -> _Query:
+        raise RuntimeError("Cannot call methods on a stopped SparkContext")
+
+    with pytest.raises(SpeedError, match="stopped SparkContext"):
+        supervise(jvm_gone, _sink(), threading.Event(), "/ck")
+
+
+class AnalysisException(Exception):
+    """Named as pyspark's is; its str() is only the message, as pyspark's is."""
+
+
+def test_a_query_whose_plan_is_refused_at_start_ends_the_job() -> None:
+    def refused() -> _Query:
+        raise AnalysisException("[DATATYPE_MISMATCH.BINARY_OP_DIFF_TYPES] Cannot resolve")
+
+    slept: list[float] = []
+    with pytest.raises(SpeedError, match=r"query failed: \[DATATYPE_MISMATCH"):
+        supervise(refused, _sink(), threading.Event(), "/ck", sleep=slept.append)
+    assert slept == []
+
+
+def test_a_stop_during_the_restart_back_off_ends_the_job_without_a_restart() -> None:
+    stop = threading.Event()
+    starts = _Starts(_Query(KAFKA_DOWN), _Query(None))
+    supervise(starts, _sink(), stop, "/ck", sleep=lambda s: stop.set())
+    assert len(starts.started) == 1
+
+
+def test_a_failure_after_the_stop_request_is_no_error() -> None:
+    stop = threading.Event()
+    starts = _Starts(_Query(STATE_CHANGED, on_wait=lambda: stop.set()))
+    supervise(starts, _sink(), stop, "/ck")  # e.g. the sink's retry cut short by the stop
+    assert len(starts.started) == 1
+
+
+class _Frame:
+    """What foreachBatch hands the sink: ``selectExpr(...).collect()`` gives the rows."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+
+    def selectExpr(self, *columns: str) -> _Frame:
+        return self
+
+    def collect(self) -> list[dict[str, Any]]:
+        return self.rows
+
+
+ROW = {
+    "hour_s": 1_800_000_000,
+    "location": "Oslo",
+    "tweet_count": 2,
+    "followers_sum": 10,
+    "favorite_sum": 1,
+    "retweet_sum": 0,
+}
+
+
+class _View:
+    """speed_view's writer, down for the first ``down`` writes."""
+
+    def __init__(self, down: int, error: Exception | None = None) -> None:
+        self.down = down
+        self.error = error or ServiceUnavailable("warehouse at x is unreachable: refused")
+        self.writes: list[list[Any]] = []
+
+    def replace(self, rows: list[Any]) -> tuple[int, None]:
+        self.writes.append(rows)
+        if len(self.writes) <= self.down:
+            raise self.error
+        return len(rows), None
+
+
+class _RecordingStop(threading.Event):
+    """A stop event whose waits return at once and are recorded (the sink's sleep)."""
+
+    def __init__(self, set_after: int | None = None) -> None:
+        super().__init__()
+        self.waits: list[float] = []
+        self.set_after = set_after
+
+    def wait(self, timeout: float | None = None) -> bool:
+        assert timeout is not None
+        self.waits.append(timeout)
+        if self.set_after is not None and len(self.waits) >= self.set_after:
+            self.set()
+        return self.is_set()
+
+
+def test_a_micro_batch_waits_out_a_warehouse_outage_however_long() -> None:
+    stop = _RecordingStop()
+    sink = SpeedSink(load_settings(), stop=stop, backoff=Backoff(first_s=1.0, cap_s=30.0))
+    sink.view = _View(down=8)  # type: ignore[assignment]
+    sink(_Frame([ROW]), 7)
+    assert stop.waits == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
+    assert (sink.written, sink.completed) == ({7: 1}, 1)
+    (hour, location, *sums) = sink.view.writes[-1][0]  # type: ignore[attr-defined]
+    assert (hour, location, sums) == (datetime(2027, 1, 15, 8, 0), "Oslo", [2, 10, 1, 0])
+
+
+def test_a_concurrent_transaction_is_retried_the_same_way() -> None:
+    stop = _RecordingStop()
+    sink = SpeedSink(load_settings(), stop=stop)
+    sink.view = _View(down=2, error=TransientError("1023 Serializable isolation"))  # type: ignore[assignment]
+    sink(_Frame([ROW]), 8)
+    assert len(stop.waits) == 2 and sink.completed == 1
+
+
+def test_a_stop_request_ends_a_micro_batchs_wait_with_its_error() -> None:
+    stop = _RecordingStop(set_after=3)
+    sink = SpeedSink(load_settings(), stop=stop)
+    sink.view = _View(down=1000)  # type: ignore[assignment]
+    with pytest.raises(ServiceUnavailable):
+        sink(_Frame([ROW]), 9)
+    assert len(stop.waits) == 3
+    assert (sink.written, sink.completed) == ({}, 0)
+
+
+def test_the_query_back_off_is_the_shared_rule() -> None:
+    assert isinstance(QUERY_BACKOFF, Backoff) and QUERY_BACKOFF.cap_s == 60.0

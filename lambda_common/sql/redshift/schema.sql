@@ -85,3 +85,46 @@ CREATE TABLE IF NOT EXISTS speed_batches (
 )
 DISTSTYLE ALL;
 
+
+-- The incarnations of each Kafka topic the batch layer has read, by Kafka's topic id: a
+-- topic deleted and re-created is a new incarnation (generation), which the batch layer
+-- refuses until an operator runs make batch-reset. Objects and plans of generation N > 0
+-- live under gen=N/, so they never share a key with an older incarnation's.
+CREATE TABLE IF NOT EXISTS batch_topics (
+    topic      varchar(249) NOT NULL,
+    generation integer      NOT NULL,
+    topic_id   varchar(36)  NOT NULL,
+    started_at timestamp    NOT NULL,
+    PRIMARY KEY (topic, generation)
+)
+DISTSTYLE ALL;
+
+-- Offset ranges Kafka's retention deleted before the batch layer landed them: make status
+-- FAILs on each until an operator acknowledges it (make batch-ack-loss).
+CREATE TABLE IF NOT EXISTS lost_offsets (
+    topic           varchar(249) NOT NULL,
+    generation      integer      NOT NULL,
+    kafka_partition integer      NOT NULL,
+    first_offset    bigint       NOT NULL,
+    last_offset     bigint       NOT NULL,
+    detected_at     timestamp    NOT NULL,
+    acknowledged_at timestamp,
+    PRIMARY KEY (topic, generation, kafka_partition, first_offset)
+)
+DISTSTYLE ALL;
+
+-- The batch layer's writers (cycles, make recompute, make batch-reset) serialise on a lock
+-- of this table, which nobody reads: on Redshift LOCK is ACCESS EXCLUSIVE, so
+-- locking load_ledger would make make status wait out every load.
+CREATE TABLE IF NOT EXISTS batch_lock (
+    held boolean
+)
+DISTSTYLE ALL;
+
+-- The definition (SHA-256 of its SQL text) of each view this pipeline created: the view's
+-- DDL, which waits for every reader of the view, runs only when it is missing or changed.
+CREATE TABLE IF NOT EXISTS schema_objects (
+    object_name    varchar(128) NOT NULL PRIMARY KEY,
+    definition_sha varchar(64)  NOT NULL
+)
+DISTSTYLE ALL;

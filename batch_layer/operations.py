@@ -1,0 +1,84 @@
+"""The operator's commands for what operations do to a topic.
+
+- ``make batch-reset``: after the topic was deleted and re-created (the batch layer then
+  stops with one line saying so), land the new incarnation: the old plans are archived,
+  the group's offsets forgotten, and the new topic id registered as the next generation,
+  whose objects and plans get keys of their own. What the old topic held and the batch
+  layer had landed stays in S3 and the warehouse.
+- ``make batch-ack-loss``: an operator has seen the offset ranges retention deleted
+  before they were landed (``make status`` FAILs on them until then).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from batch_layer.cycle import archive, real_services
+from batch_layer.landing import plans_prefix
+from batch_layer.plan import TopicChanged
+from lambda_common.errors import LambdaError
+from lambda_common.settings import Settings
+from lambda_common.warehouse import Warehouse
+
+logger = logging.getLogger(__name__)
+
+
+class NothingToReset(LambdaError):
+    """The topic is the incarnation the batch layer reads: a reset would re-land it."""
+
+
+def reset(settings: Settings) -> int:
+    """Register the topic's current incarnation as a new generation; returns it."""
+    topic = settings.kafka_topic
+    now = datetime.now(UTC)
+    with Warehouse(settings) as warehouse:
+        services = real_services(settings, warehouse)
+        with services.log:
+            info = services.log.describe(topic)
+            if info.topic_id is None:
+                raise NothingToReset(
+                    f"Kafka does not report topic ids (before 2.8): cannot tell {topic!r}'s "
+                    "incarnations apart"
+                )
+            try:
+                services.target.generation(topic, info.topic_id, now)
+            except TopicChanged:
+                pass  # another incarnation: exactly what a reset is for
+            else:
+                raise NothingToReset(
+                    f"nothing to reset: Kafka topic {topic!r} (id {info.topic_id}) is the one "
+                    "the batch layer reads"
+                )
+            label = f"reset-{now:%Y%m%dT%H%M%S}"
+            archived: list[str] = []
+
+            def retire() -> None:
+                for key in services.store.list_keys(plans_prefix(topic)):
+                    archive(services.store, key, label)
+                    archived.append(key)
+                services.log.forget(topic, info.partitions)
+
+            generation = services.target.reset(topic, info.topic_id, now, retire)
+    logger.info(
+        "batch reset: Kafka topic %s (id %s) is generation %d; %d old plans archived under "
+        "plans-archive/%s/; the group's offsets forgotten: the next cycle lands the topic "
+        "from its beginning",
+        topic,
+        info.topic_id,
+        generation,
+        len(archived),
+        label,
+    )
+    return generation
+
+
+def acknowledge_losses(settings: Settings) -> int:
+    """Mark the topic's recorded offset losses as seen; returns how many."""
+    now = datetime.now(UTC)
+    with Warehouse(settings) as warehouse:
+        services = real_services(settings, warehouse)
+        with services.log:
+            count = services.target.acknowledge_losses(settings.kafka_topic, now)
+    logger.info("acknowledged %d recorded offset losses of %s", count, settings.kafka_topic)
+    return count
