@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from batch_layer.cycle import run_cycle
 from lambda_common.warehouse import Warehouse
+from serving_layer import status
 
 from .helpers import Lane, run_module, send_raw
 
@@ -123,3 +125,124 @@ def test_unreachable_warehouse_fails_in_one_line_without_the_password(lane: Lane
     assert checks["kafka"][0] == "OK"
     assert checks["s3"][0] == "OK"
     assert result.stdout.splitlines()[-1].endswith(" 1 FAIL")
+
+
+def _gathered(lane: Lane, now: datetime) -> dict[str, status.Check]:
+    """The real gatherers' facts, judged: check name -> check."""
+    settings = lane.settings
+    facts = status.Facts(
+        kafka=status.gather_kafka(settings),
+        s3=status.gather_s3(settings),
+        warehouse=status.gather_warehouse(settings, now),
+    )
+    assert facts.warehouse.error is None, facts.warehouse.error
+    return {c.name: c for c in status.evaluate(facts, settings, now)}
+
+
+def test_the_batch_layers_records_of_trouble_fail_until_resolved(lane: Lane) -> None:
+    settings = lane.settings
+    topic = settings.kafka_topic
+    now = datetime.now(UTC).replace(tzinfo=None)
+    horizon = datetime(2026, 11, 25, 11, 0)
+    read_before = "0b7c2a51-1d2e-4f3a-8b9c-0d1e2f3a4b5c"
+    detected = datetime(2026, 11, 25, 9, 7)
+    with Warehouse(settings) as wh:
+        wh.ensure_schema()
+        # The batch layer registered another incarnation: as if the topic was deleted and
+        # re-created since (its newest generation is the one compared).
+        for generation, topic_id in ((0, str(uuid.uuid4())), (1, read_before)):
+            wh.execute(
+                "INSERT INTO batch_topics (topic, generation, topic_id, started_at) "
+                "VALUES (%s, %s, %s, %s)",
+                (topic, generation, topic_id, now),
+            )
+        losses = [
+            (topic, 1, 2, 120, 499, None),  # unacknowledged: FAILs
+            (topic, 1, 1, 0, 9, now),  # acknowledged: only counted
+            ("another_topic", 0, 0, 5, 6, None),  # not this topic's
+        ]
+        for row in losses:
+            wh.execute(
+                "INSERT INTO lost_offsets (topic, generation, kafka_partition, first_offset, "
+                "last_offset, detected_at, acknowledged_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (*row[:5], detected, row[5]),
+            )
+        # Batch processes took partitions 0 and 1 (PARTITIONS=0,1): nobody takes 2.
+        for partition in (0, 1):
+            wh.execute(
+                "INSERT INTO batch_watermarks (topic, kafka_partition, horizon) "
+                "VALUES (%s, %s, %s)",
+                (topic, partition, horizon),
+            )
+        wh.execute("INSERT INTO batch_horizon (horizon) VALUES (%s)", (horizon,))
+
+    kafka = status.gather_kafka(settings)
+    assert kafka.topic_id is not None and kafka.topic_id != read_before
+    assert str(uuid.UUID(kafka.topic_id)) == kafka.topic_id  # stored as the batch layer does
+    checks = _gathered(lane, now)
+    assert checks["kafka.topic_id"] == status.Check(
+        status.Level.FAIL,
+        "kafka.topic_id",
+        f"topic {topic} was deleted and re-created (Kafka's id {kafka.topic_id}, the batch "
+        f"layer read {read_before}): the batch layer stops until make batch-reset",
+    )
+    assert checks["batch.lost.2.120.gen1"] == status.Check(
+        status.Level.FAIL,
+        "batch.lost.2.120.gen1",
+        f"messages 120..499 of {topic}/2 (generation 1) expired before the batch layer "
+        "landed them (detected 2026-11-25 09:07); acknowledge with make batch-ack-loss",
+    )
+    assert [name for name in checks if name.startswith("batch.lost")] == ["batch.lost.2.120.gen1"]
+    assert checks["batch.partition.2"] == status.Check(
+        status.Level.FAIL,
+        "batch.partition.2",
+        "partition 2 has never been landed by a batch process: no batch process takes it "
+        "(PARTITIONS=...), so the horizon is held at 2026-11-25 11:00; give it an owner "
+        "(README: Scaling out)",
+    )
+    assert [name for name in checks if name.startswith("batch.partition.")] == ["batch.partition.2"]
+    # The command says the same, and exits 1.
+    result = _status(lane)
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = _lines(result.stdout)
+    for name in ("kafka.topic_id", "batch.lost.2.120.gen1", "batch.partition.2"):
+        assert lines[name] == ("FAIL", checks[name].detail)
+
+    # What make batch-reset, make batch-ack-loss and an owner for partition 2 leave behind.
+    with Warehouse(settings) as wh:
+        wh.execute(
+            "INSERT INTO batch_topics (topic, generation, topic_id, started_at) "
+            "VALUES (%s, 2, %s, %s)",
+            (topic, kafka.topic_id, now),
+        )
+        wh.execute("UPDATE lost_offsets SET acknowledged_at = %s WHERE topic = %s", (now, topic))
+        wh.execute(
+            "INSERT INTO batch_watermarks (topic, kafka_partition, horizon) VALUES (%s, 2, %s)",
+            (topic, horizon),
+        )
+    checks = _gathered(lane, now)
+    assert checks["kafka.topic_id"] == status.Check(
+        status.Level.OK,
+        "kafka.topic_id",
+        f"{topic} is the incarnation the batch layer reads (id {kafka.topic_id}, generation 2)",
+    )
+    assert checks["batch.lost"] == status.Check(
+        status.Level.OK, "batch.lost", "no unacknowledged offset loss (2 acknowledged)"
+    )
+    assert not any(name.startswith(("batch.lost.", "batch.partition.")) for name in checks)
+
+
+def test_an_older_schema_without_the_batch_layers_records_warns(lane: Lane) -> None:
+    with Warehouse(lane.settings) as wh:
+        wh.ensure_schema()
+        wh.execute("DROP TABLE batch_topics, lost_offsets")
+    result = _status(lane)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    checks = _lines(result.stdout)
+    assert checks["warehouse.schema"] == (
+        "WARN",
+        "pipeline not set up yet (run make batch-once or make demo); "
+        "missing batch_topics, lost_offsets",
+    )
+    assert "kafka.topic_id" not in checks

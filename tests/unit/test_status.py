@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 
 import pytest
 
 from lambda_common.settings import Settings, load_settings
+from lambda_common.sql import DIALECTS, load_sql, statements
+from serving_layer import status_gather
 from serving_layer.status import (
     RELATIONS,
     Check,
     Facts,
+    IncarnationFacts,
     KafkaFacts,
     Level,
+    LossFacts,
     PartitionFacts,
     S3Facts,
     SpeedBatchFacts,
@@ -31,6 +37,7 @@ from serving_layer.status import (
 NOW = datetime(2026, 11, 25, 12, 30, 0)
 # ALLOWED_LATENESS 10 min, BATCH_INTERVAL 5 min: the horizon may be 10m + 1h + 2*5m old.
 HORIZON_LIMIT = timedelta(hours=1, minutes=20)
+TOPIC_ID = "5f0c6c39-8a3e-4c1e-9d52-0e0b2f3a7c11"
 
 
 @pytest.fixture
@@ -49,6 +56,7 @@ def healthy() -> Facts:
             partitions=[
                 PartitionFacts(p, 0, 1_000 + p, 900, NOW - timedelta(seconds=2)) for p in range(3)
             ],
+            topic_id=TOPIC_ID,
         ),
         s3=S3Facts(bucket="lambda-tweets", endpoint="http://localhost:9000"),
         warehouse=WarehouseFacts(
@@ -64,6 +72,8 @@ def healthy() -> Facts:
             counts={"raw_tweets": 2_700, "batch_view": 40, "speed_view": 12},
             serving_rows=50,
             serving_tweets=3_003,
+            incarnation=IncarnationFacts(0, TOPIC_ID, datetime(2026, 11, 20, 8, 0)),
+            watermarked=frozenset(range(3)),
         ),
     )
 
@@ -96,12 +106,14 @@ def test_healthy_pipeline_is_all_ok(settings: Settings) -> None:
     assert [c.name for c in checks] == [
         "kafka",
         "kafka.topic",
+        "kafka.topic_id",
         "kafka.partition.0",
         "kafka.partition.1",
         "kafka.partition.2",
         "s3",
         "warehouse",
         "batch.horizon",
+        "batch.lost",
         "batch.rejects",
         "speed.last-batch",
         "speed.freshness",
@@ -119,6 +131,10 @@ def test_healthy_pipeline_is_all_ok(settings: Settings) -> None:
     assert checks_["rows.serving_view"].detail == "50 rows, 3,003 tweets"
     assert checks_["batch.horizon"].detail == "2026-11-25 12:00 (30m old, limit 1h20m)"
     assert checks_["speed.freshness"].detail == "newest event 2026-11-25 12:29:57 (3s ago)"
+    assert checks_["kafka.topic_id"].detail == (
+        f"tweets is the incarnation the batch layer reads (id {TOPIC_ID}, generation 0)"
+    )
+    assert checks_["batch.lost"].detail == "no unacknowledged offset loss"
 
 
 def test_an_aware_clock_is_read_as_utc(settings: Settings) -> None:
@@ -393,6 +409,189 @@ def test_speed_rejects_ratio(settings: Settings) -> None:
     assert level_of(bad, settings, "speed.rejects") is Level.WARN
 
 
+# The topic's incarnation -------------------------------------------------------------
+
+
+def test_a_re_created_topic_fails_until_batch_reset(settings: Settings) -> None:
+    other = "0b7c2a51-1d2e-4f3a-8b9c-0d1e2f3a4b5c"
+    checks = evaluate(with_kafka(healthy(), topic_id=other), settings, NOW)
+    assert by_name(checks)["kafka.topic_id"] == Check(
+        Level.FAIL,
+        "kafka.topic_id",
+        f"topic tweets was deleted and re-created (Kafka's id {other}, the batch layer read "
+        f"{TOPIC_ID}): the batch layer stops until make batch-reset",
+    )
+    assert exit_code(checks) == 1
+    # Reported with the topic's lines, before its partitions.
+    names = [c.name for c in checks]
+    assert names.index("kafka.topic") + 1 == names.index("kafka.topic_id")
+    assert names.index("kafka.topic_id") + 1 == names.index("kafka.partition.0")
+
+
+def test_the_newest_generation_is_the_one_compared(settings: Settings) -> None:
+    reset = IncarnationFacts(1, TOPIC_ID, datetime(2026, 11, 24, 9, 0))
+    check = by_name(evaluate(with_warehouse(healthy(), incarnation=reset), settings, NOW))
+    assert check["kafka.topic_id"] == Check(
+        Level.OK,
+        "kafka.topic_id",
+        f"tweets is the incarnation the batch layer reads (id {TOPIC_ID}, generation 1)",
+    )
+
+
+def test_a_topic_the_batch_layer_has_not_registered_has_no_id_line(settings: Settings) -> None:
+    checks = by_name(evaluate(with_warehouse(healthy(), incarnation=None), settings, NOW))
+    assert "kafka.topic_id" not in checks
+    assert checks["kafka.topic"].level is Level.OK
+
+
+def test_a_broker_without_topic_ids_cannot_tell(settings: Settings) -> None:
+    check = by_name(evaluate(with_kafka(healthy(), topic_id=None), settings, NOW))
+    assert check["kafka.topic_id"] == Check(
+        Level.OK,
+        "kafka.topic_id",
+        "Kafka reports no topic id (a broker before 2.8): cannot tell whether tweets was "
+        "re-created; the batch layer reads generation 0",
+    )
+
+
+@pytest.mark.parametrize(
+    "warehouse",
+    [
+        WarehouseFacts("postgresql://...", "postgres", error="down"),
+        WarehouseFacts("postgresql://...", "postgres", missing=("batch_topics",)),
+    ],
+)
+def test_no_id_line_without_the_warehouses_records(
+    settings: Settings, warehouse: WarehouseFacts
+) -> None:
+    registered = replace(warehouse, incarnation=IncarnationFacts(0, "other", NOW))
+    facts = replace(healthy(), warehouse=registered)
+    assert "kafka.topic_id" not in by_name(evaluate(facts, settings, NOW))
+
+
+def test_the_id_is_compared_even_when_offsets_are_unreadable(settings: Settings) -> None:
+    facts = with_kafka(healthy(), partitions=[], offsets_error="boom", topic_id="other")
+    checks = by_name(evaluate(facts, settings, NOW))
+    assert checks["kafka.topic_id"].level is Level.FAIL
+    assert not any(name.startswith("batch.partition.") for name in checks)
+
+
+# Offset losses ---------------------------------------------------------------------------
+
+
+def loss(partition: int, first: int, last: int, generation: int = 0) -> LossFacts:
+    return LossFacts("tweets", generation, partition, first, last, datetime(2026, 11, 25, 9, 7))
+
+
+def test_no_loss_is_ok_and_acknowledged_ones_are_counted(settings: Settings) -> None:
+    facts = with_warehouse(healthy(), losses_acknowledged=2)
+    checks = evaluate(facts, settings, NOW)
+    assert by_name(checks)["batch.lost"] == Check(
+        Level.OK, "batch.lost", "no unacknowledged offset loss (2 acknowledged)"
+    )
+    assert exit_code(checks) == 0
+
+
+def test_each_unacknowledged_loss_fails_on_a_line_of_its_own(settings: Settings) -> None:
+    losses = (loss(2, 120, 499), loss(2, 900, 949), loss(0, 0, 9, generation=1))
+    facts = with_warehouse(healthy(), losses_open=3, losses=losses, losses_acknowledged=1)
+    checks = evaluate(facts, settings, NOW)
+    lost = [c for c in checks if c.name.startswith("batch.lost")]
+    assert lost == [
+        Check(
+            Level.FAIL,
+            "batch.lost.2.120",
+            "messages 120..499 of tweets/2 expired before the batch layer landed them "
+            "(detected 2026-11-25 09:07); acknowledge with make batch-ack-loss",
+        ),
+        Check(
+            Level.FAIL,
+            "batch.lost.2.900",
+            "messages 900..949 of tweets/2 expired before the batch layer landed them "
+            "(detected 2026-11-25 09:07); acknowledge with make batch-ack-loss",
+        ),
+        Check(
+            Level.FAIL,
+            "batch.lost.0.0.gen1",
+            "messages 0..9 of tweets/0 (generation 1) expired before the batch layer landed "
+            "them (detected 2026-11-25 09:07); acknowledge with make batch-ack-loss",
+        ),
+    ]
+    assert exit_code(checks) == 1
+    names = [c.name for c in checks]
+    assert names.index("batch.horizon") + 1 == names.index("batch.lost.2.120")
+
+
+def test_a_long_list_of_losses_is_cut_short(settings: Settings) -> None:
+    losses = tuple(loss(0, 100 * i, 100 * i + 9) for i in range(10))
+    facts = with_warehouse(healthy(), losses_open=13, losses=losses)
+    lost = [c for c in evaluate(facts, settings, NOW) if c.name.startswith("batch.lost")]
+    assert len(lost) == 11
+    assert all(c.level is Level.FAIL for c in lost)
+    assert lost[-1] == Check(
+        Level.FAIL,
+        "batch.lost.more",
+        "3 more unacknowledged offset losses (all of them are in the table lost_offsets); "
+        "acknowledge with make batch-ack-loss",
+    )
+
+
+# Partitions no batch process takes -----------------------------------------------------
+
+
+def test_a_partition_without_a_watermark_holds_the_horizon(settings: Settings) -> None:
+    partitions = [*healthy().kafka.partitions, PartitionFacts(3, 0, 40, None)]
+    facts = with_kafka(healthy(), partitions=partitions)
+    checks = evaluate(facts, settings, NOW)
+    assert by_name(checks)["batch.partition.3"] == Check(
+        Level.FAIL,
+        "batch.partition.3",
+        "partition 3 has never been landed by a batch process: no batch process takes it "
+        "(PARTITIONS=...), so the horizon is held at 2026-11-25 12:00; give it an owner "
+        "(README: Scaling out)",
+    )
+    assert [c.name for c in checks if c.name.startswith("batch.partition.")] == [
+        "batch.partition.3"
+    ]
+    assert exit_code(checks) == 1
+    names = [c.name for c in checks]
+    assert names.index("batch.horizon") + 1 == names.index("batch.partition.3")
+
+
+def test_without_a_horizon_the_partition_line_says_none_is_published(
+    settings: Settings,
+) -> None:
+    # PARTITIONS=0,1 from the start on a 3-partition topic: no horizon ever.
+    facts = with_warehouse(healthy(), horizon=None, watermarked=frozenset({0, 1}))
+    check = by_name(evaluate(facts, settings, NOW))["batch.partition.2"]
+    assert check.level is Level.FAIL
+    assert ", so no horizon is published; give it an owner" in check.detail
+
+
+@pytest.mark.parametrize(
+    "facts",
+    [
+        # No batch cycle has run yet: batch.horizon says so.
+        with_warehouse(healthy(), horizon=None, watermarked=frozenset()),
+        # Kafka's partitions are unknown.
+        replace(
+            with_warehouse(healthy(), watermarked=frozenset({0})),
+            kafka=KafkaFacts("k:9092", "tweets", error="down"),
+        ),
+        with_kafka(
+            with_warehouse(healthy(), watermarked=frozenset({0})),
+            partitions=[],
+            offsets_error="boom",
+        ),
+    ],
+)
+def test_partition_owners_are_judged_only_when_both_sides_are_known(
+    settings: Settings, facts: Facts
+) -> None:
+    checks = evaluate(facts, settings, NOW)
+    assert not any(c.name.startswith("batch.partition.") for c in checks)
+
+
 # Output -----------------------------------------------------------------------------------
 
 
@@ -432,3 +631,18 @@ def test_json_output(settings: Settings) -> None:
         "detail": "1 broker(s) at localhost:9092",
     }
     assert len(document["checks"]) == len(checks)
+
+
+# The SQL ----------------------------------------------------------------------------------
+
+
+def test_the_status_queries_are_sql_files_of_one_statement_each() -> None:
+    folder = resources.files("lambda_common.sql") / "common"
+    names = sorted(p.name[:-4] for p in folder.iterdir() if p.name.startswith("status_"))
+    source = inspect.getsource(status_gather)
+    for name in names:
+        assert f'"{name}"' in source, f"{name}.sql is not used"
+        for dialect in DIALECTS:
+            assert len(statements(load_sql(name, dialect))) == 1, (dialect, name)
+    # Every statement the gatherer runs comes from a file.
+    assert "SELECT " not in source.upper()

@@ -10,6 +10,8 @@ GRANT SELECT ON TABLE batch_view TO {reader};
 GRANT SELECT ON TABLE batch_daily TO {reader};
 GRANT SELECT ON TABLE batch_horizon TO {reader};
 GRANT SELECT ON TABLE batch_watermarks TO {reader};
+GRANT SELECT ON TABLE batch_topics TO {reader};
+GRANT SELECT ON TABLE lost_offsets TO {reader};
 GRANT SELECT ON TABLE speed_view TO {reader};
 GRANT SELECT ON TABLE speed_batches TO {reader};
 GRANT SELECT ON TABLE serving_view TO {reader};

@@ -1,0 +1,159 @@
+"""``make status``'s vocabulary: the facts gathered from Kafka, S3 and the warehouse, and
+the checks :func:`serving_layer.status_checks.evaluate` turns them into.
+
+Plain data only: no I/O and no judgement, so the judgement is unit-tested with crafted
+facts and the gatherers (``status_gather``) are tested against the real services.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+# The tables and views the pipeline creates (ensure_schema) that status reads; the reader
+# role is granted SELECT on exactly these (reader_grants.sql, in this order).
+RELATIONS = (
+    "raw_tweets",
+    "load_ledger",
+    "batch_view",
+    "batch_daily",
+    "batch_horizon",
+    "batch_watermarks",
+    "batch_topics",
+    "lost_offsets",
+    "speed_view",
+    "speed_batches",
+    "serving_view",
+)
+# The tables whose row counts the report shows.
+COUNTED = ("raw_tweets", "batch_view", "speed_view")
+
+
+class Level(StrEnum):
+    """How a check came out; ordered from good to bad."""
+
+    OK = "OK"
+    WARN = "WARN"
+    FAIL = "FAIL"
+
+
+RANK = {Level.OK: 0, Level.WARN: 1, Level.FAIL: 2}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the report."""
+
+    level: Level
+    name: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class PartitionFacts:
+    """One partition of the topic."""
+
+    partition: int
+    beginning: int  # earliest offset still retained
+    end: int  # offset the next message will get
+    committed: int | None  # the batch group's committed offset; None: never committed
+    newest_at: datetime | None = None  # producer timestamp of the newest message (naive UTC)
+
+
+@dataclass
+class KafkaFacts:
+    """What the broker says about the topic and the batch layer's consumer group."""
+
+    servers: str
+    topic: str
+    error: str | None = None  # unreachable: nothing below is known
+    brokers: int = 0
+    topic_exists: bool = False
+    partitions: list[PartitionFacts] = field(default_factory=list)
+    offsets_error: str | None = None  # the topic exists but its offsets could not be read
+    # Kafka's id of the topic's current incarnation (str of its UUID); None: the broker
+    # reports none (before Kafka 2.8), or the topic does not exist.
+    topic_id: str | None = None
+
+
+@dataclass
+class S3Facts:
+    """Whether the master dataset's bucket answers."""
+
+    bucket: str
+    endpoint: str
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class SpeedBatchFacts:
+    """The newest row of ``speed_batches``."""
+
+    batch_id: int
+    finished_at: datetime
+    input_rows: int
+
+
+@dataclass(frozen=True)
+class IncarnationFacts:
+    """The newest row of ``batch_topics`` for the topic: the incarnation the batch layer
+    reads (generation 0 is the first topic id it saw; make batch-reset adds the next)."""
+
+    generation: int
+    topic_id: str
+    started_at: datetime
+
+
+@dataclass(frozen=True)
+class LossFacts:
+    """One unacknowledged row of ``lost_offsets``: offsets ``first..last`` of a partition
+    that Kafka's retention deleted before the batch layer landed them."""
+
+    topic: str
+    generation: int
+    partition: int
+    first: int
+    last: int
+    detected_at: datetime
+
+
+@dataclass
+class WarehouseFacts:
+    """What the warehouse's tables and views hold."""
+
+    where: str  # the DSN, password masked
+    dialect: str
+    error: str | None = None  # unreachable or failing: nothing below is known
+    missing: tuple[str, ...] = ()  # relations not created yet: nothing below is known
+    horizon: datetime | None = None
+    ledger_events: int = 0
+    ledger_rejects: int = 0
+    last_speed_batch: SpeedBatchFacts | None = None
+    max_event_time: datetime | None = None
+    speed_input_day: int = 0
+    speed_rejects_day: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    serving_rows: int = 0
+    serving_tweets: int = 0
+    duplicates: int = 0
+    # The topic's newest registered incarnation; None: the batch layer has not read it yet.
+    incarnation: IncarnationFacts | None = None
+    # Unacknowledged losses of the topic: how many, and the first few of them (the report
+    # has one line each, so a long list is cut short); acknowledged ones are only counted.
+    losses_open: int = 0
+    losses: tuple[LossFacts, ...] = ()
+    losses_acknowledged: int = 0
+    # The topic's partitions that have a row in batch_watermarks (some batch process has
+    # handled them).
+    watermarked: frozenset[int] = frozenset()
+
+
+@dataclass
+class Facts:
+    """Everything :func:`~serving_layer.status_checks.evaluate` needs, from all three
+    services."""
+
+    kafka: KafkaFacts
+    s3: S3Facts
+    warehouse: WarehouseFacts
