@@ -350,6 +350,13 @@ def run(settings: Settings, stop: threading.Event | None = None) -> None:
 def _run(settings: Settings, stop: threading.Event | None) -> None:
     preflight(settings)
     stop = stop or threading.Event()
+    # Signals are a stop request from here on, Spark's start-up included (it takes a
+    # while): a SIGTERM then lets the job end cleanly, exit 0, instead of killing it.
+    with stop_on_signals(stop, "stopping the speed layer") if _main_thread() else _no_signals():
+        _start_and_supervise(settings, stop)
+
+
+def _start_and_supervise(settings: Settings, stop: threading.Event) -> None:
     spark = build_session(settings)
     sink = SpeedSink(settings, stop=stop)
     spark.streams.addListener(_status_listener(settings, sink))
@@ -373,8 +380,7 @@ def _run(settings: Settings, stop: threading.Event | None) -> None:
         settings.spark_master,
     )
     try:
-        with stop_on_signals(stop, "stopping the speed layer") if _main_thread() else _no_signals():
-            supervise(start_query, sink, stop, settings.speed_checkpoint)
+        supervise(start_query, sink, stop, settings.speed_checkpoint)
     finally:
         _stop_spark(spark)
     logger.info("speed layer stopped")
