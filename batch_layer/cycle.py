@@ -127,7 +127,7 @@ def cycle(
         for key in decision.abandoned:
             archive(store, key, f"abandoned-{cycle_start:%Y%m%dT%H%M%S}")
         for plan in decision.plans:
-            if store.exists(plan.key):
+            if plan not in decision.new:
                 logger.info(
                     "partition %s: resuming plan %s..%s left by an earlier cycle",
                     partition,

@@ -65,6 +65,7 @@ class PartitionDecision:
     to record, and abandoned plans (whose offsets expired) to archive."""
 
     plans: list[PartitionPlan] = field(default_factory=list)
+    new: list[PartitionPlan] = field(default_factory=list)  # of ``plans``, the ones to store
     loss: Loss | None = None
     abandoned: list[str] = field(default_factory=list)
 
@@ -121,6 +122,7 @@ def plan_partition(
                 generation=generation,
                 judged_at=judged_at.astimezone(UTC).isoformat(),
             )
+            decision.new.append(plan)
         else:
             break
         decision.plans.append(plan)
