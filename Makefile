@@ -85,7 +85,7 @@ batch-once: venv ## One batch cycle: Kafka -> S3 -> warehouse -> batch view -> h
 batch: venv ## Batch cycles every BATCH_INTERVAL until Ctrl-C (failed cycles retried with back-off)
 	@$(PY) -m batch_layer run $(if $(PARTITIONS),--partitions $(PARTITIONS))
 
-recompute: venv ## Rebuild raw_tweets, the load ledger and batch_view from the S3 master dataset alone
+recompute: venv ## Rebuild raw_tweets, raw_hashtags, the load ledger and every batch view from the S3 master dataset alone
 	@$(PY) -m batch_layer recompute
 
 batch-reset: venv ## After the topic was deleted and re-created: archive the old plans, start the group anew, land the new topic
@@ -94,16 +94,18 @@ batch-reset: venv ## After the topic was deleted and re-created: archive the old
 batch-ack-loss: venv ## Acknowledge the offset ranges retention deleted before they were landed (make status stops FAILing on them)
 	@$(PY) -m batch_layer ack-loss
 
-speed: venv ## The Spark streaming job keeping speed_view (SPEED_TRIGGER, SPEED_CHECKPOINT, SPARK_MASTER)
+speed: venv ## The Spark streaming job keeping every speed table (SPEED_TRIGGER, SPEED_CHECKPOINT, SPARK_MASTER)
 	@$(PY) -m speed_layer
 
 # Free text reaches the command through the environment, never through the shell's
 # parsing of the recipe, so quotes and semicolons in SQL or a location arrive intact.
 query: export QUERY_SQL := $(SQL)
 query: export QUERY_LOCATION := $(LOCATION)
-query: venv ## Serving view, a named query (NAME=, LOCATION= HOURS= DAYS= LIMIT=) or SQL="..."; FORMAT=table|csv|json
+query: export QUERY_HASHTAG := $(HASHTAG)
+query: venv ## Serving views: a named query (NAME=, LOCATION= HASHTAG= HOURS= DAYS= LIMIT=) or SQL="..."; FORMAT=table|csv|json
 	@$(PY) -m serving_layer query $(if $(NAME),--name $(NAME)) $(if $(SQL),--sql "$$QUERY_SQL") \
-		$(if $(LOCATION),--param "location=$$QUERY_LOCATION") $(if $(HOURS),--param hours=$(HOURS)) \
+		$(if $(LOCATION),--param "location=$$QUERY_LOCATION") $(if $(HASHTAG),--param "hashtag=$$QUERY_HASHTAG") \
+		$(if $(HOURS),--param hours=$(HOURS)) \
 		$(if $(DAYS),--param days=$(DAYS)) $(if $(LIMIT),--param limit=$(LIMIT)) \
 		$(if $(FORMAT),--format $(FORMAT)) $(if $(LIST),--list)
 

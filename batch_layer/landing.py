@@ -26,12 +26,11 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from operator import itemgetter
 from typing import IO, Any
 
 from lambda_common.contract import Event, parse_event
 from lambda_common.eventlog import Message
-from lambda_common.rows import ROW_COLUMNS, event_row
+from lambda_common.rows import csv_values, event_row, row_from_master
 
 CHUNK_EVENTS = 100_000
 # gzip level of the objects: 3 is ~15% bigger than the default 6 at under half the
@@ -43,6 +42,9 @@ _LINES_PER_WRITE = 1000
 MASTER_PREFIX = "master"
 REJECTS_PREFIX = "rejects"
 PLANS_PREFIX = "plans"
+# Objects derived from master objects, never the master dataset itself: the upgraded
+# copies Redshift's COPY reads of objects an earlier version landed (make recompute).
+DERIVED_PREFIX = "derived/v2"
 
 
 @dataclass(frozen=True)
@@ -192,9 +194,6 @@ class _Writer:
         return self.buffer.getvalue()
 
 
-_ROW_VALUES = itemgetter(*ROW_COLUMNS)
-
-
 class RowsFile:
     """The warehouse rows of a chunk as CSV, the form ``COPY ... FROM STDIN`` reads.
 
@@ -203,10 +202,10 @@ class RowsFile:
 
     def __init__(self, out: IO[str]) -> None:
         self._writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n")
-        self._pending: list[tuple[Any, ...]] = []
+        self._pending: list[list[Any]] = []
 
     def write(self, row: dict[str, Any]) -> None:
-        self._pending.append(_ROW_VALUES(row))
+        self._pending.append(csv_values(row))
         if len(self._pending) >= _LINES_PER_WRITE:
             self.flush()
 
@@ -295,3 +294,14 @@ def read_master_object(body: bytes) -> Iterator[dict[str, Any]]:
         for line in handle:
             if line.strip():
                 yield json.loads(line)
+
+
+def upgrade_master_object(body: bytes) -> bytes:
+    """A master object's records in the current form (each row derived again from the
+    event it keeps verbatim, see ``row_from_master``), gzip JSON lines as landing writes."""
+    out = _Writer()
+    for record in read_master_object(body):
+        row = dict(row_from_master(record))
+        row["event"] = record["event"]
+        out.write(row)
+    return out.finish()

@@ -10,6 +10,7 @@ until the commit, then the new one.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import logging
 from collections.abc import Callable, Iterator
@@ -18,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from batch_layer.landing import (
+    DERIVED_PREFIX,
     MASTER_PREFIX,
     REJECTS_PREFIX,
     LandedObject,
     read_master_object,
+    upgrade_master_object,
 )
 from batch_layer.plan import Loss, choose_horizon
 from batch_layer.redshift_copy import CopyFailed, copy_objects
@@ -29,9 +32,10 @@ from batch_layer.target import BatchTarget, Coverage, Incarnation, check_incarna
 from lambda_common.errors import LambdaError
 from lambda_common.faults import failpoint
 from lambda_common.objectstore import ObjectStore
-from lambda_common.rows import ROW_COLUMNS
+from lambda_common.rows import ROW_COLUMNS, csv_values, row_from_master
 from lambda_common.settings import Settings
 from lambda_common.sql import load_sql, statements
+from lambda_common.view_sql import batch_rebuild
 from lambda_common.warehouse import Cursor, Warehouse
 
 logger = logging.getLogger(__name__)
@@ -60,7 +64,7 @@ class _CsvStream(io.RawIOBase):
             rows = [r for r in batch if r is not None]
             if not rows:
                 break
-            self._writer.writerows([r[c] for c in ROW_COLUMNS] for r in rows)
+            self._writer.writerows(csv_values(row_from_master(r)) for r in rows)
             self._pending += self._text.getvalue().encode("utf-8")
             self._text.seek(0)
             self._text.truncate()
@@ -249,10 +253,13 @@ class BatchWarehouse(BatchTarget):
                     io.BufferedReader(_CsvStream(rows), buffer_size=1 << 16),
                 )
         else:
-            self._copy_redshift(cur, objects, cycle_id)
+            # Only make recompute meets objects an earlier version landed.
+            copyable = [self._copyable(o) for o in objects] if count_events else objects
+            self._copy_redshift(cur, copyable, cycle_id)
         if count_events:
             self._count_from_staging(cur, objects)
         self._run_file(cur, "staging_merge")
+        self._run_file(cur, "hashtags_merge")
         for obj in objects:
             self._run_file(
                 cur,
@@ -301,16 +308,24 @@ class BatchWarehouse(BatchTarget):
             raise LoadError(str(e)) from e
 
     def _rebuild_view(self, cur: Cursor, horizon: datetime) -> None:
-        aggregate = load_sql("aggregate", self.dialect).format(
-            source="raw_tweets", where="event_hour < %(horizon)s"
-        )
-        text = load_sql("batch_view_rebuild", self.dialect).format(
-            aggregate=_strip_comments(aggregate)
-        )
-        for statement in statements(text):
-            cur.execute(statement, {"horizon": horizon})
+        # Every view in this one transaction, with the horizon: readers never see one
+        # view's batch table of another horizon than the rest.
+        for view in self.settings.views:
+            for statement in batch_rebuild(view, self.dialect):
+                cur.execute(statement, {"horizon": horizon})
         self._run_file(cur, "batch_daily_rebuild")
 
-
-def _strip_comments(text: str) -> str:
-    return "\n".join(line for line in text.splitlines() if not line.strip().startswith("--"))
+    def _copyable(self, obj: LandedObject) -> LandedObject:
+        """The object as Redshift's COPY can load it: itself, or, when an earlier version
+        landed it without the ``lang`` and ``hashtags`` keys, an upgraded copy derived
+        from the events it keeps verbatim (written once under ``derived/``; the master
+        object stays as it is, and the ledger keeps its key)."""
+        body = self.store.get(obj.key)
+        first = next(read_master_object(body), None)
+        if first is None or "hashtags" in first:
+            return obj
+        key = f"{DERIVED_PREFIX}/{obj.key}"
+        if not self.store.exists(key):
+            self.store.put(key, upgrade_master_object(body))
+            logger.info("upgraded %s for COPY as %s", obj.key, key)
+        return dataclasses.replace(obj, key=key)

@@ -11,7 +11,8 @@ cannot drift apart on what counts. The rules live here and nowhere else:
 * optional: ``user_name``, ``location``, ``lang``, ``text`` (strings), ``hashtags``
   (array of strings), ``source`` (``synthetic``, ``x`` or ``replay``);
 * ``created_at`` more than one hour ahead of the reader's clock is rejected;
-* grouping uses :func:`normalize_location`.
+* grouping uses :func:`normalize_location`, :func:`normalize_hashtags` and
+  :func:`normalize_lang` (CONTRACT section 2b): every layer takes its keys from here.
 
 Standard library only: the speed layer imports this inside Spark workers, where the
 fewer dependencies the better.
@@ -27,14 +28,20 @@ from datetime import UTC, datetime, timedelta, timezone
 __all__ = [
     "COUNT_FIELDS",
     "MAX_FUTURE_SKEW",
+    "MAX_HASHTAG_CHARS",
+    "MAX_LANG_CHARS",
     "MAX_LOCATION_CHARS",
     "MAX_USER_ID_CHARS",
     "REQUIRED_FIELDS",
     "SOURCES",
+    "UNKNOWN_LANG",
     "UNKNOWN_LOCATION",
     "Event",
     "EventError",
     "Rejection",
+    "event_from_dict",
+    "normalize_hashtags",
+    "normalize_lang",
     "normalize_location",
     "parse_created_at",
     "parse_event",
@@ -51,6 +58,16 @@ memory) without limit."""
 
 UNKNOWN_LOCATION = "(unknown)"
 """The grouping key of an absent or blank location."""
+
+MAX_HASHTAG_CHARS = 100
+"""The ``hashtags`` view keeps at most this many code points of a normalised hashtag."""
+
+MAX_LANG_CHARS = 35
+"""The ``languages`` view keeps at most this many code points of the normalised ``lang``
+(35 is BCP 47's longest registered language tag)."""
+
+UNKNOWN_LANG = "(unknown)"
+"""The grouping key of an absent or blank ``lang``."""
 
 MAX_FUTURE_SKEW = timedelta(hours=1)
 """``created_at`` may be at most this far ahead of the reader's clock (inclusive)."""
@@ -223,6 +240,16 @@ class Event:
         """The location used for grouping: :func:`normalize_location` of ``location``."""
         return normalize_location(self.location)
 
+    @property
+    def lang_key(self) -> str:
+        """The language used for grouping: :func:`normalize_lang` of ``lang``."""
+        return normalize_lang(self.lang)
+
+    @property
+    def hashtag_keys(self) -> tuple[str, ...]:
+        """The distinct hashtags the tweet counts for: :func:`normalize_hashtags`."""
+        return normalize_hashtags(self.hashtags)
+
     def to_dict(self) -> dict[str, object]:
         """The event as the contract's JSON object; absent optional fields are omitted.
 
@@ -288,6 +315,35 @@ def normalize_location(raw: str | None) -> str:
     # Trim first, then cut (the contract's order); the cut may leave trailing spaces,
     # which are kept: re-trimming would merge keys the contract keeps apart.
     return trimmed[:MAX_LOCATION_CHARS]
+
+
+def normalize_lang(raw: str | None) -> str:
+    """The grouping key of ``lang``: surrounding ASCII whitespace trimmed, lower-cased as
+    ``str.lower()`` does, cut to the first 35 code points; absent or blank ->
+    ``'(unknown)'``."""
+    if raw is None:
+        return UNKNOWN_LANG
+    trimmed = raw.strip(_ASCII_WHITESPACE)
+    if not trimmed:
+        return UNKNOWN_LANG
+    # Lower first, then cut: str.lower() can lengthen a string ("İ" becomes two code
+    # points), and the contract's order is trim, lower, cut.
+    return trimmed.lower()[:MAX_LANG_CHARS]
+
+
+def normalize_hashtags(raw: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The distinct hashtag keys of a tweet, in the order they first appear.
+
+    Each element: surrounding ASCII whitespace trimmed, then one leading ``#`` removed,
+    then lower-cased as ``str.lower()`` does, then cut to its first 100 code points; an
+    element empty after this is dropped. Two elements with the same key count once.
+    """
+    keys: dict[str, None] = {}
+    for tag in raw:
+        key = tag.strip(_ASCII_WHITESPACE).removeprefix("#").lower()[:MAX_HASHTAG_CHARS]
+        if key:
+            keys[key] = None
+    return tuple(keys)
 
 
 def parse_created_at(value: str) -> datetime:
@@ -372,6 +428,16 @@ def validate_event(obj: object, *, now: datetime | None = None) -> Event:
     if event.created_at - now > MAX_FUTURE_SKEW:
         raise EventError("created_at is more than 1 hour in the future")
     return event
+
+
+def event_from_dict(obj: dict[str, object]) -> Event:
+    """The Event of a contract JSON object that was valid when it was read (a master
+    record's ``event``): every rule is checked again except the clock's, which judged
+    it when it was landed. Raises :class:`EventError` if it is not valid."""
+    if not isinstance(obj, dict) or not isinstance(obj.get("created_at"), str):
+        raise EventError("not an event object with a created_at")
+    created_at = parse_created_at(str(obj["created_at"]))
+    return validate_event(obj, now=created_at)
 
 
 def _reader_clock(now: datetime | None) -> datetime:

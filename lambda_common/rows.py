@@ -1,16 +1,22 @@
 """An event as a warehouse row: the one mapping both layers use.
 
-``event_hour`` and ``location`` are the views' grouping keys (CONTRACT.md section 2).
-PostgreSQL and Redshift cannot store NUL in text, which the contract allows inside
-strings; NUL becomes U+FFFD in the warehouse (and only there: the master dataset in S3
-keeps the event verbatim).
+``event_hour``, ``location``, ``lang`` and ``hashtags`` are the views' grouping keys
+(CONTRACT sections 2 and 2b), normalised by :mod:`lambda_common.contract`. PostgreSQL
+and Redshift cannot store NUL in text, which the contract allows inside strings; NUL
+becomes U+FFFD in the warehouse and in the speed layer alike (the master dataset in S3
+keeps the event verbatim, under ``event``).
+
+A row's ``hashtags`` is a list (a JSON array in the master object, a column of the
+staging table); :func:`csv_values` is the one place that writes a row as CSV.
 """
 
 from __future__ import annotations
 
+import json
+from operator import itemgetter
 from typing import Any
 
-from lambda_common.contract import Event
+from lambda_common.contract import Event, event_from_dict
 
 ROW_COLUMNS = (
     "tweet_id",
@@ -23,12 +29,30 @@ ROW_COLUMNS = (
     "retweet_count",
     "kafka_partition",
     "kafka_offset",
+    "lang",
+    "hashtags",
 )
+"""The columns of the staging table, in CSV order: ``raw_tweets``'s, then ``hashtags``
+(the tweet's hashtag keys, a JSON array, which the load turns into ``raw_hashtags``)."""
+
+_CSV_VALUES = itemgetter(*ROW_COLUMNS)
+_HASHTAGS = ROW_COLUMNS.index("hashtags")
+# One encoder: json.dumps with options builds a new one per call.
+_ARRAY = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def warehouse_text(value: str) -> str:
     """Text as the warehouse can hold it (NUL replaced by U+FFFD)."""
     return value.replace("\x00", "\ufffd") if "\x00" in value else value
+
+
+def hashtag_keys(event: Event) -> list[str]:
+    """The tweet's distinct hashtag keys as the warehouse holds them: normalised by the
+    contract, NUL replaced, distinct again (two tags may differ only by NUL vs U+FFFD)."""
+    keys = event.hashtag_keys
+    if not keys:
+        return []
+    return list(dict.fromkeys(warehouse_text(k) for k in keys))
 
 
 def _timestamp(event: Event) -> str:
@@ -62,4 +86,25 @@ def event_row(event: Event, partition: int, offset: int) -> dict[str, Any]:
         "retweet_count": event.retweet_count,
         "kafka_partition": partition,
         "kafka_offset": offset,
+        "lang": warehouse_text(event.lang_key),
+        "hashtags": hashtag_keys(event),
     }
+
+
+def csv_values(row: dict[str, Any]) -> list[Any]:
+    """A row's values in ``ROW_COLUMNS`` order, as the CSV of COPY takes them."""
+    values = list(_CSV_VALUES(row))
+    values[_HASHTAGS] = _ARRAY.encode(values[_HASHTAGS])
+    return values
+
+
+def row_from_master(record: dict[str, Any]) -> dict[str, Any]:
+    """The warehouse row of a master-object record, whichever version landed it.
+
+    Records landed before the ``lang`` and ``hashtags`` keys existed are derived again
+    from the event they keep verbatim (``make recompute`` after an upgrade).
+    """
+    if "hashtags" in record:
+        return record
+    event = event_from_dict(record["event"])
+    return event_row(event, int(record["kafka_partition"]), int(record["kafka_offset"]))

@@ -29,6 +29,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lambda_common.errors import ConfigError
+from lambda_common.views import View, load_views
 
 _DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s?)?$")
 
@@ -252,6 +253,9 @@ class Settings(BaseSettings):
     speed_retention: Duration = Field(3 * 3600, le=MAX_SPAN_S)
     spark_kafka_jars: OptionalStr = None
 
+    # Views: a folder of view definitions (*.sql) beside the shipped ones (README: Adding a view)
+    views_dir: Annotated[Path | None, BeforeValidator(_empty_to_none)] = None
+
     # Producers
     x_bearer_token: OptionalSecret = None
 
@@ -324,7 +328,20 @@ class Settings(BaseSettings):
             raise ValueError("must be an IAM role ARN: arn:aws:iam::123456789012:role/name")
         return value
 
+    @field_validator("views_dir")
+    @classmethod
+    def _check_views_dir(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError("must be a folder of view definitions (*.sql)")
+        return value
+
     # Derived values -----------------------------------------------------------------
+
+    @property
+    def views(self) -> tuple[View, ...]:
+        """Every view definition: the shipped ones and ``VIEWS_DIR``'s (``ConfigError``
+        naming the file for a bad one)."""
+        return load_views(self.views_dir.resolve() if self.views_dir else None)
 
     @property
     def kafka_servers(self) -> list[HostPort]:

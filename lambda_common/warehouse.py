@@ -24,6 +24,8 @@ from lambda_common.errors import ConfigError, SchemaError, ServiceUnavailable, T
 from lambda_common.retry import Backoff, retry_call
 from lambda_common.settings import DsnParts, Settings, mask_dsn
 from lambda_common.sql import load_sql, statements
+from lambda_common.view_sql import serving_ddl, table_ddl
+from lambda_common.views import View
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +35,6 @@ T = TypeVar("T")
 
 # Any fixed 64-bit number; it only has to be the same in every process of the pipeline.
 SCHEMA_LOCK_KEY = 0x6C616D626461  # "lambda"
-
-SERVING_VIEW = "serving_view"
 
 # How long the serving view's DDL may wait for readers before ensure_schema gives up on it
 # for this run (milliseconds). Redshift's bound is statement_timeout, which counts planning
@@ -177,29 +177,53 @@ class Warehouse:
         )
 
     def _ensure_schema_once(self) -> None:
-        sha = hashlib.sha256(load_sql(SERVING_VIEW, self.dialect).encode("utf-8")).hexdigest()
+        views = self.settings.views
+        ddl = {v.serving_view: serving_ddl(v, self.dialect) for v in views}
+        shas = {
+            name: hashlib.sha256(text.encode("utf-8")).hexdigest() for name, text in ddl.items()
+        }
+        stale: list[str] = []
         with self.transaction() as cur:
             self._schema_lock(cur)
             self._run_file(cur, "schema")
+            self._add_missing_columns(cur)
+            for view in views:
+                for statement in table_ddl(view, self.dialect):
+                    cur.execute(statement)
             (outdated,) = statements(load_sql("sum_columns_outdated", self.dialect))
             cur.execute(outdated)
             old = [(str(table), str(column), str(kind)) for table, column, kind in cur.fetchall()]
             if old:
                 self._migrate_sums(cur, old)  # drops serving_view: created again below
-            present, recorded = self._view_state(cur)
-            if not present:
-                self._create_view(cur, sha)
-            self._grant_reader(cur)  # on the new view too, so before the commit
-        if present and recorded != sha:
-            self._replace_view(sha)
+            for name, text in ddl.items():
+                present, recorded = self._view_state(cur, name)
+                if not present:
+                    self._create_view(cur, name, text, shas[name])
+                elif recorded != shas[name]:
+                    stale.append(name)
+            self._grant_reader(cur, views)  # on the new views too, so before the commit
+        for name in stale:
+            self._replace_view(name, ddl[name], shas[name])
+
+    def _add_missing_columns(self, cur: Cursor) -> None:
+        """Upgrade in place: add the columns an earlier version's tables lack."""
+        (present,) = statements(load_sql("column_present", self.dialect))
+        cur.execute(present, {"table": "raw_tweets", "column": "lang"})
+        row = cur.fetchone()
+        if row and int(row[0]) == 0:
+            logger.warning(
+                "raw_tweets gains the column lang ('(unknown)' for the rows loaded so far): "
+                "run make recompute to fill it, and raw_hashtags, from the master dataset"
+            )
+            self._run_file(cur, "raw_tweets_add_lang")
 
     def _schema_lock(self, cur: Cursor) -> None:
         if self.dialect == "postgres":
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
 
-    def _view_state(self, cur: Cursor) -> tuple[bool, str | None]:
-        """Whether ``serving_view`` exists, and the SHA-256 recorded for it (if any)."""
-        params = {"name": SERVING_VIEW}
+    def _view_state(self, cur: Cursor, name: str) -> tuple[bool, str | None]:
+        """Whether the view ``name`` exists, and the SHA-256 recorded for it (if any)."""
+        params = {"name": name}
         (present,) = statements(load_sql("view_present", self.dialect))
         cur.execute(present, params)
         rows = cur.fetchall()
@@ -208,47 +232,47 @@ class Warehouse:
         shas = cur.fetchall()
         return bool(rows and rows[0][0]), (str(shas[0][0]) if shas else None)
 
-    def _create_view(self, cur: Cursor, sha: str) -> None:
-        """Run the view's DDL and record its SHA, in the caller's transaction."""
-        self._run_file(cur, SERVING_VIEW)
-        self._run_file(cur, "schema_object_record", {"name": SERVING_VIEW, "sha": sha})
+    def _create_view(self, cur: Cursor, name: str, ddl: str, sha: str) -> None:
+        """Run a serving view's DDL and record its SHA, in the caller's transaction."""
+        cur.execute(ddl)
+        self._run_file(cur, "schema_object_record", {"name": name, "sha": sha})
 
-    def _replace_view(self, sha: str) -> None:
+    def _replace_view(self, name: str, ddl: str, sha: str) -> None:
         """Replace the existing view with the definition ``sha`` names, unless readers
         hold it past ``VIEW_DDL_TIMEOUT_MS``: then keep the old one and warn."""
         timeout_ms = VIEW_DDL_TIMEOUT_MS[self.dialect]
         try:
             with self.transaction() as cur:
                 self._schema_lock(cur)
-                present, recorded = self._view_state(cur)  # another process may have done it
+                present, recorded = self._view_state(cur, name)  # another process may have
                 if present and recorded == sha:
                     return
                 if present:
                     self._run_file(cur, "view_ddl_timeout", {"ms": timeout_ms})
                     try:
-                        self._run_file(cur, SERVING_VIEW)
+                        cur.execute(ddl)
                     except (psycopg2.errors.LockNotAvailable, psycopg2.errors.QueryCanceled) as e:
                         raise _ViewBusy(one_line(e)) from e
                     self._run_file(cur, "view_ddl_timeout_end")
-                    self._run_file(cur, "schema_object_record", {"name": SERVING_VIEW, "sha": sha})
+                    self._run_file(cur, "schema_object_record", {"name": name, "sha": sha})
                 else:
-                    self._create_view(cur, sha)
+                    self._create_view(cur, name, ddl, sha)
         except _ViewBusy as e:
             logger.warning(
                 "%s's definition changed, but readers held the view for over %.0fs: the old "
                 "one stays until the next schema check (%s)",
-                SERVING_VIEW,
+                name,
                 timeout_ms / 1000,
                 e,
             )
         else:
-            logger.info("%s replaced with its current definition", SERVING_VIEW)
+            logger.info("%s replaced with its current definition", name)
 
     def _run_file(self, cur: Cursor, name: str, params: dict[str, Any] | None = None) -> None:
         for statement in statements(load_sql(name, self.dialect)):
             cur.execute(statement, params)
 
-    def _grant_reader(self, cur: Cursor) -> None:
+    def _grant_reader(self, cur: Cursor, views: tuple[View, ...]) -> None:
         """Let QUERY_DSN's user read the pipeline's tables and views in the current
         schema (``reader_grants.sql``), if that user exists: a missing one is a warning,
         since on Redshift the operator creates it."""
@@ -273,6 +297,12 @@ class Warehouse:
         names = {"schema": sql.Identifier(str(rows[0][0])), "reader": sql.Identifier(reader)}
         for statement in statements(load_sql("reader_grants", self.dialect)):
             cur.execute(sql.SQL(statement).format(**names))
+        (grant,) = statements(load_sql("view_reader_grants", self.dialect))
+        for view in views:
+            for relation in (view.batch_table, view.speed_table, view.serving_view):
+                cur.execute(
+                    sql.SQL(grant).format(relation=sql.Identifier(relation), reader=names["reader"])
+                )
 
     def _migrate_sums(self, cur: Cursor, old: list[tuple[str, str, str]]) -> None:
         """Widen the sum columns ``old`` (table, column, type) lists to numeric(38,0)."""

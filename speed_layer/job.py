@@ -1,15 +1,17 @@
-"""The Spark Structured Streaming job behind ``speed_view`` (``make speed``).
+"""The Spark Structured Streaming job behind the speed tables (``make speed``).
 
     Kafka --(Spark's Kafka source)--> parse (the contract, as a UDF) --observe rejects-->
-    watermark on event_hour --> drop duplicate tweet_ids --> THE aggregation (aggregate.sql,
-    the very text the warehouse runs for batch_view) --update mode--> foreachBatch:
-    replace the changed groups in speed_view, drop hours before the horizon (one
-    transaction)
+    watermark on event_hour --> drop duplicate tweet_ids --append--> foreachBatch: each
+    view's own SELECT (lambda_common/views, the very text the warehouse runs for its
+    batch table) over the micro-batch's events, then, in one warehouse transaction, add
+    every view's rows to its speed table, drop hours before the horizon and record the
+    micro-batch in speed_progress
 
-Exactly once: Spark's checkpoint holds the Kafka offsets and the operators' state per
-micro-batch; a micro-batch replayed after a crash reads the same offsets with the same
-state and clock, so it produces the same groups, and writing full aggregates (not
-increments) makes writing them twice harmless.
+Exactly once: Spark's checkpoint holds the Kafka offsets and the de-duplication state per
+micro-batch; the warehouse records the last micro-batch it applied (and of which query)
+in the transaction that applies it, so a micro-batch Spark replays after a crash is
+recognised and skipped. A fresh checkpoint (a new query id) reads the topic from its
+start, and its first micro-batch empties the speed tables in its transaction.
 
 Outages: a micro-batch whose write finds the warehouse down (or aborted by a concurrent
 transaction) waits it out, retrying with the shared back-off until it succeeds or the
@@ -29,7 +31,7 @@ import shutil
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,10 +44,10 @@ from lambda_common.locks import exclusive_lock
 from lambda_common.retry import Backoff, Sleep, pause, retry_call
 from lambda_common.settings import Settings
 from lambda_common.signals import stop_on_signals
-from lambda_common.sql import load_sql
+from lambda_common.views import HOUR, RELATIONS, View, views_fingerprint
 from lambda_common.warehouse import Warehouse
 from speed_layer.parse import PARSED_DDL, parse_message
-from speed_layer.view import BatchStatus, SpeedView, ViewRow
+from speed_layer.view import FENCED, BatchStatus, SpeedView, ViewRow
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +166,8 @@ def _ship_code(spark: Any) -> None:
 
 
 def build_stream(spark: Any, settings: Settings) -> Any:
-    """The streaming DataFrame of changed (event_hour, location) aggregates."""
+    """The streaming DataFrame of valid, de-duplicated events (the first copy of each
+    tweet_id within ``SPEED_RETENTION``), with the views' relations' columns."""
     from pyspark.sql import functions as F
 
     parse = F.udf(parse_message, PARSED_DDL)
@@ -187,27 +190,56 @@ def build_stream(spark: Any, settings: Settings) -> Any:
         F.count(F.col("reject")).alias("rejects"),
         F.max(F.col("created_at_us")).alias("max_created_at_us"),
     )
-    events = (
+    return (
         observed.where(F.col("reject").isNull())
         .select(
-            "tweet_id",
-            F.timestamp_seconds(F.col("event_hour_s")).alias("event_hour"),
-            "location",
-            "followers_count",
-            "favorite_count",
-            "retweet_count",
+            *(
+                F.timestamp_seconds(F.col("event_hour_s")).alias(HOUR) if c == HOUR else c
+                for c in RELATIONS["tweets"]
+            ),
+            "hashtags",
         )
-        # Event time is the hour itself: the aggregation groups by it, so Spark can drop
-        # a group's state once the watermark passes its hour.
-        .withWatermark("event_hour", f"{settings.speed_retention} seconds")
+        # Event time is the hour itself: Spark drops a tweet_id's state once the
+        # watermark has passed its hour by SPEED_RETENTION.
+        .withWatermark(HOUR, f"{settings.speed_retention} seconds")
         # First copy wins: copies share a Kafka partition (producers key by tweet_id),
         # so they reach this operator in offset order, and later micro-batches only
         # bring higher offsets.
         .dropDuplicatesWithinWatermark(["tweet_id"])
     )
-    events.createOrReplaceTempView("speed_events")
-    aggregate = load_sql("aggregate", settings.warehouse_dialect)
-    return spark.sql(aggregate.format(source="speed_events", where="TRUE"))
+
+
+def view_rows(events: Any, views: Sequence[View]) -> dict[str, list[ViewRow]]:
+    """Every view's aggregation of one micro-batch's events: the view's own SELECT (the
+    text the warehouse runs for the batch table) in Spark SQL, over the relation it reads
+    made from ``events``. Rows as ``SpeedView.apply`` takes them."""
+    from pyspark.sql import functions as F
+
+    spark = events.sparkSession
+    tweets = events.select(*RELATIONS["tweets"])
+    relations = {
+        "tweets": tweets,
+        "tweet_hashtags": events.select(
+            *RELATIONS["tweets"], F.explode("hashtags").alias("hashtag")
+        ),
+    }
+    out: dict[str, list[ViewRow]] = {}
+    for view in views:
+        relations[view.reads].createOrReplaceTempView(view.reads)
+        # The hour as epoch seconds, so no time zone of the JVM or Python shifts it.
+        columns = [f"unix_seconds({HOUR}) AS {HOUR}", *view.columns[1:]]
+        result = spark.sql(view.select).selectExpr(*columns).collect()
+        keys = len(view.key_columns)
+        out[view.name] = [
+            (
+                datetime.fromtimestamp(r[0], UTC).replace(tzinfo=None),
+                *r[1:keys],
+                # DECIMAL(38,0) comes back as decimal.Decimal: int() of it is exact.
+                *(int(v) for v in r[keys:]),
+            )
+            for r in result
+        ]
+    return out
 
 
 class SpeedSink:
@@ -235,32 +267,26 @@ class SpeedSink:
         self.attempts = attempts
         self.written: dict[int, int] = {}
         self.completed = 0
+        # The driver's own session: the one its streaming query is registered with (the
+        # session foreachBatch hands the micro-batch in is a clone that lists no query).
+        self.session: Any = None
 
     def __call__(self, frame: Any, batch_id: int) -> None:
-        rows: list[ViewRow] = [
-            (
-                datetime.fromtimestamp(r["hour_s"], UTC).replace(tzinfo=None),
-                r["location"],
-                int(r["tweet_count"]),
-                # DECIMAL(38,0) comes back as decimal.Decimal: int() of it is exact.
-                int(r["followers_sum"]),
-                int(r["favorite_sum"]),
-                int(r["retweet_sum"]),
-            )
-            for r in frame.selectExpr(
-                "unix_seconds(event_hour) AS hour_s",
-                "location",
-                "tweet_count",
-                "followers_sum",
-                "favorite_sum",
-                "retweet_sum",
-            ).collect()
-        ]
-        logger.debug("speed batch %s: %d groups computed", batch_id, len(rows))
+        query_id = _query_id(self.session)
+        # The views read the micro-batch several times: computed once (its de-duplication
+        # is a stateful operator), then read from memory.
+        frame.persist()
+        try:
+            rows = view_rows(frame, self.view.views)
+        finally:
+            frame.unpersist()
+        logger.debug("speed batch %s: %s", batch_id, {name: len(r) for name, r in rows.items()})
 
         def write() -> None:
-            written, _ = self.view.replace(rows)  # one transaction: all of it or nothing
-            self.written[batch_id] = written
+            # One transaction for every view, recorded in speed_progress: all or nothing,
+            # and a replayed micro-batch is skipped.
+            applied = self.view.apply(query_id, batch_id, rows)
+            self.written[batch_id] = applied[0] if applied else 0
 
         retry_call(
             write,
@@ -272,8 +298,25 @@ class SpeedSink:
         )
         self.completed += 1
         # Committed in the warehouse, not yet in Spark's checkpoint: a crash here replays
-        # this micro-batch, which must leave the same table.
+        # this micro-batch, which speed_progress recognises.
         failpoint("speed_after_write")
+
+
+def _query_id(spark: Any) -> str:
+    """The id of this job's streaming query: kept in its checkpoint, so the same across
+    restarts from it, and new with a new checkpoint."""
+    for query in spark.streams.active:
+        if query.name == QUERY_NAME:
+            return str(query.id)
+    raise SpeedError(f"no active streaming query named {QUERY_NAME}")
+
+
+def checkpoint_path(settings: Settings) -> str:
+    """Where the query's checkpoint lives: a folder of ``SPEED_CHECKPOINT`` named after the
+    views' definitions. A view added, changed or dropped makes a new folder, so the job
+    starts a fresh checkpoint: it reads the topic from the start again and its first
+    micro-batch rebuilds every speed table (``SpeedView.apply``)."""
+    return f"{settings.speed_checkpoint.rstrip('/')}/views-{views_fingerprint(settings.views)[:12]}"
 
 
 def _status_listener(settings: Settings, sink: SpeedSink) -> Any:
@@ -359,28 +402,32 @@ def _run(settings: Settings, stop: threading.Event | None) -> None:
 def _start_and_supervise(settings: Settings, stop: threading.Event) -> None:
     spark = build_session(settings)
     sink = SpeedSink(settings, stop=stop)
+    sink.session = spark
     spark.streams.addListener(_status_listener(settings, sink))
+
+    checkpoint = checkpoint_path(settings)
 
     def start_query() -> Any:
         return (
             build_stream(spark, settings)
             .writeStream.queryName(QUERY_NAME)
-            .outputMode("update")
+            .outputMode("append")
             .foreachBatch(sink)
-            .option("checkpointLocation", settings.speed_checkpoint)
+            .option("checkpointLocation", checkpoint)
             .trigger(processingTime=f"{settings.speed_trigger} seconds")
             .start()
         )
 
     logger.info(
-        "speed layer: topic %s -> speed_view, trigger %ss, checkpoint %s, master %s",
+        "speed layer: topic %s -> %s, trigger %ss, checkpoint %s, master %s",
         settings.kafka_topic,
+        ", ".join(v.speed_table for v in settings.views),
         settings.speed_trigger,
-        settings.speed_checkpoint,
+        checkpoint,
         settings.spark_master,
     )
     try:
-        supervise(start_query, sink, stop, settings.speed_checkpoint)
+        supervise(start_query, sink, stop, checkpoint)
     finally:
         _stop_spark(spark)
     logger.info("speed layer stopped")
@@ -480,6 +527,8 @@ _PERMANENT = (
     "AttributeError:",
     "NameError:",
     "ImportError:",
+    # Another job writes the speed tables, or the warehouse lost this one's progress.
+    FENCED,
     # The JVM is gone: there is no Spark left to start a query in.
     "stopped SparkContext",
     "Py4JNetworkError",

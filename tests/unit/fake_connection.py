@@ -37,10 +37,14 @@ class FakeCursor:
         prefix, error = self.conn.fail_on
         if error is not None and text.startswith(prefix):
             raise error
-        self.rows = list(self.conn.answers.get(text, []))
+        answer = self.conn.answers.get(text, [])
+        self.rows = list(answer(params) if callable(answer) else answer)
 
     def fetchall(self) -> list[tuple[Any, ...]]:
         return self.rows
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self.rows[0] if self.rows else None
 
     def __enter__(self) -> FakeCursor:
         return self
@@ -50,12 +54,13 @@ class FakeCursor:
 
 
 class FakeConnection:
-    """``answers``: rows by statement text; ``fail_on``: (prefix, error) to raise."""
+    """``answers``: rows by statement text (or a function of the parameters giving them);
+    ``fail_on``: (prefix, error) to raise."""
 
     closed = False
 
     def __init__(self, answers: dict[str, list[tuple[Any, ...]]] | None = None) -> None:
-        self.answers = dict(answers or {})
+        self.answers: dict[str, Any] = dict(answers or {})
         self.fail_on: tuple[str, psycopg2.Error | None] = ("", None)
         self.executed: list[tuple[str, Any]] = []
         self.commits = self.rollbacks = 0

@@ -12,6 +12,16 @@ import sqlglot
 from sqlglot import exp
 
 from lambda_common.sql import DIALECTS, load_sql, statements
+from lambda_common.view_sql import (
+    batch_rebuild,
+    serving_ddl,
+    speed_apply,
+    speed_clear,
+    speed_insert,
+    speed_staging,
+    table_ddl,
+)
+from lambda_common.views import View, load_views
 
 NAMES = sorted(
     {
@@ -36,19 +46,32 @@ def _redshift_statements() -> list[tuple[str, str]]:
             text = load_sql(name, "redshift")
         except FileNotFoundError:
             continue  # a postgres-only file
-        if name == "aggregate":
-            text = text.format(source="raw_tweets", where="event_hour < %(horizon)s")
+        if name.startswith(("view_", "relation_")):
+            continue  # templates: checked below as each view fills them in
         if name == "reader_grants":  # identifiers the warehouse code quotes and fills in
             text = text.format(schema='"public"', reader='"lambda_reader"')
-        if name == "batch_view_rebuild":  # the aggregation load.py fills in
-            aggregate = load_sql("aggregate", "redshift").format(
-                source="raw_tweets", where="event_hour < %(horizon)s"
-            )
-            text = text.format(aggregate=_sql_only(aggregate))
-        if "{relation}" in text:  # an identifier the status code quotes and fills in
-            text = text.format(relation='"speed_view"')
+        if "{relation}" in text:  # identifiers the status code quotes and fills in
+            text = text.format_map(_StatusIdentifiers())
         out.extend((name, s) for s in statements(text))
+    for view in load_views():
+        derived = [
+            *table_ddl(view, "redshift"),
+            serving_ddl(view, "redshift"),
+            *batch_rebuild(view, "redshift"),
+            *speed_staging(view, "redshift"),
+            speed_insert(view, "redshift").replace("%s", "('v')"),
+            *speed_apply(view, "redshift"),
+            *speed_clear(view, "redshift"),
+        ]
+        out.extend((f"view {view.name}", s) for s in derived)
     return out
+
+
+class _StatusIdentifiers(dict[str, str]):
+    """A relation, or a column (list) for any other placeholder, as the code quotes them."""
+
+    def __missing__(self, key: str) -> str:
+        return '"speed_view"' if key == "relation" else '"location"'
 
 
 def _sql_only(statement: str) -> str:
@@ -258,7 +281,11 @@ def test_every_dialect_has_every_statement_the_code_loads() -> None:
             "ledger_insert",
             "horizon_get",
             "horizon_set",
-            "aggregate",
+            "hashtags_merge",
+            "view_tables",
+            "view_serving",
+            "view_batch_rebuild",
+            "view_speed_apply",
         ):
             assert statements(load_sql(name, dialect)), (dialect, name)
     with pytest.raises(FileNotFoundError):
@@ -272,11 +299,12 @@ SUM_TABLES = ("batch_view", "batch_daily", "speed_view")
 
 
 @pytest.mark.parametrize("read", ["postgres", "redshift", "spark"])
-def test_the_aggregation_adds_the_counts_as_decimal_38_0(read: str) -> None:
+@pytest.mark.parametrize("view", load_views(), ids=lambda v: v.name)
+def test_every_view_adds_the_counts_as_decimal_38_0(read: str, view: View) -> None:
     # Spark runs this text too: SUM of a bigint is a bigint there and on Redshift, which
     # two counts near 2^63 overflow; SUM of DECIMAL(38,0) is DECIMAL(38,0).
-    text = load_sql("aggregate", "postgres").format(source="raw_tweets", where="TRUE")
-    select = sqlglot.parse_one(text, read=read)
+    select = sqlglot.parse_one(view.select, read=read)
+    assert [s.alias_or_name for s in select.expressions] == list(view.columns)
     sums = {s.alias_or_name: s.this for s in select.expressions if isinstance(s.this, exp.Sum)}
     assert sorted(sums) == sorted(SUMS)
     for total in sums.values():
@@ -286,7 +314,8 @@ def test_the_aggregation_adds_the_counts_as_decimal_38_0(read: str) -> None:
 
 
 def _columns(dialect: str, table: str) -> dict[str, str]:
-    for statement in statements(load_sql("schema", dialect)):
+    derived = [s for view in load_views() for s in table_ddl(view, dialect)]
+    for statement in [*statements(load_sql("schema", dialect)), *derived]:
         create = sqlglot.parse_one(statement, read=dialect)
         if isinstance(create, exp.Create) and create.this.this.name == table:
             return {
@@ -298,7 +327,9 @@ def _columns(dialect: str, table: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
-@pytest.mark.parametrize("table", ["batch_view", "batch_daily"])
+@pytest.mark.parametrize(
+    "table", ["batch_view", "batch_daily", "batch_hashtags", "batch_languages"]
+)
 def test_the_sum_columns_are_exact_decimals_and_tweet_count_a_bigint(
     dialect: str, table: str
 ) -> None:
@@ -308,11 +339,16 @@ def test_the_sum_columns_are_exact_decimals_and_tweet_count_a_bigint(
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
-def test_speed_view_and_its_staging_table_take_batch_views_columns(dialect: str) -> None:
-    schema = " ".join(statements(load_sql("schema", dialect)))
-    assert re.search(r"CREATE TABLE IF NOT EXISTS speed_view \(LIKE batch_view\b", schema)
-    (_, create) = statements(load_sql("speed_staging_create", dialect))
-    assert create == "CREATE TEMP TABLE speed_staging (LIKE speed_view)"
+@pytest.mark.parametrize("view", load_views(), ids=lambda v: v.name)
+def test_a_views_speed_and_staging_tables_take_its_batch_tables_columns(
+    dialect: str, view: View
+) -> None:
+    like = _sql_only(table_ddl(view, dialect)[1])
+    assert re.match(
+        rf'CREATE TABLE IF NOT EXISTS "{view.speed_table}" \(LIKE "{view.batch_table}"', like
+    )
+    create = _sql_only(speed_staging(view, dialect)[1])
+    assert create == f'CREATE TEMP TABLE "staging_{view.speed_table}" (LIKE "{view.speed_table}")'
 
 
 def test_the_postgres_migration_widens_every_sum_after_dropping_the_view() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import calendar
 import re
 import threading
+import types
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -20,7 +21,7 @@ from lambda_common.errors import ServiceUnavailable, TransientError
 from lambda_common.retry import Backoff
 from lambda_common.rows import warehouse_text
 from lambda_common.settings import load_settings
-from lambda_common.sql import load_sql
+from speed_layer import job
 from speed_layer.job import (
     QUERY_BACKOFF,
     SpeedError,
@@ -33,7 +34,7 @@ from speed_layer.job import (
     supervise,
 )
 from speed_layer.parse import PARSED_DDL, Parsed, parse_message
-from speed_layer.view import BatchStatus
+from speed_layer.view import FENCED, BatchStatus, SpeedFenced, fence
 
 READ_AT = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 READ_AT_US = calendar.timegm(READ_AT.timetuple()) * 1_000_000
@@ -89,7 +90,9 @@ def test_a_bad_message_is_a_reject_with_its_reason_and_nothing_else(
 def test_a_user_id_over_256_characters_is_a_reject_with_the_contracts_reason() -> None:
     assert parse_message(_value(user_id="😀" * 256), READ_AT_US).reject is None
     parsed = parse_message(_value(user_id="😀" * 257), READ_AT_US)
-    assert parsed == Parsed(*(None,) * 7, "field 'user_id' must be 1 to 256 characters")
+    assert parsed == Parsed(
+        *(None,) * (len(Parsed._fields) - 1), "field 'user_id' must be 1 to 256 characters"
+    )
     assert parse_message(_value(user_id=""), READ_AT_US).reject == parsed.reject
 
 
@@ -129,10 +132,27 @@ def test_the_udf_type_lists_the_parsed_fields_in_order() -> None:
     assert names == list(Parsed._fields)
 
 
-def test_the_aggregation_is_the_one_file_both_layers_render() -> None:
-    text = load_sql("aggregate", "postgres")
-    assert text == load_sql("aggregate", "redshift")
-    assert "{source}" in text and "{where}" in text
+def test_a_valid_message_carries_every_views_keys_normalised() -> None:
+    parsed = parse_message(
+        _value(lang="  EN-gb ", hashtags=["#Python", " python", "Spark\x00", "#", " "]),
+        READ_AT_US,
+    )
+    assert parsed.lang == "en-gb"
+    assert parsed.hashtags == ["python", "spark\ufffd"]
+    assert parse_message(_value(), READ_AT_US).lang == "(unknown)"
+
+
+def test_a_micro_batch_is_applied_once_per_query_and_a_new_query_takes_over() -> None:
+    assert fence(None, "q1", 0) == "take over"
+    assert fence(("q1", 4), "q1", 5) == "apply"
+    assert fence(("q1", 4), "q1", 4) == "skip"  # replayed after a crash past the commit
+    assert fence(("q1", 4), "q1", 2) == "skip"
+    assert fence(("q1", 4), "q2", 0) == "take over"  # a fresh checkpoint
+    with pytest.raises(SpeedFenced, match="another speed job \\(query q2\\)"):
+        fence(("q2", 0), "q1", 5)
+    with pytest.raises(SpeedFenced, match="move SPEED_CHECKPOINT aside"):
+        fence(None, "q1", 5)
+    assert restart_delay(f"SpeedFenced: {FENCED}: another", 1) is None
 
 
 @pytest.mark.parametrize(
@@ -417,26 +437,26 @@ def test_a_failure_after_the_stop_request_is_no_error() -> None:
 
 
 class _Frame:
-    """What foreachBatch hands the sink: ``selectExpr(...).collect()`` gives the rows."""
+    """What foreachBatch hands the sink (its rows come from ``view_rows``, patched)."""
 
-    def __init__(self, rows: list[dict[str, Any]]) -> None:
-        self.rows = rows
+    def persist(self) -> None:
+        pass
 
-    def selectExpr(self, *columns: str) -> _Frame:
-        return self
-
-    def collect(self) -> list[dict[str, Any]]:
-        return self.rows
+    def unpersist(self) -> None:
+        pass
 
 
-ROW = {
-    "hour_s": 1_800_000_000,
-    "location": "Oslo",
-    "tweet_count": 2,
-    "followers_sum": 10,
-    "favorite_sum": 1,
-    "retweet_sum": 0,
-}
+ROW = (datetime(2027, 1, 15, 8, 0), "Oslo", 2, 10, 1, 0)
+
+
+@pytest.fixture(autouse=True)
+def _one_row_per_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(job, "view_rows", lambda frame, views: {"locations": [ROW]})
+
+
+def _session() -> Any:
+    query = types.SimpleNamespace(name=job.QUERY_NAME, id="q-1")
+    return types.SimpleNamespace(streams=types.SimpleNamespace(active=[query]))
 
 
 class _View:
@@ -446,12 +466,13 @@ class _View:
         self.down = down
         self.error = error or ServiceUnavailable("warehouse at x is unreachable: refused")
         self.writes: list[list[Any]] = []
+        self.views = load_settings().views
 
-    def replace(self, rows: list[Any]) -> tuple[int, None]:
-        self.writes.append(rows)
+    def apply(self, query_id: str, batch_id: int, rows: dict[str, list[Any]]) -> tuple[int, None]:
+        self.writes.append(rows["locations"])
         if len(self.writes) <= self.down:
             raise self.error
-        return len(rows), None
+        return len(rows["locations"]), None
 
 
 class _RecordingStop(threading.Event):
@@ -474,7 +495,8 @@ def test_a_micro_batch_waits_out_a_warehouse_outage_however_long() -> None:
     stop = _RecordingStop()
     sink = SpeedSink(load_settings(), stop=stop, backoff=Backoff(first_s=1.0, cap_s=30.0))
     sink.view = _View(down=8)  # type: ignore[assignment]
-    sink(_Frame([ROW]), 7)
+    sink.session = _session()
+    sink(_Frame(), 7)
     assert stop.waits == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
     assert (sink.written, sink.completed) == ({7: 1}, 1)
     (hour, location, *sums) = sink.view.writes[-1][0]  # type: ignore[attr-defined]
@@ -485,7 +507,8 @@ def test_a_concurrent_transaction_is_retried_the_same_way() -> None:
     stop = _RecordingStop()
     sink = SpeedSink(load_settings(), stop=stop)
     sink.view = _View(down=2, error=TransientError("1023 Serializable isolation"))  # type: ignore[assignment]
-    sink(_Frame([ROW]), 8)
+    sink.session = _session()
+    sink(_Frame(), 8)
     assert len(stop.waits) == 2 and sink.completed == 1
 
 
@@ -493,8 +516,9 @@ def test_a_stop_request_ends_a_micro_batchs_wait_with_its_error() -> None:
     stop = _RecordingStop(set_after=3)
     sink = SpeedSink(load_settings(), stop=stop)
     sink.view = _View(down=1000)  # type: ignore[assignment]
+    sink.session = _session()
     with pytest.raises(ServiceUnavailable):
-        sink(_Frame([ROW]), 9)
+        sink(_Frame(), 9)
     assert len(stop.waits) == 3
     assert (sink.written, sink.completed) == ({}, 0)
 

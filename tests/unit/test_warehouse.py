@@ -17,6 +17,8 @@ from lambda_common import retry
 from lambda_common.errors import SchemaError, ServiceUnavailable, TransientError
 from lambda_common.settings import load_settings
 from lambda_common.sql import load_sql, statements
+from lambda_common.view_sql import serving_ddl, table_ddl
+from lambda_common.views import View, load_views
 from lambda_common.warehouse import (
     VIEW_DDL_TIMEOUT_MS,
     Warehouse,
@@ -38,8 +40,15 @@ BIGINT_SUMS = [
 LOCK = "SELECT pg_advisory_xact_lock(%s)"
 
 
-def _sha(dialect: str) -> str:
-    return hashlib.sha256(load_sql("serving_view", dialect).encode("utf-8")).hexdigest()
+VIEWS = load_views()
+
+
+def _sha(dialect: str, view: View = VIEWS[0]) -> str:
+    return hashlib.sha256(serving_ddl(view, dialect).encode("utf-8")).hexdigest()
+
+
+def _shas(dialect: str) -> dict[str, str]:
+    return {v.serving_view: _sha(dialect, v) for v in VIEWS}
 
 
 def _warehouse(
@@ -47,18 +56,22 @@ def _warehouse(
     outdated: list[tuple[str, str, str]],
     *,
     view: bool = False,
-    recorded: str | None = None,
+    recorded: str | dict[str, str] | None = None,
     conn: FakeConnection | None = None,
 ) -> tuple[Warehouse, Any]:
-    """A warehouse on a fake connection: ``view`` whether serving_view exists, ``recorded``
-    the SHA schema_objects holds for it."""
+    """A warehouse on a fake connection: ``view`` whether the serving views exist,
+    ``recorded`` the SHA schema_objects holds for each (one for all, or by name)."""
     warehouse = Warehouse(load_settings(warehouse_dialect=dialect))
     conn = conn or FakeConnection()
     conn.answers.update(
         {
             OUTDATED: list(outdated),
             VIEW_PRESENT: [(1 if view else 0,)],
-            VIEW_SHA: [(recorded,)] if recorded else [],
+            VIEW_SHA: lambda p: (
+                [(recorded.get(p["name"]) if isinstance(recorded, dict) else recorded,)]
+                if recorded
+                else []
+            ),
         }
     )
     warehouse._conn = conn  # type: ignore[assignment]
@@ -73,6 +86,28 @@ def _lock(dialect: str) -> list[str]:
     return [LOCK] if dialect == "postgres" else []
 
 
+def _head(dialect: str, *after: str) -> list[str]:
+    """The schema transaction up to the serving views: the tables (each view's derived
+    from its definition), the columns check, then ``after``."""
+    tables = [s for v in VIEWS for s in table_ddl(v, dialect)]
+    return (
+        _lock(dialect)
+        + _files(dialect, "schema", "column_present")
+        + tables
+        + _files(dialect, "sum_columns_outdated", *after)
+    )
+
+
+def _views(dialect: str, *, create: bool) -> list[str]:
+    """Each serving view's check, and its DDL and record when ``create``."""
+    out: list[str] = []
+    for v in VIEWS:
+        out += _files(dialect, "view_present", "schema_object_sha")
+        if create:
+            out += [serving_ddl(v, dialect), *_files(dialect, "schema_object_record")]
+    return out
+
+
 # -- ensure_schema: the tables, the view only when needed --------------------------------
 
 
@@ -80,28 +115,22 @@ def _lock(dialect: str) -> list[str]:
 def test_a_new_warehouse_gets_tables_view_and_grants_in_one_transaction(dialect: str) -> None:
     warehouse, conn = _warehouse(dialect, [])
     warehouse.ensure_schema()
-    files = _files(
-        dialect,
-        "schema",
-        "sum_columns_outdated",
-        "view_present",
-        "schema_object_sha",
-        "serving_view",  # missing: created without a lock timeout (nobody can read it)
-        "schema_object_record",
-        "reader_role",
-    )
-    assert conn.statements == _lock(dialect) + files
+    # Missing views are created without a lock timeout (nobody can read them).
+    files = _head(dialect) + _views(dialect, create=True) + _files(dialect, "reader_role")
+    assert conn.statements == files
     assert (conn.commits, conn.rollbacks) == (1, 0)
-    assert conn.executed[-2][1] == {"name": "serving_view", "sha": _sha(dialect)}
+    record = _files(dialect, "schema_object_record")[-1]
+    records = [p for s, p in conn.executed if s == record]
+    assert records == [{"name": name, "sha": sha} for name, sha in _shas(dialect).items()]
 
 
 @pytest.mark.parametrize("dialect", ["postgres", "redshift"])
 def test_the_views_ddl_is_skipped_when_its_recorded_sha_matches(dialect: str) -> None:
-    warehouse, conn = _warehouse(dialect, [], view=True, recorded=_sha(dialect))
+    warehouse, conn = _warehouse(dialect, [], view=True, recorded=_shas(dialect))
     warehouse.ensure_schema()
-    files = _files(dialect, "schema", "sum_columns_outdated", "view_present", "schema_object_sha")
-    assert conn.statements == _lock(dialect) + files + _files(dialect, "reader_role")
-    view_ddl = set(_files(dialect, "serving_view"))
+    files = _head(dialect) + _views(dialect, create=False)
+    assert conn.statements == files + _files(dialect, "reader_role")
+    view_ddl = {serving_ddl(v, dialect) for v in VIEWS}
     assert not view_ddl & set(conn.statements)
     assert (conn.commits, conn.rollbacks) == (1, 0)
 
@@ -111,21 +140,16 @@ def test_the_views_ddl_is_skipped_when_its_recorded_sha_matches(dialect: str) ->
 def test_a_changed_view_is_replaced_in_its_own_transaction_with_a_lock_timeout(
     dialect: str, recorded: str | None
 ) -> None:
-    warehouse, conn = _warehouse(dialect, [], view=True, recorded=recorded)
+    # Only serving_view changed; the others are up to date.
+    shas = _shas(dialect)
+    shas["serving_view"] = recorded  # type: ignore[assignment]
+    warehouse, conn = _warehouse(dialect, [], view=True, recorded=shas)
     warehouse.ensure_schema()
-    first = _files(
-        dialect, "schema", "sum_columns_outdated", "view_present", "schema_object_sha"
-    ) + _files(dialect, "reader_role")
-    second = _files(
-        dialect,
-        "view_present",
-        "schema_object_sha",
-        "view_ddl_timeout",
-        "serving_view",
-        "view_ddl_timeout_end",
-        "schema_object_record",
-    )
-    assert conn.statements == _lock(dialect) + first + _lock(dialect) + second
+    first = _head(dialect) + _views(dialect, create=False) + _files(dialect, "reader_role")
+    second = _files(dialect, "view_present", "schema_object_sha", "view_ddl_timeout")
+    second += [serving_ddl(VIEWS[0], dialect)]
+    second += _files(dialect, "view_ddl_timeout_end", "schema_object_record")
+    assert conn.statements == first + _lock(dialect) + second
     assert (conn.commits, conn.rollbacks) == (2, 0)
     timeout = next(p for s, p in conn.executed if s in _files(dialect, "view_ddl_timeout"))
     assert timeout == {"ms": VIEW_DDL_TIMEOUT_MS[dialect]}
@@ -161,8 +185,10 @@ def test_the_timeouts_are_postgres_lock_timeout_and_redshift_statement_timeout()
 def test_a_view_held_by_readers_past_the_timeout_is_a_warning_not_a_failure(
     dialect: str, timeout: psycopg2.Error, caplog: pytest.LogCaptureFixture
 ) -> None:
-    warehouse, conn = _warehouse(dialect, [], view=True, recorded="0" * 64)
-    (ddl,) = _files(dialect, "serving_view")
+    shas = _shas(dialect)
+    shas["serving_view"] = "0" * 64
+    warehouse, conn = _warehouse(dialect, [], view=True, recorded=shas)
+    ddl = serving_ddl(VIEWS[0], dialect)
     conn.fail_on = (ddl, timeout)
     with caplog.at_level(logging.WARNING, logger="lambda_common.warehouse"):
         warehouse.ensure_schema()
@@ -177,20 +203,10 @@ def test_a_view_held_by_readers_past_the_timeout_is_a_warning_not_a_failure(
 
 
 def test_bigint_sums_are_widened_on_postgres_before_the_view_is_made_again() -> None:
-    warehouse, conn = _warehouse("postgres", BIGINT_SUMS, view=False, recorded=_sha("postgres"))
+    warehouse, conn = _warehouse("postgres", BIGINT_SUMS, view=False, recorded=_shas("postgres"))
     warehouse.ensure_schema()
-    files = _files(
-        "postgres",
-        "schema",
-        "sum_columns_outdated",
-        "sum_columns_migrate",
-        "view_present",
-        "schema_object_sha",
-        "serving_view",
-        "schema_object_record",
-        "reader_role",
-    )
-    assert conn.statements == [LOCK, *files]
+    files = _head("postgres", "sum_columns_migrate") + _views("postgres", create=True)
+    assert conn.statements == files + _files("postgres", "reader_role")
     assert (conn.commits, conn.rollbacks) == (1, 0)
 
 
@@ -204,7 +220,7 @@ def test_bigint_sums_stop_a_redshift_start_with_one_line_saying_what_to_do() -> 
     assert "DROP TABLE batch_view, batch_daily, speed_view;" in message
     assert "make recompute" in message and "SPEED_CHECKPOINT" in message
     # Nothing was altered or recreated, and the transaction was rolled back.
-    view_ddl = set(_files("redshift", "serving_view"))
+    view_ddl = {serving_ddl(v, "redshift") for v in VIEWS}
     assert not any(s.startswith("ALTER") or s in view_ddl for s in conn.statements)
     assert (conn.commits, conn.rollbacks) == (0, 1)
 
@@ -357,7 +373,7 @@ def test_ensure_schema_runs_again_whole_after_a_concurrent_start_aborted_it(
 ) -> None:
     (create,) = _files("redshift", "schema")[:1]
     conn = _FlakyConnection(create, psycopg2.errors.lookup("XX000")(REDSHIFT_1023), times=2)
-    warehouse, _ = _warehouse("redshift", [], view=True, recorded=_sha("redshift"), conn=conn)
+    warehouse, _ = _warehouse("redshift", [], view=True, recorded=_shas("redshift"), conn=conn)
     warehouse.ensure_schema()
     assert (conn.commits, conn.rollbacks) == (1, 2)
     assert len(no_waits) == 2 and all(0 < w <= 5.0 for w in no_waits)

@@ -1,3 +1,5 @@
--- make recompute: the ledger and raw_tweets are rebuilt from the master dataset alone.
+-- make recompute: the ledger, raw_tweets and raw_hashtags are rebuilt from the master
+-- dataset alone.
 DELETE FROM load_ledger;
+DELETE FROM raw_hashtags;
 DELETE FROM raw_tweets;

@@ -1,13 +1,9 @@
--- Staged rows into raw_tweets: the first copy of each tweet_id in the topic wins
--- (lowest offset; copies share a partition because producers key by tweet_id), and a
--- tweet_id already in raw_tweets (an earlier, lower offset) is never replaced.
-INSERT INTO raw_tweets (
-    tweet_id, created_at, event_hour, location, user_id,
-    followers_count, favorite_count, retweet_count, kafka_partition, kafka_offset
-)
-SELECT
-    tweet_id, created_at, event_hour, location, user_id,
-    followers_count, favorite_count, retweet_count, kafka_partition, kafka_offset
+-- Staged rows into raw_tweets and raw_hashtags: the first copy of each tweet_id in the
+-- topic wins (lowest offset; copies share a partition because producers key by
+-- tweet_id), and a tweet_id already in raw_tweets (an earlier, lower offset) is never
+-- replaced. The winners are kept apart first so both tables take the very same tweets.
+CREATE TEMP TABLE staging_new AS
+SELECT *
 FROM (
     SELECT
         s.*,
@@ -16,4 +12,11 @@ FROM (
 ) AS ranked
 WHERE copy_rank = 1
   AND NOT EXISTS (SELECT 1 FROM raw_tweets AS r WHERE r.tweet_id = ranked.tweet_id);
-DROP TABLE staging_tweets;
+INSERT INTO raw_tweets (
+    tweet_id, created_at, event_hour, location, user_id,
+    followers_count, favorite_count, retweet_count, kafka_partition, kafka_offset, lang
+)
+SELECT
+    tweet_id, created_at, event_hour, location, user_id,
+    followers_count, favorite_count, retweet_count, kafka_partition, kafka_offset, lang
+FROM staging_new;

@@ -12,9 +12,18 @@ CREATE TABLE IF NOT EXISTS raw_tweets (
     favorite_count  bigint       NOT NULL,
     retweet_count   bigint       NOT NULL,
     kafka_partition integer      NOT NULL,
-    kafka_offset    bigint       NOT NULL
+    kafka_offset    bigint       NOT NULL,
+    lang            varchar(140) NOT NULL DEFAULT '(unknown)'
 );
 CREATE INDEX IF NOT EXISTS raw_tweets_event_hour ON raw_tweets (event_hour);
+
+-- Each tweet's distinct hashtag keys (lambda_common.contract.normalize_hashtags), loaded in
+-- the transaction that loads the tweet: the relation tweet_hashtags of the views.
+CREATE TABLE IF NOT EXISTS raw_hashtags (
+    tweet_id varchar(19)  NOT NULL,
+    hashtag  varchar(400) NOT NULL,
+    PRIMARY KEY (tweet_id, hashtag)
+);
 
 -- One row per S3 object loaded; a replayed cycle finds its objects here and changes nothing.
 CREATE TABLE IF NOT EXISTS load_ledger (
@@ -28,16 +37,8 @@ CREATE TABLE IF NOT EXISTS load_ledger (
     loaded_at       timestamp     NOT NULL DEFAULT (now() AT TIME ZONE 'UTC')
 );
 
--- Sums are exact numeric(38,0): counts may reach 2^63 - 1, so a bigint sum could overflow.
-CREATE TABLE IF NOT EXISTS batch_view (
-    event_hour    timestamp     NOT NULL,
-    location      varchar(800)  NOT NULL,
-    tweet_count   bigint        NOT NULL,
-    followers_sum numeric(38,0) NOT NULL,
-    favorite_sum  numeric(38,0) NOT NULL,
-    retweet_sum   numeric(38,0) NOT NULL,
-    PRIMARY KEY (event_hour, location)
-);
+-- The views' batch and speed tables (batch_view, speed_view, batch_hashtags, ...) are
+-- derived from their definitions, lambda_common/views/*.sql (see view_tables.sql).
 
 -- batch_view's totals per UTC day, rebuilt with it in one transaction: a count of distinct
 -- locations cannot be added up from hours, so daily_totals reads the days wholly before
@@ -67,12 +68,16 @@ CREATE TABLE IF NOT EXISTS batch_watermarks (
     PRIMARY KEY (topic, kafka_partition)
 );
 
--- The speed layer's view of the hours at or after the horizon: each micro-batch replaces
--- the rows of the (hour, location) groups it changed, in one transaction. Same columns
--- as batch_view by construction.
-CREATE TABLE IF NOT EXISTS speed_view (LIKE batch_view INCLUDING ALL);
-
 -- One row per speed-layer micro-batch (recent ones): make status reads lag and rejects here.
+-- The last micro-batch the speed layer applied to the speed tables, and of which streaming
+-- query (a checkpoint's id): written in the transaction that applies it, so a micro-batch
+-- Spark replays after a crash is recognised and not applied twice. One row.
+CREATE TABLE IF NOT EXISTS speed_progress (
+    query_id   varchar(64) NOT NULL,
+    batch_id   bigint      NOT NULL,
+    updated_at timestamp   NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS speed_batches (
     batch_id       bigint    NOT NULL PRIMARY KEY,
     input_rows     bigint    NOT NULL,

@@ -12,10 +12,21 @@ CREATE TABLE IF NOT EXISTS raw_tweets (
     favorite_count  bigint         NOT NULL,
     retweet_count   bigint         NOT NULL,
     kafka_partition integer        NOT NULL,
-    kafka_offset    bigint         NOT NULL
+    kafka_offset    bigint         NOT NULL,
+    lang            varchar(140)   NOT NULL DEFAULT '(unknown)'
 )
 DISTKEY (tweet_id)
 SORTKEY (event_hour);
+
+-- Each tweet's distinct hashtag keys, loaded with the tweet; DISTKEY (tweet_id) as
+-- raw_tweets, so the views' join of the two stays on each node.
+CREATE TABLE IF NOT EXISTS raw_hashtags (
+    tweet_id varchar(19)  NOT NULL,
+    hashtag  varchar(400) NOT NULL,
+    PRIMARY KEY (tweet_id, hashtag)
+)
+DISTKEY (tweet_id)
+SORTKEY (tweet_id);
 
 CREATE TABLE IF NOT EXISTS load_ledger (
     object_key      varchar(1024) NOT NULL PRIMARY KEY,
@@ -29,22 +40,9 @@ CREATE TABLE IF NOT EXISTS load_ledger (
 )
 DISTSTYLE ALL;
 
--- Sums are exact decimal(38,0): counts may reach 2^63 - 1, so a bigint sum could overflow.
-CREATE TABLE IF NOT EXISTS batch_view (
-    event_hour    timestamp     NOT NULL,
-    location      varchar(800)  NOT NULL,
-    tweet_count   bigint        NOT NULL,
-    followers_sum decimal(38,0) NOT NULL,
-    favorite_sum  decimal(38,0) NOT NULL,
-    retweet_sum   decimal(38,0) NOT NULL,
-    PRIMARY KEY (event_hour, location)
-)
-DISTSTYLE ALL
-SORTKEY (event_hour);
+-- The views' batch and speed tables (batch_view, speed_view, batch_hashtags, ...) are
+-- derived from their definitions, lambda_common/views/*.sql (see view_tables.sql).
 
--- batch_view's totals per UTC day, rebuilt with it in one transaction: a count of distinct
--- locations cannot be added up from hours, so daily_totals reads the days wholly before
--- the horizon's day here instead of rescanning every hour.
 CREATE TABLE IF NOT EXISTS batch_daily (
     event_day     date          NOT NULL PRIMARY KEY,
     tweet_count   bigint        NOT NULL,
@@ -71,8 +69,13 @@ CREATE TABLE IF NOT EXISTS batch_watermarks (
 )
 DISTSTYLE ALL;
 
--- Same columns as batch_view by construction; LIKE also copies DISTSTYLE and SORTKEY.
-CREATE TABLE IF NOT EXISTS speed_view (LIKE batch_view);
+-- The last micro-batch applied to the speed tables, and of which streaming query.
+CREATE TABLE IF NOT EXISTS speed_progress (
+    query_id   varchar(64) NOT NULL,
+    batch_id   bigint      NOT NULL,
+    updated_at timestamp   NOT NULL
+)
+DISTSTYLE ALL;
 
 CREATE TABLE IF NOT EXISTS speed_batches (
     batch_id       bigint    NOT NULL PRIMARY KEY,

@@ -1,0 +1,5 @@
+-- The relation "tweets" in the warehouse: one row per valid, de-duplicated event, its keys
+-- normalised when it was loaded (lambda_common.contract), for the hours before the horizon.
+SELECT tweet_id, event_hour, location, lang, user_id, followers_count, favorite_count, retweet_count
+FROM raw_tweets
+WHERE event_hour < %(horizon)s

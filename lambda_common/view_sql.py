@@ -1,0 +1,124 @@
+"""The warehouse SQL of a view, derived from its definition (:mod:`lambda_common.views`).
+
+The templates are ``lambda_common/sql/*/view_*.sql`` and ``relation_*.sql``; this module
+fills in the view's names and columns. Names come from validated definitions (lower-case
+letters, digits and ``_``) and are double-quoted all the same; values are always bound
+(``%(horizon)s``). The view's own SELECT goes in verbatim: it is the text Spark SQL runs
+too.
+"""
+
+from __future__ import annotations
+
+from lambda_common.sql import load_sql, statements
+from lambda_common.views import View
+
+__all__ = [
+    "batch_rebuild",
+    "quote",
+    "serving_ddl",
+    "speed_apply",
+    "speed_clear",
+    "speed_insert",
+    "speed_staging",
+    "staging_name",
+    "table_ddl",
+]
+
+
+def quote(name: str) -> str:
+    """A SQL identifier, double-quoted (PostgreSQL and Redshift alike)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _columns(view: View, alias: str | None = None) -> str:
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(prefix + quote(c) for c in view.columns)
+
+
+def table_ddl(view: View, dialect: str) -> list[str]:
+    """``CREATE TABLE IF NOT EXISTS`` of the view's batch and speed tables."""
+    keys = ",\n    ".join(f"{quote(k.name)} {k.sql_type} NOT NULL" for k in view.keys)
+    text = load_sql("view_tables", dialect).format(
+        batch=quote(view.batch_table),
+        speed=quote(view.speed_table),
+        keys=keys,
+        key_list=", ".join(quote(k.name) for k in view.keys),
+    )
+    return statements(text)
+
+
+def serving_ddl(view: View, dialect: str) -> str:
+    """``CREATE OR REPLACE VIEW`` of the view's serving view (one statement)."""
+    (statement,) = statements(
+        load_sql("view_serving", dialect).format(
+            serving=quote(view.serving_view),
+            batch=quote(view.batch_table),
+            speed=quote(view.speed_table),
+            b_columns=_columns(view, "b"),
+            s_columns=_columns(view, "s"),
+        )
+    )
+    return statement
+
+
+def batch_rebuild(view: View, dialect: str) -> list[str]:
+    """Replace the batch table with the view's SELECT over its relation, read from the
+    raw tables for the hours before ``%(horizon)s``."""
+    relation_select = "\n".join(
+        line
+        for line in load_sql(f"relation_{view.reads}", dialect).splitlines()
+        if not line.lstrip().startswith("--")
+    ).strip()
+    return statements(
+        load_sql("view_batch_rebuild", dialect).format(
+            batch=quote(view.batch_table),
+            columns=_columns(view),
+            relation=view.reads,
+            relation_select=relation_select,
+            select=view.select,
+        )
+    )
+
+
+def staging_name(view: View) -> str:
+    """The session-private table a micro-batch's rows of ``view`` are staged in."""
+    return f"staging_{view.speed_table}"
+
+
+def speed_staging(view: View, dialect: str) -> list[str]:
+    """Create the (temporary) staging table of one micro-batch's rows of ``view``."""
+    return statements(
+        load_sql("view_speed_staging", dialect).format(
+            staging=quote(staging_name(view)), speed=quote(view.speed_table)
+        )
+    )
+
+
+def speed_insert(view: View, dialect: str) -> str:
+    """The multi-row INSERT into the staging table (``%s``: execute_values' VALUES)."""
+    (statement,) = statements(
+        load_sql("view_speed_insert", dialect).format(
+            staging=quote(staging_name(view)), columns=_columns(view)
+        )
+    )
+    return statement
+
+
+def speed_apply(view: View, dialect: str) -> list[str]:
+    """Add the staged increments to the speed table; drop hours before ``%(horizon)s``."""
+    speed = quote(view.speed_table)
+    match = " AND ".join(f"{speed}.{quote(c)} = s.{quote(c)}" for c in view.key_columns)
+    return statements(
+        load_sql("view_speed_apply", dialect).format(
+            speed=speed,
+            staging=quote(staging_name(view)),
+            columns=_columns(view),
+            s_columns=_columns(view, "s"),
+            match=match,
+        )
+    )
+
+
+def speed_clear(view: View, dialect: str) -> list[str]:
+    """Empty the speed table (the first micro-batch of a fresh checkpoint)."""
+    return statements(load_sql("view_speed_clear", dialect).format(speed=quote(view.speed_table)))
