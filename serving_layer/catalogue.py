@@ -1,5 +1,5 @@
 """The named queries of ``make query``: ``serving_layer/queries/<name>.sql``, one SQL
-statement each over ``serving_view``, written to run unchanged on PostgreSQL and Redshift.
+statement each over the serving views, written to run unchanged on PostgreSQL and Redshift.
 
 Each opens with comment lines that describe it, one of which declares its parameters and
 their defaults (``-- params: location (required), hours=48``). A parameter whose default

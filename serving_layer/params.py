@@ -1,14 +1,19 @@
 """The values bound to a named query: its parameters from the command line, checked
 against its declaration, plus the two values every query may use (see the ``query``
-command's description: ``now`` and ``since``)."""
+command's description: ``now`` and ``since``).
+
+A parameter named after a view key (``location``, ``hashtag``, ``lang``) is matched as
+the pipeline groups that key (:mod:`lambda_common.contract`): ``" Paris "`` finds
+``Paris``, ``"#Python "`` finds ``python``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from lambda_common.contract import normalize_location
+from lambda_common.contract import normalize_hashtags, normalize_lang, normalize_location
 from lambda_common.rows import warehouse_text
 from serving_layer.catalogue import NamedQuery, QueryUsageError, positive_int
 
@@ -31,6 +36,25 @@ def parse_param_pairs(pairs: Sequence[str]) -> dict[str, str]:
     return given
 
 
+def _hashtag(raw: str) -> str:
+    keys = normalize_hashtags([raw])
+    if not keys:
+        raise QueryUsageError(
+            f"parameter hashtag {raw[:40]!r} is empty once trimmed and its leading # "
+            "removed; give a hashtag, e.g. hashtag=python"
+        )
+    return keys[0]
+
+
+# Parameter name -> the contract's normaliser of that grouping key: a value is compared
+# with what the views hold, so it is normalised as the pipeline normalises events.
+_KEYS: dict[str, Callable[[str], str]] = {
+    "location": normalize_location,
+    "hashtag": _hashtag,
+    "lang": normalize_lang,
+}
+
+
 def utc_now() -> datetime:
     """The current time in UTC, without time zone (how the views store time)."""
     return datetime.now(UTC).replace(tzinfo=None)
@@ -42,9 +66,9 @@ def bind_params(
     """The values to bind for ``query``: its parameters (``given`` over the defaults,
     validated) plus the derived ``now`` and ``since`` (see the module's description).
 
-    Raises ``QueryUsageError`` for an unknown name, a missing required parameter or a
-    value that is not a positive whole number where one is expected; the message names
-    the query's parameters.
+    Raises ``QueryUsageError`` for an unknown name, a missing required parameter, a
+    value that is not a positive whole number where one is expected, or a hashtag that
+    normalises to nothing; the message names the query's parameters.
     """
     declared = {p.name: p for p in query.params}
     spec = query.describe_params() or "none"
@@ -66,8 +90,10 @@ def bind_params(
             values[param.name] = positive_int(param.name, raw)
         else:
             values[param.name] = raw
-        if param.name == "location":
-            values["location"] = warehouse_text(normalize_location(values["location"]))
+        normalize = _KEYS.get(param.name)
+        if normalize is not None and param.kind == "text":
+            # NUL as the warehouse stores it (lambda_common.rows).
+            values[param.name] = warehouse_text(normalize(values[param.name]))
     now = utc_now() if now is None else now
     values["now"] = now
     values["since"] = _window_start(now, values.get("hours"), values.get("days"))

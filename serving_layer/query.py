@@ -1,7 +1,8 @@
-"""Read the serving view: a named query, or any read-only SQL (``make query``).
+"""Read the serving views: a named query, or any read-only SQL (``make query``).
 
-Named queries are ``serving_layer/queries/<name>.sql``, one SQL statement each over
-``serving_view``, written to run unchanged on PostgreSQL and Redshift. Each opens with
+Named queries are ``serving_layer/queries/<name>.sql``, one SQL statement each over the
+serving views (``serving_view``, ``serving_hashtags``, ``serving_languages``...), written
+to run unchanged on PostgreSQL and Redshift. Each opens with
 comment lines that describe it, one of which declares its parameters and their
 defaults::
 
@@ -16,8 +17,9 @@ Besides its own parameters a query may use two values the runner derives:
   current UTC hour (or day) and the ``hours - 1`` (``days - 1``) before it, with no upper
   bound (valid events may be up to an hour ahead of the clock).
 
-A ``location`` parameter is matched as the pipeline groups locations
-(:func:`lambda_common.contract.normalize_location`): ``" Paris "`` finds ``Paris``.
+A ``location``, ``hashtag`` or ``lang`` parameter is matched as the pipeline groups that
+key (:mod:`lambda_common.contract`): ``" Paris "`` finds ``Paris``, ``"#Python "`` finds
+``python``; a hashtag that normalises to nothing (``"#"``) is a usage error.
 
 Everything runs as QUERY_DSN's user, which may only read the pipeline's tables and views,
 in a read-only transaction (``BEGIN READ ONLY``, which both warehouses accept) with a

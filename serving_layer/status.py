@@ -4,7 +4,9 @@ Reports, per Kafka partition, the end offset, the batch layer's committed offset
 lag; whether the topic is still the incarnation the batch layer reads; the batch horizon
 and its age, and any partition no batch process takes; offset ranges Kafka's retention
 deleted before they were landed (until acknowledged); the speed layer's last micro-batch
-and newest event time; row counts of the raw table and the views; rejects. Exits 1 when
+and newest event time; row counts of the raw tables and of every view's tables, what
+each serving view serves and whether it serves any key twice
+(``serving.integrity.<view>``, one per view of ``settings.views``); rejects. Exits 1 when
 any check FAILs (0 otherwise), so it serves as a health check; ``--format json`` is for
 monitoring.
 
@@ -30,7 +32,7 @@ from serving_layer.status_checks import NOT_SET_UP, evaluate, speed_fresh_limit
 from serving_layer.status_facts import (
     COUNTED,
     RANK,
-    RELATIONS,
+    TABLES,
     Check,
     Facts,
     IncarnationFacts,
@@ -40,7 +42,9 @@ from serving_layer.status_facts import (
     PartitionFacts,
     S3Facts,
     SpeedBatchFacts,
+    ViewFacts,
     WarehouseFacts,
+    relations,
 )
 from serving_layer.status_gather import (
     QUERY_TIMEOUT_MS,
@@ -56,7 +60,7 @@ __all__ = [
     "COUNTED",
     "NOT_SET_UP",
     "QUERY_TIMEOUT_MS",
-    "RELATIONS",
+    "TABLES",
     "TIMEOUT_S",
     "Check",
     "Facts",
@@ -67,6 +71,7 @@ __all__ = [
     "PartitionFacts",
     "S3Facts",
     "SpeedBatchFacts",
+    "ViewFacts",
     "WarehouseFacts",
     "add_arguments",
     "evaluate",
@@ -75,6 +80,7 @@ __all__ = [
     "gather_kafka",
     "gather_s3",
     "gather_warehouse",
+    "relations",
     "render_json",
     "render_table",
     "run",

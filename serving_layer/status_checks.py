@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from lambda_common.settings import Settings
 from serving_layer.status_facts import (
     COUNTED,
-    RELATIONS,
     Check,
     Facts,
     KafkaFacts,
@@ -20,7 +19,9 @@ from serving_layer.status_facts import (
     LossFacts,
     PartitionFacts,
     SpeedBatchFacts,
+    ViewFacts,
     WarehouseFacts,
+    relations,
 )
 
 # Above this share of rejected messages (of all messages read) the rejects check WARNs:
@@ -183,7 +184,7 @@ def _warehouse_checks(facts: Facts, settings: Settings, now: datetime) -> list[C
     checks = [Check(Level.OK, "warehouse", f"{w.dialect} at {w.where}")]
     if w.missing:
         # Only a partial schema is worth listing (an older version, a dropped table).
-        partial = len(w.missing) < len(RELATIONS)
+        partial = len(w.missing) < len(relations(settings.views))
         detail = f"{NOT_SET_UP}; missing {', '.join(w.missing)}" if partial else NOT_SET_UP
         checks.append(Check(Level.WARN, "warehouse.schema", detail))
         return checks
@@ -210,24 +211,34 @@ def _warehouse_checks(facts: Facts, settings: Settings, now: datetime) -> list[C
     )
     for table in COUNTED:
         checks.append(Check(Level.OK, f"rows.{table}", f"{w.counts.get(table, 0):,}"))
-    checks.append(
-        Check(
-            Level.OK,
-            "rows.serving_view",
-            f"{_plural(w.serving_rows, 'row')}, {_plural(w.serving_tweets, 'tweet')}",
-        )
-    )
-    if w.duplicates:
-        # The serving view's one promise: no (hour, location) counted by both layers.
+    for view in w.views:
+        checks += _view_checks(view)
+    return checks
+
+
+def _view_checks(f: ViewFacts) -> list[Check]:
+    """One view's lines: its tables' rows, what its serving view serves, and
+    ``serving.integrity.<view>``: no key served by both layers (or twice by one)."""
+    v = f.view
+    served = f"{_plural(f.serving_rows, 'row')}, {_plural(f.serving_tweets, 'tweet')}"
+    checks = [
+        Check(Level.OK, f"rows.{v.batch_table}", f"{f.batch_rows:,}"),
+        Check(Level.OK, f"rows.{v.speed_table}", f"{f.speed_rows:,}"),
+        Check(Level.OK, f"rows.{v.serving_view}", served),
+    ]
+    name = f"serving.integrity.{v.name}"
+    key = "(hour, " + ", ".join(k.name for k in v.keys) + ")"
+    if f.duplicates:
+        # The serving view's one promise: no key counted by both layers.
         checks.append(
             Check(
                 Level.FAIL,
-                "serving.integrity",
-                f"{w.duplicates:,} (hour, location) groups served more than once",
+                name,
+                f"{f.duplicates:,} {key} groups served more than once by {v.serving_view}",
             )
         )
     else:
-        checks.append(Check(Level.OK, "serving.integrity", "no (hour, location) served twice"))
+        checks.append(Check(Level.OK, name, f"no {key} served twice by {v.serving_view}"))
     return checks
 
 

@@ -7,27 +7,36 @@ facts and the gatherers (``status_gather``) are tested against the real services
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-# The tables and views the pipeline creates (ensure_schema) that status reads; the reader
-# role is granted SELECT on exactly these (reader_grants.sql, in this order).
-RELATIONS = (
+from lambda_common.views import View
+
+# The pipeline's tables besides each view's own relations: status reads them, and the
+# reader role may read exactly these and every view's three relations (relations()).
+TABLES = (
     "raw_tweets",
+    "raw_hashtags",
     "load_ledger",
-    "batch_view",
     "batch_daily",
     "batch_horizon",
     "batch_watermarks",
     "batch_topics",
     "lost_offsets",
-    "speed_view",
     "speed_batches",
-    "serving_view",
 )
-# The tables whose row counts the report shows.
-COUNTED = ("raw_tweets", "batch_view", "speed_view")
+# The raw tables whose row counts the report shows (each view's tables are counted too).
+COUNTED = ("raw_tweets", "raw_hashtags")
+
+
+def relations(views: Iterable[View]) -> tuple[str, ...]:
+    """The tables and views the pipeline creates (ensure_schema) that status reads and
+    the reader role may read: :data:`TABLES`, then each view's batch table, speed table
+    and serving view, in the order of ``views`` (``settings.views``)."""
+    own = (name for v in views for name in (v.batch_table, v.speed_table, v.serving_view))
+    return (*TABLES, *own)
 
 
 class Level(StrEnum):
@@ -118,6 +127,22 @@ class LossFacts:
     detected_at: datetime
 
 
+@dataclass(frozen=True)
+class ViewFacts:
+    """One view's relations: the rows of its batch and speed tables, and what its serving
+    view serves (read in one scan: rows, the tweets they count, duplicated keys)."""
+
+    view: View
+    batch_rows: int = 0
+    speed_rows: int = 0
+    serving_rows: int = 0
+    # The sum of tweet_count: a tweet counts once per row it is in (once per distinct
+    # hashtag in the hashtags view).
+    serving_tweets: int = 0
+    # Key groups (view.key_columns) the serving view serves more than once: it promises none.
+    duplicates: int = 0
+
+
 @dataclass
 class WarehouseFacts:
     """What the warehouse's tables and views hold."""
@@ -133,10 +158,8 @@ class WarehouseFacts:
     max_event_time: datetime | None = None
     speed_input_day: int = 0
     speed_rejects_day: int = 0
-    counts: dict[str, int] = field(default_factory=dict)
-    serving_rows: int = 0
-    serving_tweets: int = 0
-    duplicates: int = 0
+    counts: dict[str, int] = field(default_factory=dict)  # COUNTED table -> rows
+    views: tuple[ViewFacts, ...] = ()  # one per view, in settings.views' order
     # The topic's newest registered incarnation; None: the batch layer has not read it yet.
     incarnation: IncarnationFacts | None = None
     # Unacknowledged losses of the topic: how many, and the first few of them (the report

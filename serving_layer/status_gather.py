@@ -28,11 +28,11 @@ from lambda_common.errors import LambdaError
 from lambda_common.objectstore import S3ObjectStore
 from lambda_common.settings import Settings
 from lambda_common.sql import load_sql, statements
+from lambda_common.views import View
 from lambda_common.warehouse import Warehouse
 from serving_layer.status_checks import LOSS_LINES, naive_utc
 from serving_layer.status_facts import (
     COUNTED,
-    RELATIONS,
     Facts,
     IncarnationFacts,
     KafkaFacts,
@@ -40,7 +40,9 @@ from serving_layer.status_facts import (
     PartitionFacts,
     S3Facts,
     SpeedBatchFacts,
+    ViewFacts,
     WarehouseFacts,
+    relations,
 )
 
 logger = logging.getLogger(__name__)
@@ -186,8 +188,9 @@ def gather_s3(settings: Settings, *, timeout_s: float = TIMEOUT_S) -> S3Facts:
 def gather_warehouse(
     settings: Settings, now: datetime, *, timeout_s: float = TIMEOUT_S
 ) -> WarehouseFacts:
-    """The horizon, ledger, speed-batch status, row counts, the integrity check, and the
-    batch layer's records of the topic: its incarnation, offset losses, watermarks."""
+    """The horizon, ledger, speed-batch status, row counts, each view's counts and
+    integrity (``settings.views``), and the batch layer's records of the topic: its
+    incarnation, offset losses, watermarks."""
     # As QUERY_DSN's user: a health check only reads.
     reader = Warehouse(settings, connect_timeout_s=max(1, int(timeout_s)), role="reader")
     facts = WarehouseFacts(where=reader.where, dialect=settings.warehouse_dialect)
@@ -196,7 +199,8 @@ def gather_warehouse(
             _run(wh, "status_statement_timeout", {"ms": int(QUERY_TIMEOUT_MS)})
             # A schema without all of them (not set up, or an older version) is reported
             # as such, and nothing is read from it.
-            facts.missing = tuple(name for name in RELATIONS if not _exists(wh, name))
+            expected = relations(settings.views)
+            facts.missing = tuple(name for name in expected if not _exists(wh, name))
             if not facts.missing:
                 _read_warehouse(wh, facts, settings, naive_utc(now))
     except LambdaError as e:
@@ -206,13 +210,15 @@ def gather_warehouse(
     return facts
 
 
-def _statement(wh: Warehouse, name: str, relation: str | None) -> str | sql.Composable:
-    """The one statement of ``status_*.sql`` file ``name``; ``relation`` fills its
-    ``{relation}`` identifier, quoted."""
+def _statement(
+    wh: Warehouse, name: str, fill: Mapping[str, sql.Composable] | None
+) -> str | sql.Composable:
+    """The one statement of ``status_*.sql`` file ``name``; ``fill`` fills its
+    placeholders (``{relation}``, ``{keys}``) with identifiers the caller quoted."""
     (text,) = statements(load_sql(name, wh.dialect))
-    if relation is None:
+    if fill is None:
         return text
-    return sql.SQL(text).format(relation=sql.Identifier(relation))
+    return sql.SQL(text).format(**fill)
 
 
 def _rows(
@@ -220,13 +226,18 @@ def _rows(
     name: str,
     params: Mapping[str, Any] | None = None,
     *,
-    relation: str | None = None,
+    fill: Mapping[str, sql.Composable] | None = None,
 ) -> list[tuple[Any, ...]]:
     """The rows of one query file, in a transaction of its own."""
-    statement = _statement(wh, name, relation)
+    statement = _statement(wh, name, fill)
     with wh.transaction() as cur:
         cur.execute(statement, params)
         return list(cur.fetchall())
+
+
+def _relation(name: str) -> dict[str, sql.Composable]:
+    # Names come from view definitions (VIEWS_DIR): always quoted, never formatted in.
+    return {"relation": sql.Identifier(name)}
 
 
 def _run(wh: Warehouse, name: str, params: Mapping[str, Any] | None = None) -> None:
@@ -238,7 +249,7 @@ def _run(wh: Warehouse, name: str, params: Mapping[str, Any] | None = None) -> N
 
 def _exists(wh: Warehouse, name: str) -> bool:
     try:
-        _rows(wh, "status_relation_probe", relation=name)
+        _rows(wh, "status_relation_probe", fill=_relation(name))
     except psycopg2.errors.UndefinedTable:
         return False
     return True
@@ -260,13 +271,31 @@ def _read_warehouse(
     )
     facts.speed_input_day, facts.speed_rejects_day = int(speed_input), int(speed_rejects)
     for table in COUNTED:
-        ((count,),) = _rows(wh, "status_rows", relation=table)
-        facts.counts[table] = int(count)
-    ((rows, tweets),) = _rows(wh, "status_serving_totals")
-    facts.serving_rows, facts.serving_tweets = int(rows), int(tweets)
-    ((duplicates,),) = _rows(wh, "status_serving_duplicates")
-    facts.duplicates = int(duplicates)
+        facts.counts[table] = _count(wh, table)
+    facts.views = tuple(_view_facts(wh, view) for view in settings.views)
     _read_batch_records(wh, facts, settings.kafka_topic)
+
+
+def _count(wh: Warehouse, table: str) -> int:
+    ((count,),) = _rows(wh, "status_rows", fill=_relation(table))
+    return int(count)
+
+
+def _view_facts(wh: Warehouse, view: View) -> ViewFacts:
+    """One view's tables counted, and its serving view read once: rows, tweets, and key
+    groups served more than once."""
+    keys = sql.SQL(", ").join(sql.Identifier(k) for k in view.key_columns)
+    ((rows, tweets, duplicates),) = _rows(
+        wh, "status_serving", fill={**_relation(view.serving_view), "keys": keys}
+    )
+    return ViewFacts(
+        view,
+        batch_rows=_count(wh, view.batch_table),
+        speed_rows=_count(wh, view.speed_table),
+        serving_rows=int(rows),
+        serving_tweets=int(tweets),
+        duplicates=int(duplicates),
+    )
 
 
 def _read_batch_records(wh: Warehouse, facts: WarehouseFacts, topic: str) -> None:

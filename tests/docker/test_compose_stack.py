@@ -228,5 +228,5 @@ def test_the_compose_stack_is_exact_through_crashes_and_restarts(
     # make status from the host agrees: nothing FAILs, nothing served twice.
     status = json.loads(_host(stack, "serving_layer", "status", "--format", "json"))
     levels = {check["name"]: check["level"] for check in status["checks"]}
-    assert levels["serving.integrity"] == "OK", status
+    assert levels["serving.integrity.locations"] == "OK", status
     assert status["counts"]["FAIL"] == 0, status

@@ -1,6 +1,6 @@
 """``python -m serving_layer query`` against real PostgreSQL: each named query in each
-format over known rows of batch_view, speed_view and a horizon; ``--sql``; writes refused
-with the tables unchanged; unknown queries and parameters."""
+format over known rows of every view's batch and speed tables and a horizon; ``--sql``;
+writes refused with the tables unchanged; unknown queries and parameters."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ import io
 import json
 from collections import defaultdict
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
+from psycopg2 import sql
 
 from lambda_common.errors import QueryError
 from lambda_common.sql import load_sql, statements
@@ -23,6 +25,7 @@ from serving_layer.render import render
 from .helpers import Lane, run_module
 
 ODD = 'Tab\there "q" 🎉 \\N\nnext line'
+ODD_TAG = "straße_🎉"
 COLUMNS = ("event_hour", "location", "tweet_count", "followers_sum", "favorite_sum", "retweet_sum")
 
 
@@ -51,8 +54,49 @@ class Data:
             (self.hour(-3), "Paris", 800, 1, 1, 1),
         ]
 
+        # The hashtags and languages views: the same horizon, keys as the pipeline
+        # normalises them.
+        self.batch_hashtags = [
+            (self.hour(-3), "python", 10, 100, 1, 2),
+            (self.hour(-3), "kafka", 4, 40, 0, 1),
+            (self.hour(-5), "python", 7, 70, 3, 0),
+            (self.hour(-30), "python", 50, 500, 5, 5),
+            (self.hour(-2), "python", 1000, 1, 1, 1),  # at the horizon: speed's
+        ]
+        self.speed_hashtags = [
+            (self.hour(1), "kafka", 1, 10, 0, 0),
+            (self.h, "python", 6, 60, 2, 2),
+            (self.h, ODD_TAG, 2, 5, 1, 1),
+            (self.hour(-2), "python", 3, 30, 0, 0),
+            (self.hour(-3), "python", 800, 1, 1, 1),  # before the horizon: batch's
+        ]
+        self.batch_languages = [
+            (self.hour(-3), "en", 10, 100, 1, 2),
+            (self.hour(-3), "de", 4, 40, 0, 1),
+            (self.hour(-5), "en", 7, 70, 3, 0),
+            (self.hour(-30), "en", 50, 500, 5, 5),
+            (self.hour(-2), "en", 1000, 1, 1, 1),  # at the horizon: speed's
+        ]
+        self.speed_languages = [
+            (self.hour(1), "de", 1, 10, 0, 0),
+            (self.h, "en", 6, 60, 2, 2),
+            (self.h, "(unknown)", 3, 30, 0, 0),
+            (self.hour(-3), "en", 800, 1, 1, 1),  # before the horizon: batch's
+        ]
+
     def hour(self, delta: int) -> datetime:
         return self.h + timedelta(hours=delta)
+
+    def tables(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every view table's rows."""
+        return {
+            "batch_view": self.batch,
+            "speed_view": self.speed,
+            "batch_hashtags": self.batch_hashtags,
+            "speed_hashtags": self.speed_hashtags,
+            "batch_languages": self.batch_languages,
+            "speed_languages": self.speed_languages,
+        }
 
     def serving(self) -> list[tuple[Any, ...]]:
         """The serving view's rows with their layer, in the ``latest`` query's order."""
@@ -72,8 +116,13 @@ def data(lane: Lane) -> Data:
     with Warehouse(lane.settings) as wh:
         wh.ensure_schema()
         with wh.transaction() as cur:
-            cur.executemany("INSERT INTO batch_view VALUES (%s, %s, %s, %s, %s, %s)", data.batch)
-            cur.executemany("INSERT INTO speed_view VALUES (%s, %s, %s, %s, %s, %s)", data.speed)
+            for table, rows in data.tables().items():
+                cur.executemany(
+                    sql.SQL("INSERT INTO {} VALUES (%s, %s, %s, %s, %s, %s)").format(
+                        sql.Identifier(table)
+                    ),
+                    rows,
+                )
             cur.execute("INSERT INTO batch_horizon (horizon) VALUES (%s)", (data.horizon,))
             # What the batch layer does with batch_view, in the same transaction.
             for statement in statements(load_sql("batch_daily_rebuild", wh.dialect)):
@@ -194,6 +243,90 @@ def test_location_hourly(lane: Lane, data: Data) -> None:
     assert [(r["tweet_count"], r["layer"]) for r in odd] == [(2, "speed")]
 
 
+def test_top_hashtags(lane: Lane, data: Data) -> None:
+    got = json.loads(ok(lane, "--name", "top_hashtags", "--format", "json"))
+    # The last 24 hours, each hour from the layer that serves it (hour -30 is out).
+    assert got == [
+        {
+            "hashtag": "python",
+            "tweet_count": 6 + 3 + 10 + 7,
+            "followers_sum": 60 + 30 + 100 + 70,
+            "favorite_sum": 2 + 0 + 1 + 3,
+            "retweet_sum": 2 + 0 + 2 + 0,
+            "active_hours": 4,
+        },
+        {
+            "hashtag": "kafka",
+            "tweet_count": 5,
+            "followers_sum": 50,
+            "favorite_sum": 0,
+            "retweet_sum": 1,
+            "active_hours": 2,
+        },
+        {
+            "hashtag": ODD_TAG,
+            "tweet_count": 2,
+            "followers_sum": 5,
+            "favorite_sum": 1,
+            "retweet_sum": 1,
+            "active_hours": 1,
+        },
+    ]
+    wider = ok(
+        lane, "--name", "top_hashtags", "--param", "hours=48", "--param", "limit=1",
+        "--format", "csv",
+    )  # fmt: skip
+    assert wider == (
+        "hashtag,tweet_count,followers_sum,favorite_sum,retweet_sum,active_hours\n"
+        "python,76,760,11,9,5\n"
+    )
+
+
+def test_hashtag_hourly_matches_the_hashtag_as_the_pipeline_keys_it(lane: Lane, data: Data) -> None:
+    got = json.loads(
+        ok(lane, "--name", "hashtag_hourly", "--param", "hashtag=#Python ", "--format", "json")
+    )
+    assert [(r["event_hour"], r["tweet_count"], r["layer"]) for r in got] == [
+        (data.h.isoformat(), 6, "speed"),
+        (data.hour(-2).isoformat(), 3, "speed"),
+        (data.hour(-3).isoformat(), 10, "batch"),
+        (data.hour(-5).isoformat(), 7, "batch"),
+        (data.hour(-30).isoformat(), 50, "batch"),
+    ]
+    assert list(got[0]) == [
+        "event_hour", "tweet_count", "followers_sum", "favorite_sum", "retweet_sum", "layer",
+    ]  # fmt: skip
+    short = ok(lane, "--name", "hashtag_hourly", "--param", "hashtag=python", "--param", "hours=10")
+    assert short.endswith("\n(4 rows)\n")
+    odd = json.loads(
+        ok(lane, "--name", "hashtag_hourly", "--param", "hashtag=#STRASSE_🎉", "--format", "json")
+    )
+    assert odd == []  # lower() keeps ß apart from ss, as the pipeline does
+    odd = json.loads(
+        ok(lane, "--name", "hashtag_hourly", "--param", "hashtag= #Straße_🎉", "--format", "json")
+    )
+    assert [(r["tweet_count"], r["layer"]) for r in odd] == [(2, "speed")]
+
+
+def test_language_shares(lane: Lane, data: Data) -> None:
+    got = json.loads(ok(lane, "--name", "language_shares", "--format", "json"))
+    # The last 24 hours: en 10 + 7 + 6, de 4 + 1, (unknown) 3; 31 tweets in all.
+    assert got == [
+        {"lang": "en", "tweet_count": 23, "share_percent": 74.19},
+        {"lang": "de", "tweet_count": 5, "share_percent": 16.13},
+        {"lang": "(unknown)", "tweet_count": 3, "share_percent": 9.68},
+    ]
+    # The share is of every tweet in the window, not only of the languages shown; the
+    # csv keeps the decimal as the warehouse gives it.
+    assert ok(
+        lane, "--name", "language_shares", "--param", "limit=1", "--param", "hours=48",
+        "--format", "csv",
+    ) == "lang,tweet_count,share_percent\nen,73,90.12\n"  # fmt: skip
+    with Warehouse(lane.settings, role="reader") as reader:
+        result = run_named(reader, "language_shares")
+    assert [r[2] for r in result.rows] == [Decimal("74.19"), Decimal("16.13"), Decimal("9.68")]
+
+
 def test_daily_totals(lane: Lane, data: Data) -> None:
     served = data.serving()
     days: dict[str, list[Any]] = defaultdict(lambda: [0, 0, 0, 0, set()])
@@ -261,8 +394,17 @@ def test_writes_and_bad_sql_fail_in_one_line(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--name", "nope"), "unknown query 'nope'; named queries: daily_totals, latest"),
+        (
+            ("--name", "nope"),
+            "unknown query 'nope'; named queries: daily_totals, hashtag_hourly, "
+            "language_shares, latest",
+        ),
         (("--name", "location_hourly"), "needs --param location=VALUE"),
+        (("--name", "hashtag_hourly"), "needs --param hashtag=VALUE"),
+        (
+            ("--name", "hashtag_hourly", "--param", "hashtag= # "),
+            "parameter hashtag ' # ' is empty once trimmed and its leading # removed",
+        ),
         (("--param", "hours=3"), "query latest has no parameter 'hours'; its parameters: limit=20"),
         (("--param", "limit=0"), "limit must be a whole number from 1"),
         (("--param", "limit"), "--param expects NAME=VALUE"),
@@ -278,8 +420,15 @@ def test_usage_errors_exit_2(lane: Lane, args: tuple[str, ...], message: str) ->
 def test_list(lane: Lane) -> None:
     listed = json.loads(ok(lane, "--list", "--format", "json"))
     names = [q["name"] for q in listed]
-    assert {"latest", "top_locations", "location_hourly", "daily_totals"} <= set(names)
-    assert "top_locations  (hours=24, limit=10)\n" in ok(lane, "--list")
+    assert {
+        "latest", "top_locations", "location_hourly", "daily_totals",
+        "top_hashtags", "hashtag_hourly", "language_shares",
+    } <= set(names)  # fmt: skip
+    listed_text = ok(lane, "--list")
+    assert "top_locations  (hours=24, limit=10)\n" in listed_text
+    assert "top_hashtags  (hours=24, limit=10)\n" in listed_text
+    assert "hashtag_hourly  (hashtag (required), hours=48)\n" in listed_text
+    assert "language_shares  (hours=24, limit=20)\n" in listed_text
 
 
 def test_the_functions_leave_the_connection_usable(lane: Lane, data: Data) -> None:

@@ -7,6 +7,9 @@ import re
 import subprocess
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from psycopg2 import sql
 
 from batch_layer.cycle import run_cycle
 from lambda_common.warehouse import Warehouse
@@ -48,8 +51,13 @@ def test_fresh_lane_warns_and_exits_0(lane: Lane) -> None:
     assert checks["batch.horizon"][0] == "WARN"
     assert "no batch cycle yet" in checks["batch.horizon"][1]
     assert checks["speed.last-batch"][0] == "WARN"
-    assert checks["rows.serving_view"] == ("OK", "0 rows, 0 tweets")
-    assert checks["serving.integrity"][0] == "OK"
+    # Every view's lines, named from its definition.
+    for view in lane.settings.views:
+        assert checks[f"rows.{view.batch_table}"] == ("OK", "0")
+        assert checks[f"rows.{view.speed_table}"] == ("OK", "0")
+        assert checks[f"rows.{view.serving_view}"] == ("OK", "0 rows, 0 tweets")
+        assert checks[f"serving.integrity.{view.name}"][0] == "OK"
+    assert checks["rows.raw_hashtags"] == ("OK", "0")
     assert not any(level == "FAIL" for level, _ in checks.values())
     assert result.stdout.splitlines()[-1] == f"status: {len(checks) - 2} OK, 2 WARN, 0 FAIL"
 
@@ -69,6 +77,9 @@ def _event(tweet_id: int, created_at: datetime) -> tuple[bytes, bytes]:
         "favorite_count": 1,
         "retweet_count": 2,
         "location": "Berlin",
+        # Two distinct hashtag keys (lambda, kafka) and one language (de).
+        "hashtags": ["#Lambda", "lambda ", "Kafka"],
+        "lang": " DE",
     }
     return str(tweet_id).encode(), json.dumps(event).encode()
 
@@ -102,10 +113,21 @@ def test_after_a_batch_cycle_and_a_micro_batch_all_is_ok(lane: Lane) -> None:
     assert checks["speed.rejects"][1] == "1 of 31 messages in the last day (3.2%)"
     assert checks["speed.last-batch"][1].startswith("batch 0 finished ")
     assert checks["rows.raw_tweets"][1] == "30"
+    assert checks["rows.raw_hashtags"][1] == "60"
     assert checks["rows.batch_view"][1] == "1"
     assert checks["rows.speed_view"][1] == "0"
     assert checks["rows.serving_view"][1] == "1 row, 30 tweets"
-    assert checks["serving.integrity"][0] == "OK"
+    assert checks["serving.integrity.locations"] == (
+        "OK",
+        "no (hour, location) served twice by serving_view",
+    )
+    # A tweet counts once for each distinct hashtag it carries.
+    assert checks["rows.batch_hashtags"][1] == "2"
+    assert checks["rows.serving_hashtags"][1] == "2 rows, 60 tweets"
+    assert checks["serving.integrity.hashtags"][0] == "OK"
+    assert checks["rows.batch_languages"][1] == "1"
+    assert checks["rows.serving_languages"][1] == "1 row, 30 tweets"
+    assert checks["serving.integrity.languages"][0] == "OK"
 
 
 def test_unreachable_warehouse_fails_in_one_line_without_the_password(lane: Lane) -> None:
@@ -246,3 +268,78 @@ def test_an_older_schema_without_the_batch_layers_records_warns(lane: Lane) -> N
         "missing batch_topics, lost_offsets",
     )
     assert "kafka.topic_id" not in checks
+
+
+def test_a_key_served_twice_fails_that_views_integrity_only(lane: Lane) -> None:
+    settings = lane.settings
+    now = datetime.now(UTC).replace(tzinfo=None)
+    hour = datetime(2026, 11, 25, 9)
+    with Warehouse(settings) as wh:
+        wh.ensure_schema()
+        wh.execute("INSERT INTO batch_hashtags VALUES (%s, 'python', 2, 20, 1, 0)", (hour,))
+        wh.execute("INSERT INTO speed_hashtags VALUES (%s, 'python', 1, 10, 0, 0)", (hour,))
+        wh.execute("INSERT INTO speed_hashtags VALUES (%s, 'kafka', 1, 10, 0, 0)", (hour,))
+        # A serving view that breaks the horizon rule: both layers' rows, always.
+        with wh.transaction() as cur:
+            cur.execute("DROP VIEW serving_hashtags")
+            cur.execute(
+                "CREATE VIEW serving_hashtags AS "
+                "SELECT * FROM batch_hashtags UNION ALL SELECT * FROM speed_hashtags"
+            )
+            cur.execute(
+                sql.SQL("GRANT SELECT ON serving_hashtags TO {}").format(
+                    sql.Identifier(settings.query.user)
+                )
+            )
+    checks = _gathered(lane, now)
+    assert checks["serving.integrity.hashtags"] == status.Check(
+        status.Level.FAIL,
+        "serving.integrity.hashtags",
+        "1 (hour, hashtag) groups served more than once by serving_hashtags",
+    )
+    assert checks["rows.serving_hashtags"].detail == "3 rows, 4 tweets"
+    assert checks["serving.integrity.locations"].level is status.Level.OK
+    assert checks["serving.integrity.languages"].level is status.Level.OK
+    result = _status(lane)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert _lines(result.stdout)["serving.integrity.hashtags"][0] == "FAIL"
+
+
+VIEW_OF_MY_OWN = """-- view: lang_places
+-- key: lang varchar(140)
+-- key: location varchar(800)
+-- reads: tweets
+SELECT
+    event_hour,
+    lang,
+    location,
+    COUNT(*)                                     AS tweet_count,
+    SUM(CAST(followers_count AS DECIMAL(38, 0))) AS followers_sum,
+    SUM(CAST(favorite_count AS DECIMAL(38, 0)))  AS favorite_sum,
+    SUM(CAST(retweet_count AS DECIMAL(38, 0)))   AS retweet_sum
+FROM tweets
+GROUP BY event_hour, lang, location
+"""
+
+
+def test_a_view_of_ones_own_gets_its_lines(lane: Lane, tmp_path: Path) -> None:
+    """VIEWS_DIR adds a view: make status reads and checks it like the shipped ones."""
+    (tmp_path / "lang_places.sql").write_text(VIEW_OF_MY_OWN, encoding="utf-8")
+    settings = lane.settings.model_copy(update={"views_dir": tmp_path})
+    assert "lang_places" in [v.name for v in settings.views]
+    now = datetime.now(UTC)
+    send_raw(settings, [_event(2000 + i, now - timedelta(hours=2)) for i in range(4)])
+    assert run_cycle(settings).events == 4
+
+    result = _status(lane, VIEWS_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    checks = _lines(result.stdout)
+    assert checks["rows.batch_lang_places"] == ("OK", "1")
+    assert checks["rows.speed_lang_places"] == ("OK", "0")
+    assert checks["rows.serving_lang_places"] == ("OK", "1 row, 4 tweets")
+    assert checks["serving.integrity.lang_places"] == (
+        "OK",
+        "no (hour, lang, location) served twice by serving_lang_places",
+    )
+    # Without VIEWS_DIR the report knows only the shipped views.
+    assert not any("lang_places" in name for name in _lines(_status(lane).stdout))

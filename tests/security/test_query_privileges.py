@@ -28,7 +28,7 @@ from psycopg2 import sql
 
 from lambda_common.errors import QueryError
 from lambda_common.warehouse import Warehouse
-from serving_layer import execute
+from serving_layer import execute, status
 from tests.integration.helpers import Lane, run_module
 
 # Everything between the quote the check believes opens a string and the one closing it,
@@ -84,6 +84,13 @@ def target(lane: Lane) -> Iterator[Target]:
         cur.execute(
             "INSERT INTO batch_view VALUES (date_trunc('hour', now()), 'Paris', 1, 2, 3, 4)"
         )
+        cur.execute(
+            "INSERT INTO batch_hashtags VALUES (date_trunc('hour', now()), 'python', 1, 2, 3, 4)"
+        )
+        cur.execute(
+            "INSERT INTO speed_languages VALUES (date_trunc('hour', now()), 'en', 1, 2, 3, 4)"
+        )
+        cur.execute("INSERT INTO raw_hashtags VALUES ('1', 'python')")
         cur.execute("SELECT pg_backend_pid(), current_user")
         ((pid, writer),) = cur.fetchall()
     try:
@@ -126,6 +133,11 @@ PAYLOADS = {
     "rollback-truncate": "ROLLBACK; TRUNCATE batch_horizon;",
     "rollback-insert": ("ROLLBACK; INSERT INTO batch_view VALUES (now(), $s$x$s$, 9, 9, 9, 9);"),
     "commit-alter": "COMMIT; ALTER TABLE batch_view ADD COLUMN evil int;",
+    "commit-delete-hashtags": "COMMIT; DELETE FROM batch_hashtags; DELETE FROM raw_hashtags;",
+    "commit-drop-view-languages": "COMMIT; DROP VIEW serving_languages;",
+    "rollback-update-languages": (
+        "ROLLBACK; UPDATE speed_languages SET tweet_count = tweet_count + 1;"
+    ),
     "select-for-update": "COMMIT; SELECT * FROM batch_horizon FOR UPDATE;",
     "create-temp-table": "COMMIT; CREATE TEMP TABLE scratch AS SELECT 1 AS x;",
     "set-config-then-write": (
@@ -218,3 +230,14 @@ def test_the_reader_owns_nothing_and_may_create_nothing(target: Target) -> None:
             {"r": reader, "s": target.lane.schema},
         )
         assert rights == [(False, False, False, False, True, True, False)]
+        # Every view's relations (settings.views) and the raw tables: read, never write.
+        relations = status.relations(target.lane.settings.views)
+        assert {"raw_hashtags", "serving_hashtags", "batch_languages"} <= set(relations)
+        for relation in relations:
+            may = wh.query(
+                "SELECT has_table_privilege(%(r)s, %(t)s, 'SELECT'), "
+                "has_table_privilege(%(r)s, %(t)s, 'INSERT, UPDATE, DELETE, TRUNCATE, "
+                "REFERENCES, TRIGGER')",
+                {"r": reader, "t": relation},
+            )
+            assert may == [(True, False)], relation

@@ -29,10 +29,15 @@ from serving_layer.execute import QueryResult
 from serving_layer.guard import check_statement
 from serving_layer.params import bind_params, parse_param_pairs
 from serving_layer.render import CELL_WIDTH, render, render_query_list
-from tests.unit.test_batch_sql import _bind
 
 NOW = datetime(2026, 11, 21, 10, 15, 30)
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+def _bind(statement: str) -> str:
+    """Placeholders replaced by literals, as the driver does when it sends them."""
+    return PLACEHOLDER.sub("'value'", statement)
+
 
 # -- the shipped named queries ---------------------------------------------------------
 
@@ -46,6 +51,12 @@ def test_the_documented_queries_ship_with_their_parameters() -> None:
             QueryParam("hours", 48, "int"),
         ),
         "daily_totals": (QueryParam("days", 30, "int"),),
+        "top_hashtags": (QueryParam("hours", 24, "int"), QueryParam("limit", 10, "int")),
+        "hashtag_hourly": (
+            QueryParam("hashtag", None, "text"),
+            QueryParam("hours", 48, "int"),
+        ),
+        "language_shares": (QueryParam("hours", 24, "int"), QueryParam("limit", 20, "int")),
     }
     assert set(expected) <= set(list_queries())
     for name, params in expected.items():
@@ -178,6 +189,32 @@ def test_a_location_is_matched_as_the_pipeline_groups_it() -> None:
     odd = 'say "hi"\tthere 🎉 \\N'
     assert bind_params(hourly, {"location": odd}, now=NOW)["location"] == odd
     assert bind_params(hourly, {"location": "a\x00b"}, now=NOW)["location"] == "a\ufffdb"
+
+
+def test_a_hashtag_is_matched_as_the_pipeline_keys_it() -> None:
+    hourly = load_query("hashtag_hourly")
+
+    def bound(raw: str) -> str:
+        return str(bind_params(hourly, {"hashtag": raw}, now=NOW)["hashtag"])
+
+    assert bound("#Python ") == "python"
+    assert bound(" \tPYTHON\n") == "python"
+    assert bound("##dup") == "#dup"  # one leading # removed, as the pipeline does
+    assert bound("Straße") == "straße"
+    assert bound("x" * 150) == "x" * 100
+    assert bound("a\x00b") == "a\ufffdb"  # NUL as the warehouse holds it
+    for empty in ("", "   ", "#", " # "):
+        with pytest.raises(QueryUsageError, match=r"parameter hashtag .* is empty") as info:
+            bound(empty)
+        assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["top_hashtags", "hashtag_hourly", "language_shares"])
+def test_the_new_views_queries_read_their_serving_views(name: str) -> None:
+    text = load_query(name).text
+    view = "serving_languages" if name == "language_shares" else "serving_hashtags"
+    tables = {t.name for t in sqlglot.parse_one(_bind(text), read="postgres").find_all(exp.Table)}
+    assert view in tables and "serving_view" not in tables
 
 
 def test_unknown_missing_and_invalid_parameters_are_one_line_errors() -> None:
@@ -376,6 +413,8 @@ def test_query_list() -> None:
     queries = [load_query(n) for n in list_queries()]
     text = render_query_list(queries, "table")
     assert "\nlocation_hourly  (location (required), hours=48)\n    Hour by hour" in text
+    assert "\nhashtag_hourly  (hashtag (required), hours=48)\n    Hour by hour" in text
+    assert "\nlanguage_shares  (hours=24, limit=20)\n" in text
     listed = json.loads(render_query_list(queries, "json"))
     assert [q["name"] for q in listed] == list_queries()
     assert {"name": "latest", "params": "limit=20"}.items() <= listed[

@@ -7,14 +7,17 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from importlib import resources
+from typing import Any
 
 import pytest
 
 from lambda_common.settings import Settings, load_settings
 from lambda_common.sql import DIALECTS, load_sql, statements
+from lambda_common.views import Key, View, load_views
+from lambda_common.warehouse import Warehouse
 from serving_layer import status_gather
 from serving_layer.status import (
-    RELATIONS,
+    TABLES,
     Check,
     Facts,
     IncarnationFacts,
@@ -24,15 +27,18 @@ from serving_layer.status import (
     PartitionFacts,
     S3Facts,
     SpeedBatchFacts,
+    ViewFacts,
     WarehouseFacts,
     evaluate,
     exit_code,
+    relations,
     render_json,
     render_table,
     speed_fresh_limit,
     summary,
     worst,
 )
+from tests.unit.fake_connection import FakeConnection, FakeCursor
 
 NOW = datetime(2026, 11, 25, 12, 30, 0)
 # ALLOWED_LATENESS 10 min, BATCH_INTERVAL 5 min: the horizon may be 10m + 1h + 2*5m old.
@@ -69,13 +75,29 @@ def healthy() -> Facts:
             max_event_time=NOW - timedelta(seconds=3),
             speed_input_day=3_000,
             speed_rejects_day=4,
-            counts={"raw_tweets": 2_700, "batch_view": 40, "speed_view": 12},
-            serving_rows=50,
-            serving_tweets=3_003,
+            counts={"raw_tweets": 2_700, "raw_hashtags": 1_900},
+            views=tuple(view_facts(v) for v in load_views()),
             incarnation=IncarnationFacts(0, TOPIC_ID, datetime(2026, 11, 20, 8, 0)),
             watermarked=frozenset(range(3)),
         ),
     )
+
+
+# Each shipped view's counts: batch rows, speed rows, served rows, served tweets.
+VIEW_COUNTS = {
+    "locations": (40, 12, 50, 3_003),
+    "hashtags": (70, 20, 85, 4_100),
+    "languages": (15, 6, 19, 3_003),
+}
+
+
+def view_facts(view: View, duplicates: int = 0) -> ViewFacts:
+    batch, speed, rows, tweets = VIEW_COUNTS[view.name]
+    return ViewFacts(view, batch, speed, rows, tweets, duplicates)
+
+
+def a_view(name: str) -> View:
+    return next(v for v in load_views() if v.name == name)
 
 
 def with_warehouse(facts: Facts, **changes: object) -> Facts:
@@ -119,16 +141,35 @@ def test_healthy_pipeline_is_all_ok(settings: Settings) -> None:
         "speed.freshness",
         "speed.rejects",
         "rows.raw_tweets",
+        "rows.raw_hashtags",
         "rows.batch_view",
         "rows.speed_view",
         "rows.serving_view",
-        "serving.integrity",
+        "serving.integrity.locations",
+        "rows.batch_hashtags",
+        "rows.speed_hashtags",
+        "rows.serving_hashtags",
+        "serving.integrity.hashtags",
+        "rows.batch_languages",
+        "rows.speed_languages",
+        "rows.serving_languages",
+        "serving.integrity.languages",
     ]
     checks_ = by_name(checks)
     assert checks_["kafka.partition.2"].detail == "end 1,002 committed 900 lag 102"
     assert checks_["kafka.topic"].detail.startswith("tweets: 3 partitions, 3,003 messages")
     assert checks_["rows.raw_tweets"].detail == "2,700"
+    assert checks_["rows.raw_hashtags"].detail == "1,900"
+    assert checks_["rows.batch_view"].detail == "40"
+    assert checks_["rows.speed_hashtags"].detail == "20"
     assert checks_["rows.serving_view"].detail == "50 rows, 3,003 tweets"
+    assert checks_["rows.serving_hashtags"].detail == "85 rows, 4,100 tweets"
+    assert checks_["serving.integrity.locations"].detail == (
+        "no (hour, location) served twice by serving_view"
+    )
+    assert checks_["serving.integrity.hashtags"].detail == (
+        "no (hour, hashtag) served twice by serving_hashtags"
+    )
     assert checks_["batch.horizon"].detail == "2026-11-25 12:00 (30m old, limit 1h20m)"
     assert checks_["speed.freshness"].detail == "newest event 2026-11-25 12:29:57 (3s ago)"
     assert checks_["kafka.topic_id"].detail == (
@@ -192,7 +233,7 @@ def test_unreadable_offsets_fail(settings: Settings) -> None:
 
 
 def test_missing_tables_warn_not_set_up(settings: Settings) -> None:
-    facts = with_warehouse(healthy(), missing=RELATIONS)
+    facts = with_warehouse(healthy(), missing=relations(settings.views))
     checks = evaluate(facts, settings, NOW)
     schema = by_name(checks)["warehouse.schema"]
     assert schema.level is Level.WARN
@@ -374,12 +415,67 @@ def test_events_ahead_of_the_clock_read_in(settings: Settings) -> None:
 # Serving view, rejects ---------------------------------------------------------------
 
 
-def test_duplicates_in_serving_view_fail(settings: Settings) -> None:
-    checks = evaluate(with_warehouse(healthy(), duplicates=2), settings, NOW)
-    assert by_name(checks)["serving.integrity"] == Check(
-        Level.FAIL, "serving.integrity", "2 (hour, location) groups served more than once"
-    )
+@pytest.mark.parametrize(
+    ("view", "detail"),
+    [
+        ("locations", "2 (hour, location) groups served more than once by serving_view"),
+        ("hashtags", "2 (hour, hashtag) groups served more than once by serving_hashtags"),
+        ("languages", "2 (hour, lang) groups served more than once by serving_languages"),
+    ],
+)
+def test_duplicates_in_a_serving_view_fail(settings: Settings, view: str, detail: str) -> None:
+    views = tuple(view_facts(v, duplicates=2 if v.name == view else 0) for v in load_views())
+    checks = evaluate(with_warehouse(healthy(), views=views), settings, NOW)
+    name = f"serving.integrity.{view}"
+    assert by_name(checks)[name] == Check(Level.FAIL, name, detail)
+    assert [c.name for c in checks if c.level is not Level.OK] == [name]
     assert exit_code(checks) == 1
+
+
+def test_every_view_has_its_lines_with_its_own_names_and_keys(settings: Settings) -> None:
+    # A view of one's own (VIEWS_DIR): named from its definition, two keys.
+    mine = View(
+        "lang_places",
+        (Key("lang", "varchar(140)"), Key("location", "varchar(800)")),
+        "tweets",
+        "SELECT 1",
+        "b_lp",
+        "s_lp",
+        "v_lp",
+        "mine.sql",
+    )
+    views = (ViewFacts(mine, 3, 1, 4, 1_234_567, duplicates=1),)
+    checks = evaluate(with_warehouse(healthy(), views=views), settings, NOW)
+    names = [c.name for c in checks]
+    assert names[names.index("rows.raw_hashtags") + 1 :] == [
+        "rows.b_lp",
+        "rows.s_lp",
+        "rows.v_lp",
+        "serving.integrity.lang_places",
+    ]
+    got = by_name(checks)
+    assert got["rows.v_lp"].detail == "4 rows, 1,234,567 tweets"
+    assert got["serving.integrity.lang_places"].detail == (
+        "1 (hour, lang, location) groups served more than once by v_lp"
+    )
+
+
+def test_the_relations_status_reads_are_the_tables_then_every_views_three() -> None:
+    views = load_views()
+    got = relations(views)
+    assert got[: len(TABLES)] == TABLES
+    assert got[len(TABLES) :] == (
+        "batch_view",
+        "speed_view",
+        "serving_view",
+        "batch_hashtags",
+        "speed_hashtags",
+        "serving_hashtags",
+        "batch_languages",
+        "speed_languages",
+        "serving_languages",
+    )
+    assert "raw_hashtags" in got and len(set(got)) == len(got)
 
 
 @pytest.mark.parametrize(
@@ -646,3 +742,78 @@ def test_the_status_queries_are_sql_files_of_one_statement_each() -> None:
             assert len(statements(load_sql(name, dialect))) == 1, (dialect, name)
     # Every statement the gatherer runs comes from a file.
     assert "SELECT " not in source.upper()
+
+
+# The gatherer, against a scripted connection ----------------------------------------------
+
+
+# What each status file answers a pipeline with no micro-batch, loss or registered topic;
+# a templated file is told by its text before the first placeholder.
+_ANSWERS: dict[str, list[tuple[Any, ...]]] = {
+    "status_statement_timeout": [],
+    "status_relation_probe": [],
+    "horizon_get": [(None,)],
+    "status_ledger_totals": [(0, 0)],
+    "status_speed_last": [],
+    "status_speed_newest_event": [(None,)],
+    "status_speed_day": [(0, 0)],
+    "status_rows": [(5,)],
+    "status_topic_newest": [],
+    "status_losses_count": [(0, 0)],
+    "status_watermarked": [],
+}
+
+
+class _ScriptedCursor(FakeCursor):
+    def execute(self, statement: object, params: object = None) -> None:
+        super().execute(statement, params)
+        text = self.conn.executed[-1][0]
+        (serving,) = statements(load_sql("status_serving", "postgres"))
+        if text.startswith(serving.split("{")[0]):
+            # Rows, tweets, and one duplicated key in serving_hashtags only.
+            self.rows = [(7, 9, 1 if '"serving_hashtags"' in text else 0)]
+            return
+        for name, rows in _ANSWERS.items():
+            (raw,) = statements(load_sql(name, "postgres"))
+            if text == raw or ("{" in raw and text.startswith(raw.split("{")[0])):
+                self.rows = list(rows)
+                return
+        raise AssertionError(f"unscripted statement: {text}")
+
+
+class _ScriptedConnection(FakeConnection):
+    def cursor(self) -> FakeCursor:
+        return _ScriptedCursor(self)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_the_gatherer_reads_every_view_with_quoted_names(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn = _ScriptedConnection()
+
+    class Scripted(Warehouse):
+        def connection(self) -> Any:
+            return conn
+
+    monkeypatch.setattr(status_gather, "Warehouse", Scripted)
+    facts = status_gather.gather_warehouse(settings, NOW)
+    assert facts.error is None and facts.missing == ()
+    # Every relation probed, each name quoted (they come from view definitions).
+    probes = [t for t in conn.statements if "LIMIT 0" in t]
+    assert [p.split("FROM ")[1].split()[0] for p in probes] == [
+        f'"{name}"' for name in relations(settings.views)
+    ]
+    assert facts.counts == {"raw_tweets": 5, "raw_hashtags": 5}
+    assert [f.view.name for f in facts.views] == [v.name for v in settings.views]
+    hashtags = next(f for f in facts.views if f.view.name == "hashtags")
+    assert hashtags == ViewFacts(a_view("hashtags"), 5, 5, 7, 9, 1)
+    # One scan of each serving view, grouped by its quoted key columns.
+    served = [t for t in conn.statements if "AS served" in t]
+    assert len(served) == len(settings.views)
+    assert 'FROM "serving_hashtags"\n    GROUP BY "event_hour", "hashtag"' in served[1]
+    checks = by_name(evaluate(replace(healthy(), warehouse=facts), settings, NOW))
+    assert checks["serving.integrity.hashtags"].level is Level.FAIL
+    assert checks["serving.integrity.languages"].level is Level.OK
