@@ -242,7 +242,7 @@ class Demo:
         self.say(
             f"Kafka topic {self.settings.kafka_topic!r} "
             f"{'created' if created else 'present'}, bucket {self.settings.s3_bucket!r}, "
-            f"warehouse tables and serving_view ready; job logs in {self.log_dir}/demo-*.log"
+            f"warehouse tables and serving views ready; job logs in {self.log_dir}/demo-*.log"
         )
 
     def history(self) -> None:
@@ -331,6 +331,7 @@ class Demo:
             "\nThe stack is still running. Next:\n"
             "  make query                               # the newest rows of serving_view\n"
             "  make query NAME=top_locations HOURS=72   # more named queries: make query LIST=1\n"
+            "  make query NAME=top_hashtags             # the hashtags view (serving_hashtags)\n"
             '  make query SQL="SELECT COUNT(*) FROM raw_tweets"\n'
             "  make status                              # lag, horizon, freshness, rejects\n"
             "  make local-down                          # stop the stack"

@@ -35,6 +35,7 @@ from lambda_common.retry import Backoff, retry_call
 from lambda_common.rows import warehouse_text
 from lambda_common.settings import Settings, load_settings
 from lambda_common.sql import load_sql, statements
+from lambda_common.views import load_views
 from lambda_common.warehouse import Warehouse
 from serving_layer.catalogue import list_queries, load_query
 from serving_layer.execute import run_named
@@ -55,10 +56,14 @@ pytestmark = pytest.mark.skipif(
 
 # What each test drops first, read from the files that create them, so a table added to
 # schema.sql is dropped too. These must be among them (the test fails if one is not).
-SCHEMA_TABLES = re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", load_sql("schema", "redshift"))
-VIEWS = re.findall(r"CREATE (?:OR REPLACE )?VIEW (\w+)", load_sql("serving_view", "redshift"))
+SCHEMA_TABLES = re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", load_sql("schema", "redshift")) + [
+    table for view in load_views() for table in (view.batch_table, view.speed_table)
+]
+VIEWS = [view.serving_view for view in load_views()]
 KNOWN_TABLES = {
     "raw_tweets",
+    "raw_hashtags",
+    "speed_progress",
     "load_ledger",
     "batch_view",
     "batch_daily",
@@ -184,7 +189,7 @@ class _Hours:
             (self.at(-2), "Paris", 1000, 1, 1, 1),
         ]
         self.speed: list[ViewRow] = [
-            # Before the horizon: replace() drops it, batch_view serves that hour.
+            # Before the horizon: apply() drops it, batch_view serves that hour.
             (self.at(-3), "Paris", 800, 1, 1, 1),
             (self.at(-2), "Paris", 3, 30, 0, 0),
             (self.h, "Berlin", 2, 20, 1, 0),
@@ -217,19 +222,21 @@ def test_speed_rows_merge_with_batch_rows_at_the_horizon(redshift: Settings) -> 
     _publish_batch(redshift, hours)
     with Warehouse(redshift) as wh:
         speed = SpeedView(redshift, wh)
-        assert speed.replace(hours.speed) == (3, hours.horizon)
-        # A micro-batch's rows are its groups' full aggregates: they replace, not add.
-        assert speed.replace([(hours.at(-2), "Paris", 5, 50, 0, 0)]) == (1, hours.horizon)
+        assert speed.apply("q", 0, {"locations": hours.speed}) == (3, hours.horizon)
+        # A micro-batch's rows are its new events' aggregates: they add, once.
+        more = {"locations": [(hours.at(-2), "Paris", 5, 50, 0, 0)]}
+        assert speed.apply("q", 1, more) == (1, hours.horizon)
+        assert speed.apply("q", 1, more) is None  # replayed: recognised, skipped
         kept = wh.query("SELECT event_hour, location, tweet_count FROM speed_view")
     assert {(r[0], r[1], int(r[2])) for r in kept} == {
-        (hours.at(-2), "Paris", 5),
+        (hours.at(-2), "Paris", 8),
         (hours.h, "Berlin", 2),
         (hours.at(1), "Oslo", 1),
     }
     assert _serving(redshift) == {
         (hours.at(-3), "Paris", 10),
         (hours.at(-5), "Berlin", 4),
-        (hours.at(-2), "Paris", 5),
+        (hours.at(-2), "Paris", 8),
         (hours.h, "Berlin", 2),
         (hours.at(1), "Oslo", 1),
     }
@@ -241,7 +248,7 @@ def test_every_named_query_runs_as_the_reader_through_the_query_executor(
     hours = _Hours()
     _publish_batch(redshift, hours)
     with Warehouse(redshift) as wh:
-        SpeedView(redshift, wh).replace(hours.speed)
+        SpeedView(redshift, wh).apply("q", 0, {"locations": hours.speed})
     results = {}
     with Warehouse(redshift, role="reader") as reader:
         for name in list_queries():
@@ -294,7 +301,7 @@ def test_a_batch_cycle_and_speed_writes_at_the_same_time_both_finish_exactly(
             with Warehouse(redshift) as wh:
                 speed = SpeedView(redshift, wh)
                 while not stop.is_set() or writes < 2:
-                    speed.replace(speed_rows)
+                    speed.apply("q", writes, {"locations": speed_rows})
                     writes += 1
                     first.set()
         except BaseException as e:  # reported by the test thread
@@ -328,5 +335,8 @@ def test_a_batch_cycle_and_speed_writes_at_the_same_time_both_finish_exactly(
         ((published,),) = wh.query("SELECT MAX(horizon) FROM batch_horizon")
     assert published == horizon
     assert {(r[0], r[1]): int(r[2]) for r in batch} == expected
-    assert {(r[0], r[1], int(r[2])) for r in speed} == {(r[0], r[1], r[2]) for r in speed_rows}
-    assert int(served) == sum(expected.values()) + sum(r[2] for r in speed_rows)
+    # Every micro-batch added its rows once.
+    assert {(r[0], r[1], int(r[2])) for r in speed} == {
+        (r[0], r[1], r[2] * writes) for r in speed_rows
+    }
+    assert int(served) == sum(expected.values()) + writes * sum(r[2] for r in speed_rows)

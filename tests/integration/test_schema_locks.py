@@ -25,7 +25,8 @@ import pytest
 from batch_layer.cycle import run_cycle
 from ingestion.synthetic import SyntheticOptions, SyntheticTweets
 from lambda_common.errors import TransientError
-from lambda_common.sql import load_sql
+from lambda_common.view_sql import serving_ddl
+from lambda_common.views import load_views
 from lambda_common.warehouse import VIEW_DDL_TIMEOUT_MS, Warehouse
 
 from .helpers import Lane, send_raw
@@ -89,7 +90,9 @@ def _recorded_sha(lane: Lane) -> str | None:
     return str(rows[0][0]) if rows else None
 
 
-CURRENT_SHA = hashlib.sha256(load_sql("serving_view", "postgres").encode("utf-8")).hexdigest()
+CURRENT_SHA = hashlib.sha256(
+    serving_ddl(load_views()[0], "postgres").encode("utf-8")
+).hexdigest()
 
 
 def test_the_schema_check_and_a_batch_cycle_do_not_wait_for_an_idle_reader(

@@ -23,6 +23,8 @@ from batch_layer.landing import REJECTS_PREFIX, read_master_object
 from lambda_common.contract import Event
 from lambda_common.objectstore import S3ObjectStore
 from lambda_common.sql import load_sql, statements
+from lambda_common.view_sql import serving_ddl, table_ddl
+from lambda_common.views import load_views
 from lambda_common.warehouse import Warehouse
 from tests.integration.helpers import (
     Lane,
@@ -202,10 +204,15 @@ def test_the_speed_job_adds_the_largest_counts_exactly_and_rejects_a_long_user_i
 
 
 def _old_schema(dialect: str) -> list[str]:
-    """schema.sql as it was when the sums were bigint (the only difference)."""
-    text = load_sql("schema", dialect).replace("numeric(38,0)", "bigint      ")
-    assert "numeric" not in text
-    return statements(text)
+    """schema.sql and the locations view's tables as they were when the sums were bigint
+    (the only difference)."""
+    locations = load_views()[0]
+    old = [
+        s.replace("numeric(38,0)", "bigint      ")
+        for s in [*statements(load_sql("schema", dialect)), *table_ddl(locations, dialect)]
+    ]
+    assert not any("numeric" in s for s in old)
+    return old
 
 
 def _view_oid(wh: Warehouse) -> int:
@@ -218,7 +225,7 @@ def test_a_warehouse_with_bigint_sums_is_widened_in_place_keeping_every_row(lane
         with wh.transaction() as cur:
             for statement in [
                 *_old_schema("postgres"),
-                *statements(load_sql("serving_view", "postgres")),
+                serving_ddl(load_views()[0], "postgres"),
             ]:
                 cur.execute(statement)
             cur.execute(
