@@ -2,8 +2,10 @@
 contract's exactness guarantee checked against the test's own aggregation of every
 event in the topic (and raw_tweets against the winning copy of every tweet).
 
-No scenario may lose or double-count a valid event, count a malformed one, or serve an
-(hour, location) twice. Sizes: ``size(quick, full)`` (``make test`` / ``make chaos``).
+No scenario may lose or double-count a valid event, count a malformed one, or serve a
+key of any view twice; every view (locations, hashtags, languages) is checked. The
+events' hashtags and lang come in every form the contract normalises (``helpers.vary``).
+Sizes: ``size(quick, full)`` (``make test`` / ``make chaos``).
 """
 
 from __future__ import annotations
@@ -32,15 +34,19 @@ from lambda_common.warehouse import Warehouse
 from tests.integration.helpers import (
     CATCH_UP_S,
     REPO,
+    SHIPPED_KEYS,
     Lane,
     SpeedJob,
-    expected_view,
+    all_views_rows,
+    expected_all_views,
     first_copies,
+    messages_of,
+    mismatch,
     read_topic,
-    rows_served_twice,
     run_module,
     send_raw,
-    view_rows,
+    vary,
+    views_served_twice,
     wait_until_equal,
 )
 from tests.stack import StackHandle
@@ -51,8 +57,9 @@ from .conftest import Report, size
 
 
 def _past(seed: int, count: int, *, duplicates: float = 0.1, late: float = 0.05) -> list[Event]:
-    """Synthetic events of the last 3 days up to 2 h ago: all before any horizon a cycle
-    sets now, so ``serving_view`` serves them from the batch layer."""
+    """Synthetic events of the last 3 days up to 2 h ago, hashtags and lang varied: all
+    before any horizon a cycle sets now, so the serving views serve them from the batch
+    layer."""
     now = datetime.now(UTC)
     options = SyntheticOptions(
         seed=seed,
@@ -62,11 +69,11 @@ def _past(seed: int, count: int, *, duplicates: float = 0.1, late: float = 0.05)
         duplicate_fraction=duplicates,
         late_fraction=late,
     )
-    return list(SyntheticTweets(options))
+    return vary(SyntheticTweets(options))
 
 
 def _send(lane: Lane, events: list[Event], report: Report) -> None:
-    send_raw(lane.settings, [(e.tweet_id.encode(), e.to_json_bytes()) for e in events])
+    send_raw(lane.settings, messages_of(events))
     report.events += len(events)
 
 
@@ -106,37 +113,42 @@ def _scheduler(lane: Lane, log: Path, interval: str = "1s") -> Iterator[subproce
 
 def _settle_and_check(lane: Lane, speed: SpeedJob | None = None) -> None:
     """The contract's exactness guarantee: producing has stopped; one batch cycle runs;
-    once the speed layer (if any) has caught up, serving_view is the aggregation of the
-    topic's valid, de-duplicated events, raw_tweets holds each tweet's winning copy, and
-    every malformed message is a reject, counted nowhere."""
+    once the speed layer (if any) has caught up, every serving view is the aggregation of
+    the topic's valid, de-duplicated events, raw_tweets and raw_hashtags hold each tweet's
+    winning copy, and every malformed message is a reject, counted nowhere."""
     run_cycle(lane.settings)
     now = datetime.now(UTC)
-    want = expected_view(lane.settings, now, lambda hour: True)
+    want = expected_all_views(lane.settings, now, lambda hour: True)
     if speed is not None:
-        wait_until_equal(speed, lambda: view_rows(lane.settings, "serving_view"), lambda: want)
+        wait_until_equal(speed, lambda: all_views_rows(lane.settings, "serving"), lambda: want)
     else:
-        got = view_rows(lane.settings, "serving_view")
-        missing = {k: (v, got.get(k)) for k, v in want.items() if got.get(k) != v}
-        extra = {k: v for k, v in got.items() if k not in want}
-        assert not missing and not extra, (list(missing.items())[:3], list(extra.items())[:3])
-    assert rows_served_twice(lane.settings) == 0
+        got = all_views_rows(lane.settings, "serving")
+        assert got == want, mismatch(want, got)
+    assert views_served_twice(lane.settings) == {}
+    copies = first_copies(lane.settings, now).values()
+    keys_of = SHIPPED_KEYS["hashtags"]
     winners = {
         e.tweet_id: (
             e.followers_count,
             e.favorite_count,
             e.retweet_count,
             warehouse_text(e.location_key),
+            warehouse_text(e.lang_key),
         )
-        for e in first_copies(lane.settings, now).values()
+        for e in copies
     }
+    tags = {(e.tweet_id, tag) for e in copies for _, tag in keys_of(e)}
     with Warehouse(lane.settings) as wh:
         stored = wh.query(
-            "SELECT tweet_id, followers_count, favorite_count, retweet_count, location "
+            "SELECT tweet_id, followers_count, favorite_count, retweet_count, location, lang "
             "FROM raw_tweets"
         )
+        stored_tags = wh.query("SELECT tweet_id, hashtag FROM raw_hashtags")
         rejects = wh.query("SELECT COALESCE(SUM(rejects), 0) FROM load_ledger")[0][0]
-    assert {r[0]: (r[1], r[2], r[3], r[4]) for r in stored} == winners
+    assert {r[0]: tuple(r[1:]) for r in stored} == winners
     assert len(stored) == len(winners)
+    assert set(stored_tags) == tags
+    assert len(stored_tags) == len(tags)
     malformed = sum(
         1
         for _, _, value in read_topic(lane.settings)
@@ -395,6 +407,12 @@ def _malformed() -> list[bytes]:
         json.dumps(base | {"created_at": future}).encode(),
         json.dumps({k: v for k, v in base.items() if k != "user_id"}).encode(),
         json.dumps(base).encode().replace(b"Oslo", b"Os\x00lo"),  # a raw NUL: not JSON
+        json.dumps(base | {"hashtags": ["Kafka", 1]}).encode(),
+        json.dumps(base | {"hashtags": "Kafka"}).encode(),
+        json.dumps(base | {"hashtags": [["Kafka"]]}).encode(),
+        json.dumps(base | {"hashtags": ["\ud800"]}).encode(),  # a lone surrogate escape
+        json.dumps(base | {"lang": 5}).encode(),
+        json.dumps(base | {"lang": ["en"]}).encode(),
     ]
 
 
@@ -405,8 +423,16 @@ def test_a_burst_of_malformed_messages_mixed_with_valid_ones(lane: Lane, report:
     for r in range(rounds):
         messages.append((b"k", json.dumps(_valid(10_000 + r)).encode()))
         messages.extend((f"bad{i}".encode(), body) for i, body in enumerate(bad))
-        # Huge but valid: a 500,000-character text and a NUL escaped in the location.
-        big = _valid(20_000 + r, location="Sta\u0000vanger", text="x" * 500_000)
+        # Huge but valid: a 500,000-character text, 1,000 hashtags (one long) and a NUL
+        # escaped in the location, a hashtag and the lang.
+        tags = [f"#Tag{i % 300}" for i in range(1000)] + ["Sta\u0000vanger", "L" * 10_000]
+        big = _valid(
+            20_000 + r,
+            location="Sta\u0000vanger",
+            text="x" * 500_000,
+            hashtags=tags,
+            lang="N\u0000O",
+        )
         messages.append((b"k", json.dumps(big).encode()))
     send_raw(lane.settings, messages)
     report.events += len(messages)
@@ -418,6 +444,14 @@ def test_a_burst_of_malformed_messages_mixed_with_valid_ones(lane: Lane, report:
         assert wh.query("SELECT DISTINCT location FROM raw_tweets WHERE tweet_id LIKE '2%%'") == [
             ("Sta\ufffdvanger",)
         ]
+        assert wh.query("SELECT DISTINCT lang FROM raw_tweets WHERE tweet_id LIKE '2%%'") == [
+            ("n\ufffdo",)
+        ]
+        assert wh.query(
+            "SELECT COUNT(DISTINCT hashtag), MAX(LENGTH(hashtag)) FROM raw_hashtags "
+            "WHERE tweet_id LIKE '2%%'"
+        ) == [(302, 100)]
+        assert wh.query("SELECT 1 FROM raw_hashtags WHERE hashtag = %s", ("sta\ufffdvanger",))
 
 
 HOSTILE = [
@@ -440,28 +474,58 @@ HOSTILE = [
 ]
 
 
+def _served(lane: Lane, query: str) -> dict[str, int]:
+    """Tweets per key (``query``'s columns: key, tweets), read as users read a serving
+    view (``make query``: the reader's role)."""
+    served = run_module(
+        "serving_layer", "query", "--sql", query, "--format", "json", env=lane.env()
+    )
+    assert served.returncode == 0, served.stderr
+    return {row["key"]: row["tweets"] for row in json.loads(served.stdout)}
+
+
 def test_hostile_locations_are_stored_and_served_verbatim(lane: Lane, report: Report) -> None:
+    # The same strings as hashtags (as given, and upper-cased behind a '#') and as lang.
     copies = size(3, 30)
     messages = [
-        (f"{i}-{c}".encode(), json.dumps(_valid(30_000 + i * 1000 + c, location=loc)).encode())
-        for i, loc in enumerate(HOSTILE)
+        (
+            f"{i}-{c}".encode(),
+            json.dumps(
+                _valid(
+                    30_000 + i * 1000 + c,
+                    location=text,
+                    hashtags=[text, "#" + text.upper()],
+                    lang=text,
+                )
+            ).encode(),
+        )
+        for i, text in enumerate(HOSTILE)
         for c in range(copies)
     ]
     send_raw(lane.settings, messages)
     report.events += len(messages)
     _settle_and_check(lane)
-    # Trimmed (ASCII whitespace), cut to 200 code points, blank as (unknown); the rest verbatim.
-    expected = {}
-    for loc in HOSTILE:
-        key = loc.strip(" \t\n\r\f\v")[:200] or "(unknown)"
-        expected[key] = expected.get(key, 0) + copies
-    served = run_module(
-        "serving_layer", "query", "--sql",
-        "SELECT location, SUM(tweet_count) AS tweets FROM serving_view GROUP BY location",
-        "--format", "json", env=lane.env(),
-    )  # fmt: skip
-    assert served.returncode == 0, served.stderr
-    assert {row["location"]: row["tweets"] for row in json.loads(served.stdout)} == expected
+    ascii_space = " \t\n\r\f\v"
+    # location: trimmed (ASCII whitespace), cut to 200 code points, blank as (unknown).
+    # hashtag: trimmed, one leading '#' off, lower-cased, cut to 100, empty dropped, once
+    # per tweet. lang: trimmed, lower-cased, cut to 35, blank as (unknown).
+    locations: dict[str, int] = {}
+    hashtags: dict[str, int] = {}
+    langs: dict[str, int] = {}
+    for text in HOSTILE:
+        key = text.strip(ascii_space)[:200] or "(unknown)"
+        locations[key] = locations.get(key, 0) + copies
+        tags = {
+            t.strip(ascii_space).removeprefix("#").lower()[:100] for t in (text, "#" + text.upper())
+        }
+        for tag in tags - {""}:
+            hashtags[tag] = hashtags.get(tag, 0) + copies
+        lang = text.strip(ascii_space).lower()[:35] or "(unknown)"
+        langs[lang] = langs.get(lang, 0) + copies
+    by = "SELECT {0} AS key, SUM(tweet_count) AS tweets FROM {1} GROUP BY {0}"
+    assert _served(lane, by.format("location", "serving_view")) == locations
+    assert _served(lane, by.format("hashtag", "serving_hashtags")) == hashtags
+    assert _served(lane, by.format("lang", "serving_languages")) == langs
 
 
 def test_a_duplicate_storm(lane: Lane, report: Report) -> None:

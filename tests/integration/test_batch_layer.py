@@ -1,8 +1,9 @@
 """The batch layer against the real broker, S3 server and warehouse.
 
 Each test gets its own topic (so its own S3 keys and group offsets) and its own
-warehouse schema (``search_path``), and checks the warehouse against an aggregation it
-computes itself from what it produced.
+warehouse schema (``search_path``), and checks every view's batch table against an
+aggregation it computes itself from what it produced (hashtags and lang in every form
+the contract normalises: ``helpers.vary``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from psycopg2 import sql
 
 from batch_layer.cycle import horizon_for, run_cycle
 from batch_layer.load import BatchWarehouse
@@ -21,7 +23,21 @@ from lambda_common.objectstore import S3ObjectStore
 from lambda_common.settings import Settings
 from lambda_common.warehouse import Warehouse
 
-from .helpers import Lane, ViewKey, ViewSums, expected_view, run_module, send_raw, view_rows
+from .helpers import (
+    Lane,
+    ViewKey,
+    ViewSums,
+    all_views_rows,
+    expected_all_views,
+    expected_view,
+    messages_of,
+    mismatch,
+    run_module,
+    send_raw,
+    vary,
+    view_rows,
+    views_served_twice,
+)
 
 NOW = datetime.now(UTC)
 
@@ -35,7 +51,7 @@ def _produce_mix(settings: Settings, count: int = 3000) -> None:
         duplicate_fraction=0.1,
         late_fraction=0.05,
     )
-    good = [(e.tweet_id.encode(), e.to_json_bytes()) for e in SyntheticTweets(options)]
+    good = messages_of(vary(SyntheticTweets(options)))
     future = (NOW + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
     bad = [
         (b"1", b"not json at all"),
@@ -59,11 +75,32 @@ def _produce_mix(settings: Settings, count: int = 3000) -> None:
 
 
 def _expected(settings: Settings, horizon: datetime) -> dict[ViewKey, ViewSums]:
-    return expected_view(settings, NOW, lambda hour: hour < horizon)
+    """Every view's rows for the hours before ``horizon``: (view, event_hour, *keys)."""
+    return expected_all_views(settings, NOW, lambda hour: hour < horizon)
 
 
 def _view(settings: Settings) -> dict[ViewKey, ViewSums]:
-    return view_rows(settings, "batch_view")
+    """Every view's batch table, keyed like ``_expected``."""
+    return all_views_rows(settings, "batch")
+
+
+def _assert_exact(settings: Settings, horizon: datetime) -> None:
+    want, got = _expected(settings, horizon), _view(settings)
+    assert got == want, mismatch(want, got)
+    assert views_served_twice(settings, "batch") == {}
+    assert views_served_twice(settings, "serving") == {}
+
+
+def _assert_varied(settings: Settings) -> None:
+    """The data really reached the edges of the new views' keys (else the exactness
+    checks above prove little): keys the contract cut, lengthened, merged or defaulted."""
+    with Warehouse(settings) as wh:
+        tags = {r[0] for r in wh.query("SELECT DISTINCT hashtag FROM batch_hashtags")}
+        langs = {r[0] for r in wh.query("SELECT DISTINCT lang FROM batch_languages")}
+    assert {"kafka", "#kafka", " kafka", "\u00a0kafka", "a\ufffdb", "x" * 100} <= tags, tags
+    assert {"i\u0307stanbul", "strasse", "stra\u00dfe", "y" * 100} <= tags, tags
+    assert not any(t != t.lower() or not t.strip(" \t\n\r\f\v") for t in tags)
+    assert {"(unknown)", "en", "pt-br", "zh-hant-tw", "x" * 35, "e\ufffdn"} <= langs, langs
 
 
 def _snapshot(settings: Settings) -> dict[str, Any]:
@@ -74,6 +111,9 @@ def _snapshot(settings: Settings) -> dict[str, Any]:
             ),
             "ledger": wh.query(
                 "SELECT object_key, events, rejects FROM load_ledger ORDER BY object_key"
+            ),
+            "hashtags": wh.query(
+                "SELECT tweet_id, hashtag FROM raw_hashtags ORDER BY tweet_id, hashtag"
             ),
             "horizon": wh.query("SELECT horizon FROM batch_horizon"),
             "view": _view(settings),
@@ -87,9 +127,11 @@ def test_cycle_gives_exact_counts_and_a_rerun_is_a_no_op(lane: Lane) -> None:
     assert result.rejects == 4
     horizon = horizon_for(NOW, lane.settings.allowed_lateness)
     assert result.horizon == horizon
-    expected = _expected(lane.settings, horizon)
+    expected = expected_view(lane.settings, NOW, lambda hour: hour < horizon)
     assert sum(v[0] for v in expected.values()) > 2000
-    assert _view(lane.settings) == expected
+    _assert_exact(lane.settings, horizon)
+    assert view_rows(lane.settings, "batch_view") == expected
+    _assert_varied(lane.settings)
     # batch_daily: the same rows added up per UTC day, distinct locations counted.
     days: dict[date, tuple[int, set[str]]] = {}
     for (hour, location), sums in expected.items():
@@ -121,7 +163,7 @@ def test_sigkill_at_any_point_then_rerun_is_exact(lane: Lane, point: str) -> Non
         (horizon,) = wh.query("SELECT horizon FROM batch_horizon")[0]
         dupes = wh.query("SELECT COUNT(*) - COUNT(DISTINCT tweet_id) FROM raw_tweets")[0][0]
     assert dupes == 0
-    assert _view(lane.settings) == _expected(lane.settings, horizon)
+    _assert_exact(lane.settings, horizon)
     third = run_module("batch_layer", "once", env=lane.env())
     assert "0 events landed" in third.stderr
 
@@ -130,9 +172,12 @@ def test_recompute_rebuilds_the_same_tables_from_s3_alone(lane: Lane) -> None:
     _produce_mix(lane.settings, count=2000)
     run_cycle(lane.settings, now=NOW)
     before = _snapshot(lane.settings)
+    assert before["hashtags"] and before["view"]
     with Warehouse(lane.settings) as wh:  # lose the warehouse's copy entirely
         wh.execute("DELETE FROM raw_tweets")
-        wh.execute("DELETE FROM batch_view")
+        wh.execute("DELETE FROM raw_hashtags")
+        for view in lane.settings.views:
+            wh.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(view.batch_table)))
         wh.execute("DELETE FROM load_ledger")
     result = run_module("batch_layer", "recompute", env=lane.env())
     assert result.returncode == 0, result.stderr[-800:]
@@ -150,16 +195,16 @@ def test_processes_on_disjoint_partitions_publish_only_what_all_have_landed(lane
     # A process on 1 and 2 that vouches for less (more lateness) holds the horizon back.
     second = run_cycle(cautious, now=NOW, only_partitions=[1, 2])
     assert second.horizon == horizon_for(NOW, cautious.allowed_lateness)
-    assert _view(lane.settings) == _expected(lane.settings, second.horizon)
+    _assert_exact(lane.settings, second.horizon)
     # Once it vouches for as much as partition 0, the horizon moves there.
     third = run_cycle(lane.settings, now=NOW, only_partitions=[1, 2])
     horizon = horizon_for(NOW, lane.settings.allowed_lateness)
     assert third.horizon == horizon
-    assert _view(lane.settings) == _expected(lane.settings, horizon)
+    _assert_exact(lane.settings, horizon)
     # The horizon never moves back, whatever a later cycle vouches for.
     behind = run_cycle(cautious, now=NOW, only_partitions=[0])
     assert behind.horizon == horizon
-    assert _view(lane.settings) == _expected(lane.settings, horizon)
+    _assert_exact(lane.settings, horizon)
 
 
 def test_a_second_batch_process_is_refused_while_one_runs(lane: Lane) -> None:

@@ -90,9 +90,7 @@ def _recorded_sha(lane: Lane) -> str | None:
     return str(rows[0][0]) if rows else None
 
 
-CURRENT_SHA = hashlib.sha256(
-    serving_ddl(load_views()[0], "postgres").encode("utf-8")
-).hexdigest()
+CURRENT_SHA = hashlib.sha256(serving_ddl(load_views()[0], "postgres").encode("utf-8")).hexdigest()
 
 
 def test_the_schema_check_and_a_batch_cycle_do_not_wait_for_an_idle_reader(

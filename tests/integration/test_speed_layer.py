@@ -2,7 +2,8 @@
 
 The job runs as ``python -m speed_layer`` in its own process group, as users run it, so
 the tests can SIGKILL the driver (Python and its JVM) mid-stream. Every check compares
-the warehouse with an aggregation the test computes itself from the topic.
+every view in the warehouse with an aggregation the test computes itself from the topic
+(hashtags and lang in every form the contract normalises: ``helpers.vary``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from psycopg2 import sql
 
 from batch_layer.cycle import run_cycle
 from ingestion.synthetic import SyntheticOptions, SyntheticTweets
@@ -32,9 +34,13 @@ from .helpers import (
     SpeedJob,
     ViewKey,
     ViewSums,
-    expected_view,
+    all_views_rows,
+    expected_all_views,
+    messages_of,
+    mismatch,
     send_raw,
-    view_rows,
+    vary,
+    views_served_twice,
     wait_until_equal,
 )
 
@@ -56,10 +62,23 @@ def _horizon(lane: Lane) -> datetime | None:
 
 
 def _speed_expected(lane: Lane) -> dict[ViewKey, ViewSums]:
+    """Every view's rows for the hours at or after the horizon: (view, event_hour, *keys)."""
     horizon = _horizon(lane)
-    return expected_view(
+    return expected_all_views(
         lane.settings, datetime.now(UTC), lambda hour: horizon is None or hour >= horizon
     )
+
+
+def _speed(lane: Lane) -> dict[ViewKey, ViewSums]:
+    return all_views_rows(lane.settings, "speed")
+
+
+def _serving(lane: Lane) -> dict[ViewKey, ViewSums]:
+    return all_views_rows(lane.settings, "serving")
+
+
+def _serving_expected(lane: Lane) -> dict[ViewKey, ViewSums]:
+    return expected_all_views(lane.settings, datetime.now(UTC), lambda hour: True)
 
 
 def _events(
@@ -68,11 +87,11 @@ def _events(
     options = SyntheticOptions(
         seed=seed, count=count, start=start, end=end, duplicate_fraction=0.1, late_fraction=late
     )
-    return list(SyntheticTweets(options))
+    return vary(SyntheticTweets(options))
 
 
 def _send_events(lane: Lane, events: list[Event]) -> None:
-    send_raw(lane.settings, [(e.tweet_id.encode(), e.to_json_bytes()) for e in events])
+    send_raw(lane.settings, messages_of(events))
 
 
 def _wait_for_batch_in_flight(job: SpeedJob, after: int) -> int:
@@ -94,7 +113,7 @@ def test_speed_view_is_exact_across_a_sigkill_and_a_horizon_move(lane: Lane, job
     now = datetime.now(UTC)
     first = _events(21, 2000, now - timedelta(hours=3), now)
     future = (now + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    far_future = {"tweet_id": "2", "created_at": future, "user_id": "u"}
+    far_future: dict[str, object] = {"tweet_id": "2", "created_at": future, "user_id": "u"}
     far_future |= {"followers_count": 1, "favorite_count": 0, "retweet_count": 0}
     bad = [(b"1", b"{not json"), (b"2", json.dumps(far_future).encode())]
     _send_events(lane, first)
@@ -105,7 +124,10 @@ def test_speed_view_is_exact_across_a_sigkill_and_a_horizon_move(lane: Lane, job
     assert early is not None
 
     job.start()
-    speed = lambda: view_rows(lane.settings, "speed_view")  # noqa: E731
+
+    def speed() -> dict[ViewKey, ViewSums]:
+        return _speed(lane)
+
     wait_until_equal(job, speed, lambda: _speed_expected(lane))
     # The status row lands just after the micro-batch (Spark's progress event).
     rejects = -1
@@ -118,8 +140,13 @@ def test_speed_view_is_exact_across_a_sigkill_and_a_horizon_move(lane: Lane, job
     assert rejects == len(bad), job.tail()
 
     # A second wave, with re-captures of first-wave tweets (same id, higher counts: the
-    # first copy must keep winning across micro-batches); SIGKILL while Spark processes it.
-    recaptures = [dataclasses.replace(e, favorite_count=e.favorite_count + 7) for e in first[:200]]
+    # first copy must keep winning across micro-batches, hashtags and lang included: vary
+    # gives a re-capture others); SIGKILL while Spark processes it.
+    recaptures = vary(
+        dataclasses.replace(e, favorite_count=e.favorite_count + 7) for e in first[:200]
+    )
+    changed = zip(recaptures, first[:200], strict=True)
+    assert sum(r.hashtags != e.hashtags or r.lang != e.lang for r, e in changed) > 50
     last = max(int(p.name) for p in (job.checkpoint / "commits").glob("[0-9]*"))
     _send_events(lane, _events(22, 2000, now - timedelta(hours=2), datetime.now(UTC)) + recaptures)
     _wait_for_batch_in_flight(job, after=last)
@@ -135,16 +162,27 @@ def test_speed_view_is_exact_across_a_sigkill_and_a_horizon_move(lane: Lane, job
     recent = _events(23, 50, datetime.now(UTC) - timedelta(minutes=5), datetime.now(UTC), late=0)
     _send_events(lane, recent)
     wait_until_equal(job, speed, lambda: _speed_expected(lane))
-    assert min(speed())[0] >= moved
-    # And the serving view is the whole aggregation, each event counted once.
-    assert view_rows(lane.settings, "serving_view") == expected_view(
-        lane.settings, datetime.now(UTC), lambda hour: True
-    )
+    assert min(key[1] for key in speed()) >= moved  # (view, event_hour, ...)
+    assert {key[0] for key in speed()} == {v.name for v in lane.settings.views}
+    # And each serving view is the whole aggregation, each event counted once.
+    want, got = _serving_expected(lane), _serving(lane)
+    assert got == want, mismatch(want, got)
+    assert views_served_twice(lane.settings) == {}
     assert job.stop() == 0, job.tail()
 
 
 def test_serving_totals_never_go_down_while_streaming(lane: Lane, job: SpeedJob) -> None:
+    # The producer's hashtags and lang are tidy: varied ones of the last hour first. The
+    # live stream starts once they are served, so that Spark's start-up (slower on a busy
+    # machine) does not eat the minute the totals are watched in.
+    now = datetime.now(UTC)
+    _send_events(lane, _events(32, 600, now - timedelta(hours=1), now))
     job.start()
+    with Warehouse(lane.settings) as wh:
+        deadline = time.monotonic() + CATCH_UP_S
+        while not wh.query("SELECT COUNT(*) FROM speed_batches")[0][0]:
+            assert job.alive() and time.monotonic() < deadline, job.tail()
+            time.sleep(0.5)
     producer = subprocess.Popen(
         [
             sys.executable,
@@ -166,32 +204,35 @@ def test_serving_totals_never_go_down_while_streaming(lane: Lane, job: SpeedJob)
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    samples: list[tuple[datetime | None, int]] = []
+    # One statement: the horizon and every serving view's total read in one snapshot.
+    totals = sql.SQL(", ").join(
+        sql.SQL("(SELECT COALESCE(SUM(tweet_count), 0) FROM {})").format(
+            sql.Identifier(v.serving_view)
+        )
+        for v in lane.settings.views
+    )
+    poll = sql.SQL("SELECT (SELECT MAX(horizon) FROM batch_horizon), {}").format(totals)
+    samples: list[tuple[datetime | None, tuple[int, ...]]] = []
     with Warehouse(lane.settings) as wh:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            # One statement: horizon and total read in the same snapshot.
-            horizon, total = wh.query(
-                "SELECT (SELECT MAX(horizon) FROM batch_horizon), "
-                "COALESCE(SUM(tweet_count), 0) FROM serving_view"
-            )[0]
-            samples.append((horizon, int(total)))
+            horizon, *sums = wh.query(poll)[0]
+            samples.append((horizon, tuple(int(t) for t in sums)))
             time.sleep(0.25)
     _, err = producer.communicate(timeout=60)
     assert producer.returncode == 0, err[-500:]
     assert job.alive(), job.tail()
-    drops = [(a, b) for a, b in itertools.pairwise(samples) if a[0] == b[0] and b[1] < a[1]]
-    assert not drops, drops[:5]
-    assert samples[-1][1] > samples[0][1]
-    assert len({t for _, t in samples}) > 10  # the totals really moved during the test
+    for i, view in enumerate(lane.settings.views):
+        series = [(h, t[i]) for h, t in samples]
+        drops = [(a, b) for a, b in itertools.pairwise(series) if a[0] == b[0] and b[1] < a[1]]
+        assert not drops, (view.name, drops[:5])
+        assert series[-1][1] > series[0][1], view.name
+        assert len({t for _, t in series}) > 10, view.name  # the totals really moved
     # The contract's exactness: producing stopped, one batch cycle, speed caught up (the
     # batch layer takes the late events of hours the speed layer no longer holds).
     assert run_cycle(lane.settings).horizon is not None
-    wait_until_equal(
-        job,
-        lambda: view_rows(lane.settings, "serving_view"),
-        lambda: expected_view(lane.settings, datetime.now(UTC), lambda h: True),
-    )
+    wait_until_equal(job, lambda: _serving(lane), lambda: _serving_expected(lane))
+    assert views_served_twice(lane.settings) == {}
 
 
 def test_a_micro_batch_replayed_after_its_write_leaves_the_same_table(
@@ -204,7 +245,7 @@ def test_a_micro_batch_replayed_after_its_write_leaves_the_same_table(
     assert job.process is not None
     assert job.process.wait(timeout=CATCH_UP_S) == -9, job.tail()
     job.kill()  # the JVM too, if it has not noticed its driver is gone
-    written = view_rows(lane.settings, "speed_view")
+    written = _speed(lane)
     assert written == _speed_expected(lane)
     assert not (job.checkpoint / "commits" / "0").exists()  # Spark never committed it
 
@@ -215,4 +256,4 @@ def test_a_micro_batch_replayed_after_its_write_leaves_the_same_table(
         assert job.alive(), job.tail()
         time.sleep(0.2)
     assert (job.checkpoint / "commits" / "0").exists(), job.tail()
-    assert view_rows(lane.settings, "speed_view") == written
+    assert _speed(lane) == written

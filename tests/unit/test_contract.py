@@ -13,13 +13,19 @@ import pytest
 
 from lambda_common.contract import (
     MAX_FUTURE_SKEW,
+    MAX_HASHTAG_CHARS,
+    MAX_LANG_CHARS,
     MAX_LOCATION_CHARS,
     MAX_USER_ID_CHARS,
     SOURCES,
+    UNKNOWN_LANG,
     UNKNOWN_LOCATION,
     Event,
     EventError,
     Rejection,
+    event_from_dict,
+    normalize_hashtags,
+    normalize_lang,
     normalize_location,
     parse_created_at,
     parse_event,
@@ -739,6 +745,154 @@ def test_location_key_of_an_event() -> None:
     assert isinstance(blank, Event)
     assert blank.location == "   "
     assert blank.location_key == UNKNOWN_LOCATION
+
+
+# --- hashtags and lang (CONTRACT section 2b) ------------------------------------------
+
+
+def test_hashtag_and_lang_limits() -> None:
+    assert MAX_HASHTAG_CHARS == 100
+    assert MAX_LANG_CHARS == 35
+    assert UNKNOWN_LANG == "(unknown)"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Kafka", "kafka"),
+        ("DataEngineering", "dataengineering"),
+        ("#Kafka", "kafka"),
+        ("  #Kafka  ", "kafka"),
+        ("\t\n\r\f\v#BigData\v\f\r\n\t ", "bigdata"),
+        ("##x", "#x"),  # one leading '#' only
+        ("###", "##"),
+        ("# x", " x"),  # no second trim after the '#'
+        ("#x ", "x"),  # the trim comes first
+        (" x#", "x#"),  # a '#' elsewhere is kept
+        ("\u00a0Tag\u00a0", "\u00a0tag\u00a0"),  # NO-BREAK SPACE is not ASCII
+        ("#\u00a0", "\u00a0"),
+        ("\u3000東京\u3000", "\u3000東京\u3000"),  # IDEOGRAPHIC SPACE neither
+        ("\x1cTag\x1f", "\x1ctag\x1f"),  # str.strip() would remove these
+        ("ÉTÉ", "été"),
+        ("Straße", "straße"),  # str.lower(), not casefold()
+        ("ΣΟΦΟΣ", "σοφο\u03c2"),  # final sigma, as str.lower() writes it
+        ("Ta\x00g", "ta\x00g"),  # NUL is kept by the contract (the warehouse replaces it)
+        ("🇫🇷Paris", "🇫🇷paris"),
+        ("'; DROP TABLE batch_hashtags; --", "'; drop table batch_hashtags; --"),
+    ],
+)
+def test_normalize_hashtags_of_one_tag(raw: str, expected: str) -> None:
+    assert normalize_hashtags([raw]) == (expected,)
+    assert normalize_hashtags((raw,)) == (expected,)
+
+
+def test_normalize_hashtags_keeps_distinct_keys_in_first_order() -> None:
+    tags = ["Kafka", "#kafka", " KAFKA\t", "Spark", "#KAFKA", "spark", "##kafka", "AI"]
+    assert normalize_hashtags(tags) == ("kafka", "spark", "#kafka", "ai")
+
+
+@pytest.mark.parametrize(
+    "raw", [[], (), [""], ["   "], ["#"], [" # "], ["\t#\n"], ["", "#", "\v\f"]]
+)
+def test_hashtags_empty_after_normalisation_are_dropped(raw: list[str]) -> None:
+    assert normalize_hashtags(raw) == ()
+
+
+def test_an_empty_hashtag_does_not_hide_the_others() -> None:
+    assert normalize_hashtags(["#", "Kafka", " "]) == ("kafka",)
+
+
+def test_hashtag_is_cut_to_100_code_points_after_the_hash_is_removed() -> None:
+    assert normalize_hashtags(["a" * 101]) == ("a" * 100,)
+    assert normalize_hashtags(["#" + "a" * 100]) == ("a" * 100,)
+    assert normalize_hashtags(["😀" * 150]) == ("😀" * 100,)
+    # Two tags that differ only after the cut are one key.
+    assert normalize_hashtags(["a" * 100 + "B", "A" * 100 + "c"]) == ("a" * 100,)
+    # Trimmed before the cut; the cut may leave inner whitespace at the end.
+    assert normalize_hashtags([" " * 300 + "x" * 120]) == ("x" * 100,)
+    assert normalize_hashtags(["x" * 99 + " y"]) == ("x" * 99 + " ",)
+
+
+def test_hashtag_is_lower_cased_before_it_is_cut() -> None:
+    # "İ".lower() is two code points (i + COMBINING DOT ABOVE): the key is cut after it.
+    assert len("İ".lower()) == 2
+    assert normalize_hashtags(["İ" * 100]) == ("i\u0307" * 50,)
+    assert normalize_hashtags(["a" * 99 + "İ"]) == ("a" * 99 + "i",)
+    assert normalize_hashtags(["#İstanbul"]) == ("i\u0307stanbul",)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("en", "en"),
+        (" EN ", "en"),
+        ("pt-BR", "pt-br"),
+        ("\t\n\r\f\vZh-Hant-TW\v\f", "zh-hant-tw"),
+        ("und", "und"),
+        ("\u00a0en", "\u00a0en"),  # NO-BREAK SPACE is not ASCII
+        ("e n", "e n"),
+        ("#en", "#en"),  # no '#' rule for lang
+        ("(UNKNOWN)", "(unknown)"),
+        ("e\x00n", "e\x00n"),
+        ("x" * 36, "x" * 35),
+        (" " * 50 + "Y" * 40, "y" * 35),  # trimmed, lower-cased, then cut
+        ("İ" * 35, ("i\u0307" * 35)[:35]),
+        ("a" * 34 + "İ", "a" * 34 + "i"),
+    ],
+)
+def test_normalize_lang(raw: str, expected: str) -> None:
+    assert normalize_lang(raw) == expected
+
+
+@pytest.mark.parametrize("raw", [None, "", " ", "\t\n\r\f\v "])
+def test_absent_or_blank_lang_is_unknown(raw: str | None) -> None:
+    assert normalize_lang(raw) == UNKNOWN_LANG
+
+
+def test_hashtag_keys_and_lang_key_of_an_event() -> None:
+    event = parse(minimal() | {"lang": " PT-br\n", "hashtags": ["#Kafka", " kafka ", "", "Spark"]})
+    assert isinstance(event, Event)
+    assert event.hashtags == ("#Kafka", " kafka ", "", "Spark")  # verbatim
+    assert event.lang == " PT-br\n"
+    assert event.hashtag_keys == ("kafka", "spark")
+    assert event.lang_key == "pt-br"
+    bare = parse(minimal())
+    assert isinstance(bare, Event)
+    assert bare.hashtag_keys == ()
+    assert bare.lang_key == UNKNOWN_LANG
+
+
+def test_event_from_dict_checks_every_rule_but_the_clock() -> None:
+    # A master record's event was valid when it was landed: later than any clock now.
+    future = datetime.now(UTC) + timedelta(days=30)
+    obj = full() | {"created_at": future.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+    event = event_from_dict(obj)
+    assert event.tweet_id == obj["tweet_id"]
+    assert event.created_at == future
+    assert event.hashtag_keys == ("lambda", "kafka")
+    assert event == parse(obj, now=future)
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        minimal() | {"followers_count": -1},
+        minimal() | {"created_at": "yesterday"},
+        minimal() | {"created_at": None},
+        {k: v for k, v in minimal().items() if k != "created_at"},
+        {k: v for k, v in minimal().items() if k != "user_id"},
+        minimal() | {"hashtags": ["a", 1]},
+    ],
+)
+def test_event_from_dict_rejects_an_invalid_event(obj: dict[str, Any]) -> None:
+    with pytest.raises(EventError):
+        event_from_dict(obj)
+
+
+@pytest.mark.parametrize("obj", [None, [1], "event"])
+def test_event_from_dict_rejects_a_non_object(obj: Any) -> None:
+    with pytest.raises(EventError):
+        event_from_dict(obj)
 
 
 # --- event_hour ---------------------------------------------------------------------
