@@ -29,7 +29,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lambda_common.errors import ConfigError
-from lambda_common.views import View, load_views
+from lambda_common.views import View, load_views, views_fingerprint
 
 _DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s?)?$")
 
@@ -342,6 +342,15 @@ class Settings(BaseSettings):
         """Every view definition: the shipped ones and ``VIEWS_DIR``'s (``ConfigError``
         naming the file for a bad one)."""
         return load_views(self.views_dir.resolve() if self.views_dir else None)
+
+    @property
+    def speed_query_checkpoint(self) -> str:
+        """Where the streaming query's checkpoint lives: a folder of ``SPEED_CHECKPOINT``
+        named after the views' definitions. A view added, changed or dropped makes a new
+        folder, so the job starts a fresh checkpoint: it reads the topic from the start
+        again and its first micro-batch rebuilds every speed table."""
+        fingerprint = views_fingerprint(self.views)[:12]
+        return f"{self.speed_checkpoint.rstrip('/')}/views-{fingerprint}"
 
     @property
     def kafka_servers(self) -> list[HostPort]:

@@ -390,7 +390,7 @@ class Demo:
         for one more micro-batch instead.
         """
         self.check_jobs()
-        checkpoint = self.settings.speed_checkpoint
+        checkpoint = self.settings.speed_query_checkpoint
         if "://" in checkpoint and not checkpoint.startswith("file://"):
             if self._remote_wait_until is None:
                 self._remote_wait_until = time.monotonic() + 3 * self.settings.speed_trigger + 5

@@ -44,7 +44,7 @@ from lambda_common.locks import exclusive_lock
 from lambda_common.retry import Backoff, Sleep, pause, retry_call
 from lambda_common.settings import Settings
 from lambda_common.signals import stop_on_signals
-from lambda_common.views import HOUR, RELATIONS, View, views_fingerprint
+from lambda_common.views import HOUR, RELATIONS, View
 from lambda_common.warehouse import Warehouse
 from speed_layer.parse import PARSED_DDL, parse_message
 from speed_layer.view import FENCED, BatchStatus, SpeedView, ViewRow
@@ -311,14 +311,6 @@ def _query_id(spark: Any) -> str:
     raise SpeedError(f"no active streaming query named {QUERY_NAME}")
 
 
-def checkpoint_path(settings: Settings) -> str:
-    """Where the query's checkpoint lives: a folder of ``SPEED_CHECKPOINT`` named after the
-    views' definitions. A view added, changed or dropped makes a new folder, so the job
-    starts a fresh checkpoint: it reads the topic from the start again and its first
-    micro-batch rebuilds every speed table (``SpeedView.apply``)."""
-    return f"{settings.speed_checkpoint.rstrip('/')}/views-{views_fingerprint(settings.views)[:12]}"
-
-
 def _status_listener(settings: Settings, sink: SpeedSink) -> Any:
     from pyspark.sql.streaming.listener import StreamingQueryListener
 
@@ -405,7 +397,7 @@ def _start_and_supervise(settings: Settings, stop: threading.Event) -> None:
     sink.session = spark
     spark.streams.addListener(_status_listener(settings, sink))
 
-    checkpoint = checkpoint_path(settings)
+    checkpoint = settings.speed_query_checkpoint
 
     def start_query() -> Any:
         return (

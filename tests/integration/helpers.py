@@ -33,7 +33,6 @@ from lambda_common.rows import warehouse_text
 from lambda_common.settings import Settings
 from lambda_common.views import View
 from lambda_common.warehouse import Warehouse
-from speed_layer.job import checkpoint_path
 
 ViewKey = tuple[Any, ...]
 """A view row's identity: ``(event_hour, *keys)``; in the all-views maps
@@ -455,7 +454,7 @@ class SpeedJob:
         settings = lane.settings.model_copy(update={"speed_checkpoint": str(folder / "checkpoint")})
         # The streaming query's own checkpoint: a folder of SPEED_CHECKPOINT named after
         # the views' definitions (a view added or changed starts a fresh one).
-        self.checkpoint = Path(checkpoint_path(settings))
+        self.checkpoint = Path(settings.speed_query_checkpoint)
         self.log = folder / "speed.log"
         self.process: subprocess.Popen[bytes] | None = None
 

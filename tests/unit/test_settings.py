@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from lambda_common import views as views_module
 from lambda_common.cli import main as env_main
 from lambda_common.errors import ConfigError
 from lambda_common.settings import (
@@ -286,3 +287,18 @@ def test_a_password_given_apart_needs_no_encoding_and_wins(
     assert s.warehouse.connect_kwargs()["password"] == "p@ss:w/rd?#%&=s3cr3t"
     shown = "\n".join(f"{k}={v}" for k, v in s.describe())
     assert "s3cr3t" not in shown and "WAREHOUSE_PASSWORD=****" in shown
+
+
+def test_the_query_checkpoint_is_named_after_the_views(tmp_path: Path) -> None:
+    """A view added makes a new checkpoint folder (the job rebuilds its speed tables)."""
+    shipped = load_settings(speed_checkpoint="s3a://bucket/speed/")
+    assert shipped.speed_query_checkpoint.startswith("s3a://bucket/speed/views-")
+    folder = tmp_path / "views"
+    folder.mkdir()
+    text = (Path(views_module.__file__).parent / "views" / "languages.sql").read_text("utf-8")
+    (folder / "langs.sql").write_text(text.replace("-- view: languages", "-- view: langs"))
+    more = load_settings(speed_checkpoint="s3a://bucket/speed/", views_dir=folder)
+    assert more.speed_query_checkpoint != shipped.speed_query_checkpoint
+    assert load_settings(speed_checkpoint="s3a://bucket/speed").speed_query_checkpoint == (
+        shipped.speed_query_checkpoint
+    )
