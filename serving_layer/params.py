@@ -96,11 +96,14 @@ def bind_params(
             values[param.name] = warehouse_text(normalize(values[param.name]))
     now = utc_now() if now is None else now
     values["now"] = now
-    values["since"] = _window_start(now, values.get("hours"), values.get("days"))
+    values["since"] = window_start(now, values.get("hours"), values.get("days"))
     return values
 
 
-def _window_start(now: datetime, hours: int | None, days: int | None) -> datetime | None:
+def window_start(now: datetime, hours: int | None, days: int | None) -> datetime | None:
+    """The start of a window of the last ``hours`` (the current hour and ``hours - 1``
+    before it) or the last ``days`` (today and ``days - 1`` before), as the named queries
+    and the dashboard read them; None when neither is given."""
     try:
         if hours is not None:
             return now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours - 1)

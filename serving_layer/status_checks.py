@@ -154,12 +154,11 @@ def _partition_check(p: PartitionFacts) -> Check:
     if p.committed is None:
         # The batch layer commits a partition's offsets once it has landed something
         # from it; an empty partition has nothing to land, so no commit is fine there.
-        lag = p.end - p.beginning
-        detail = f"end {p.end:,} committed - lag {lag:,}"
-        if lag == 0:
+        detail = f"end {p.end:,} committed - lag {p.lag:,}"
+        if p.lag == 0:
             return Check(Level.OK, name, detail)
         return Check(Level.WARN, name, f"{detail}: no batch cycle yet")
-    detail = f"end {p.end:,} committed {p.committed:,} lag {p.end - p.committed:,}"
+    detail = f"end {p.end:,} committed {p.committed:,} lag {p.lag:,}"
     if p.committed < p.beginning:
         # Kafka's retention deleted messages the batch layer had not landed: lost.
         return Check(

@@ -69,6 +69,12 @@ class PartitionFacts:
     committed: int | None  # the batch group's committed offset; None: never committed
     newest_at: datetime | None = None  # producer timestamp of the newest message (naive UTC)
 
+    @property
+    def lag(self) -> int:
+        """Messages the batch layer has yet to land: from its committed offset (from the
+        earliest retained one before its first commit) to the end."""
+        return self.end - (self.beginning if self.committed is None else self.committed)
+
 
 @dataclass
 class KafkaFacts:
@@ -102,6 +108,7 @@ class SpeedBatchFacts:
     batch_id: int
     finished_at: datetime
     input_rows: int
+    duration_ms: int = 0
 
 
 @dataclass(frozen=True)

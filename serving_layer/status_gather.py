@@ -263,8 +263,10 @@ def _read_warehouse(
     facts.ledger_events, facts.ledger_rejects = int(events), int(rejects)
     last = _rows(wh, "status_speed_last")
     if last:
-        batch_id, finished_at, input_rows = last[0]
-        facts.last_speed_batch = SpeedBatchFacts(int(batch_id), finished_at, int(input_rows))
+        batch_id, finished_at, input_rows, duration_ms = last[0]
+        facts.last_speed_batch = SpeedBatchFacts(
+            int(batch_id), finished_at, int(input_rows), int(duration_ms)
+        )
     ((facts.max_event_time,),) = _rows(wh, "status_speed_newest_event")
     ((speed_input, speed_rejects),) = _rows(
         wh, "status_speed_day", {"since": now - timedelta(days=1)}
