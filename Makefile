@@ -18,13 +18,13 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 BUILD_CA_BUNDLE ?= $(if $(wildcard /etc/ssl/certs/ca-certificates.crt),/etc/ssl/certs/ca-certificates.crt,/dev/null)
 export BUILD_CA_BUNDLE
 
-.PHONY: help deps venv jars setup local-up local-down local-status docker-prepare docker-engine-stop up down init env run-producer batch-once batch recompute batch-reset batch-ack-loss speed query status demo bench chaos lint test test-unit test-integration test-docker clean
+.PHONY: help deps venv jars setup local-up local-down local-status docker-prepare docker-engine-stop up down init env run-producer batch-once batch recompute batch-reset batch-ack-loss speed query status dashboard demo bench chaos lint test test-unit test-integration test-docker clean
 
 help: ## List the targets
 	@echo "usage: make TARGET   (settings: environment or .env, see .env.example)"
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-18s %s\n", $$1, $$2}'
 
-deps: ## Install system packages if missing (PostgreSQL, Java 17, Maven, kcat; apt as root)
+deps: ## Install system packages if missing (PostgreSQL, Java 17, Maven, kcat, Chromium; apt as root)
 	@bash scripts/install-system-deps.sh
 
 $(VENV_STAMP): pyproject.toml
@@ -112,8 +112,11 @@ query: venv ## Serving views: a named query (NAME=, LOCATION= HASHTAG= HOURS= DA
 status: venv ## Lag, horizon, freshness, row counts, rejects: OK/WARN/FAIL each; exits 1 if any FAIL
 	@$(PY) -m serving_layer status
 
-demo: local-up ## The whole pipeline on the local stack, printing the serving view (DURATION=2m)
-	@$(PY) -m serving_layer demo $(if $(DURATION),--duration $(DURATION))
+dashboard: venv ## The web dashboard and Prometheus /metrics on 127.0.0.1:DASHBOARD_PORT (8050), read as QUERY_DSN
+	@$(PY) -m serving_layer dashboard
+
+demo: local-up ## The whole pipeline on the local stack, printing the serving view, with the dashboard (DURATION=2m)
+	@$(PY) -m lambda_demo $(if $(DURATION),--duration $(DURATION))
 
 bench: local-up ## Benchmarks on the local stack: table on stdout, JSON in bench/results/latest.json
 	@$(PY) -m bench.producer

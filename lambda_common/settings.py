@@ -262,6 +262,15 @@ class Settings(BaseSettings):
     # Operation
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    # Dashboard (make dashboard): a web page and Prometheus /metrics, read as QUERY_DSN.
+    dashboard_port: int = Field(8050, gt=0, lt=65536)
+    # The address it listens on: loopback unless it runs in a container whose port is
+    # published (docker-compose.yml publishes it on the host's 127.0.0.1 only).
+    dashboard_host: str = Field("127.0.0.1", pattern=r"^[A-Za-z0-9_.:-]{1,253}$")
+    # How often the health behind the status panel and /metrics is gathered again (one
+    # gathering asks Kafka, S3 and the warehouse, however many clients poll).
+    dashboard_refresh: Duration = Field(5, ge=1, le=300)
+
     # Local stack (make local-up); ports come from the endpoint settings above.
     local_stack_dir: Path = Path(".stack")
     kafka_controller_port: int = Field(9093, gt=0, lt=65536)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the system programs the local stack and the tests need, from Debian's packages:
 # PostgreSQL (the Redshift stand-in), a Java 17 runtime and Maven (Kafka and S3Proxy come
-# from Maven Central), kcat and psql (checks and benchmarks). A no-op when all are present.
+# from Maven Central), kcat and psql (checks and benchmarks), Chromium (the dashboard's
+# browser test). A no-op when all are present.
 # As root it runs apt-get; otherwise it prints the command to run and fails.
 set -euo pipefail
 
@@ -16,6 +17,8 @@ have_pg_server || missing+=(postgresql-15)
 command -v psql >/dev/null || missing+=(postgresql-client-15)
 command -v kcat >/dev/null || missing+=(kcat)
 command -v runuser >/dev/null || missing+=(util-linux)
+# The dashboard's browser test drives Debian's Chromium headless (no browser download).
+command -v chromium >/dev/null || missing+=(chromium)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -1,6 +1,6 @@
-"""``python -m serving_layer query|status|demo``: read the serving view, check the
-pipeline's health, or run the whole pipeline as a demo (``make query``, ``make status``,
-``make demo``)."""
+"""``python -m serving_layer query|status|dashboard``: read the serving views, check the
+pipeline's health, or serve the web dashboard and its metrics (``make query``,
+``make status``, ``make dashboard``)."""
 
 from __future__ import annotations
 
@@ -9,19 +9,19 @@ import sys
 
 from lambda_common.cli import run_command
 from lambda_common.settings import Settings
-from serving_layer import demo, query, status
+from serving_layer import query, status
+from serving_layer.dashboard import command as dashboard
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line: one sub-command per module, each adding its own options."""
     parser = argparse.ArgumentParser(prog="python -m serving_layer", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module, help_text in (
-        (query, "run a named query or read-only SQL against the warehouse"),
-        (status, "lag, horizon, freshness, row counts, rejects: OK/WARN/FAIL per check"),
-        (demo, "the whole pipeline on the local stack, printing the serving view"),
+    for name, module, help_text in (
+        ("query", query, "run a named query or read-only SQL against the warehouse"),
+        ("status", status, "lag, horizon, freshness, row counts, rejects: OK/WARN/FAIL per check"),
+        ("dashboard", dashboard, "the web dashboard and Prometheus /metrics (DASHBOARD_PORT)"),
     ):
-        name = module.__name__.rsplit(".", 1)[-1]
         sub = commands.add_parser(name, help=help_text, description=module.__doc__)
         module.add_arguments(sub)
         sub.set_defaults(run=module.run)

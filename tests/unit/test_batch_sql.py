@@ -50,7 +50,8 @@ def _redshift_statements() -> list[tuple[str, str]]:
             continue  # templates: checked below as each view fills them in
         if name == "reader_grants":  # identifiers the warehouse code quotes and fills in
             text = text.format(schema='"public"', reader='"lambda_reader"')
-        if "{relation}" in text:  # identifiers the status code quotes and fills in
+        if "{relation}" in text or "{serving}" in text:  # identifiers status and the
+            # dashboard quote and fill in
             text = text.format_map(_StatusIdentifiers())
         out.extend((name, s) for s in statements(text))
     for view in load_views():
@@ -71,7 +72,7 @@ class _StatusIdentifiers(dict[str, str]):
     """A relation, or a column (list) for any other placeholder, as the code quotes them."""
 
     def __missing__(self, key: str) -> str:
-        return '"speed_view"' if key == "relation" else '"location"'
+        return '"speed_view"' if key in ("relation", "serving") else '"location"'
 
 
 def _sql_only(statement: str) -> str:

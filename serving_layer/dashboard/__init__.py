@@ -1,0 +1,7 @@
+"""``make dashboard``: a live web page of the serving views by layer and the pipeline's
+health, with Prometheus ``/metrics``.
+
+``reads`` (the warehouse, as the reader role), ``monitor`` (``make status``'s gathering in
+the background), ``documents`` and ``metrics`` (pure), ``app`` (the web wiring),
+``command`` (the sub-command), ``page/`` (the page's HTML, script and style).
+"""

@@ -1,0 +1,176 @@
+"""The dashboard's web application: the page, its JSON endpoints and ``/metrics``.
+
+Thin wiring (FastAPI): each endpoint reads through :class:`DashboardReads` or the health
+monitor's snapshot and returns a document of :mod:`serving_layer.dashboard.documents`.
+The page (``page/``) draws its charts from these same endpoints with Plotly, whose script
+comes from the ``plotly`` package installed at set-up: nothing is fetched from the
+internet at run time. Errors are JSON with one line, never a DSN or a password:
+503 while the warehouse is unreachable or not set up, 404 for an unknown view.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from lambda_common.errors import LambdaError, ServiceUnavailable
+from lambda_common.settings import Settings
+from lambda_common.views import View
+from serving_layer.dashboard import documents
+from serving_layer.dashboard.metrics import PipelineCollector
+from serving_layer.dashboard.monitor import Snapshot
+from serving_layer.dashboard.reads import DashboardReads, NotSetUp
+from serving_layer.params import window_start
+from serving_layer.status_meanings import MEANINGS
+
+logger = logging.getLogger(__name__)
+
+PAGE = Path(str(resources.files("serving_layer.dashboard") / "page"))
+# The page's own files may only load from this server: no CDN, no inline script.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def plotly_script() -> Path:
+    """plotly.js as the ``plotly`` package ships it (installed from PyPI at set-up)."""
+    path = Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
+    if not path.is_file():
+        raise ServiceUnavailable(f"plotly.js not found at {path}: reinstall with make setup")
+    return path
+
+
+def create_app(
+    settings: Settings,
+    reads: DashboardReads,
+    latest: Callable[[], Snapshot | None],
+    clock: Callable[[], datetime],
+) -> FastAPI:
+    """The application: ``reads`` behind the charts, ``latest`` the newest health
+    snapshot (status panel and ``/metrics``), ``clock`` the current naive-UTC time."""
+    views = {v.name: v for v in settings.views}
+    app = FastAPI(
+        title="lambda-tweets dashboard",
+        description="The serving views by layer, and the pipeline's health (all times UTC).",
+        docs_url=None,  # the interactive docs load their scripts from a CDN
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(PipelineCollector(latest, clock))
+    plotly = plotly_script()
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    @app.exception_handler(LambdaError)
+    async def lambda_error(request: Request, error: LambdaError) -> JSONResponse:
+        if isinstance(error, NotSetUp):
+            kind = "not_set_up"
+        elif isinstance(error, ServiceUnavailable):
+            kind = "unavailable"
+        else:
+            kind = "error"
+        # The page polls every few seconds: the status panel says the warehouse is down.
+        logger.debug("%s: %s", request.url.path, error)
+        return JSONResponse({"error": str(error), "kind": kind}, status_code=503)
+
+    def view_named(name: str) -> View:
+        view = views.get(name)
+        if view is None:
+            raise _UnknownView(name, tuple(views))
+        return view
+
+    @app.exception_handler(LookupError)
+    async def unknown(request: Request, error: LookupError) -> JSONResponse:
+        return JSONResponse({"error": str(error), "kind": "unknown"}, status_code=404)
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(PAGE / "index.html", media_type="text/html")
+
+    @app.get("/vendor/plotly.min.js", include_in_schema=False)
+    def plotly_js() -> FileResponse:
+        return FileResponse(plotly, media_type="text/javascript")
+
+    app.mount("/static", StaticFiles(directory=PAGE), name="static")
+
+    @app.get("/api/views", summary="The views, their keys and relations")
+    def list_views() -> dict[str, Any]:
+        return {
+            "views": [documents.view_document(v) for v in views.values()],
+            "refresh_s": settings.dashboard_refresh,
+            "time_zone": "UTC",
+        }
+
+    @app.get("/api/views/{name}/hours", summary="Tweets per hour, by serving layer")
+    def view_hours(
+        name: str,
+        hours: Annotated[int, Query(ge=1, le=documents.MAX_HOURS)] = documents.DEFAULT_HOURS,
+    ) -> dict[str, Any]:
+        view = view_named(name)
+        now = clock()
+        since = _since(now, hours)
+        return documents.hours_document(view, reads.hours(view, since), since, now)
+
+    @app.get("/api/views/{name}/top", summary="The window's top keys and their shares")
+    def view_top(
+        name: str,
+        hours: Annotated[int, Query(ge=1, le=documents.MAX_HOURS)] = documents.DEFAULT_HOURS,
+        limit: Annotated[int, Query(ge=1, le=documents.MAX_LIMIT)] = documents.DEFAULT_LIMIT,
+    ) -> dict[str, Any]:
+        view = view_named(name)
+        since = _since(clock(), hours)
+        return documents.top_document(view, reads.top(view, since, limit), since, limit)
+
+    @app.get("/api/speed", summary="The speed layer's newest micro-batches")
+    def speed(
+        limit: Annotated[int, Query(ge=1, le=documents.MAX_BATCHES)] = documents.DEFAULT_BATCHES,
+    ) -> dict[str, Any]:
+        return documents.speed_document(reads.speed_batches(limit), clock())
+
+    @app.get("/api/status", summary="make status: checks, horizon, freshness, lag, rejects")
+    def status() -> dict[str, Any]:
+        return documents.status_document(latest(), clock())
+
+    @app.get("/api/checks", summary="What each family of make status checks means")
+    def checks() -> dict[str, Any]:
+        return {"families": [{"family": f, "meaning": m} for f, m in MEANINGS.items()]}
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, bool]:
+        return {"ok": True}
+
+    return app
+
+
+class _UnknownView(LookupError):
+    def __init__(self, name: str, known: tuple[str, ...]) -> None:
+        super().__init__(f"unknown view {name[:80]!r} (views: {', '.join(known)})")
+
+
+def _since(now: datetime, hours: int) -> datetime:
+    start = window_start(now, hours, None)
+    assert start is not None  # hours is given
+    return start
