@@ -1,13 +1,38 @@
 """``make demo`` end to end in a private lane: it runs to its end, its printout shows rows
-from both layers, it leaves ``serving_view`` exact, and ``make status`` is all OK after it."""
+from both layers, its dashboard serves both layers meeting at the horizon while it runs,
+it leaves ``serving_view`` exact, and ``make status`` is all OK after it."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
+import threading
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from .helpers import Lane, expected_view, run_module, view_rows
+from tests.compose_stack import free_port
+
+from .helpers import REPO, Lane, expected_view, run_module, view_rows
+
+
+def _layers_seen(base: str, done: threading.Event, seen: list[dict[str, Any]]) -> None:
+    """Poll the demo's dashboard until one document shows both layers and a horizon."""
+    while not done.is_set():
+        try:
+            url = f"{base}/api/views/locations/hours?hours=96"
+            with urllib.request.urlopen(url, timeout=10) as r:  # noqa: S310 - http://127.0.0.1
+                doc = json.load(r)
+            if doc["horizon"] and {row["layer"] for row in doc["rows"]} == {"batch", "speed"}:
+                seen.append(doc)
+                return
+        except OSError:
+            pass  # not started yet, or stopped
+        done.wait(1.0)
 
 
 def test_demo_shows_both_layers_and_leaves_an_exact_view(lane: Lane, tmp_path: Path) -> None:
@@ -16,17 +41,32 @@ def test_demo_shows_both_layers_and_leaves_an_exact_view(lane: Lane, tmp_path: P
         "SPEED_CHECKPOINT": str(tmp_path / "checkpoint"),
         "SPEED_TRIGGER": "1s",
     }
-    demo = run_module(
-        "serving_layer",
-        "demo",
+    port = free_port()
+    env["DASHBOARD_PORT"] = str(port)
+    argv = [
         "--duration", "20s",
         "--rate", "40",
         "--batch-interval", "5s",
         "--refresh", "5s",
         "--log-dir", str(tmp_path),
-        env=env,
+    ]  # fmt: skip
+    seen: list[dict[str, Any]] = []
+    done = threading.Event()
+    poller = threading.Thread(
+        target=_layers_seen, args=(f"http://127.0.0.1:{port}", done, seen), daemon=True
+    )
+    poller.start()
+    demo = subprocess.run(
+        [sys.executable, "-m", "lambda_demo", *argv],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
         timeout=900,
-    )  # fmt: skip
+        env={**os.environ, **env},
+        check=False,
+    )
+    done.set()
+    poller.join(timeout=15)
     out = demo.stdout
     assert demo.returncode == 0, out[-4000:] + demo.stderr[-4000:]
     assert "backfilling" in out and "final serving view" in out, out[-4000:]
@@ -35,6 +75,12 @@ def test_demo_shows_both_layers_and_leaves_an_exact_view(lane: Lane, tmp_path: P
     assert re.search(r"^\s*speed\s+\d{4}-\d\d-\d\d \d\d:\d\d", out, re.MULTILINE), out[-4000:]
     assert out.count("--- ") >= 3, out[-4000:]  # several refreshes, then the final one
     assert "make status" in out  # it says how to go on
+    # It started the dashboard, said where, and the dashboard showed both layers meeting
+    # at the horizon while the demo ran.
+    assert f"dashboard at http://127.0.0.1:{port}/" in out, out[-4000:]
+    assert seen, "the dashboard never showed both layers with a horizon"
+    horizon = seen[0]["horizon"]
+    assert all((row["hour"] < horizon) == (row["layer"] == "batch") for row in seen[0]["rows"])
 
     # The demo stopped producing, ran a last batch cycle and let the speed layer catch
     # up: the contract's exactness guarantee holds.

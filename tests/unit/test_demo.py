@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from serving_layer.demo import speed_committed_up_to
+from lambda_demo.demo import speed_committed_up_to
 
 
 def _batch(checkpoint: Path, batch_id: int, offsets: dict[str, int], committed: bool) -> None:

@@ -18,8 +18,9 @@ from lambda_common.errors import ConfigError, ServiceUnavailable, StackError
 from lambda_common.settings import Settings, load_settings
 from lambda_common.sql import load_sql, statements
 from lambda_common.warehouse import Role, Warehouse
+from lambda_demo import demo
 from local_stack.postgres import PostgresService
-from serving_layer import demo, query, status
+from serving_layer import query, status
 from tests.unit.fake_connection import FakeConnection
 
 pytestmark = pytest.mark.unit

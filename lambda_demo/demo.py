@@ -2,9 +2,11 @@
 
 1. the warehouse schema and the topic, if missing;
 2. a few days of synthetic history (only on a fresh pipeline) and one batch cycle over it;
-3. the speed job, a live synthetic stream and the scheduled batch layer, each a process
-   of its own, exactly as a user would start them (``make speed``, ``make run-producer``,
-   ``make batch``), their logs in LOCAL_STACK_DIR/logs;
+3. the speed job, a live synthetic stream, the scheduled batch layer and the web
+   dashboard, each a process of its own, exactly as a user would start them
+   (``make speed``, ``make run-producer``, ``make batch``, ``make dashboard``), their logs
+   in LOCAL_STACK_DIR/logs; the dashboard's address is printed (it is skipped, with a
+   note, when DASHBOARD_PORT is taken, e.g. by the Docker stack's);
 4. every few seconds, the top of ``serving_view`` with the layer each row comes from, the
    horizon and the freshness;
 5. after ``--duration`` (or Ctrl-C): the stream stops, the batch layer runs one last
@@ -34,10 +36,11 @@ from types import FrameType
 from typing import IO, Any
 
 from lambda_common.broker import end_offsets, ensure_topic
-from lambda_common.errors import LambdaError
+from lambda_common.errors import ConfigError, LambdaError
 from lambda_common.objectstore import S3ObjectStore
 from lambda_common.settings import Settings, parse_duration
 from lambda_common.warehouse import Warehouse
+from serving_layer.dashboard.command import address, check_port
 from serving_layer.execute import QueryResult, run_named
 from serving_layer.render import render
 
@@ -289,6 +292,7 @@ class Demo:
         for job in (speed, producer, batch):
             job.start()
             self.jobs.append(job)
+        self._start_dashboard()
         # Spark writes a micro-batch only when there is new data: the live stream's first
         # events make one as soon as the job is up.
         self._wait_for(
@@ -321,9 +325,11 @@ class Demo:
         ends = end_offsets(self.settings)
         self._wait_for(lambda: self._speed_read_up_to(ends), 120, "the speed layer catching up")
         code = by_name["speed"].stop(signal.SIGTERM)
-        self.jobs.clear()
         if code != 0:
             raise DemoError(f"speed exited with {code}{by_name['speed'].tail()}")
+        if "dashboard" in by_name:
+            by_name["dashboard"].stop(signal.SIGTERM)
+        self.jobs.clear()
         self.redraw = False  # the last frame stays below the narration
         self.step("final serving view")
         self.show()
@@ -334,6 +340,7 @@ class Demo:
             "  make query NAME=top_hashtags             # the hashtags view (serving_hashtags)\n"
             '  make query SQL="SELECT COUNT(*) FROM raw_tweets"\n'
             "  make status                              # lag, horizon, freshness, rejects\n"
+            "  make dashboard                           # the web dashboard again\n"
             "  make local-down                          # stop the stack"
         )
 
@@ -376,6 +383,21 @@ class Demo:
             f" + speed {s['speed_tweets'] or 0:,} tweets in {s['speed_rows']:,} rows"
         )
         self.say(render(self._query("layers"), "table").rstrip("\n"))
+
+    def _start_dashboard(self) -> None:
+        """``make dashboard`` beside the jobs, when its port is free."""
+        try:
+            check_port(self.settings)
+        except ConfigError as e:
+            self.say(f"no dashboard: {e}")
+            return
+        dashboard = self.job("dashboard", ["-m", "serving_layer", "dashboard"])
+        dashboard.start()
+        self.jobs.append(dashboard)
+        self.say(
+            f"dashboard at {address(self.settings)}: the serving views by layer, the horizon "
+            "and the pipeline's health, live (Prometheus metrics at /metrics)"
+        )
 
     def _micro_batch_since(self, since: datetime) -> bool:
         self.check_jobs()
