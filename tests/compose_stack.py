@@ -63,6 +63,7 @@ class ComposeStack:
     kafka_port: int = field(default_factory=free_port)
     s3_port: int = field(default_factory=free_port)
     warehouse_port: int = field(default_factory=free_port)
+    dashboard_port: int = field(default_factory=free_port)
     password: str = field(default_factory=lambda: secrets.token_urlsafe(18))
     reader_password: str = field(default_factory=lambda: secrets.token_urlsafe(18))
 
@@ -76,6 +77,7 @@ class ComposeStack:
             "DOCKER_KAFKA_PORT": str(self.kafka_port),
             "DOCKER_S3_PORT": str(self.s3_port),
             "DOCKER_WAREHOUSE_PORT": str(self.warehouse_port),
+            "DASHBOARD_PORT": str(self.dashboard_port),
             "WAREHOUSE_PASSWORD": self.password,
             "QUERY_PASSWORD": self.reader_password,
             "BUILD_CA_BUNDLE": bundle,

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
@@ -47,7 +48,8 @@ from tests.integration.helpers import (
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(3600)]
 
-JOBS = ["init", "speed", "batch"]  # the producer service stays off: the test produces
+# The producer service stays off: the test produces.
+JOBS = ["init", "speed", "batch", "dashboard"]
 CONVERGE_S = 420  # Spark's restart after a kill included, on 2 shared cores
 
 
@@ -230,3 +232,13 @@ def test_the_compose_stack_is_exact_through_crashes_and_restarts(
     levels = {check["name"]: check["level"] for check in status["checks"]}
     assert levels["serving.integrity.locations"] == "OK", status
     assert status["counts"]["FAIL"] == 0, status
+    # The dashboard service answers on the host's published port with the same numbers.
+    base = f"http://127.0.0.1:{stack.dashboard_port}"
+    hours_url = f"{base}/api/views/locations/hours?hours=2160"
+    with urllib.request.urlopen(hours_url, timeout=30) as r:  # noqa: S310 - http to the stack
+        hours = json.load(r)
+    served = _serving(settings)
+    since = datetime.fromisoformat(hours["since"].replace("Z", ""))
+    assert hours["totals"]["all"] == sum(v[0] for k, v in served.items() if k[0] >= since)
+    with urllib.request.urlopen(f"{base}/metrics", timeout=30) as r:  # noqa: S310
+        assert b"lambda_status_up 1.0" in r.read()

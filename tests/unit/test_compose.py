@@ -53,7 +53,7 @@ BASE_IMAGE = "debian:bookworm-slim"
 DEBIAN_PYTHON = {"bookworm": "3.11"}
 # The local stack's services (``python -m local_stack serve NAME``) and the pipeline's jobs.
 INFRA = ("kafka", "s3", "postgres")
-JOBS = ("init", "speed", "batch", "producer")
+JOBS = ("init", "speed", "batch", "producer", "dashboard")
 # The named volume holding each service's state.
 DATA_VOLUMES = {"kafka": "kafka-data", "s3": "objects", "postgres": "database"}
 SECRET = "build_ca_bundle"
@@ -70,6 +70,7 @@ MOVED_PORTS = {
     "DOCKER_KAFKA_PORT": "19092",
     "DOCKER_S3_PORT": "19000",
     "DOCKER_WAREHOUSE_PORT": "15439",
+    "DASHBOARD_PORT": "18050",
 }
 
 
@@ -304,6 +305,7 @@ _EXPECTED_ARGS: dict[str, dict[str, Any]] = {
     "speed": {},
     "batch": {"command": "run"},
     "producer": {"source": "synthetic", "count": 0, "rate": 20.0},
+    "dashboard": {"command": "dashboard"},
 }
 
 
@@ -547,7 +549,12 @@ def test_host_ports_match_the_local_stack_defaults(env: dict[str, str], defaults
         "kafka": int(env.get("DOCKER_KAFKA_PORT", defaults.kafka_servers[0].port)),
         "s3": int(env.get("DOCKER_S3_PORT", defaults.s3_endpoint.port)),
         "postgres": int(env.get("DOCKER_WAREHOUSE_PORT", defaults.warehouse.port)),
+        "dashboard": int(env.get("DASHBOARD_PORT", defaults.dashboard_port)),
     }
+    # Inside its container the dashboard listens on the port its settings name.
+    inside = services["dashboard"]["environment"]
+    assert list(_published(services["dashboard"])) == [int(inside["DASHBOARD_PORT"])]
+    assert inside["DASHBOARD_HOST"] == "0.0.0.0"  # noqa: S104 - inside its container
     for name, service in services.items():
         published = _published(service)
         if name not in expected:
@@ -590,6 +597,9 @@ def test_healthchecks_read_the_file_serve_keeps_fresh(monkeypatch: pytest.Monkey
     services = resolved(local_project()["services"], {})
     for name, service in services.items():
         assert "TMPDIR" not in service["environment"], name
+        if name == "dashboard":  # answers /healthz once it serves
+            assert "/healthz" in " ".join(service["healthcheck"]["test"])
+            continue
         if name not in INFRA:
             assert "healthcheck" not in service, name
             continue
@@ -656,7 +666,7 @@ def test_named_volumes_keep_broker_data_objects_database_and_checkpoint(
 def test_aws_override_drops_the_local_infrastructure() -> None:
     services = aws_project()["services"]
     started = {name for name, s in services.items() if not s.get("profiles")}
-    assert started == {"init", "speed", "batch"}
+    assert started == {"init", "speed", "batch", "dashboard"}
     assert services["producer"]["profiles"] == ["producer"]
     for name in INFRA:
         assert services[name]["profiles"] == ["local-infra"], name
@@ -669,7 +679,7 @@ def test_aws_override_drops_the_local_infrastructure() -> None:
         assert env["WAREHOUSE_DSN"] == AWS_ENV["WAREHOUSE_DSN"], name
         assert env["QUERY_DSN"] == AWS_ENV["QUERY_DSN"], name
     assert "depends_on" not in services["init"]
-    for name in ("speed", "batch", "producer"):
+    for name in ("speed", "batch", "producer", "dashboard"):
         assert services[name]["depends_on"] == {
             "init": {"condition": "service_completed_successfully"}
         }

@@ -1,0 +1,225 @@
+"""``make dashboard`` against the real warehouse: its JSON equals the serving views, its
+``/metrics`` parses and agrees, headless Chromium draws both layers meeting at the
+horizon and the status panel, and a warehouse that is down is a clear state, not a
+broken page.
+
+The screenshot goes to the test's folder, and also to ``DASHBOARD_SCREENSHOT`` when set
+(the README's picture is taken so: ``DASHBOARD_SCREENSHOT=docs/dashboard.png``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from psycopg2 import sql
+
+from lambda_common.warehouse import Warehouse
+from tests.compose_stack import free_port
+
+from .helpers import REPO, Lane
+from .test_serving_query import Data, data  # noqa: F401 - the seeded rows' fixture
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+WINDOW_HOURS = 24 * 60  # wider than every seeded row's age (40 days)
+
+
+@contextmanager
+def dashboard(env: dict[str, str], log: Path) -> Iterator[str]:
+    """``python -m serving_layer dashboard`` on a free port; yields its base URL once it
+    answers."""
+    port = free_port()
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "serving_layer", "dashboard"],
+            cwd=REPO,
+            env={**os.environ, **env, "DASHBOARD_PORT": str(port), "DASHBOARD_REFRESH": "1s"},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, log.read_text()[-3000:]
+            try:
+                get(f"{base}/healthz")
+                break
+            except OSError:
+                assert time.monotonic() < deadline, log.read_text()[-3000:]
+                time.sleep(0.3)
+        yield base
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) == 0, log.read_text()[-3000:]
+    assert "Traceback" not in log.read_text()
+
+
+def get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - http://127.0.0.1
+        return bytes(response.read())
+
+
+def get_json(url: str) -> Any:
+    return json.loads(get(url))
+
+
+def status_of(base: str) -> dict[str, Any]:
+    """``/api/status`` once the monitor has gathered."""
+    deadline = time.monotonic() + 60
+    while (doc := get_json(f"{base}/api/status"))["status"] is None:
+        assert time.monotonic() < deadline, "the health monitor never gathered"
+        time.sleep(0.5)
+    return dict(doc)
+
+
+def served(lane: Lane, serving: str, keys: list[str], since: datetime) -> dict[Any, int]:
+    """Tweets per hour and per key of a serving view since ``since``, read directly."""
+    per_hour: dict[Any, int] = defaultdict(int)
+    per_key: dict[Any, int] = defaultdict(int)
+    with Warehouse(lane.settings) as wh:
+        rows = wh.query(
+            sql.SQL("SELECT event_hour, {}, tweet_count FROM {} WHERE event_hour >= %s").format(
+                sql.SQL(", ").join(map(sql.Identifier, keys)), sql.Identifier(serving)
+            ),
+            (since,),
+        )
+    for row in rows:
+        per_hour[row[0]] += row[-1]
+        per_key[tuple(row[1:-1])] += row[-1]
+    return {"hours": dict(per_hour), "keys": dict(per_key)}
+
+
+def test_endpoints_metrics_and_page(lane: Lane, data: Data, tmp_path: Path) -> None:  # noqa: F811
+    with dashboard(lane.env(), tmp_path / "dashboard.log") as base:
+        views = get_json(f"{base}/api/views")["views"]
+        assert [v["name"] for v in views] == ["locations", "hashtags", "languages"]
+        for view in views:
+            name = view["name"]
+            hours = get_json(f"{base}/api/views/{name}/hours?hours={WINDOW_HOURS}")
+            since = datetime.fromisoformat(hours["since"].removesuffix("Z"))
+            truth = served(lane, view["serving_view"], view["keys"], since)
+            got = {
+                datetime.fromisoformat(r["hour"].removesuffix("Z")): r["tweets"]
+                for r in hours["rows"]
+            }
+            assert got == truth["hours"], name
+            assert hours["horizon"] == data.horizon.isoformat() + "Z"
+            for row in hours["rows"]:  # each hour labelled by the layer serving it
+                hour = datetime.fromisoformat(row["hour"].removesuffix("Z"))
+                assert row["layer"] == ("batch" if hour < data.horizon else "speed"), row
+            assert {r["layer"] for r in hours["rows"]} == {"batch", "speed"}, name
+            top = get_json(f"{base}/api/views/{name}/top?hours={WINDOW_HOURS}&limit=100")
+            assert top["total"] == sum(truth["keys"].values()), name
+            assert {
+                tuple(r["key"][k] for k in view["keys"]): r["tweets"] for r in top["rows"]
+            } == truth["keys"]
+            assert abs(sum(r["share"] for r in top["rows"]) - 1) < 1e-4, name
+
+        status = status_of(base)
+        names = {c["name"]: c["level"] for c in status["checks"]}
+        for name in ("locations", "hashtags", "languages"):
+            assert names[f"serving.integrity.{name}"] == "OK"
+        assert status["horizon"] == data.horizon.isoformat() + "Z"
+
+        # /metrics: Prometheus' own parser reads it; the numbers are the serving views'.
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(get(f"{base}/metrics").decode())
+            for s in family.samples
+        }
+        assert samples[("lambda_status_up", ())] == 1
+        assert samples[("lambda_service_up", (("service", "warehouse"),))] == 1
+        everything = served(lane, "serving_view", ["location"], datetime.min)
+        assert samples[("lambda_view_tweets", (("view", "locations"),))] == sum(
+            everything["hours"].values()
+        )
+        assert samples[("lambda_view_duplicate_keys", (("view", "hashtags"),))] == 0
+        assert ("lambda_batch_horizon_age_seconds", ()) in samples
+
+        page = browse(base, tmp_path)
+        assert page["horizon_labels"] >= 3, page  # one horizon marker per view's chart
+        assert page["bar_traces"] >= 6, page  # batch and speed bars in each of 3 charts
+        assert page["checks"] == len(status["checks"]), page
+        assert page["refreshed"] >= 2, page  # it updated itself without a reload
+        assert not page["banner"], page
+
+
+def browse(base: str, folder: Path, *, expect_error: bool = False) -> dict[str, Any]:
+    """Load the page in headless Chromium; what it drew, and a screenshot."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1500})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(base + "/", wait_until="networkidle")
+            if expect_error:
+                page.wait_for_selector("#banner:not([hidden])", timeout=30_000)
+            else:
+                page.wait_for_selector("#view-languages .hours-chart .main-svg", timeout=30_000)
+                page.wait_for_selector("#checks tbody tr", timeout=30_000)
+            page.wait_for_function(
+                "Number(document.body.dataset.refreshed || 0) >= 2", timeout=30_000
+            )
+            shot = folder / "dashboard.png"
+            page.screenshot(path=str(shot), full_page=True)
+            if target := os.environ.get("DASHBOARD_SCREENSHOT"):
+                shutil.copyfile(shot, target)
+            drawn = page.evaluate(
+                """() => ({
+                    horizon_labels: [...document.querySelectorAll('.hours-chart .annotation-text')]
+                        .filter((e) => e.textContent.startsWith('horizon')).length,
+                    bar_traces: document.querySelectorAll('.hours-chart .trace.bars').length,
+                    checks: document.querySelectorAll('#checks tbody tr').length,
+                    refreshed: Number(document.body.dataset.refreshed || 0),
+                    banner: document.getElementById('banner').hidden ? '' :
+                        document.getElementById('banner').textContent,
+                    badge: document.getElementById('status-badge').textContent,
+                })"""
+            )
+            assert not errors, errors
+            assert shot.stat().st_size > 10_000
+            return dict(drawn)
+        finally:
+            browser.close()
+
+
+def test_warehouse_down_is_a_clear_state(lane: Lane, tmp_path: Path) -> None:
+    """A reader DSN to a port where nothing listens: one-line JSON errors, the service
+    gauge at 0, a banner on the page; never a password."""
+    closed = free_port()
+    env = {
+        **lane.env(),
+        "QUERY_DSN": f"postgresql://lambda_reader:secret-pw-123@127.0.0.1:{closed}/lambda",
+    }
+    with dashboard(env, tmp_path / "dashboard.log") as base:
+        with pytest.raises(urllib.error.HTTPError) as failed:
+            get(f"{base}/api/views/locations/hours")
+        assert failed.value.code == 503
+        body = json.loads(failed.value.read())
+        assert body["kind"] == "unavailable" and "unreachable" in body["error"]
+        assert "secret-pw-123" not in json.dumps(body)
+        status = status_of(base)
+        assert status["status"] == "FAIL" and status["errors"]["warehouse"]
+        metrics = get(f"{base}/metrics").decode()
+        assert 'lambda_service_up{service="warehouse"} 0.0' in metrics
+        assert "secret-pw-123" not in metrics
+        page = browse(base, tmp_path, expect_error=True)
+        assert "unreachable" in page["banner"] and page["badge"] == "FAIL", page
