@@ -13,12 +13,14 @@ import errno
 import logging
 import socket
 import sys
+import threading
 from datetime import datetime
 
 import uvicorn
 
 from lambda_common.errors import ConfigError
 from lambda_common.settings import Settings
+from lambda_common.signals import stop_on_signals
 from serving_layer.dashboard.app import create_app
 from serving_layer.dashboard.monitor import HealthMonitor
 from serving_layer.dashboard.reads import WarehouseReads
@@ -91,7 +93,10 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     )
     sys.stdout.flush()
     try:
-        server.run()
+        # uvicorn handles SIGTERM/SIGINT itself while it serves, then raises the signal
+        # again once it has shut down; here that second delivery is a clean stop (exit 0).
+        with stop_on_signals(threading.Event(), "the dashboard has stopped"):
+            server.run()
     finally:
         monitor.stop()
         reads.close()

@@ -175,9 +175,12 @@ def browse(base: str, folder: Path, *, expect_error: bool = False) -> dict[str, 
             else:
                 page.wait_for_selector("#view-languages .hours-chart .main-svg", timeout=30_000)
                 page.wait_for_selector("#checks tbody tr", timeout=30_000)
-            page.wait_for_function(
-                "Number(document.body.dataset.refreshed || 0) >= 2", timeout=30_000
-            )
+            # Polled from here: the page's Content-Security-Policy forbids the eval that
+            # Playwright's wait_for_function needs, as it should.
+            deadline = time.monotonic() + 30
+            while page.evaluate("() => Number(document.body.dataset.refreshed || 0)") < 2:
+                assert time.monotonic() < deadline, "the page never redrew itself"
+                time.sleep(0.2)
             shot = folder / "dashboard.png"
             page.screenshot(path=str(shot), full_page=True)
             if target := os.environ.get("DASHBOARD_SCREENSHOT"):

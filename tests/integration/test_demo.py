@@ -18,10 +18,14 @@ from typing import Any
 from tests.compose_stack import free_port
 
 from .helpers import REPO, Lane, expected_view, run_module, view_rows
+from .test_dashboard import browse
 
 
-def _layers_seen(base: str, done: threading.Event, seen: list[dict[str, Any]]) -> None:
-    """Poll the demo's dashboard until one document shows both layers and a horizon."""
+def _layers_seen(
+    base: str, done: threading.Event, seen: list[dict[str, Any]], folder: Path
+) -> None:
+    """Poll the demo's dashboard until one document shows both layers and a horizon, then
+    look at the page in headless Chromium (its screenshot: DASHBOARD_SCREENSHOT)."""
     while not done.is_set():
         try:
             url = f"{base}/api/views/locations/hours?hours=96"
@@ -29,6 +33,10 @@ def _layers_seen(base: str, done: threading.Event, seen: list[dict[str, Any]]) -
                 doc = json.load(r)
             if doc["horizon"] and {row["layer"] for row in doc["rows"]} == {"batch", "speed"}:
                 seen.append(doc)
+                try:
+                    seen.append(browse(base, folder))
+                except Exception as e:  # reported by the test's assertion, not lost here
+                    seen.append({"error": repr(e)})
                 return
         except OSError:
             pass  # not started yet, or stopped
@@ -53,7 +61,9 @@ def test_demo_shows_both_layers_and_leaves_an_exact_view(lane: Lane, tmp_path: P
     seen: list[dict[str, Any]] = []
     done = threading.Event()
     poller = threading.Thread(
-        target=_layers_seen, args=(f"http://127.0.0.1:{port}", done, seen), daemon=True
+        target=_layers_seen,
+        args=(f"http://127.0.0.1:{port}", done, seen, tmp_path),
+        daemon=True,
     )
     poller.start()
     demo = subprocess.run(
@@ -79,6 +89,10 @@ def test_demo_shows_both_layers_and_leaves_an_exact_view(lane: Lane, tmp_path: P
     # at the horizon while the demo ran.
     assert f"dashboard at http://127.0.0.1:{port}/" in out, out[-4000:]
     assert seen, "the dashboard never showed both layers with a horizon"
+    assert len(seen) == 2, "the page was not looked at"
+    page = seen[1]
+    assert page["horizon_labels"] >= 3 and page["bar_traces"] >= 6, page
+    assert page["refreshed"] >= 2 and not page["banner"], page
     horizon = seen[0]["horizon"]
     assert all((row["hour"] < horizon) == (row["layer"] == "batch") for row in seen[0]["rows"])
 

@@ -81,7 +81,9 @@ function drawHours(card, doc) {
       y0: 0, y1: 1, line: { color: "#333", width: 2, dash: "dash" },
     });
     annotations.push({
-      x: utc(doc.horizon), y: 1, xref: "x", yref: "paper", yanchor: "bottom", showarrow: false,
+      // Left of the line, so the newest hours' label never runs off the chart.
+      x: utc(doc.horizon), y: 1, xref: "x", yref: "paper", xanchor: "right", yanchor: "bottom",
+      showarrow: false,
       text: `horizon ${utc(doc.horizon).slice(5, 16)} UTC`, font: { size: 11 },
     });
   }
