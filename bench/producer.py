@@ -186,6 +186,12 @@ def main() -> int:
                 f"  {q['query']:<16} p50 {q['p50_ms']:6.1f} ms  p95 {q['p95_ms']:6.1f} ms  "
                 f"(min {q['min_ms']:.1f}, max {q['max_ms']:.1f}, {q['runs']} runs)"
             )
+        print("dashboard endpoints over the same rows, through HTTP (goal p95 <= 50 ms):")
+        for q in serving_result["dashboard"]:
+            print(
+                f"  {q['endpoint']:<44} p50 {q['p50_ms']:6.1f} ms  p95 {q['p95_ms']:6.1f} ms  "
+                f"(min {q['min_ms']:.1f}, max {q['max_ms']:.1f}, {q['runs']} runs)"
+            )
     out = REPO / "bench" / "results" / "latest.json"
     out.write_text(
         json.dumps(

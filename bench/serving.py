@@ -1,26 +1,50 @@
-"""``serving_view`` query latency: the named queries over 30 days x 300 locations.
+"""``serving_view`` query latency: the named queries over 30 days x 300 locations, and the
+dashboard's endpoints over the same rows, through HTTP.
 
 The views are filled directly (COPY into ``batch_view`` for the hours before the horizon,
 ``speed_view`` from it on): this measures the serving layer's reads, not the layers'
 writes. Each query runs through ``serving_layer.execute.run_named``, as ``make query``
-does (read-only transaction, statement timeout), on one open connection.
+does (read-only transaction, statement timeout), on one open connection. The dashboard
+is its real application and server (uvicorn on a free loopback port, in a thread), asked
+over one keep-alive HTTP connection as a page's poll would.
 """
 
 from __future__ import annotations
 
+import functools
+import http.client
 import io
 import random
+import socket
 import statistics
+import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import uvicorn
 
 from lambda_common.settings import Settings
 from lambda_common.sql import load_sql, statements
 from lambda_common.warehouse import Warehouse
+from serving_layer.dashboard.app import create_app
+from serving_layer.dashboard.monitor import HealthMonitor
+from serving_layer.dashboard.reads import WarehouseReads
 from serving_layer.execute import run_named
+from serving_layer.params import utc_now
+from serving_layer.status_checks import evaluate
+from serving_layer.status_gather import gather
 
 COLUMNS = ("event_hour", "location", "tweet_count", "followers_sum", "favorite_sum", "retweet_sum")
+ENDPOINTS = (
+    "/api/views/locations/hours?hours=48",
+    "/api/views/locations/hours?hours=168",
+    "/api/views/locations/top?hours=48&limit=10",
+    "/api/speed?limit=60",
+    "/api/status",
+    "/metrics",
+)
 QUERIES: tuple[tuple[str, dict[str, str]], ...] = (
     ("latest", {}),
     ("top_locations", {}),
@@ -77,27 +101,79 @@ def run(
         with Warehouse(lane) as wh:
             wh.ensure_schema()
             rows = _fill(wh, days, locations)
-            results = []
-            for name, params in QUERIES:
-                for _ in range(3):
-                    run_named(wh, name, params)
-                times = []
-                for _ in range(repeats):
-                    started = time.perf_counter()
-                    run_named(wh, name, params)
-                    times.append((time.perf_counter() - started) * 1000)
-                times.sort()
-                results.append(
-                    {
-                        "query": name,
-                        "p50_ms": statistics.median(times),
-                        "p95_ms": times[max(0, round(0.95 * len(times)) - 1)],
-                        "min_ms": times[0],
-                        "max_ms": times[-1],
-                        "runs": repeats,
-                    }
-                )
+            results = [
+                {"query": name, **_timed(functools.partial(run_named, wh, name, params), repeats)}
+                for name, params in QUERIES
+            ]
+        endpoints = _dashboard(lane, repeats)
     finally:
         with Warehouse(settings) as wh:
             wh.execute(f'DROP SCHEMA "{schema}" CASCADE')
-    return {"view_rows": rows, "days": days, "locations": locations, "queries": results}
+    return {
+        "view_rows": rows,
+        "days": days,
+        "locations": locations,
+        "queries": results,
+        "dashboard": endpoints,
+    }
+
+
+def _timed(call: Callable[[], object], repeats: int) -> dict[str, Any]:
+    """Milliseconds of ``call`` over ``repeats`` runs after 3 warm-ups."""
+    for _ in range(3):
+        call()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return {
+        "p50_ms": statistics.median(times),
+        "p95_ms": times[max(0, round(0.95 * len(times)) - 1)],
+        "min_ms": times[0],
+        "max_ms": times[-1],
+        "runs": repeats,
+    }
+
+
+def _dashboard(lane: Settings, repeats: int) -> list[dict[str, Any]]:
+    """Each endpoint's latency through HTTP, the health gathered once beforehand (as the
+    running dashboard has it between two refreshes)."""
+
+    def gatherer(now: datetime) -> Any:
+        facts = gather(lane, now)
+        return facts, evaluate(facts, lane, now)
+
+    monitor = HealthMonitor(gatherer, 3600, utc_now)
+    monitor.refresh()
+    reads = WarehouseReads(lane)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    app = create_app(lane, reads, monitor.latest, utc_now)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.05)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+        def get(path: str) -> None:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            body = response.read()
+            if response.status != 200:
+                raise RuntimeError(f"{path}: HTTP {response.status}: {body[:200]!r}")
+
+        return [
+            {"endpoint": path, **_timed(functools.partial(get, path), repeats)}
+            for path in ENDPOINTS
+        ]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        reads.close()

@@ -1,11 +1,16 @@
-"""The demo's one piece of pure logic: has the speed job read the topic up to its end?"""
+"""The demo's pure logic: has the speed job read the topic up to its end? And its
+dashboard, skipped with a note when its port is taken."""
 
 from __future__ import annotations
 
+import argparse
+import io
 import json
+import socket
 from pathlib import Path
 
-from lambda_demo.demo import speed_committed_up_to
+from lambda_common.settings import load_settings
+from lambda_demo.demo import Demo, speed_committed_up_to
 
 
 def _batch(checkpoint: Path, batch_id: int, offsets: dict[str, int], committed: bool) -> None:
@@ -29,3 +34,15 @@ def test_caught_up_only_once_a_committed_batch_reaches_every_end(tmp_path: Path)
     _batch(tmp_path, 1, {"0": 10, "1": 5}, committed=True)
     assert speed_committed_up_to(tmp_path, "tweets", ends)
     assert not speed_committed_up_to(tmp_path, "other-topic", ends)
+
+
+def test_the_dashboard_is_skipped_with_a_note_when_its_port_is_taken(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        settings = load_settings(dashboard_port=taken.getsockname()[1])
+        out = io.StringIO()
+        demo = Demo(settings, argparse.Namespace(log_dir=tmp_path), out=out)
+        demo._start_dashboard()
+    assert demo.jobs == []
+    assert "no dashboard: invalid setting DASHBOARD_PORT: cannot listen on" in out.getvalue()

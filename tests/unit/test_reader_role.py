@@ -21,6 +21,7 @@ from lambda_common.warehouse import Role, Warehouse
 from lambda_demo import demo
 from local_stack.postgres import PostgresService
 from serving_layer import query, status
+from serving_layer.dashboard.reads import WarehouseReads
 from tests.unit.fake_connection import FakeConnection
 
 pytestmark = pytest.mark.unit
@@ -112,6 +113,9 @@ def test_query_status_and_the_demo_read_as_the_reader(monkeypatch: pytest.Monkey
     assert facts.error and facts.where.startswith("postgresql://lambda_reader:***@")
     shown = demo.Demo(s, argparse.Namespace(log_dir=Path("unused")), out=io.StringIO())
     assert shown.reader.role == "reader"
+    with pytest.raises(ServiceUnavailable):  # the dashboard's charts
+        WarehouseReads(s).speed_batches(1)
+    assert users[-1] == "lambda_reader"
 
 
 # -- grants --------------------------------------------------------------------------------
