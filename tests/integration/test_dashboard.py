@@ -3,8 +3,9 @@
 horizon and the status panel, and a warehouse that is down is a clear state, not a
 broken page.
 
-The screenshot goes to the test's folder, and also to ``DASHBOARD_SCREENSHOT`` when set
-(the README's picture is taken so: ``DASHBOARD_SCREENSHOT=docs/dashboard.png``).
+Each screenshot goes to the test's folder; the one ``make demo``'s test takes of the live
+pipeline also to ``DASHBOARD_SCREENSHOT`` when set (the README's picture is taken so:
+``DASHBOARD_SCREENSHOT=docs/dashboard.png``).
 """
 
 from __future__ import annotations
@@ -159,8 +160,11 @@ def test_endpoints_metrics_and_page(lane: Lane, data: Data, tmp_path: Path) -> N
         assert not page["banner"], page
 
 
-def browse(base: str, folder: Path, *, expect_error: bool = False) -> dict[str, Any]:
-    """Load the page in headless Chromium; what it drew, and a screenshot."""
+def browse(
+    base: str, folder: Path, *, expect_error: bool = False, keep: bool = False
+) -> dict[str, Any]:
+    """Load the page in headless Chromium; what it drew, and a screenshot (``keep``: also
+    to ``DASHBOARD_SCREENSHOT``)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -183,7 +187,7 @@ def browse(base: str, folder: Path, *, expect_error: bool = False) -> dict[str, 
                 time.sleep(0.2)
             shot = folder / "dashboard.png"
             page.screenshot(path=str(shot), full_page=True)
-            if target := os.environ.get("DASHBOARD_SCREENSHOT"):
+            if keep and (target := os.environ.get("DASHBOARD_SCREENSHOT")):
                 shutil.copyfile(shot, target)
             drawn = page.evaluate(
                 """() => ({

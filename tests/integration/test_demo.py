@@ -34,7 +34,7 @@ def _layers_seen(
             if doc["horizon"] and {row["layer"] for row in doc["rows"]} == {"batch", "speed"}:
                 seen.append(doc)
                 try:
-                    seen.append(browse(base, folder))
+                    seen.append(browse(base, folder, keep=True))
                 except Exception as e:  # reported by the test's assertion, not lost here
                     seen.append({"error": repr(e)})
                 return
