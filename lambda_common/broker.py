@@ -24,14 +24,41 @@ BATCH_GROUP_ID = "lambda-batch-layer"
 
 
 def client_config(settings: Settings, *, timeout_s: float = 10.0) -> dict[str, Any]:
-    """Connection options common to producers, consumers and admin clients."""
+    """Connection options common to producers, consumers and admin clients: the brokers,
+    timeouts, and TLS and SASL as the settings say (holds the SASL password: do not log)."""
     timeout_ms = int(timeout_s * 1000)
     return {
         "bootstrap_servers": settings.kafka_bootstrap_servers.split(","),
         "request_timeout_ms": max(timeout_ms, 5000),
         # Bounds the wait for a broker that is down (kafka-python's default is 30 s).
         "bootstrap_timeout_ms": timeout_ms,
+        **security_config(settings),
     }
+
+
+def security_config(settings: Settings) -> dict[str, Any]:
+    """kafka-python's TLS and SASL options for the settings (none for PLAINTEXT).
+
+    TLS verifies the brokers' certificates and host names against KAFKA_SSL_CAFILE (the
+    system's CAs when unset). SCRAM and PLAIN send KAFKA_SASL_USERNAME/_PASSWORD;
+    AWS_MSK_IAM signs with the AWS credentials botocore finds (kafka-python's own
+    mechanism), as Amazon MSK's IAM access control expects.
+    """
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return {}
+    options: dict[str, Any] = {"security_protocol": protocol}
+    if protocol in ("SSL", "SASL_SSL"):
+        options["ssl_check_hostname"] = True
+        if settings.kafka_ssl_cafile is not None:
+            options["ssl_cafile"] = str(settings.kafka_ssl_cafile)
+    if settings.kafka_sasl_mechanism is not None:
+        options["sasl_mechanism"] = settings.kafka_sasl_mechanism
+    if settings.kafka_sasl_username is not None:
+        options["sasl_plain_username"] = settings.kafka_sasl_username
+    if settings.kafka_sasl_password is not None:
+        options["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
+    return options
 
 
 def admin_client(settings: Settings, *, timeout_s: float = 10.0) -> KafkaAdminClient:

@@ -25,6 +25,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -217,6 +218,18 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str = "localhost:9092"
     kafka_topic: str = Field("tweets", pattern=r"^[A-Za-z0-9._-]{1,249}$")
     kafka_topic_partitions: int = Field(3, ge=1, le=10_000)
+    # How clients reach the brokers: PLAINTEXT locally; SSL or SASL_SSL on Amazon MSK (TLS
+    # verified against KAFKA_SSL_CAFILE, or the system's CAs when it is unset).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_ssl_cafile: Annotated[Path | None, BeforeValidator(_empty_to_none)] = None
+    # SASL: SCRAM (MSK's username/password auth), PLAIN, or AWS_MSK_IAM (MSK's IAM auth,
+    # signed with the AWS credentials boto finds; no username or password then).
+    kafka_sasl_mechanism: Annotated[
+        Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "AWS_MSK_IAM"] | None,
+        BeforeValidator(_empty_to_none),
+    ] = None
+    kafka_sasl_username: OptionalStr = None
+    kafka_sasl_password: OptionalSecret = None
 
     # S3 (the master dataset)
     s3_endpoint_url: OptionalStr = "http://localhost:9000"
@@ -312,8 +325,56 @@ class Settings(BaseSettings):
     @field_validator("warehouse_dsn", "query_dsn")
     @classmethod
     def _check_dsn(cls, value: SecretStr) -> SecretStr:
-        parse_dsn(value.get_secret_value())
+        parts = parse_dsn(value.get_secret_value())
+        params = dict(parts.params)
+        root = params.get("sslrootcert")
+        if root is not None and root != "system" and not Path(root).is_file():
+            raise ValueError(f"sslrootcert {root[:80]!r} is not a file (a PEM of CAs, or system)")
+        if params.get("sslmode") in ("verify-ca", "verify-full") and root is None:
+            # libpq would look in ~/.postgresql/root.crt, then fail at the first connection.
+            raise ValueError(
+                f"sslmode={params['sslmode']} needs sslrootcert= (a PEM file of CAs, or system)"
+            )
         return value
+
+    @field_validator("kafka_ssl_cafile")
+    @classmethod
+    def _check_cafile(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError("must be a PEM file of CA certificates")
+        return value
+
+    @model_validator(mode="after")
+    def _check_kafka_security(self) -> Settings:
+        # Each rule names the setting to change; pydantic reports the model as a whole,
+        # so the message carries the name (load_settings shows it as it is).
+        tls = self.kafka_security_protocol in ("SSL", "SASL_SSL")
+        sasl = self.kafka_security_protocol.startswith("SASL_")
+        mechanism = self.kafka_sasl_mechanism
+        if self.kafka_ssl_cafile is not None and not tls:
+            raise ValueError(
+                "KAFKA_SSL_CAFILE: is only used with KAFKA_SECURITY_PROTOCOL SSL or SASL_SSL"
+            )
+        if sasl and mechanism is None:
+            raise ValueError(
+                f"KAFKA_SASL_MECHANISM: must be set with KAFKA_SECURITY_PROTOCOL "
+                f"{self.kafka_security_protocol}"
+            )
+        if not sasl and mechanism is not None:
+            raise ValueError(
+                "KAFKA_SASL_MECHANISM: needs KAFKA_SECURITY_PROTOCOL SASL_SSL or SASL_PLAINTEXT"
+            )
+        if mechanism == "AWS_MSK_IAM" and self.kafka_security_protocol != "SASL_SSL":
+            raise ValueError(
+                "KAFKA_SASL_MECHANISM: AWS_MSK_IAM needs KAFKA_SECURITY_PROTOCOL SASL_SSL"
+            )
+        if mechanism in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512") and (
+            not self.kafka_sasl_username or self.kafka_sasl_password is None
+        ):
+            raise ValueError(
+                f"KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD: both needed for {mechanism}"
+            )
+        return self
 
     @field_validator("speed_retention")
     @classmethod
@@ -370,13 +431,23 @@ class Settings(BaseSettings):
     def warehouse(self) -> DsnParts:
         """The warehouse DSN, parsed, with WAREHOUSE_PASSWORD applied (holds the password:
         do not log)."""
-        return _dsn_with_password(self.warehouse_dsn, self.warehouse_password)
+        return self._verified(_dsn_with_password(self.warehouse_dsn, self.warehouse_password))
 
     @property
     def query(self) -> DsnParts:
         """The reader's DSN (QUERY_DSN), parsed, with QUERY_PASSWORD applied (holds the
         password: do not log)."""
-        return _dsn_with_password(self.query_dsn, self.query_password)
+        return self._verified(_dsn_with_password(self.query_dsn, self.query_password))
+
+    def _verified(self, parts: DsnParts) -> DsnParts:
+        """Redshift's certificate verified unless the DSN says otherwise: a DSN without
+        ``sslmode`` gets ``sslmode=verify-full`` against the system's CAs (Redshift's
+        certificates chain to Amazon's public CAs). PostgreSQL DSNs stay as given."""
+        if self.warehouse_dialect != "redshift" or any(k == "sslmode" for k, _ in parts.params):
+            return parts
+        return replace(
+            parts, params=(*parts.params, ("sslmode", "verify-full"), ("sslrootcert", "system"))
+        )
 
     @property
     def s3_endpoint(self) -> HostPort | None:
@@ -425,6 +496,7 @@ _SECRET_FIELDS = frozenset(
         "query_dsn",
         "query_password",
         "x_bearer_token",
+        "kafka_sasl_password",
     }
 )
 
@@ -443,6 +515,11 @@ def load_settings(**overrides: Any) -> Settings:
         for err in e.errors(include_url=False):
             field = str(err["loc"][0]) if err["loc"] else "?"
             message = str(err["msg"]).removeprefix("Value error, ")
+            if not err["loc"] and ": " in message:
+                # A rule across settings names them first: "KAFKA_SASL_MECHANISM: ...".
+                field, message = message.split(": ", 1)
+                lines.append(f"invalid setting {field}: {message}")
+                continue
             got = ""
             if (
                 field not in _SECRET_FIELDS

@@ -126,6 +126,9 @@ def build_session(settings: Settings) -> Any:
         )
         .config("spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled", "true")
         .config("spark.ui.showConsoleProgress", "false")
+        # Source options whose name or value matches are shown as *** in plans, the UI and
+        # logs: the Kafka source's JAAS option carries the SASL password.
+        .config("spark.sql.redaction.options.regex", "(?i)url|jaas|password|secret")
     )
     if settings.spark_master.startswith("local"):
         # One machine: stay on loopback rather than guess a public interface, and run the
@@ -165,6 +168,54 @@ def _ship_code(spark: Any) -> None:
     spark.sparkContext.addPyFile(archive)
 
 
+MSK_IAM_OPTIONS = {
+    "kafka.sasl.jaas.config": "software.amazon.msk.auth.iam.IAMLoginModule required;",
+    "kafka.sasl.client.callback.handler.class": (
+        "software.amazon.msk.auth.iam.IAMClientCallbackHandler"
+    ),
+}
+"""Amazon's IAM login for MSK in the JVM (the ``aws-msk-iam-auth`` jar on the classpath)."""
+_SASL_MODULES = {
+    "PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
+    "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
+    "SCRAM-SHA-512": "org.apache.kafka.common.security.scram.ScramLoginModule",
+}
+
+
+def _jaas_quoted(value: str) -> str:
+    # JAAS values are double-quoted; a backslash escapes within them.
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def kafka_source_options(settings: Settings) -> dict[str, str]:
+    """The Kafka source's connection options: the brokers, and TLS and SASL as the
+    settings say, in the Kafka Java client's terms (``kafka.``-prefixed). The CA file is
+    read as a PEM trust store; SCRAM and PLAIN credentials travel in the JAAS option,
+    which the session redacts from plans and logs (``build_session``). Holds the SASL
+    password: do not log."""
+    options = {"kafka.bootstrap.servers": settings.kafka_bootstrap_servers}
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return options
+    options["kafka.security.protocol"] = protocol
+    if protocol in ("SSL", "SASL_SSL") and settings.kafka_ssl_cafile is not None:
+        options["kafka.ssl.truststore.type"] = "PEM"
+        options["kafka.ssl.truststore.location"] = str(settings.kafka_ssl_cafile)
+    mechanism = settings.kafka_sasl_mechanism
+    if mechanism is not None:
+        options["kafka.sasl.mechanism"] = mechanism
+    if mechanism == "AWS_MSK_IAM":
+        options.update(MSK_IAM_OPTIONS)
+    elif mechanism is not None:
+        password = settings.kafka_sasl_password
+        options["kafka.sasl.jaas.config"] = (
+            f"{_SASL_MODULES[mechanism]} required "
+            f"username={_jaas_quoted(settings.kafka_sasl_username or '')} "
+            f"password={_jaas_quoted(password.get_secret_value() if password else '')};"
+        )
+    return options
+
+
 def build_stream(spark: Any, settings: Settings) -> Any:
     """The streaming DataFrame of valid, de-duplicated events (the first copy of each
     tweet_id within ``SPEED_RETENTION``), with the views' relations' columns."""
@@ -173,7 +224,7 @@ def build_stream(spark: Any, settings: Settings) -> Any:
     parse = F.udf(parse_message, PARSED_DDL)
     raw = (
         spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", settings.kafka_bootstrap_servers)
+        .options(**kafka_source_options(settings))
         .option("subscribe", settings.kafka_topic)
         # Only for the very first start: afterwards the checkpoint's offsets rule.
         .option("startingOffsets", "earliest")
