@@ -18,7 +18,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 BUILD_CA_BUNDLE ?= $(if $(wildcard /etc/ssl/certs/ca-certificates.crt),/etc/ssl/certs/ca-certificates.crt,/dev/null)
 export BUILD_CA_BUNDLE
 
-.PHONY: help deps venv jars setup local-up local-down local-status docker-prepare docker-engine-stop up down init env run-producer batch-once batch recompute batch-reset batch-ack-loss speed query status dashboard demo bench chaos lint test test-unit test-integration test-docker clean
+.PHONY: help deps venv jars setup local-up local-down local-tls local-status docker-prepare docker-engine-stop up down init env run-producer batch-once batch recompute batch-reset batch-ack-loss speed query status dashboard demo bench chaos lint test test-unit test-integration test-docker clean
 
 help: ## List the targets
 	@echo "usage: make TARGET   (settings: environment or .env, see .env.example)"
@@ -47,6 +47,9 @@ local-up: setup ## Start the local stack (Kafka KRaft, PostgreSQL, S3 server); n
 
 local-down: venv ## Stop the local stack (data stays in LOCAL_STACK_DIR, default .stack/)
 	@$(PY) -m local_stack down
+
+local-tls: venv ## Write the local stack's own CA and server certificate (LOCAL_STACK_DIR/tls) for its TLS mode
+	@$(PY) -m local_stack tls
 
 local-status: venv ## Health of each local service; exits non-zero if one is not healthy
 	@$(PY) -m local_stack status

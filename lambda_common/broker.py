@@ -7,11 +7,13 @@ clear line ("Kafka at localhost:9092 is unreachable ...") instead of a vendor tr
 from __future__ import annotations
 
 import logging
+import socket
+import ssl
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaError, SaslAuthenticationFailedError, TopicAlreadyExistsError
 
 from lambda_common.errors import ServiceUnavailable
 from lambda_common.settings import Settings
@@ -62,16 +64,54 @@ def security_config(settings: Settings) -> dict[str, Any]:
 
 
 def admin_client(settings: Settings, *, timeout_s: float = 10.0) -> KafkaAdminClient:
-    """An admin client, or ``ServiceUnavailable`` naming the bootstrap servers."""
+    """An admin client, or ``ServiceUnavailable`` naming the bootstrap servers (and the
+    setting to fix, when TLS or SASL is what failed)."""
     try:
         return KafkaAdminClient(
             client_id="lambda-admin", **client_config(settings, timeout_s=timeout_s)
         )
+    except SaslAuthenticationFailedError as e:
+        raise ServiceUnavailable(
+            f"Kafka at {settings.kafka_bootstrap_servers} refused the credentials "
+            f"({settings.kafka_sasl_mechanism}): check KAFKA_SASL_USERNAME and "
+            "KAFKA_SASL_PASSWORD"
+        ) from e
     except (KafkaError, OSError) as e:
+        why = tls_failure(settings, timeout_s=timeout_s)
         raise ServiceUnavailable(
             f"Kafka at {settings.kafka_bootstrap_servers} is unreachable ({type(e).__name__}): "
-            "is the broker running? (make local-status)"
+            + (why or "is the broker running? (make local-status)")
         ) from e
+
+
+def tls_failure(settings: Settings, *, timeout_s: float = 10.0) -> str | None:
+    """Why a TLS connection to the first bootstrap server fails, naming the setting to
+    fix; None when TLS is off, succeeds, or the server does not answer at all (a broker
+    that is down: nothing to say about TLS). kafka-python only reports that no broker
+    was available, so the handshake is repeated here with the same trust."""
+    if settings.kafka_security_protocol not in ("SSL", "SASL_SSL"):
+        return None
+    server = settings.kafka_servers[0]
+    context = ssl.create_default_context(
+        cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+    )
+    try:
+        with (
+            socket.create_connection((server.host, server.port), timeout=timeout_s) as raw,
+            context.wrap_socket(raw, server_hostname=server.host),
+        ):
+            return None
+    except ssl.SSLCertVerificationError as e:
+        trust = (
+            f"KAFKA_SSL_CAFILE ({settings.kafka_ssl_cafile})"
+            if settings.kafka_ssl_cafile
+            else "the system's CAs (set KAFKA_SSL_CAFILE)"
+        )
+        return f"its TLS certificate does not verify against {trust}: {e.verify_message}"
+    except ssl.SSLError as e:
+        return f"TLS handshake failed ({e.reason}): is KAFKA_SECURITY_PROTOCOL right?"
+    except OSError:
+        return None
 
 
 def check_broker(settings: Settings, *, timeout_s: float = 10.0) -> int:

@@ -137,9 +137,21 @@ class Warehouse:
                 # the first line, which names the failure (refused, auth, no database).
                 first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 raise ServiceUnavailable(
-                    f"warehouse at {self.where} is unreachable: {first}"
+                    f"warehouse at {self.where} is unreachable: {first}{self._hint(first)}"
                 ) from e
         return self._conn
+
+    def _hint(self, failure: str) -> str:
+        """The setting to fix, when the failure names one: TLS (the DSN's ``sslmode`` and
+        ``sslrootcert``) or the password."""
+        setting = "QUERY_DSN" if self.role == "reader" else "WAREHOUSE_DSN"
+        password = "QUERY_PASSWORD" if self.role == "reader" else "WAREHOUSE_PASSWORD"
+        text = failure.lower()
+        if "certificate" in text or "ssl" in text:
+            return f" (check sslmode and sslrootcert in {setting})"
+        if "password authentication failed" in text:
+            return f" (check {password}, or the password in {setting})"
+        return ""
 
     def check(self) -> None:
         """Raise ``ServiceUnavailable`` unless a trivial query succeeds."""

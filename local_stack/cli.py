@@ -14,6 +14,7 @@ from lambda_common.settings import HostPort, Settings, load_settings, parse_host
 from local_stack.serve import serve
 from local_stack.services import KafkaService
 from local_stack.stack import SERVICE_TYPES, LocalStack
+from local_stack.tls import ensure_certificates
 
 
 def _listener(text: str) -> tuple[str, HostPort]:
@@ -31,7 +32,9 @@ def _listener(text: str) -> tuple[str, HostPort]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code (1 when a service is not healthy)."""
     parser = argparse.ArgumentParser(prog="lambda-stack", description=__doc__)
-    parser.add_argument("command", choices=["up", "down", "status", "restart", "jars", "serve"])
+    parser.add_argument(
+        "command", choices=["up", "down", "status", "restart", "jars", "serve", "tls"]
+    )
     parser.add_argument(
         "services", nargs="*", help="kafka, postgres, s3 (default: all; serve: exactly one)"
     )
@@ -65,6 +68,16 @@ def main(argv: list[str] | None = None) -> int:
             for name in args.services or list(stack.services):
                 stack.restart(name)
                 print(f"{name:<9} restarted")
+        elif args.command == "tls":
+            files = ensure_certificates(settings)
+            print(f"CA certificate:     {files.ca}")
+            print(f"server certificate: {files.cert} (localhost, 127.0.0.1)")
+            print(
+                "serve TLS with, e.g.: KAFKA_SECURITY_PROTOCOL=SASL_SSL "
+                f"KAFKA_SSL_CAFILE={files.ca} KAFKA_SASL_MECHANISM=SCRAM-SHA-512 "
+                "KAFKA_SASL_USERNAME=... KAFKA_SASL_PASSWORD=... and "
+                f"?sslmode=verify-full&sslrootcert={files.ca} on both DSNs (README: TLS)"
+            )
         elif args.command == "jars":
             for path in stack.fetch_jars():
                 print(f"jars ready in {path}")

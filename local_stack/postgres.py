@@ -22,11 +22,13 @@ from lambda_common.settings import HostPort, Settings
 from lambda_common.sql import load_sql, statements
 from local_stack.process import log_tail, pid_alive, resolve_host
 from local_stack.services import Port, Service
+from local_stack.tls import postgres_tls, tls_files
 
 logger = logging.getLogger(__name__)
 
 
 _HBA_MARKER = "# local_stack serve: the container's network"
+_TLS_RULE = "hostnossl all all all reject  # local_stack: TLS required (the DSN's sslmode)"
 
 
 def _pg_bindir() -> Path:
@@ -182,11 +184,40 @@ class PostgresService(Service):
             "unix_socket_directories = ''\n"  # TCP only: no socket path length or permission issues
             "max_connections = 100\n"
             "shared_buffers = 128MB\n"
-            "logging_collector = off\n"
+            "logging_collector = off\n" + self._tls_conf()
         )
         self._own(conf)
+        self._require_tls(postgres_tls(self.settings))
         if self.bind_all:
             self._allow_network()
+
+    def _tls_conf(self) -> str:
+        """TLS with the local stack's certificate when the pipeline's DSN asks for it
+        (``sslmode=require`` or ``verify-*``): the key copied into the data directory,
+        where the server's user owns it (PostgreSQL refuses a key others can read)."""
+        if not postgres_tls(self.settings):
+            return ""
+        files = tls_files(self.settings)
+        if not files.exist():
+            raise StackError(
+                "WAREHOUSE_DSN asks for TLS (sslmode): run make local-tls first, then give "
+                f"sslrootcert={files.ca}"
+            )
+        for source, name, mode in (
+            (files.cert, "server.pem", 0o644),
+            (files.key, "server-key.pem", 0o600),
+        ):
+            target = self.data / name
+            shutil.copyfile(source, target)
+            target.chmod(mode)
+            self._own(target)
+        return "ssl = on\nssl_cert_file = 'server.pem'\nssl_key_file = 'server-key.pem'\n"
+
+    def _require_tls(self, required: bool) -> None:
+        """pg_hba.conf's first rule refuses connections without TLS, in the TLS mode only."""
+        hba = self.data / "pg_hba.conf"
+        lines = [line for line in hba.read_text().splitlines() if line != _TLS_RULE]
+        hba.write_text("\n".join([_TLS_RULE, *lines] if required else lines) + "\n")
 
     def _allow_network(self) -> None:
         """Let the pipeline's role in from the container's own network (the other
@@ -240,6 +271,8 @@ class PostgresService(Service):
             dbname=dbname,
             password=self.superuser_password_path.read_text().strip(),
             connect_timeout=3,
+            # The TLS mode refuses connections without it, the superuser's too.
+            sslmode="require" if postgres_tls(self.settings) else "prefer",
         )
 
     def probe(self) -> str:

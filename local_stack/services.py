@@ -21,13 +21,15 @@ from pathlib import Path
 
 import psycopg2
 from botocore.exceptions import BotoCoreError, ClientError
+from kafka.admin import ScramMechanism, UserScramCredentialUpsertion
 
-from lambda_common.broker import check_broker
+from lambda_common.broker import admin_client, check_broker
 from lambda_common.errors import LambdaError, ServiceUnavailable, StackError
 from lambda_common.objectstore import S3ObjectStore
 from lambda_common.settings import HostPort, Settings
 from local_stack.jars import ensure_jars
 from local_stack.process import log_tail, pid_alive, resolve_host, spawn_detached, stop_pid
+from local_stack.tls import kafka_tls, tls_files
 
 logger = logging.getLogger(__name__)
 
@@ -241,6 +243,8 @@ class KafkaService(JavaService):
         the named ones given to ``serve`` (each bound on all interfaces, on its port, and
         advertised as given: one for the other containers, one for the host)."""
         broker, controller = (p.address for p in self.ports())
+        if not self.listeners and kafka_tls(self.settings):
+            return self._tls_listener_properties(broker, controller)
         if not self.listeners:
             return {
                 "controller.quorum.voters": f"1@{broker.host}:{controller.port}",
@@ -273,6 +277,96 @@ class KafkaService(JavaService):
             ),
             "inter.broker.listener.name": names[0],
         }
+
+    @property
+    def internal_port_path(self) -> Path:
+        """Where the TLS mode keeps its loopback listener's port (chosen at each start)."""
+        return self.home / "internal.port"
+
+    def internal_port(self) -> int | None:
+        """The loopback listener's port in the TLS mode; None otherwise."""
+        try:
+            return int(self.internal_port_path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _tls_listener_properties(self, broker: HostPort, controller: HostPort) -> dict[str, str]:
+        """The client listener with the settings' TLS (and SCRAM), beside a plain listener
+        on loopback for what the stack itself does (probing, creating the SCRAM user) and
+        between brokers. The certificates come from ``make local-tls``."""
+        s = self.settings
+        files = tls_files(s)
+        if not files.exist():
+            raise StackError(
+                f"KAFKA_SECURITY_PROTOCOL={s.kafka_security_protocol} needs the local stack's "
+                "certificates: run make local-tls first (then KAFKA_SSL_CAFILE="
+                f"{files.ca})"
+            )
+        mechanism = s.kafka_sasl_mechanism
+        if mechanism not in (None, "SCRAM-SHA-256", "SCRAM-SHA-512"):
+            raise StackError(
+                f"KAFKA_SASL_MECHANISM={mechanism}: the local stack serves SCRAM-SHA-256 and "
+                "SCRAM-SHA-512 only"
+            )
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            internal = int(probe.getsockname()[1])
+        self.internal_port_path.write_text(str(internal))
+        proto = s.kafka_security_protocol
+        props = {
+            "controller.quorum.voters": f"1@{broker.host}:{controller.port}",
+            "listeners": f"{proto}://{broker.host}:{broker.port},"
+            f"BROKER://127.0.0.1:{internal},CONTROLLER://{broker.host}:{controller.port}",
+            "advertised.listeners": f"{proto}://{broker.host}:{broker.port},"
+            f"BROKER://127.0.0.1:{internal}",
+            "listener.security.protocol.map": (
+                f"CONTROLLER:PLAINTEXT,BROKER:PLAINTEXT,{proto}:{proto}"
+            ),
+            "inter.broker.listener.name": "BROKER",
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(files.keystore),
+        }
+        if mechanism is not None:
+            name = f"listener.name.{proto.lower()}.{mechanism.lower()}.sasl.jaas.config"
+            props["sasl.enabled.mechanisms"] = mechanism
+            # SCRAM credentials live in the cluster's metadata (after_healthy), not here.
+            props[name] = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        return props
+
+    def _plain_settings(self) -> Settings:
+        """Settings that reach this broker through its loopback listener (TLS mode)."""
+        return self.settings.model_copy(
+            update={
+                "kafka_bootstrap_servers": f"127.0.0.1:{self.internal_port()}",
+                "kafka_security_protocol": "PLAINTEXT",
+                "kafka_ssl_cafile": None,
+                "kafka_sasl_mechanism": None,
+            }
+        )
+
+    def after_healthy(self) -> None:
+        """In the TLS mode with SCRAM, the settings' user gets its credential (updated on
+        every start, so a changed KAFKA_SASL_PASSWORD takes effect)."""
+        s = self.settings
+        if self.listeners or not kafka_tls(s) or s.kafka_sasl_mechanism is None:
+            return
+        assert s.kafka_sasl_username is not None and s.kafka_sasl_password is not None
+        upsert = UserScramCredentialUpsertion(
+            s.kafka_sasl_username,
+            ScramMechanism.SCRAM_SHA_512
+            if s.kafka_sasl_mechanism == "SCRAM-SHA-512"
+            else ScramMechanism.SCRAM_SHA_256,
+            s.kafka_sasl_password.get_secret_value(),
+            iterations=8192,
+        )
+        admin = admin_client(self._plain_settings(), timeout_s=10)
+        try:
+            failed = {u: e for u, e in admin.alter_user_scram_credentials([upsert]).items() if e}
+        finally:
+            admin.close()
+        if failed:
+            raise StackError(f"creating the SCRAM user failed: {failed}")
+        logger.info("SCRAM credential of Kafka user %s set", s.kafka_sasl_username)
 
     def prepare(self) -> list[str]:
         data = self.home / "data"
@@ -340,6 +434,13 @@ class KafkaService(JavaService):
         # refused connection as an error.
         broker = self.ports()[0].address
         socket.create_connection((resolve_host(broker.host), broker.port), timeout=2).close()
+        if not self.listeners and kafka_tls(self.settings):
+            # Its own loopback listener: the SCRAM user exists only once it is healthy.
+            brokers = check_broker(self._plain_settings(), timeout_s=3)
+            return (
+                f"{brokers} broker(s) at {self.settings.kafka_bootstrap_servers} "
+                f"({self.settings.kafka_security_protocol})"
+            )
         brokers = check_broker(self.settings, timeout_s=3)
         return f"{brokers} broker(s) at {self.settings.kafka_bootstrap_servers}"
 

@@ -150,3 +150,70 @@ def test_a_bad_tls_dsn_fails_naming_the_setting(query: str, why: str) -> None:
         with pytest.raises(ConfigError, match=f"invalid setting {name.upper()}: {why}") as failed:
             load_settings(**{name: dsn})
         assert SECRET not in str(failed.value)
+
+
+# The local stack's TLS mode ----------------------------------------------------------------
+
+
+def test_the_local_stacks_certificates(tmp_path: Path) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from local_stack.tls import ensure_certificates
+
+    settings = load_settings(local_stack_dir=str(tmp_path))
+    files = ensure_certificates(settings)
+    assert files.exist() and files.folder == tmp_path.resolve() / "tls"
+    ca = x509.load_pem_x509_certificate(files.ca.read_bytes())
+    server, chained_ca = x509.load_pem_x509_certificates(files.cert.read_bytes())
+    assert chained_ca == ca
+    public = ca.public_key()
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    server.verify_directly_issued_by(ca)  # raises unless the CA signed it
+    names = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.DNSName) == ["localhost"]
+    assert [str(a) for a in names.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
+    for secret in (files.key, files.keystore):
+        assert secret.stat().st_mode & 0o777 == 0o600
+    assert not list(files.folder.glob("*ca-key*"))  # the CA's key is not kept
+    before = files.ca.read_bytes()
+    assert ensure_certificates(settings).ca.read_bytes() == before  # written once
+
+
+def test_the_local_kafka_serves_the_settings_tls(tmp_path: Path) -> None:
+    from local_stack.services import KafkaService
+    from local_stack.tls import ensure_certificates
+
+    plain = load_settings(local_stack_dir=str(tmp_path))
+    files = ensure_certificates(plain)
+    settings = load_settings(
+        local_stack_dir=str(tmp_path),
+        kafka_security_protocol="SASL_SSL",
+        kafka_ssl_cafile=str(files.ca),
+        kafka_sasl_mechanism="SCRAM-SHA-512",
+        kafka_sasl_username="lambda",
+        kafka_sasl_password=SECRET,
+    )
+    kafka = KafkaService(settings, tmp_path.resolve())
+    kafka.home.mkdir(parents=True, exist_ok=True)
+    props = kafka.listener_properties()
+    internal = kafka.internal_port()
+    assert internal is not None
+    assert props["listeners"].startswith("SASL_SSL://localhost:9092,")
+    assert f"BROKER://127.0.0.1:{internal}" in props["listeners"]
+    assert props["inter.broker.listener.name"] == "BROKER"
+    assert props["ssl.keystore.location"] == str(files.keystore)
+    assert props["sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    assert SECRET not in "".join(props.values())  # the credential lives in the metadata
+
+
+def test_the_local_stack_needs_its_certificates_first(tmp_path: Path, cafile: Path) -> None:
+    from lambda_common.errors import StackError
+    from local_stack.services import KafkaService
+
+    settings = load_settings(
+        local_stack_dir=str(tmp_path), kafka_security_protocol="SSL", kafka_ssl_cafile=str(cafile)
+    )
+    kafka = KafkaService(settings, tmp_path.resolve())
+    with pytest.raises(StackError, match="run make local-tls first"):
+        kafka.listener_properties()
