@@ -66,22 +66,43 @@ def security_config(settings: Settings) -> dict[str, Any]:
 def admin_client(settings: Settings, *, timeout_s: float = 10.0) -> KafkaAdminClient:
     """An admin client, or ``ServiceUnavailable`` naming the bootstrap servers (and the
     setting to fix, when TLS or SASL is what failed)."""
+    refused = _AuthFailures()
+    kafka_logger = logging.getLogger("kafka")
+    kafka_logger.addHandler(refused)
     try:
         return KafkaAdminClient(
             client_id="lambda-admin", **client_config(settings, timeout_s=timeout_s)
         )
-    except SaslAuthenticationFailedError as e:
-        raise ServiceUnavailable(
-            f"Kafka at {settings.kafka_bootstrap_servers} refused the credentials "
-            f"({settings.kafka_sasl_mechanism}): check KAFKA_SASL_USERNAME and "
-            "KAFKA_SASL_PASSWORD"
-        ) from e
     except (KafkaError, OSError) as e:
+        if refused.seen or isinstance(e, SaslAuthenticationFailedError):
+            raise ServiceUnavailable(
+                f"Kafka at {settings.kafka_bootstrap_servers} refused the credentials "
+                f"({settings.kafka_sasl_mechanism}): check KAFKA_SASL_USERNAME and "
+                "KAFKA_SASL_PASSWORD"
+            ) from e
         why = tls_failure(settings, timeout_s=timeout_s)
         raise ServiceUnavailable(
             f"Kafka at {settings.kafka_bootstrap_servers} is unreachable ({type(e).__name__}): "
             + (why or "is the broker running? (make local-status)")
         ) from e
+    finally:
+        kafka_logger.removeHandler(refused)
+
+
+class _AuthFailures(logging.Handler):
+    """Notes a SASL authentication failure that kafka-python only logs (its bootstrap
+    then times out, and the error it raises says nothing about the credentials)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.seen = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        failure = record.exc_info[1] if record.exc_info else None
+        if isinstance(failure, SaslAuthenticationFailedError) or (
+            "SaslAuthenticationFailedError" in record.getMessage()
+        ):
+            self.seen = True
 
 
 def tls_failure(settings: Settings, *, timeout_s: float = 10.0) -> str | None:

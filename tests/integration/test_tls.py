@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from lambda_common.settings import Settings, load_settings
+from lambda_common.warehouse import Warehouse
 from tests.compose_stack import free_port
 
 from .helpers import REPO, expected_view, view_rows
@@ -63,6 +64,10 @@ class TlsStack:
             "WAREHOUSE_DSN": self.plain["WAREHOUSE_DSN"] + "?" + tls,
             "QUERY_DSN": self.plain["QUERY_DSN"] + "?" + tls,
             "SPEED_CHECKPOINT": str(folder / "checkpoint"),
+            # The connector jars make setup fetched for the session's own stack.
+            "SPARK_KAFKA_JARS": str(
+                load_settings().local_stack_dir.resolve() / "jars" / "spark-kafka"
+            ),
             "SPEED_TRIGGER": "1s",
         }
 
@@ -72,9 +77,10 @@ class TlsStack:
         return load_settings(**{k.lower(): v for k, v in self.env.items() if k.lower() in fields})
 
 
-@pytest.fixture
-def tls_stack(tmp_path: Path) -> Iterator[TlsStack]:
-    stack = TlsStack(tmp_path / "stack")
+@pytest.fixture(scope="module")
+def tls_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsStack]:
+    """One TLS stack for the module's tests (starting one takes half a minute)."""
+    stack = TlsStack(tmp_path_factory.mktemp("tls") / "stack")
     made = _run(stack.plain, "local_stack", "tls")
     assert made.returncode == 0, made.stderr
     up = _run(stack.env, "local_stack", "up", timeout=240)
@@ -91,7 +97,18 @@ def test_the_pipeline_runs_end_to_end_over_tls(tls_stack: TlsStack, tmp_path: Pa
     env = tls_stack.env
     for argv in (
         ("lambda_common", "init"),
-        ("ingestion", "--count", "400", "--seed", "1812", "--duplicates", "0.05"),
+        # Hours before the current one, so the batch layer serves some of them.
+        (
+            "ingestion",
+            "--count",
+            "400",
+            "--seed",
+            "1812",
+            "--duplicates",
+            "0.05",
+            "--backfill",
+            "4h",
+        ),
         ("batch_layer", "once"),
         ("ingestion", "--count", "300", "--seed", "1813"),
     ):
@@ -117,7 +134,11 @@ def test_the_pipeline_runs_end_to_end_over_tls(tls_stack: TlsStack, tmp_path: Pa
         speed.terminate()
         speed.wait(timeout=120)
     status = _run(env, "serving_layer", "status")
-    assert "FAIL" not in status.stdout, status.stdout
+    assert status.returncode == 0, status.stdout
+    assert not [line for line in status.stdout.splitlines() if line.startswith("FAIL")]
+    with Warehouse(settings, role="reader") as reader:  # both layers serve, over TLS
+        ((batch_rows,),) = reader.query("SELECT COUNT(*) FROM batch_view")
+    assert batch_rows > 0
 
 
 def test_a_wrong_ca_or_password_fails_naming_the_setting(
