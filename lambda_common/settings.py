@@ -64,6 +64,7 @@ MAX_SPAN_S = 7 * 24 * 3600
 are typos, and would overflow date arithmetic."""
 OptionalStr = Annotated[str | None, BeforeValidator(_empty_to_none)]
 OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_empty_to_none)]
+OptionalInt = Annotated[int | None, BeforeValidator(_empty_to_none)]
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _HOSTPORT = re.compile(r"^(?P<host>\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+):(?P<port>\d{1,5})$")
@@ -217,6 +218,12 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str = "localhost:9092"
     kafka_topic: str = Field("tweets", pattern=r"^[A-Za-z0-9._-]{1,249}$")
     kafka_topic_partitions: int = Field(3, ge=1, le=10_000)
+    # Replicas of each partition, and how many must have a write before acks=all
+    # succeeds, when the pipeline creates the topic. Empty: derived from the live brokers
+    # then (min(3, brokers), and one less than that but at least 1), so one broker gets
+    # 1/1 and three get 3/2 (a write survives one broker lost, and one may be down).
+    kafka_replication_factor: OptionalInt = Field(None, ge=1)
+    kafka_min_insync_replicas: OptionalInt = Field(None, ge=1)
 
     # S3 (the master dataset)
     s3_endpoint_url: OptionalStr = "http://localhost:9000"
@@ -289,6 +296,15 @@ class Settings(BaseSettings):
         for server in servers:
             parse_hostport(server)
         return ",".join(s.strip() for s in servers)
+
+    @field_validator("kafka_min_insync_replicas")
+    @classmethod
+    def _check_min_isr(cls, value: int | None, info: ValidationInfo) -> int | None:
+        factor = info.data.get("kafka_replication_factor")
+        if value is not None and factor is not None and value > factor:
+            # acks=all could then never succeed: no write would ever reach enough replicas.
+            raise ValueError(f"must not exceed KAFKA_REPLICATION_FACTOR ({factor})")
+        return value
 
     @field_validator("s3_endpoint_url")
     @classmethod
