@@ -27,7 +27,14 @@ from lambda_common.errors import LambdaError, ServiceUnavailable, StackError
 from lambda_common.objectstore import S3ObjectStore
 from lambda_common.settings import HostPort, Settings
 from local_stack.jars import ensure_jars
-from local_stack.process import log_tail, pid_alive, resolve_host, spawn_detached, stop_pid
+from local_stack.process import (
+    log_tail,
+    pid_alive,
+    resolve_host,
+    spawn_detached,
+    stop_pid,
+    stop_pids,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -244,6 +251,10 @@ def _span(ports: list[int]) -> str:
     return str(ports[0]) if len(ports) == 1 else f"{ports[0]}-{ports[-1]}"
 
 
+KAFKA_LAST_NODE_GRACE_S = 5.0
+"""How long the last node of a cluster being stopped may take once the others exited."""
+
+
 class KafkaService(JavaService):
     """Apache Kafka 4.x in KRaft mode: one node of LOCAL_KAFKA_BROKERS (1 or 3), each a
     combined broker + controller; with three, the controllers form a 3-voter quorum."""
@@ -416,6 +427,18 @@ class KafkaService(JavaService):
                 f"{(result.stdout + result.stderr)[-300:]}"
             )
         logger.info("formatted Kafka KRaft storage in %s (cluster id %s)", data, cluster_id)
+
+    @staticmethod
+    def stop_together(nodes: list[KafkaService]) -> None:
+        """Stop several nodes at once (``stop`` one by one would leave the last without a
+        controller quorum for its clean shutdown, and it would wait until killed). Even
+        so, the node that was the active controller can be left waiting for the quorum
+        once the others are gone: it gets a few seconds, then is killed (its data is on
+        disk and recovered at the next start)."""
+        targets = [(pid, n.marker) for n in nodes if (pid := n.pid()) is not None]
+        stop_pids(targets, last_grace_s=KAFKA_LAST_NODE_GRACE_S)
+        for node in nodes:
+            node.pid_path.unlink(missing_ok=True)
 
     def _sibling_cluster_id(self) -> str | None:
         for sibling in KafkaService.cluster(self.settings, self.stack_dir, self.nodes):

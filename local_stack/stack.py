@@ -128,14 +128,24 @@ class LocalStack:
             selected = self._select(names)
             if any(isinstance(svc, KafkaService) for svc in selected):
                 # Left running by the other mode: stopped too, so local-down always works.
-                for node in reversed(self._other_kafka_running()):
-                    node.stop()
-                    lines.append(f"{node.name:<9} stopped (LOCAL_KAFKA_BROKERS={node.nodes})")
+                others = self._other_kafka_running()
+                KafkaService.stop_together(others)
+                lines += [
+                    f"{node.name:<9} stopped (LOCAL_KAFKA_BROKERS={node.nodes})"
+                    for node in reversed(others)
+                ]
+            running = [svc for svc in selected if svc.pid() is not None]
+            # A cluster's nodes stop together; the other services in reverse start order.
+            nodes = [svc for svc in running if isinstance(svc, KafkaService)]
             for svc in reversed(selected):
-                if svc.pid() is None:
+                if svc not in running:
                     lines.append(f"{svc.name:<9} already stopped")
                     continue
-                svc.stop()
+                if svc in nodes:
+                    KafkaService.stop_together(nodes)
+                    nodes = []
+                elif not isinstance(svc, KafkaService):
+                    svc.stop()
                 lines.append(f"{svc.name:<9} stopped")
         return lines
 

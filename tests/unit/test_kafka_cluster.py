@@ -4,6 +4,10 @@ configured with, how the stack names, starts and stops the nodes."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +16,8 @@ import pytest
 from lambda_common.errors import ConfigError, StackError
 from lambda_common.settings import HostPort, Settings, load_settings
 from local_stack import cli as cli_module
+from local_stack import services as services_module
+from local_stack.process import stop_pids
 from local_stack.services import KafkaService, Service, kafka_node_ports
 from local_stack.stack import LocalStack
 
@@ -183,20 +189,31 @@ def test_up_refuses_while_the_other_modes_kafka_runs(
     assert "make local-down" in str(info.value) and "\n" not in str(info.value)
 
 
-def test_down_also_stops_the_other_modes_kafka(
+def test_down_stops_a_clusters_nodes_together_and_the_other_modes_too(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    stack = LocalStack(_settings(tmp_path))
-    stopped: list[str] = []
-    for node in stack.other_kafka:
-        monkeypatch.setattr(node, "pid", lambda: 4242)
-        monkeypatch.setattr(node, "stop", lambda node=node: stopped.append(node.name))
-    for svc in stack.services.values():
-        monkeypatch.setattr(svc, "pid", lambda: None)
-    lines = stack.down()
-    assert stopped == ["kafka-3", "kafka-2", "kafka-1"]
-    assert lines[0] == "kafka-3   stopped (LOCAL_KAFKA_BROKERS=3)"
-    assert lines[-1] == "kafka     already stopped"
+    stopped: list[list[int]] = []
+    monkeypatch.setattr(
+        services_module,
+        "stop_pids",
+        lambda targets, last_grace_s: stopped.append([p for p, _ in targets]),
+    )
+    stack = LocalStack(_settings(tmp_path, local_kafka_brokers=3))
+    (single,) = stack.other_kafka
+    monkeypatch.setattr(single, "pid", lambda: 4000)
+    for i, svc in enumerate(stack.services.values(), 1):
+        running = isinstance(svc, KafkaService) and svc.node != 2
+        monkeypatch.setattr(svc, "pid", lambda i=i, running=running: 4000 + i if running else None)
+    assert stack.down() == [
+        "kafka     stopped (LOCAL_KAFKA_BROKERS=1)",
+        "s3        already stopped",
+        "postgres  already stopped",
+        "kafka-3   stopped",
+        "kafka-2   already stopped",
+        "kafka-1   stopped",
+    ]
+    # One call for the other mode's node, one for the cluster's running nodes.
+    assert stopped == [[4000], [4001, 4003]]
 
 
 def test_a_container_is_one_kafka_node_whatever_the_setting(
@@ -211,3 +228,29 @@ def test_a_container_is_one_kafka_node_whatever_the_setting(
     assert isinstance(kafka, KafkaService)
     assert (kafka.name, kafka.nodes, kafka.bind_all) == ("kafka", 1, True)
     assert kafka.listeners == {"INTERNAL": HostPort("kafka", 29092)}
+
+
+def test_the_last_node_left_shutting_down_gets_a_short_grace() -> None:
+    # One process that exits on SIGTERM, one that ignores it (as the last Kafka node
+    # waiting for a quorum that is gone).
+    quick = subprocess.Popen(["sleep", "30"])
+    stuck = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+            "print('ready', flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert stuck.stdout is not None and stuck.stdout.readline()  # SIGTERM is ignored now
+        started = time.monotonic()
+        stop_pids([(quick.pid, None), (stuck.pid, None)], timeout_s=20, last_grace_s=0.5)
+        assert time.monotonic() - started < 5
+        assert quick.wait(timeout=5) == -signal.SIGTERM
+        assert stuck.wait(timeout=5) == -signal.SIGKILL
+    finally:
+        for proc in (quick, stuck):
+            proc.kill()
+            proc.wait()
