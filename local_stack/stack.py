@@ -6,6 +6,7 @@ import fcntl
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from lambda_common.errors import StackError
@@ -155,5 +156,15 @@ class LocalStack:
         self.up([name])
 
     def status(self) -> list[Status]:
-        """The status of every service."""
-        return [svc.status() for svc in self.services.values()]
+        """The status of every service (a stopped Kafka says so when the other
+        LOCAL_KAFKA_BROKERS' Kafka runs here instead)."""
+        others = self._other_kafka_running()
+        result = []
+        for svc in self.services.values():
+            st = svc.status()
+            if others and isinstance(svc, KafkaService) and st.pid is None:
+                names = ", ".join(node.name for node in others)
+                detail = f"stopped; {names} of LOCAL_KAFKA_BROKERS={others[0].nodes} run here"
+                st = replace(st, detail=detail)
+            result.append(st)
+        return result

@@ -189,6 +189,17 @@ def test_up_refuses_while_the_other_modes_kafka_runs(
     assert "make local-down" in str(info.value) and "\n" not in str(info.value)
 
 
+def test_status_says_when_the_other_modes_kafka_runs_instead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack = LocalStack(_settings(tmp_path))
+    for node in stack.other_kafka:
+        monkeypatch.setattr(node, "pid", lambda: 4242)
+    kafka = next(st for st in stack.status() if st.name == "kafka")
+    assert (kafka.pid, kafka.healthy) == (None, False)
+    assert kafka.detail == "stopped; kafka-1, kafka-2, kafka-3 of LOCAL_KAFKA_BROKERS=3 run here"
+
+
 def test_down_stops_a_clusters_nodes_together_and_the_other_modes_too(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
