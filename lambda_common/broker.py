@@ -15,7 +15,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, SaslAuthenticationFailedError, TopicAlreadyExistsError
 
-from lambda_common.errors import ServiceUnavailable
+from lambda_common.errors import ConfigError, ServiceUnavailable
 from lambda_common.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -147,27 +147,67 @@ def check_broker(settings: Settings, *, timeout_s: float = 10.0) -> int:
         admin.close()
 
 
+def topic_durability(settings: Settings, live_brokers: int) -> tuple[int, int]:
+    """The replication factor and ``min.insync.replicas`` of a topic created now, with
+    ``live_brokers`` brokers up: the settings, or (unset) ``min(3, brokers)`` and one less
+    than that but at least 1. A factor the cluster cannot hold is ``ServiceUnavailable``
+    (a broker may still be starting); a minimum above the factor is ``ConfigError``."""
+    if live_brokers < 1:
+        raise ServiceUnavailable(f"Kafka at {settings.kafka_bootstrap_servers}: no live broker")
+    factor = settings.kafka_replication_factor or min(3, live_brokers)
+    if factor > live_brokers:
+        raise ServiceUnavailable(
+            f"KAFKA_REPLICATION_FACTOR={factor} needs {factor} live brokers; Kafka at "
+            f"{settings.kafka_bootstrap_servers} has {live_brokers}"
+        )
+    min_isr = settings.kafka_min_insync_replicas or max(1, factor - 1)
+    if min_isr > factor:
+        # Only reachable with the factor derived: load_settings checks two given values.
+        raise ConfigError(
+            f"invalid setting KAFKA_MIN_INSYNC_REPLICAS: {min_isr} exceeds the replication "
+            f"factor {factor} ({live_brokers} live broker(s), KAFKA_REPLICATION_FACTOR unset): "
+            "no write could ever be acknowledged"
+        )
+    return factor, min_isr
+
+
 def ensure_topic(
     settings: Settings,
     topic: str | None = None,
     *,
     partitions: int | None = None,
-    replication_factor: int = 1,
 ) -> bool:
     """Create the topic if it is missing; return True when it was created.
 
+    Its replication factor and ``min.insync.replicas`` come from ``topic_durability``.
     An existing topic is left as it is (its partition count is not changed: that would
     move keys between partitions and break per-key ordering).
     """
     name = topic or settings.kafka_topic
+    count = partitions or settings.kafka_topic_partitions
     admin = admin_client(settings)
     try:
         if name in admin.list_topics():
             return False
+        brokers = len(admin.describe_cluster().get("brokers", []))
+        factor, min_isr = topic_durability(settings, brokers)
         admin.create_topics(
-            [NewTopic(name, partitions or settings.kafka_topic_partitions, replication_factor)]
+            [
+                NewTopic(
+                    name,
+                    count,
+                    factor,
+                    topic_configs={"min.insync.replicas": str(min_isr)},
+                )
+            ]
         )
-        logger.info("created Kafka topic %s", name)
+        logger.info(
+            "created Kafka topic %s (%s partitions, replication factor %s, min.insync.replicas %s)",
+            name,
+            count,
+            factor,
+            min_isr,
+        )
         return True
     except TopicAlreadyExistsError:
         return False  # created concurrently by another process: fine

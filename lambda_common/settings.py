@@ -65,6 +65,17 @@ MAX_SPAN_S = 7 * 24 * 3600
 are typos, and would overflow date arithmetic."""
 OptionalStr = Annotated[str | None, BeforeValidator(_empty_to_none)]
 OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_empty_to_none)]
+OptionalInt = Annotated[int | None, BeforeValidator(_empty_to_none)]
+
+
+def _int_text(value: object) -> object:
+    # pydantic matches a Literal of ints strictly: "3" from the environment is not 3.
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return value
+
+
+BrokerCount = Annotated[Literal[1, 3], BeforeValidator(_int_text)]
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _HOSTPORT = re.compile(r"^(?P<host>\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+):(?P<port>\d{1,5})$")
@@ -230,6 +241,12 @@ class Settings(BaseSettings):
     ] = None
     kafka_sasl_username: OptionalStr = None
     kafka_sasl_password: OptionalSecret = None
+    # Replicas of each partition, and how many must have a write before acks=all
+    # succeeds, when the pipeline creates the topic. Empty: derived from the live brokers
+    # then (min(3, brokers), and one less than that but at least 1), so one broker gets
+    # 1/1 and three get 3/2 (a write survives one broker lost, and one may be down).
+    kafka_replication_factor: OptionalInt = Field(None, ge=1)
+    kafka_min_insync_replicas: OptionalInt = Field(None, ge=1)
 
     # S3 (the master dataset)
     s3_endpoint_url: OptionalStr = "http://localhost:9000"
@@ -286,7 +303,12 @@ class Settings(BaseSettings):
 
     # Local stack (make local-up); ports come from the endpoint settings above.
     local_stack_dir: Path = Path(".stack")
-    kafka_controller_port: int = Field(9093, gt=0, lt=65536)
+    local_kafka_brokers: BrokerCount = 1
+    # The first KRaft controller port (node i listens on it + i - 1). Empty: the port after
+    # the last broker's, so controllers never collide with brokers whichever the mode:
+    # 9093 for one broker at 9092 (as always), 9095-9097 for three at 9092-9094; and a
+    # stack moved by KAFKA_BOOTSTRAP_SERVERS alone moves its controllers along.
+    kafka_controller_port: OptionalInt = Field(None, gt=0, lt=65536)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -302,6 +324,28 @@ class Settings(BaseSettings):
         for server in servers:
             parse_hostport(server)
         return ",".join(s.strip() for s in servers)
+
+    @field_validator("kafka_min_insync_replicas")
+    @classmethod
+    def _check_min_isr(cls, value: int | None, info: ValidationInfo) -> int | None:
+        factor = info.data.get("kafka_replication_factor")
+        if value is not None and factor is not None and value > factor:
+            # acks=all could then never succeed: no write would ever reach enough replicas.
+            raise ValueError(f"must not exceed KAFKA_REPLICATION_FACTOR ({factor})")
+        return value
+
+    @field_validator("kafka_controller_port")
+    @classmethod
+    def _resolve_controller_port(cls, value: int | None, info: ValidationInfo) -> int | None:
+        servers = info.data.get("kafka_bootstrap_servers")
+        brokers = info.data.get("local_kafka_brokers")
+        if servers is None or brokers is None:
+            return value  # already reported as invalid
+        if value is None:
+            value = parse_hostport(servers.split(",")[0]).port + brokers
+        if value + brokers - 1 > 65535:
+            raise ValueError(f"leaves no room for {brokers} controller port(s) below 65536")
+        return value
 
     @field_validator("s3_endpoint_url")
     @classmethod
@@ -426,6 +470,15 @@ class Settings(BaseSettings):
     def kafka_servers(self) -> list[HostPort]:
         """The bootstrap servers, parsed."""
         return [parse_hostport(s) for s in self.kafka_bootstrap_servers.split(",")]
+
+    @property
+    def kafka_controller_ports(self) -> list[int]:
+        """The local stack's KRaft controller ports, one per node (KAFKA_CONTROLLER_PORT
+        and the next ones; empty = right after the brokers' ports)."""
+        first = self.kafka_controller_port
+        if first is None:  # resolved by the validator; kept for the type checker
+            first = self.kafka_servers[0].port + self.local_kafka_brokers
+        return [first + i for i in range(self.local_kafka_brokers)]
 
     @property
     def warehouse(self) -> DsnParts:

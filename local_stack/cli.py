@@ -12,7 +12,7 @@ from lambda_common.errors import LambdaError, StackError
 from lambda_common.logs import configure_logging
 from lambda_common.settings import HostPort, Settings, load_settings, parse_hostport
 from local_stack.serve import serve
-from local_stack.services import KafkaService
+from local_stack.services import KafkaService, Service
 from local_stack.stack import SERVICE_TYPES, LocalStack
 from local_stack.tls import ensure_certificates
 
@@ -36,7 +36,10 @@ def main(argv: list[str] | None = None) -> int:
         "command", choices=["up", "down", "status", "restart", "jars", "serve", "tls"]
     )
     parser.add_argument(
-        "services", nargs="*", help="kafka, postgres, s3 (default: all; serve: exactly one)"
+        "services",
+        nargs="*",
+        help="kafka (every node; with LOCAL_KAFKA_BROKERS=3 also kafka-1..kafka-3 alone), "
+        "postgres, s3 (default: all; serve: exactly one)",
     )
     parser.add_argument(
         "--listener",
@@ -103,9 +106,17 @@ def _serve(name: str, listeners: list[tuple[str, HostPort]], settings: Settings)
     types = {cls.name: cls for cls in SERVICE_TYPES}
     if name not in types:
         raise StackError(f"unknown service {name!r}; known: {', '.join(types)}")
-    service = types[name](settings, settings.local_stack_dir.resolve(), bind_all=True)
-    if isinstance(service, KafkaService) and listeners:
-        service.listeners = dict(listeners)
+    home = settings.local_stack_dir.resolve()
+    service: Service
+    if types[name] is KafkaService:
+        # A container is one Kafka node whatever LOCAL_KAFKA_BROKERS says (a .env written
+        # for a 3-broker local stack is read by the Compose services too).
+        kafka = KafkaService(settings, home, bind_all=True, nodes=1)
+        if listeners:
+            kafka.listeners = dict(listeners)
+        service = kafka
+    else:
+        service = types[name](settings, home, bind_all=True)
     return serve(service)
 
 

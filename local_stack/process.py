@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from lambda_common.settings import HostPort
@@ -84,18 +85,43 @@ def spawn_detached(argv: list[str], log: Path, env: dict[str, str] | None = None
 
 def stop_pid(pid: int, marker: str | None, timeout_s: float = 30.0) -> None:
     """SIGTERM, wait up to ``timeout_s`` for a clean exit, then SIGKILL."""
-    if not pid_alive(pid, marker):
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
+    stop_pids([(pid, marker)], timeout_s)
+
+
+def stop_pids(
+    targets: Sequence[tuple[int, str | None]],
+    timeout_s: float = 30.0,
+    *,
+    last_grace_s: float | None = None,
+) -> None:
+    """``stop_pid`` for several processes at once: all are signalled before any is waited
+    for. With ``last_grace_s``, the last one left running after the others have exited
+    gets only that long before SIGKILL (a Kafka node whose clean shutdown waits for a
+    controller quorum that left with the others would wait until ``timeout_s``)."""
+    alive = [(pid, marker) for pid, marker in targets if pid_alive(pid, marker)]
+    for pid, _ in alive:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not pid_alive(pid, marker):
-            return
-        time.sleep(0.2)
-    logger.warning("pid %s did not stop within %ss: killing it", pid, timeout_s)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
+    alone_since: float | None = None
+    while alive and time.monotonic() < deadline:
+        alive = [(pid, marker) for pid, marker in alive if pid_alive(pid, marker)]
+        if len(alive) == 1 < len(targets) and last_grace_s is not None:
+            alone_since = alone_since or time.monotonic()
+            if time.monotonic() - alone_since >= last_grace_s:
+                logger.info(
+                    "pid %s still shutting down %.0fs after the others exited: killing it",
+                    alive[0][0],
+                    last_grace_s,
+                )
+                break
+        if alive:
+            time.sleep(0.2)
+    for pid, _ in alive:
+        if alone_since is None:
+            logger.warning("pid %s did not stop within %ss: killing it", pid, timeout_s)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def log_tail(path: Path, lines: int = 5) -> str:

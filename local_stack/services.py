@@ -28,7 +28,14 @@ from lambda_common.errors import LambdaError, ServiceUnavailable, StackError
 from lambda_common.objectstore import S3ObjectStore
 from lambda_common.settings import HostPort, Settings
 from local_stack.jars import ensure_jars
-from local_stack.process import log_tail, pid_alive, resolve_host, spawn_detached, stop_pid
+from local_stack.process import (
+    log_tail,
+    pid_alive,
+    resolve_host,
+    spawn_detached,
+    stop_pid,
+    stop_pids,
+)
 from local_stack.tls import kafka_tls, tls_files
 
 logger = logging.getLogger(__name__)
@@ -219,8 +226,40 @@ class JavaService(Service):
         self.pid_path.unlink(missing_ok=True)
 
 
+def kafka_node_ports(settings: Settings, nodes: int) -> list[tuple[HostPort, HostPort]]:
+    """Each local Kafka node's broker and controller address: brokers on
+    KAFKA_BOOTSTRAP_SERVERS' (first) port and the next ones, controllers on
+    KAFKA_CONTROLLER_PORT and the next ones; ``StackError`` when the two ranges overlap."""
+    first = settings.kafka_servers[0]
+    brokers = [first.port + i for i in range(nodes)]
+    controllers = [settings.kafka_controller_ports[0] + i for i in range(nodes)]
+    if brokers[-1] > 65535:
+        raise StackError(
+            f"KAFKA_BOOTSTRAP_SERVERS' port {first.port} leaves no room for {nodes} brokers"
+        )
+    if set(brokers) & set(controllers):
+        raise StackError(
+            f"KAFKA_CONTROLLER_PORT {controllers[0]} puts controllers on "
+            f"{_span(controllers)}, where the brokers listen ({_span(brokers)}): "
+            "set it elsewhere, or leave it empty (after the brokers' ports)"
+        )
+    return [
+        (HostPort(first.host, b), HostPort(first.host, c))
+        for b, c in zip(brokers, controllers, strict=True)
+    ]
+
+
+def _span(ports: list[int]) -> str:
+    return str(ports[0]) if len(ports) == 1 else f"{ports[0]}-{ports[-1]}"
+
+
+KAFKA_LAST_NODE_GRACE_S = 5.0
+"""How long the last node of a cluster being stopped may take once the others exited."""
+
+
 class KafkaService(JavaService):
-    """Apache Kafka 4.x, single node, combined broker + controller (KRaft)."""
+    """Apache Kafka 4.x in KRaft mode: one node of LOCAL_KAFKA_BROKERS (1 or 3), each a
+    combined broker + controller; with three, the controllers form a 3-voter quorum."""
 
     name = "kafka"
     program = "kafka"
@@ -230,9 +269,40 @@ class KafkaService(JavaService):
     # KAFKA_BOOTSTRAP_SERVERS; set by ``serve --listener`` (docker-compose.yml).
     listeners: dict[str, HostPort] | None = None
 
+    def __init__(
+        self,
+        settings: Settings,
+        stack_dir: Path,
+        *,
+        bind_all: bool = False,
+        node: int = 1,
+        nodes: int | None = None,
+    ) -> None:
+        self.node = node
+        self.nodes = settings.local_kafka_brokers if nodes is None else nodes
+        if not 1 <= node <= self.nodes:
+            raise StackError(f"Kafka node {node} of {self.nodes} does not exist")
+        # One node keeps the name (and folder) it always had; a cluster's nodes are
+        # kafka-1..kafka-3, so the two modes never share a data folder.
+        if self.nodes > 1:
+            self.name = f"kafka-{node}"
+        super().__init__(settings, stack_dir, bind_all=bind_all)
+
+    @classmethod
+    def cluster(
+        cls, settings: Settings, stack_dir: Path, nodes: int | None = None
+    ) -> list[KafkaService]:
+        """Every node of a local cluster of ``nodes`` (default LOCAL_KAFKA_BROKERS)."""
+        count = settings.local_kafka_brokers if nodes is None else nodes
+        return [cls(settings, stack_dir, node=i, nodes=count) for i in range(1, count + 1)]
+
+    @property
+    def address(self) -> HostPort:
+        """Where this node's broker listens (and is advertised)."""
+        return self.ports()[0].address
+
     def ports(self) -> list[Port]:
-        broker = self.settings.kafka_servers[0]
-        controller = HostPort(broker.host, self.settings.kafka_controller_port)
+        broker, controller = kafka_node_ports(self.settings, self.nodes)[self.node - 1]
         return [Port("KAFKA_BOOTSTRAP_SERVERS", broker), Port("KAFKA_CONTROLLER_PORT", controller)]
 
     def jvm_options(self) -> list[str]:
@@ -244,16 +314,28 @@ class KafkaService(JavaService):
         advertised as given: one for the other containers, one for the host)."""
         broker, controller = (p.address for p in self.ports())
         if not self.listeners and kafka_tls(self.settings):
+            if self.nodes > 1:
+                raise StackError(
+                    "the local stack's TLS mode (KAFKA_SECURITY_PROTOCOL "
+                    f"{self.settings.kafka_security_protocol}) runs one Kafka node: set "
+                    "LOCAL_KAFKA_BROKERS=1"
+                )
             return self._tls_listener_properties(broker, controller)
         if not self.listeners:
+            voters = ",".join(
+                f"{i}@{c.host}:{c.port}"
+                for i, (_, c) in enumerate(kafka_node_ports(self.settings, self.nodes), 1)
+            )
             return {
-                "controller.quorum.voters": f"1@{broker.host}:{controller.port}",
+                "controller.quorum.voters": voters,
                 "listeners": f"PLAINTEXT://{broker.host}:{broker.port},"
                 f"CONTROLLER://{broker.host}:{controller.port}",
                 "advertised.listeners": f"PLAINTEXT://{broker.host}:{broker.port}",
                 "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
                 "inter.broker.listener.name": "PLAINTEXT",
             }
+        if self.nodes > 1:
+            raise StackError("named listeners (serve kafka) are for a single Kafka node")
         names = list(self.listeners)
         ports = [a.port for a in self.listeners.values()] + [controller.port]
         if len(set(ports)) != len(ports):
@@ -368,25 +450,37 @@ class KafkaService(JavaService):
             raise StackError(f"creating the SCRAM user failed: {failed}")
         logger.info("SCRAM credential of Kafka user %s set", s.kafka_sasl_username)
 
-    def prepare(self) -> list[str]:
+    def properties(self) -> dict[str, str]:
+        """The node's whole configuration (``server.properties``)."""
         data = self.home / "data"
+        # A single node can only hold one replica of the internal topics; three hold
+        # three, and a write to them needs two (one node may be down).
+        replicas = str(min(3, self.nodes))
+        min_isr = str(max(1, self.nodes - 1))
         props = {
             "process.roles": "broker,controller",
-            "node.id": "1",
+            "node.id": str(self.node),
             **self.listener_properties(),
             "controller.listener.names": "CONTROLLER",
             "log.dirs": str(data),
             "num.partitions": str(self.settings.kafka_topic_partitions),
-            # A single node can only hold one replica of the internal topics.
-            "offsets.topic.replication.factor": "1",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
+            "offsets.topic.replication.factor": replicas,
+            "transaction.state.log.replication.factor": replicas,
+            "transaction.state.log.min.isr": min_isr,
+            "share.coordinator.state.topic.replication.factor": replicas,
+            "share.coordinator.state.topic.min.isr": min_isr,
             "group.initial.rebalance.delay.ms": "0",
             "auto.create.topics.enable": "false",
         }
-        self.config_path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        if self.nodes > 1:
+            # Topics created without these (by other tools) get the cluster's durability.
+            props["default.replication.factor"] = replicas
+            props["min.insync.replicas"] = min_isr
+        return props
+
+    def prepare(self) -> list[str]:
+        data = self.home / "data"
+        self.config_path.write_text("".join(f"{k}={v}\n" for k, v in self.properties().items()))
         if not (data / "meta.properties").exists():
             self._format(data)
         return [str(self.config_path)]
@@ -395,15 +489,20 @@ class KafkaService(JavaService):
         jars = ensure_jars(self.stack_dir, self.program)
         classpath = f"{jars}/*"
         log4j = f"-Dlog4j2.configurationFile={_conf('kafka-log4j2.xml')}"
+        # Every node of a cluster is formatted with one cluster id: the first formatted
+        # node's (a node's data lost and formatted again joins its old cluster).
         cluster_id = (
-            subprocess.run(
-                [_java(), log4j, "-cp", classpath, "kafka.tools.StorageTool", "random-uuid"],
-                capture_output=True,
-                text=True,
-                check=True,
+            self._sibling_cluster_id()
+            or (
+                subprocess.run(
+                    [_java(), log4j, "-cp", classpath, "kafka.tools.StorageTool", "random-uuid"],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                .stdout.strip()
+                .splitlines()[-1]
             )
-            .stdout.strip()
-            .splitlines()[-1]
         )
         result = subprocess.run(
             [
@@ -429,10 +528,32 @@ class KafkaService(JavaService):
             )
         logger.info("formatted Kafka KRaft storage in %s (cluster id %s)", data, cluster_id)
 
+    @staticmethod
+    def stop_together(nodes: list[KafkaService]) -> None:
+        """Stop several nodes at once (``stop`` one by one would leave the last without a
+        controller quorum for its clean shutdown, and it would wait until killed). Even
+        so, the node that was the active controller can be left waiting for the quorum
+        once the others are gone: it gets a few seconds, then is killed (its data is on
+        disk and recovered at the next start)."""
+        targets = [(pid, n.marker) for n in nodes if (pid := n.pid()) is not None]
+        stop_pids(targets, last_grace_s=KAFKA_LAST_NODE_GRACE_S)
+        for node in nodes:
+            node.pid_path.unlink(missing_ok=True)
+
+    def _sibling_cluster_id(self) -> str | None:
+        for sibling in KafkaService.cluster(self.settings, self.stack_dir, self.nodes):
+            meta = sibling.home / "data" / "meta.properties"
+            if sibling.node != self.node and meta.is_file():
+                for line in meta.read_text().splitlines():
+                    key, _, value = line.partition("=")
+                    if key.strip() == "cluster.id" and value.strip():
+                        return value.strip()
+        return None
+
     def probe(self) -> str:
         # A plain TCP connect first: while the broker boots, kafka-python would log every
         # refused connection as an error.
-        broker = self.ports()[0].address
+        broker = self.address
         socket.create_connection((resolve_host(broker.host), broker.port), timeout=2).close()
         if not self.listeners and kafka_tls(self.settings):
             # Its own loopback listener: the SCRAM user exists only once it is healthy.
@@ -441,8 +562,37 @@ class KafkaService(JavaService):
                 f"{brokers} broker(s) at {self.settings.kafka_bootstrap_servers} "
                 f"({self.settings.kafka_security_protocol})"
             )
-        brokers = check_broker(self.settings, timeout_s=3)
-        return f"{brokers} broker(s) at {self.settings.kafka_bootstrap_servers}"
+        if self.nodes == 1:
+            brokers = check_broker(self.settings, timeout_s=3)
+            return f"{brokers} broker(s) at {self.settings.kafka_bootstrap_servers}"
+        brokers = check_broker(self._this_node_only(), timeout_s=3)
+        return f"node {self.node} of {self.nodes} at {broker.host}:{broker.port}, {brokers} live"
+
+    def _this_node_only(self) -> Settings:
+        # Settings that reach this node itself, not just any node of the bootstrap list.
+        return self.settings.model_copy(
+            update={"kafka_bootstrap_servers": f"{self.address.host}:{self.address.port}"}
+        )
+
+    def wait_healthy(self, timeout_s: float) -> str:
+        """As every service; in a cluster also until every node has registered with the
+        controllers (a topic created before would get fewer replicas than there are
+        nodes)."""
+        deadline = time.monotonic() + timeout_s
+        detail = super().wait_healthy(timeout_s)
+        while self.nodes > 1:
+            try:
+                if check_broker(self._this_node_only(), timeout_s=3) >= self.nodes:
+                    return self.probe()
+            except ServiceUnavailable:
+                pass  # asked again below, until the deadline
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"{self.name} did not see all {self.nodes} brokers within "
+                    f"{timeout_s:.0f}s ({detail}); see {self.log_path}"
+                )
+            time.sleep(0.5)
+        return detail
 
 
 class S3Service(JavaService):

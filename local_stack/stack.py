@@ -6,6 +6,7 @@ import fcntl
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from lambda_common.errors import StackError
@@ -29,19 +30,37 @@ class LocalStack:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.stack_dir = settings.local_stack_dir.resolve()
-        self.services: dict[str, Service] = {
-            cls.name: cls(settings, self.stack_dir) for cls in SERVICE_TYPES
-        }
+        self.services: dict[str, Service] = {}
+        for cls in SERVICE_TYPES:
+            if cls is KafkaService:
+                # One service per node: kafka, or kafka-1..kafka-3 (LOCAL_KAFKA_BROKERS).
+                self.services.update(
+                    (node.name, node) for node in KafkaService.cluster(settings, self.stack_dir)
+                )
+            else:
+                self.services[cls.name] = cls(settings, self.stack_dir)
+        # The Kafka nodes of the other LOCAL_KAFKA_BROKERS, in their own folders: never
+        # started here, but found running (the setting changed) and stopped by ``down``.
+        self.other_kafka = KafkaService.cluster(
+            settings, self.stack_dir, 3 if settings.local_kafka_brokers == 1 else 1
+        )
 
     def _select(self, names: Sequence[str] | None) -> list[Service]:
         if not names:
             return list(self.services.values())
-        unknown = sorted(set(names) - set(self.services))
+        # "kafka" names every node of a cluster too.
+        wanted = {n for n in self.services if n in names}
+        if "kafka" in names:
+            wanted |= {n for n, svc in self.services.items() if isinstance(svc, KafkaService)}
+        unknown = sorted(set(names) - set(self.services) - {"kafka"})
         if unknown:
             raise StackError(
                 f"unknown service(s) {', '.join(unknown)}; known: {', '.join(self.services)}"
             )
-        return [self.services[n] for n in self.services if n in names]
+        return [svc for n, svc in self.services.items() if n in wanted]
+
+    def _other_kafka_running(self) -> list[KafkaService]:
+        return [node for node in self.other_kafka if node.pid() is not None]
 
     @contextmanager
     def _lock(self) -> Iterator[None]:
@@ -69,6 +88,14 @@ class LocalStack:
         lines: list[str] = []
         with self._lock():
             selected = self._select(names)
+            running = self._other_kafka_running()
+            if running and any(isinstance(svc, KafkaService) for svc in selected):
+                other = running[0]
+                raise StackError(
+                    f"Kafka runs here with LOCAL_KAFKA_BROKERS={other.nodes} "
+                    f"({other.name}, pid {other.pid()}), not {self.settings.local_kafka_brokers}:"
+                    " stop it first (make local-down); each mode keeps its own data"
+                )
             for svc in selected:
                 svc.check_local()
             to_start = [svc for svc in selected if svc.pid() is None]
@@ -99,11 +126,27 @@ class LocalStack:
         """Stop the selected services (all by default); data stays on disk."""
         lines: list[str] = []
         with self._lock():
-            for svc in reversed(self._select(names)):
-                if svc.pid() is None:
+            selected = self._select(names)
+            if any(isinstance(svc, KafkaService) for svc in selected):
+                # Left running by the other mode: stopped too, so local-down always works.
+                others = self._other_kafka_running()
+                KafkaService.stop_together(others)
+                lines += [
+                    f"{node.name:<9} stopped (LOCAL_KAFKA_BROKERS={node.nodes})"
+                    for node in reversed(others)
+                ]
+            running = [svc for svc in selected if svc.pid() is not None]
+            # A cluster's nodes stop together; the other services in reverse start order.
+            nodes = [svc for svc in running if isinstance(svc, KafkaService)]
+            for svc in reversed(selected):
+                if svc not in running:
                     lines.append(f"{svc.name:<9} already stopped")
                     continue
-                svc.stop()
+                if svc in nodes:
+                    KafkaService.stop_together(nodes)
+                    nodes = []
+                elif not isinstance(svc, KafkaService):
+                    svc.stop()
                 lines.append(f"{svc.name:<9} stopped")
         return lines
 
@@ -113,5 +156,15 @@ class LocalStack:
         self.up([name])
 
     def status(self) -> list[Status]:
-        """The status of every service."""
-        return [svc.status() for svc in self.services.values()]
+        """The status of every service (a stopped Kafka says so when the other
+        LOCAL_KAFKA_BROKERS' Kafka runs here instead)."""
+        others = self._other_kafka_running()
+        result = []
+        for svc in self.services.values():
+            st = svc.status()
+            if others and isinstance(svc, KafkaService) and st.pid is None:
+                names = ", ".join(node.name for node in others)
+                detail = f"stopped; {names} of LOCAL_KAFKA_BROKERS={others[0].nodes} run here"
+                st = replace(st, detail=detail)
+            result.append(st)
+        return result

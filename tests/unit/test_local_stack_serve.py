@@ -31,6 +31,7 @@ def settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Settings:
     monkeypatch.chdir(tmp_path)  # no developer .env
     return load_settings(
         kafka_bootstrap_servers="kafka:29092",
+        kafka_controller_port=9093,  # as docker-compose.yml gives it
         s3_endpoint_url="http://s3:9000",
         warehouse_dsn="postgresql://lambda:pw@postgres:5432/lambda",
         local_stack_dir=tmp_path,
