@@ -26,12 +26,15 @@ SERVICE_TYPES: tuple[type[Service], ...] = (KafkaService, PostgresService, S3Ser
 class LocalStack:
     """The local stack for one settings object (one ``LOCAL_STACK_DIR``)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, services: Sequence[Service] | None = None) -> None:
         self.settings = settings
         self.stack_dir = settings.local_stack_dir.resolve()
-        self.services: dict[str, Service] = {
-            cls.name: cls(settings, self.stack_dir) for cls in SERVICE_TYPES
-        }
+        # ``services``: another set of programs managed the same way (the Spark cluster).
+        self.services: dict[str, Service] = (
+            {svc.name: svc for svc in services}
+            if services is not None
+            else {cls.name: cls(settings, self.stack_dir) for cls in SERVICE_TYPES}
+        )
 
     def _select(self, names: Sequence[str] | None) -> list[Service]:
         if not names:
