@@ -25,7 +25,7 @@ from lambda_common.errors import ServiceUnavailable, StackError
 from lambda_common.settings import HostPort, Settings
 from local_stack.process import pid_alive, spawn_detached, stop_pid
 from local_stack.services import Port, Service, _java
-from local_stack.stack import LocalStack
+from local_stack.stack import START_TIMEOUT_S, LocalStack, check_ports_free
 
 logger = logging.getLogger(__name__)
 
@@ -227,6 +227,17 @@ class SparkCluster(LocalStack):
         self.services = {
             svc.name: svc for svc in self._daemons(range(1, settings.spark_workers + 1))
         }
+
+    def up(
+        self, names: Sequence[str] | None = None, timeout_s: float = START_TIMEOUT_S
+    ) -> list[str]:
+        """Start the master, wait until it answers, then the workers: a worker started
+        before its master listens waits out a registration retry (5 to 15 s)."""
+        if names:
+            return super().up(names, timeout_s)
+        check_ports_free([svc for svc in self.services.values() if svc.pid() is None])
+        master = super().up(["master"], timeout_s)
+        return master + super().up(None, timeout_s)[1:]
 
     def _daemons(self, workers: Iterable[int]) -> list[SparkDaemon]:
         master = SparkMaster(self.settings, self.stack_dir)

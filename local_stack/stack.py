@@ -23,6 +23,18 @@ SERVICE_TYPES: tuple[type[Service], ...] = (KafkaService, PostgresService, S3Ser
 """Every service of the stack, in start order."""
 
 
+def check_ports_free(services: Sequence[Service]) -> None:
+    """Raise ``StackError`` naming the setting of the first port of ``services`` that
+    another process holds."""
+    for svc in services:
+        for port in svc.ports():
+            if port_in_use(port.address):
+                raise StackError(
+                    f"port {port.address.port} ({port.setting}) is already in use "
+                    f"by another process: free it or set {port.setting} to use another port"
+                )
+
+
 class LocalStack:
     """The local stack for one settings object (one ``LOCAL_STACK_DIR``)."""
 
@@ -77,14 +89,7 @@ class LocalStack:
             to_start = [svc for svc in selected if svc.pid() is None]
             # Check every port before starting anything, so a conflict fails fast and
             # leaves nothing half-started.
-            for svc in to_start:
-                for port in svc.ports():
-                    if port_in_use(port.address):
-                        raise StackError(
-                            f"port {port.address.port} ({port.setting}) is already in use "
-                            f"by another process: free it or set {port.setting} "
-                            "to use another port"
-                        )
+            check_ports_free(to_start)
             for svc in to_start:
                 if isinstance(svc, JavaService):
                     ensure_jars(self.stack_dir, svc.program)
