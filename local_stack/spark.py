@@ -153,10 +153,10 @@ class SparkMaster(SparkDaemon):
         state = self.master_state()
         if state.get("status") != "ALIVE":
             raise ServiceUnavailable(f"Spark master is {state.get('status', 'starting')}")
-        alive = int(state.get("aliveworkers", 0))
+        # No worker count: at start the master answers before its workers register (each
+        # worker's own line says it registered).
         return (
-            f"{master_url(self.settings)}, {alive} worker(s) alive, "
-            f"UI http://{HOST}:{self.settings.spark_master_webui_port}"
+            f"{master_url(self.settings)}, UI http://{HOST}:{self.settings.spark_master_webui_port}"
         )
 
 
