@@ -28,6 +28,7 @@ import logging
 import os
 import random
 import re
+import signal
 import sys
 import tempfile
 import threading
@@ -447,11 +448,21 @@ def _start_and_supervise(settings: Settings, stop: threading.Event) -> None:
     # The zip of code shipped to a cluster's executors lives as long as the session.
     with tempfile.TemporaryDirectory(prefix="lambda-speed-") as scratch:
         spark = build_session(settings, Path(scratch))
+        _reclaim_sigint()
         try:
             _supervise_session(spark, settings, stop)
         finally:
             _stop_spark(spark)
     logger.info("speed layer stopped")
+
+
+def _reclaim_sigint() -> None:
+    """Make SIGINT a stop request again. pyspark's SparkContext puts its own SIGINT handler
+    in place of the job's (cancel every job, raise KeyboardInterrupt): Ctrl-C then failed
+    the query, which the job started again instead of stopping."""
+    if _main_thread():
+        # SIGTERM's handler is stop_on_signals' (pyspark leaves SIGTERM alone).
+        signal.signal(signal.SIGINT, signal.getsignal(signal.SIGTERM))
 
 
 def _supervise_session(spark: Any, settings: Settings, stop: threading.Event) -> None:

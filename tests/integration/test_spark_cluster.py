@@ -5,6 +5,7 @@ the test's own aggregation of the lane's topic, then the cluster stopped."""
 
 from __future__ import annotations
 
+import signal
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -78,7 +79,10 @@ def test_the_speed_job_runs_exactly_on_a_two_worker_cluster(
         apps = [app for app in state["activeapps"] if app["name"] == "lambda-speed-layer"]
         assert len(apps) == 1 and apps[0]["cores"] == 2, state["activeapps"]
         assert [w["coresused"] for w in state["workers"] if w["state"] == "ALIVE"] == [1, 1]
-        assert job.stop() == 0, job.tail()
+        # Ctrl-C (SIGINT) stops the job cleanly, as SIGTERM does.
+        assert job.process is not None
+        job.process.send_signal(signal.SIGINT)
+        assert job.process.wait(timeout=60) == 0, job.tail()
     finally:
         if job.alive():
             job.kill()
