@@ -18,7 +18,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 BUILD_CA_BUNDLE ?= $(if $(wildcard /etc/ssl/certs/ca-certificates.crt),/etc/ssl/certs/ca-certificates.crt,/dev/null)
 export BUILD_CA_BUNDLE
 
-.PHONY: help deps venv jars setup local-up local-down local-tls local-status docker-prepare docker-engine-stop up down init env run-producer batch-once batch recompute batch-reset batch-ack-loss speed query status dashboard demo bench chaos lint test test-unit test-integration test-docker clean
+.PHONY: help deps venv jars setup local-up local-down local-tls local-status spark-up spark-down spark-status docker-prepare docker-engine-stop up down init env run-producer batch-once batch recompute batch-reset batch-ack-loss speed query status dashboard demo bench chaos lint test test-unit test-integration test-docker clean
 
 help: ## List the targets
 	@echo "usage: make TARGET   (settings: environment or .env, see .env.example)"
@@ -53,6 +53,15 @@ local-tls: venv ## Write the local stack's own CA and server certificate (LOCAL_
 
 local-status: venv ## Health of each local service; exits non-zero if one is not healthy
 	@$(PY) -m local_stack status
+
+spark-up: venv ## Start a Spark standalone cluster: a master (spark://127.0.0.1:SPARK_MASTER_PORT) and SPARK_WORKERS workers
+	@$(PY) -m local_stack spark-up
+
+spark-down: venv ## Stop the Spark standalone cluster (its logs stay in LOCAL_STACK_DIR/spark)
+	@$(PY) -m local_stack spark-down
+
+spark-status: venv ## Health of the Spark master and each worker; exits non-zero if one is not healthy
+	@$(PY) -m local_stack spark-status
 
 docker-prepare: ## Docker: an engine, Compose v2 and debian:bookworm-slim, each made here if missing (as root)
 	@bash docker/prepare.sh all
@@ -97,7 +106,7 @@ batch-reset: venv ## After the topic was deleted and re-created: archive the old
 batch-ack-loss: venv ## Acknowledge the offset ranges retention deleted before they were landed (make status stops FAILing on them)
 	@$(PY) -m batch_layer ack-loss
 
-speed: venv ## The Spark streaming job keeping every speed table (SPEED_TRIGGER, SPEED_CHECKPOINT, SPARK_MASTER)
+speed: venv ## The Spark streaming job keeping every speed table (SPEED_TRIGGER, SPEED_CHECKPOINT, SPARK_MASTER: local[*] or spark://127.0.0.1:7077 after spark-up)
 	@$(PY) -m speed_layer
 
 # Free text reaches the command through the environment, never through the shell's

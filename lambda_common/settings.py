@@ -310,6 +310,18 @@ class Settings(BaseSettings):
     # stack moved by KAFKA_BOOTSTRAP_SERVERS alone moves its controllers along.
     kafka_controller_port: OptionalInt = Field(None, gt=0, lt=65536)
 
+    # The local Spark standalone cluster (make spark-up): a master on 127.0.0.1 and
+    # SPARK_WORKERS workers, for SPARK_MASTER=spark://127.0.0.1:SPARK_MASTER_PORT. Worker
+    # n's web UI is on SPARK_WORKER_WEBUI_PORT + n - 1. Spark's own names, same meaning.
+    spark_workers: int = Field(2, ge=1, le=16)
+    spark_master_port: int = Field(7077, gt=0, lt=65536)
+    spark_master_webui_port: int = Field(8080, gt=0, lt=65536)
+    spark_worker_webui_port: int = Field(8081, gt=0, lt=65536 - 16)
+    # What each worker offers executors: one core each keeps a 2-core machine usable
+    # with the default two workers.
+    spark_worker_cores: int = Field(1, ge=1, le=256)
+    spark_worker_memory: str = Field("1g", pattern=r"^[1-9]\d*[mMgG]$")
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:

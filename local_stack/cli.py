@@ -1,6 +1,8 @@
 """``python -m local_stack up|down|status|restart|jars``: the local stack without Docker;
-``python -m local_stack serve NAME``: one of its services in the foreground (a container's
-main program in docker-compose.yml)."""
+``python -m local_stack spark-up|spark-down|spark-status``: a Spark standalone cluster on
+this machine (a master and SPARK_WORKERS workers); ``python -m local_stack serve NAME``: one
+of the stack's services in the foreground (a container's main program in
+docker-compose.yml)."""
 
 from __future__ import annotations
 
@@ -13,8 +15,11 @@ from lambda_common.logs import configure_logging
 from lambda_common.settings import HostPort, Settings, load_settings, parse_hostport
 from local_stack.serve import serve
 from local_stack.services import KafkaService, Service
+from local_stack.spark import SparkCluster
 from local_stack.stack import SERVICE_TYPES, LocalStack
 from local_stack.tls import ensure_certificates
+
+SPARK_COMMANDS = ("spark-up", "spark-down", "spark-status")
 
 
 def _listener(text: str) -> tuple[str, HostPort]:
@@ -33,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code (1 when a service is not healthy)."""
     parser = argparse.ArgumentParser(prog="lambda-stack", description=__doc__)
     parser.add_argument(
-        "command", choices=["up", "down", "status", "restart", "jars", "serve", "tls"]
+        "command",
+        choices=["up", "down", "status", "restart", "jars", "serve", "tls", *SPARK_COMMANDS],
     )
     parser.add_argument(
         "services",
@@ -54,17 +60,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("serve takes exactly one service: kafka, postgres or s3")
     if args.listener and (args.command != "serve" or args.services != ["kafka"]):
         parser.error("--listener is for serve kafka")
+    if args.command in SPARK_COMMANDS and args.services:
+        parser.error(f"{args.command} takes no service names: it runs the whole cluster")
     try:
         settings = load_settings()
         if args.command == "serve":
             configure_logging(settings.log_level)
             return _serve(args.services[0], args.listener or [], settings)
-        configure_logging("WARNING" if args.command == "status" else settings.log_level)
-        stack = LocalStack(settings)
-        if args.command == "up":
+        quiet = args.command in ("status", "spark-status")
+        configure_logging("WARNING" if quiet else settings.log_level)
+        stack = SparkCluster(settings) if args.command in SPARK_COMMANDS else LocalStack(settings)
+        if args.command in ("up", "spark-up"):
             for line in stack.up(args.services):
                 print(line)
-        elif args.command == "down":
+        elif args.command in ("down", "spark-down"):
             for line in stack.down(args.services):
                 print(line)
         elif args.command == "restart":

@@ -24,13 +24,32 @@ SERVICE_TYPES: tuple[type[Service], ...] = (KafkaService, PostgresService, S3Ser
 """Every service of the stack, in start order."""
 
 
+def check_ports_free(services: Sequence[Service]) -> None:
+    """Raise ``StackError`` naming the setting of the first port of ``services`` that
+    another process holds."""
+    for svc in services:
+        for port in svc.ports():
+            if port_in_use(port.address):
+                raise StackError(
+                    f"port {port.address.port} ({port.setting}) is already in use "
+                    f"by another process: free it or set {port.setting} to use another port"
+                )
+
+
 class LocalStack:
     """The local stack for one settings object (one ``LOCAL_STACK_DIR``)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, services: Sequence[Service] | None = None) -> None:
         self.settings = settings
         self.stack_dir = settings.local_stack_dir.resolve()
         self.services: dict[str, Service] = {}
+        # The Kafka nodes of the other LOCAL_KAFKA_BROKERS, in their own folders: never
+        # started here, but found running (the setting changed) and stopped by ``down``.
+        self.other_kafka: list[KafkaService] = []
+        if services is not None:
+            # Another set of programs managed the same way (the Spark cluster).
+            self.services = {svc.name: svc for svc in services}
+            return
         for cls in SERVICE_TYPES:
             if cls is KafkaService:
                 # One service per node: kafka, or kafka-1..kafka-3 (LOCAL_KAFKA_BROKERS).
@@ -39,8 +58,6 @@ class LocalStack:
                 )
             else:
                 self.services[cls.name] = cls(settings, self.stack_dir)
-        # The Kafka nodes of the other LOCAL_KAFKA_BROKERS, in their own folders: never
-        # started here, but found running (the setting changed) and stopped by ``down``.
         self.other_kafka = KafkaService.cluster(
             settings, self.stack_dir, 3 if settings.local_kafka_brokers == 1 else 1
         )
@@ -101,14 +118,7 @@ class LocalStack:
             to_start = [svc for svc in selected if svc.pid() is None]
             # Check every port before starting anything, so a conflict fails fast and
             # leaves nothing half-started.
-            for svc in to_start:
-                for port in svc.ports():
-                    if port_in_use(port.address):
-                        raise StackError(
-                            f"port {port.address.port} ({port.setting}) is already in use "
-                            f"by another process: free it or set {port.setting} "
-                            "to use another port"
-                        )
+            check_ports_free(to_start)
             for svc in to_start:
                 if isinstance(svc, JavaService):
                     ensure_jars(self.stack_dir, svc.program)

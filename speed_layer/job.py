@@ -23,19 +23,22 @@ the job, with one line saying what to do.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import random
 import re
-import shutil
+import signal
 import sys
 import tempfile
 import threading
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from lambda_common.broker import check_broker
 from lambda_common.errors import LambdaError, ServiceUnavailable
@@ -109,63 +112,109 @@ def _quiet(spark: Any, logger_name: str) -> None:
     )
 
 
-def build_session(settings: Settings) -> Any:
-    """A SparkSession configured for the job (the master from ``SPARK_MASTER``)."""
+def one_machine(master: str) -> bool:
+    """Whether ``master`` runs every executor on this machine: ``local[...]``, or a
+    standalone master on loopback (``make spark-up``). Such a cluster shares this machine's
+    files, its loopback address and this virtualenv's interpreter."""
+    if master.startswith("local"):
+        return True
+    parts = urlsplit(master)
+    # spark://h1:7077,h2:7077 names several masters (standby ones): all must be local.
+    hosts = [h.rsplit(":", 1)[0] for h in parts.netloc.split(",")]
+    return parts.scheme == "spark" and all(h == "localhost" or h.startswith("127.") for h in hosts)
+
+
+def driver_environment(master: str, python: str) -> dict[str, str]:
+    """Variables the driver sets, unless already set, before Spark starts.
+
+    On one machine: stay on loopback rather than guess a public interface (executors of a
+    local cluster reach the driver there), and run the UDF in ``python``, this very
+    interpreter, whose virtualenv has pyspark, rather than whatever "python3" is first on
+    PATH. pyspark sends the driver's PYSPARK_PYTHON to the executors with each UDF, so on
+    a cluster of several machines it must name an interpreter every node has: set it
+    there (nothing is assumed).
+    """
+    if not one_machine(master):
+        return {}
+    return {"SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": python}
+
+
+def session_config(
+    settings: Settings, jars: Sequence[Path], spark_version: str, cores: int
+) -> dict[str, str]:
+    """The Spark properties of the job's session: ``jars`` the connector's (empty: Spark
+    resolves it as a package), ``cores`` this machine's."""
+    master = settings.spark_master
+    conf = {
+        "spark.sql.session.timeZone": "UTC",
+        # State for tweet_ids within the retention window can be large: RocksDB keeps it
+        # off the JVM heap, and changelog checkpointing makes each commit small.
+        "spark.sql.streaming.stateStore.providerClass": (
+            "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
+        ),
+        "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
+        "spark.ui.showConsoleProgress": "false",
+        # Source options whose name or value matches are shown as *** in plans, the UI and
+        # logs: the Kafka source's JAAS option carries the SASL password.
+        "spark.sql.redaction.options.regex": "(?i)url|jaas|password|secret",
+    }
+    if one_machine(master):
+        # 200 shuffle partitions (Spark's default) means 200 state-store tasks per
+        # stateful operator and micro-batch; one per core is what a machine can run at
+        # once, however many workers share it. Fixed per checkpoint once started.
+        conf["spark.sql.shuffle.partitions"] = str(cores)
+    if master.startswith("local"):
+        conf["spark.ui.enabled"] = "false"
+    # On a cluster the driver serves these jars to the executors (they read Kafka).
+    if jars:
+        conf["spark.jars"] = ",".join(str(j) for j in jars)
+    else:
+        conf["spark.jars.packages"] = f"{CONNECTOR}:{spark_version}"
+    return conf
+
+
+def build_session(settings: Settings, scratch: Path | None = None) -> Any:
+    """A SparkSession configured for the job (the master from ``SPARK_MASTER``). Not on
+    ``local[...]``, the executors get the code the UDF imports as a zip written in
+    ``scratch`` (a folder that must outlive the session; default: a new temporary one)."""
     import pyspark
     from pyspark.sql import SparkSession
 
-    builder = (
-        SparkSession.builder.appName("lambda-speed-layer")
-        .master(settings.spark_master)
-        .config("spark.sql.session.timeZone", "UTC")
-        # State for tweet_ids within the retention window can be large: RocksDB keeps it
-        # off the JVM heap, and changelog checkpointing makes each commit small.
-        .config(
-            "spark.sql.streaming.stateStore.providerClass",
-            "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
-        )
-        .config("spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled", "true")
-        .config("spark.ui.showConsoleProgress", "false")
-        # Source options whose name or value matches are shown as *** in plans, the UI and
-        # logs: the Kafka source's JAAS option carries the SASL password.
-        .config("spark.sql.redaction.options.regex", "(?i)url|jaas|password|secret")
+    master = settings.spark_master
+    for name, value in driver_environment(master, sys.executable).items():
+        os.environ.setdefault(name, value)
+    conf = session_config(
+        settings, connector_jars(settings), pyspark.__version__, os.cpu_count() or 2
     )
-    if settings.spark_master.startswith("local"):
-        # One machine: stay on loopback rather than guess a public interface, and run the
-        # UDF in this very interpreter (its virtualenv has the pipeline's packages), not
-        # whatever "python3" is first on PATH.
-        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-        # 200 shuffle partitions (Spark's default) means 200 state-store tasks per
-        # stateful operator and micro-batch; one per core is what a machine can run at
-        # once. Fixed per checkpoint once started.
-        builder = builder.config("spark.sql.shuffle.partitions", str(os.cpu_count() or 2)).config(
-            "spark.ui.enabled", "false"
-        )
-    jars = connector_jars(settings)
-    if jars:
-        builder = builder.config("spark.jars", ",".join(str(j) for j in jars))
-    else:
-        builder = builder.config("spark.jars.packages", f"{CONNECTOR}:{pyspark.__version__}")
+    builder = SparkSession.builder.appName("lambda-speed-layer").master(master)
+    for key, value in conf.items():
+        builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     _quiet(spark, "org.apache.spark.sql.execution.streaming.ProcessingTimeExecutor")
-    if not settings.spark_master.startswith("local"):
-        _ship_code(spark)
+    if not master.startswith("local"):
+        folder = scratch or Path(tempfile.mkdtemp(prefix="lambda-speed-"))
+        # Executors import the UDF's modules from the zip, ahead of anything installed
+        # where they run: they need pyspark there, not this checkout.
+        spark.sparkContext.addPyFile(str(code_archive(folder)))
     return spark
 
 
-def _ship_code(spark: Any) -> None:
-    """Send the shared package and this one to the executors (the UDF imports them)."""
-    import lambda_common
-    import speed_layer
+CODE_PACKAGES = ("lambda_common", "speed_layer")
+"""The packages the executors import: the UDF's module and what it imports."""
 
-    folder = Path(tempfile.mkdtemp(prefix="lambda-speed-"))
-    for package in (lambda_common, speed_layer):
-        root = Path(str(package.__file__)).parent
-        shutil.copytree(root, folder / "code" / root.name, ignore=shutil.ignore_patterns("*.pyc"))
-    archive = shutil.make_archive(str(folder / "lambda_code"), "zip", folder / "code")
-    spark.sparkContext.addPyFile(archive)
+
+def code_archive(folder: Path) -> Path:
+    """A zip of ``CODE_PACKAGES`` (their sources and data files, no bytecode) in
+    ``folder``, importable from ``sys.path`` as it is (what ``addPyFile`` ships)."""
+    archive = folder / "lambda_code.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in CODE_PACKAGES:
+            root = Path(str(importlib.import_module(name).__file__)).parent
+            for path in sorted(root.rglob("*")):
+                if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                    zf.write(path, path.relative_to(root.parent).as_posix())
+    return archive
 
 
 MSK_IAM_OPTIONS = {
@@ -416,12 +465,16 @@ def preflight(settings: Settings) -> None:
         warehouse.ensure_schema()
 
 
+def _local_path(location: str) -> bool:
+    return "://" not in location or location.startswith("file:")
+
+
 def checkpoint_lock(settings: Settings) -> AbstractContextManager[None]:
     """One job per local checkpoint: a second one fails at start with one line, rather
     than deep in Spark (CONCURRENT_STREAM_LOG_UPDATE). Remote checkpoints (s3a://, hdfs://)
     are the cluster's to guard."""
     checkpoint = settings.speed_checkpoint
-    if "://" in checkpoint and not checkpoint.startswith("file://"):
+    if not _local_path(checkpoint):
         return nullcontext()
     folder = Path(checkpoint.removeprefix("file://")).resolve()
     return exclusive_lock(folder.with_name(folder.name + ".lock"), "speed job on " + str(folder))
@@ -443,7 +496,27 @@ def _run(settings: Settings, stop: threading.Event | None) -> None:
 
 
 def _start_and_supervise(settings: Settings, stop: threading.Event) -> None:
-    spark = build_session(settings)
+    # The zip of code shipped to a cluster's executors lives as long as the session.
+    with tempfile.TemporaryDirectory(prefix="lambda-speed-") as scratch:
+        spark = build_session(settings, Path(scratch))
+        _reclaim_sigint()
+        try:
+            _supervise_session(spark, settings, stop)
+        finally:
+            _stop_spark(spark)
+    logger.info("speed layer stopped")
+
+
+def _reclaim_sigint() -> None:
+    """Make SIGINT a stop request again. pyspark's SparkContext puts its own SIGINT handler
+    in place of the job's (cancel every job, raise KeyboardInterrupt): Ctrl-C then failed
+    the query, which the job started again instead of stopping."""
+    if _main_thread():
+        # SIGTERM's handler is stop_on_signals' (pyspark leaves SIGTERM alone).
+        signal.signal(signal.SIGINT, signal.getsignal(signal.SIGTERM))
+
+
+def _supervise_session(spark: Any, settings: Settings, stop: threading.Event) -> None:
     sink = SpeedSink(settings, stop=stop)
     sink.session = spark
     spark.streams.addListener(_status_listener(settings, sink))
@@ -469,11 +542,13 @@ def _start_and_supervise(settings: Settings, stop: threading.Event) -> None:
         checkpoint,
         settings.spark_master,
     )
-    try:
-        supervise(start_query, sink, stop, checkpoint)
-    finally:
-        _stop_spark(spark)
-    logger.info("speed layer stopped")
+    if not one_machine(settings.spark_master) and _local_path(checkpoint):
+        logger.warning(
+            "SPEED_CHECKPOINT %s is a local path: every node of the cluster writes state "
+            "there, so it must be one they all see (a shared mount), or use s3a:// or hdfs://",
+            checkpoint,
+        )
+    supervise(start_query, sink, stop, checkpoint)
 
 
 def supervise(
