@@ -94,6 +94,10 @@ def test_empty_endpoint_means_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
         ("WAREHOUSE_DSN", "redshift://u:p@cluster:5439/db", "invalid setting WAREHOUSE_DSN"),
         ("WAREHOUSE_DSN", "postgresql://u:p@h:99999/db", "invalid setting WAREHOUSE_DSN"),
         ("WAREHOUSE_DSN", "postgresql://u@h/db?port=5432", "invalid setting WAREHOUSE_DSN"),
+        ("LOCAL_KAFKA_BROKERS", "2", "invalid setting LOCAL_KAFKA_BROKERS: Input should be 1 or 3"),
+        ("KAFKA_CONTROLLER_PORT", "70000", "invalid setting KAFKA_CONTROLLER_PORT"),
+        ("KAFKA_REPLICATION_FACTOR", "0", "invalid setting KAFKA_REPLICATION_FACTOR"),
+        ("KAFKA_MIN_INSYNC_REPLICAS", "none", "invalid setting KAFKA_MIN_INSYNC_REPLICAS"),
     ],
 )
 def test_bad_setting_fails_naming_it(

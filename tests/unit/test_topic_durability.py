@@ -29,22 +29,6 @@ def _settings(tmp_path: Path, **overrides: Any) -> Settings:
 # --- Settings ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("name", "value", "expected"),
-    [
-        ("KAFKA_REPLICATION_FACTOR", "0", "invalid setting KAFKA_REPLICATION_FACTOR"),
-        ("KAFKA_MIN_INSYNC_REPLICAS", "none", "invalid setting KAFKA_MIN_INSYNC_REPLICAS"),
-    ],
-)
-def test_bad_durability_setting_fails_naming_it(
-    monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str
-) -> None:
-    monkeypatch.setenv(name, value)
-    with pytest.raises(ConfigError, match=expected) as info:
-        load_settings()
-    assert "\n" not in str(info.value)
-
-
 def test_min_insync_replicas_may_not_exceed_the_replication_factor(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
