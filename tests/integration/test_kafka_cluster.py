@@ -5,7 +5,6 @@ three times with two in sync, and keeps taking ``acks=all`` writes with a node k
 from __future__ import annotations
 
 import os
-import random
 import signal
 import time
 from collections.abc import Iterator
@@ -16,22 +15,11 @@ from kafka import KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType
 
 from lambda_common.broker import admin_client, client_config, ensure_topic
-from lambda_common.settings import HostPort, Settings, load_settings
-from local_stack.process import port_in_use
-from local_stack.services import KafkaService
+from lambda_common.settings import Settings, load_settings
 from local_stack.stack import LocalStack
+from tests.topology import kafka_cluster, kafka_node
 
 from .helpers import consume_all, run_module
-
-
-def _free_ports(count: int) -> int:
-    """The first of ``count`` consecutive free ports, away from every stack's defaults."""
-    rng = random.Random()
-    for _ in range(100):
-        first = rng.randrange(40_000, 60_000)
-        if not any(port_in_use(HostPort("localhost", p)) for p in range(first, first + count)):
-            return first
-    raise AssertionError("no run of free ports found")
 
 
 def _produce(settings: Settings, topic: str, records: list[tuple[bytes, bytes]]) -> None:
@@ -48,32 +36,8 @@ def _produce(settings: Settings, topic: str, records: list[tuple[bytes, bytes]])
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[LocalStack]:
-    """Three nodes up (and down again, whatever happened), brokers on three free ports and
-    controllers on the next three (KAFKA_CONTROLLER_PORT empty)."""
-    first = _free_ports(6)
-    settings = load_settings(
-        # Every node listed: a client still starts with node 1 down.
-        kafka_bootstrap_servers=",".join(f"localhost:{first + i}" for i in range(3)),
-        local_kafka_brokers=3,
-        kafka_controller_port=None,
-        kafka_replication_factor=None,
-        kafka_min_insync_replicas=None,
-        local_stack_dir=tmp_path / "stack",
-    )
-    stack = LocalStack(settings)
-    # The session stack's jars, when it has them: resolving them again costs time.
-    jars = load_settings().local_stack_dir.resolve() / "jars" / "kafka"
-    if jars.is_dir():
-        (stack.stack_dir / "jars").mkdir(parents=True)
-        (stack.stack_dir / "jars" / "kafka").symlink_to(jars)
-    try:
-        lines = stack.up(["kafka"])
-        assert [line.split()[:2] for line in lines] == [
-            [f"kafka-{i}", "started"] for i in (1, 2, 3)
-        ], lines
+    with kafka_cluster(tmp_path / "stack", base=load_settings()) as stack:
         yield stack
-    finally:
-        stack.down(["kafka"])
 
 
 def _env(settings: Settings) -> dict[str, str]:
@@ -110,8 +74,7 @@ def test_three_brokers_replicate_the_topic_and_survive_one_lost(cluster: LocalSt
 
     before = [(f"a{i}".encode(), f'{{"n":{i}}}'.encode()) for i in range(30)]
     _produce(settings, topic, before)
-    node = cluster.services["kafka-1"]
-    assert isinstance(node, KafkaService)
+    node = kafka_node(cluster, 1)
     pid = node.pid()
     assert pid is not None
     os.kill(pid, signal.SIGKILL)

@@ -6,7 +6,6 @@ the test's own aggregation of the lane's topic, then the cluster stopped."""
 from __future__ import annotations
 
 import signal
-import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,40 +16,20 @@ from lambda_common.errors import ServiceUnavailable
 from lambda_common.warehouse import Warehouse
 from local_stack.spark import SparkCluster, SparkDaemon, master_url
 from tests.stack import StackHandle
+from tests.topology import spark_cluster, spark_daemon
 
 from .helpers import Lane, SpeedJob, wait_until_equal
 from .test_speed_layer import _events, _send_events, _speed, _speed_expected
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def cluster(stack: StackHandle, tmp_path: Path) -> Iterator[SparkCluster]:
-    settings = stack.settings.model_copy(
-        update={
-            "local_stack_dir": tmp_path / "stack",
-            "spark_workers": 2,
-            "spark_master_port": _free_port(),
-            "spark_master_webui_port": _free_port(),
-            # Worker n's UI is this + n - 1: two in a row the system is unlikely to hand out.
-            "spark_worker_webui_port": _free_port(),
-        }
-    )
-    handle = SparkCluster(settings)
-    try:
+    with spark_cluster(stack.settings, tmp_path / "stack") as handle:
         yield handle
-    finally:
-        handle.down()
 
 
 def _master(cluster: SparkCluster) -> SparkDaemon:
-    master = cluster.services["master"]
-    assert isinstance(master, SparkDaemon)
-    return master
+    return spark_daemon(cluster, "master")
 
 
 def test_the_speed_job_runs_exactly_on_a_two_worker_cluster(
