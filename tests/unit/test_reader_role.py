@@ -24,7 +24,8 @@ from serving_layer import query, status
 from serving_layer.dashboard.reads import WarehouseReads
 from tests.unit.fake_connection import FakeConnection
 
-pytestmark = pytest.mark.unit
+# The defaults are what these tests check: no developer .env or exported variable.
+pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("clean_env")]
 
 READER_CHECK = statements(load_sql("reader_role", "postgres"))[0]
 

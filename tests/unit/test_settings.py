@@ -19,15 +19,10 @@ from lambda_common.settings import (
     parse_hostport,
 )
 
+# No developer .env or exported variable leaks into these tests.
+pytestmark = pytest.mark.usefixtures("clean_env")
+
 SECRET_DSN = "postgresql://etl:s3cr3t-pw@warehouse.example.com:5439/analytics"
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No developer .env or exported variable leaks into these tests."""
-    monkeypatch.chdir(tmp_path)
-    for name in Settings.model_fields:
-        monkeypatch.delenv(name.upper(), raising=False)
 
 
 def test_defaults_match_the_local_stack() -> None:
