@@ -26,6 +26,7 @@ from bench import (
     ingestion_argv,
     serving,
     speed,
+    speed_cluster,
     summarize,
 )
 from ingestion.synthetic import SyntheticOptions, SyntheticTweets
@@ -35,7 +36,7 @@ from lambda_common.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 # BENCH_ONLY's parts, in the order they run; all by default.
-PARTS = ("producer", "batch", "batch-scale", "speed", "serving")
+PARTS = ("producer", "batch", "batch-scale", "speed", "speed-cluster", "serving")
 START, END = "2026-11-14T00:00:00Z", "2026-11-21T00:00:00Z"
 
 
@@ -136,7 +137,12 @@ def scale_note(only: set[str]) -> str:
     """One line on what the scale-out rows can show on this one machine."""
     cpus = os.cpu_count() or 1
     shared = " and ".join(
-        what for part, what in (("batch-scale", "the 2 batch processes"),) if part in only
+        what
+        for part, what in (
+            ("batch-scale", "the 2 batch processes"),
+            ("speed-cluster", "the Spark cluster's workers"),
+        )
+        if part in only
     )
     if cpus <= 2:
         return (
@@ -171,6 +177,7 @@ def main() -> int:
     if "batch-scale" in only:
         scale_rows = batch_scale.run(settings, batch_events, batch_repeats)
     speed_result = speed.run(settings) if "speed" in only else None
+    cluster_result = speed_cluster.run(settings) if "speed-cluster" in only else None
     serving_result = serving.run(settings) if "serving" in only else None
     header = ("benchmark", "contender", "median", "spread (min-max)", "ratio")
     print(f"{header[0]:<20} {header[1]:<36} {header[2]:>12} {header[3]:>22} {header[4]:>8}")
@@ -188,7 +195,8 @@ def main() -> int:
             f"p95 {f['p95_s']:.2f}s ({f['p95_min_s']:.2f}-{f['p95_max_s']:.2f}), "
             f"max {f['max_s']:.2f}s ({f['seen']}/{f['probes']} probes)"
         )
-        for s in speed_result["sustained"]:
+        # With the cluster's ladder, local[*]'s is printed beside it (below) instead.
+        for s in speed_result["sustained"] if cluster_result is None else []:
             print(
                 f"speed at {s['offered_per_s']:,.0f} events/s offered: {s['processed']:,} "
                 f"processed in {s['batches']} batches (median {s['median_batch_s']:.2f}s), "
@@ -197,7 +205,9 @@ def main() -> int:
             )
     if scale_rows:
         print(f"\n{batch_scale.note(scale_rows)}")
-    if scale_rows:
+    if cluster_result is not None:
+        print("\n".join(speed_cluster.lines(speed_result, cluster_result)))
+    if scale_rows or cluster_result:
         print(scale_note(only))
     if batch_rows:
         top = batch_rows[0]
@@ -244,6 +254,7 @@ def main() -> int:
                 "machine": machine(),
                 "results": rows + batch_rows + scale_rows,
                 "speed": speed_result,
+                "speed_cluster": cluster_result,
                 "batch_rss_by_volume": rss_rows,
                 "serving": serving_result,
             },
