@@ -187,6 +187,8 @@ def main() -> int:
             f"{r['benchmark']:<20} {r['contender']:<36} {r['median']:>12,.0f} "
             f"{spread:>22} {r['ratio']:>8.2f}"
         )
+    if scale_rows:
+        print(batch_scale.note(scale_rows))
     if speed_result is not None:
         f = speed_result["freshness"]
         print(
@@ -203,8 +205,6 @@ def main() -> int:
                 f"capacity {s['capacity_per_s']:,.0f}/s, "
                 f"{'kept up' if s['kept_up'] else 'fell behind'}"
             )
-    if scale_rows:
-        print(f"\n{batch_scale.note(scale_rows)}")
     if cluster_result is not None:
         print("\n".join(speed_cluster.lines(speed_result, cluster_result)))
     if scale_rows or cluster_result:
