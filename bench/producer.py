@@ -267,4 +267,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BenchmarkError as e:  # says what failed (with its stderr's tail): no traceback
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
