@@ -13,44 +13,41 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from bench import add_ratios, ingestion_argv, summarize
-from lambda_common.broker import ensure_topic
+from bench.lanes import Lane, fresh_lane
+from lambda_common.errors import BenchmarkError
 from lambda_common.settings import Settings
-from lambda_common.warehouse import Warehouse
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _produce(settings: Settings, topic: str, events: int) -> None:
-    ensure_topic(settings, topic)
+def produce(lane: Lane, events: int) -> None:
+    """``events`` synthetic events (the last 3 days) into the lane's topic."""
     result = subprocess.run(
-        ingestion_argv(events, topic, "--workers", "2", "--backfill", "3d"),
+        ingestion_argv(events, lane.name, "--workers", "2", "--backfill", "3d"),
         cwd=REPO,
         capture_output=True,
         text=True,
         check=False,
     )
     if result.returncode != 0:
-        raise RuntimeError(f"producing the benchmark events failed: {result.stderr[-300:]}")
+        raise BenchmarkError(f"producing the benchmark events failed: {result.stderr[-300:]}")
 
 
-def _schema_settings(settings: Settings, schema: str, topic: str) -> Settings:
-    with Warehouse(settings) as wh:
-        wh.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-    return settings.in_schema(schema, topic=topic)
-
-
-def _floor(settings: Settings, topic: str, schema: str, work: Path) -> float:
+def _floor(lane: Lane, work: Path) -> float:
     kcat, psql = shutil.which("kcat"), shutil.which("psql")
     if kcat is None or psql is None:
-        raise RuntimeError("kcat and psql are needed (make deps)")
+        raise BenchmarkError("kcat and psql are needed (make deps)")
+    topic = schema = lane.name
     dump = work / f"{topic}.jsonl.gz"
     # The connection through libpq's environment: no password in psql's argv.
-    pg_env = {**os.environ, **settings.warehouse.libpq_environment()}
+    pg_env = {**os.environ, **lane.settings.warehouse.libpq_environment()}
     subprocess.run(
         [psql, "-qc", f'CREATE TABLE IF NOT EXISTS "{schema}".floor_raw (doc text)'],
         check=True,
@@ -63,7 +60,7 @@ def _floor(settings: Settings, topic: str, schema: str, work: Path) -> float:
                 kcat,
                 "-C",
                 "-b",
-                settings.kafka_bootstrap_servers,
+                lane.settings.kafka_bootstrap_servers,
                 "-t",
                 topic,
                 "-e",
@@ -83,27 +80,37 @@ def _floor(settings: Settings, topic: str, schema: str, work: Path) -> float:
     return time.perf_counter() - started
 
 
-def _cycle(settings: Settings) -> tuple[float, float]:
-    """One batch cycle as users run it (``python -m batch_layer once``, its own process):
-    seconds, and the peak RSS in MiB of its largest process (the cycle or a landing
+def cycles(lane: Lane, partition_sets: Sequence[str | None]) -> tuple[float, list[float]]:
+    """Batch cycles as users run them (``python -m batch_layer once``, each its own
+    process), one per entry of ``partition_sets`` (None: all partitions; ``"0/2"``:
+    ``--partitions 0/2``), all started at once: seconds from the first start to the last
+    end, and each one's peak RSS in MiB of its largest process (the cycle or a landing
     worker; Linux reports the maximum over a process and its reaped children)."""
-    env = {
-        **os.environ,
-        "KAFKA_TOPIC": settings.kafka_topic,
-        "WAREHOUSE_DSN": settings.warehouse_dsn.get_secret_value(),
-        "LOG_LEVEL": "WARNING",
-    }
+    processes = []
     started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "batch_layer", "once"], cwd=REPO, env=env, stderr=subprocess.PIPE
-    )
-    _, status, usage = os.wait4(process.pid, 0)
+    for chosen in partition_sets:
+        argv = [sys.executable, "-m", "batch_layer", "once"]
+        err = tempfile.TemporaryFile()  # noqa: SIM115 (closed below, after the wait)
+        process = subprocess.Popen(
+            [*argv, *(["--partitions", chosen] if chosen else [])],
+            cwd=REPO,
+            env=lane.env,
+            stderr=err,
+        )
+        processes.append((process, err))
+    peaks, failures = [], []
+    for process, err in processes:
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        peaks.append(usage.ru_maxrss / 1024)
+        if process.returncode != 0:
+            err.seek(0)
+            failures.append(err.read().decode(errors="replace")[-400:])
+        err.close()
     elapsed = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        err = process.stderr.read().decode(errors="replace") if process.stderr else ""
-        raise RuntimeError(f"batch cycle failed: {err[-400:]}")
-    return elapsed, usage.ru_maxrss / 1024
+    if failures:
+        raise BenchmarkError(f"batch cycle failed: {failures[0]}")
+    return elapsed, peaks
 
 
 def run(settings: Settings, events: int, repeats: int) -> list[dict[str, Any]]:
@@ -112,16 +119,12 @@ def run(settings: Settings, events: int, repeats: int) -> list[dict[str, Any]]:
     work.mkdir(parents=True, exist_ok=True)
     ours, floor, rss = [], [], []
     for _ in range(repeats):
-        stamp = int(time.time() * 1000)
-        topic, schema = f"bench_batch_{stamp}", f"bench_{stamp}"
-        _produce(settings, topic, events)
-        lane = _schema_settings(settings, schema, topic)
-        seconds, peak = _cycle(lane)
-        ours.append(events / seconds)
-        rss.append(peak)
-        floor.append(events / _floor(lane, topic, schema, work))
-        with Warehouse(settings) as wh:
-            wh.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        with fresh_lane(settings, "batch") as run_lane:
+            produce(run_lane, events)
+            seconds, (peak,) = cycles(run_lane, [None])
+            ours.append(events / seconds)
+            rss.append(peak)
+            floor.append(events / _floor(run_lane, work))
     rows = [
         summarize("batch cycle events/s", "batch cycle (land+COPY+view)", events, ours),
         summarize("batch cycle events/s", "kcat -C | gzip; psql \\copy", events, floor),
@@ -141,13 +144,10 @@ def rss_by_volume(settings: Settings, volumes: list[int], repeats: int) -> list[
     for events in volumes:
         peaks = []
         for _ in range(repeats):
-            stamp = int(time.time() * 1000)
-            topic, schema = f"bench_rss_{stamp}", f"bench_rss_{stamp}"
-            _produce(settings, topic, events)
-            _, peak = _cycle(_schema_settings(settings, schema, topic))
+            with fresh_lane(settings, "rss") as run_lane:
+                produce(run_lane, events)
+                _, (peak,) = cycles(run_lane, [None])
             peaks.append(peak)
-            with Warehouse(settings) as wh:
-                wh.execute(f'DROP SCHEMA "{schema}" CASCADE')
         out.append(
             {
                 "events": events,

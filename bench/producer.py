@@ -19,12 +19,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import add_ratios, batch, ingestion_argv, serving, speed, summarize
+from bench import (
+    add_ratios,
+    batch,
+    batch_scale,
+    ingestion_argv,
+    serving,
+    speed,
+    speed_cluster,
+    summarize,
+)
 from ingestion.synthetic import SyntheticOptions, SyntheticTweets
 from lambda_common.broker import ensure_topic
+from lambda_common.errors import BenchmarkError
 from lambda_common.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
+# BENCH_ONLY's parts, in the order they run; all by default.
+PARTS = ("producer", "batch", "batch-scale", "speed", "speed-cluster", "serving")
 START, END = "2026-11-14T00:00:00Z", "2026-11-21T00:00:00Z"
 
 
@@ -33,7 +45,7 @@ def _timed(argv: list[str], env: dict[str, str] | None = None) -> float:
     result = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, env=env, check=False)
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
-        raise RuntimeError(f"{argv[0]} failed: {result.stderr[-400:]}")
+        raise BenchmarkError(f"{argv[0]} failed: {result.stderr[-400:]}")
     return elapsed
 
 
@@ -47,7 +59,7 @@ def run(settings: Settings, events: int, repeats: int) -> list[dict[str, Any]]:
     """Median events/s of each contender over ``repeats`` runs."""
     kcat = shutil.which("kcat")
     if kcat is None:
-        raise RuntimeError("kcat not found: make deps installs it")
+        raise BenchmarkError("kcat not found: make deps installs it")
     data = REPO / ".stack" / "bench" / f"synthetic-{events}.tsv"
     data.parent.mkdir(parents=True, exist_ok=True)
     if not data.exists():
@@ -109,37 +121,74 @@ def machine() -> dict[str, Any]:
     }
 
 
+def parts() -> set[str]:
+    """The parts BENCH_ONLY names (comma-separated, default all of PARTS)."""
+    only = {p.strip() for p in os.environ.get("BENCH_ONLY", ",".join(PARTS)).split(",")}
+    unknown = only - set(PARTS) - {""}
+    if unknown:
+        raise BenchmarkError(
+            f"BENCH_ONLY names no such part: {', '.join(sorted(unknown))} "
+            f"(parts: {','.join(PARTS)})"
+        )
+    return only
+
+
+def scale_note(only: set[str]) -> str:
+    """One line on what the scale-out rows can show on this one machine."""
+    cpus = os.cpu_count() or 1
+    shared = " and ".join(
+        what
+        for part, what in (
+            ("batch-scale", "the 2 batch processes"),
+            ("speed-cluster", "the Spark cluster's workers"),
+        )
+        if part in only
+    )
+    if cpus <= 2:
+        return (
+            f"note: {cpus} CPUs here: {shared} share the same {cpus} cores, so these rows show "
+            "the overhead and correctness of the distributed path, not scale-out gains"
+        )
+    return (
+        f"note: one machine ({cpus} CPUs): {shared} share it; scale-out across machines "
+        "is not measured"
+    )
+
+
 def main() -> int:
+    """Run the BENCH_ONLY parts; print the table and the lines; write latest.json."""
     settings = load_settings()
-    only = set(os.environ.get("BENCH_ONLY", "producer,batch,speed,serving").split(","))
+    only = parts()
     rows: list[dict[str, Any]] = []
     batch_rows: list[dict[str, Any]] = []
     if "producer" in only:
         events = int(os.environ.get("BENCH_EVENTS", "200000"))
         rows = run(settings, events, int(os.environ.get("BENCH_REPEATS", "3")))
-    if "batch" in only:
-        batch_events = int(os.environ.get("BENCH_BATCH_EVENTS", "1000000"))
-        batch_rows = batch.run(
-            settings, batch_events, int(os.environ.get("BENCH_BATCH_REPEATS", "2"))
-        )
+    batch_events = int(os.environ.get("BENCH_BATCH_EVENTS", "1000000"))
+    batch_repeats = int(os.environ.get("BENCH_BATCH_REPEATS", "2"))
     rss_rows: list[dict[str, Any]] = []
     if "batch" in only:
+        batch_rows = batch.run(settings, batch_events, batch_repeats)
         volumes = os.environ.get("BENCH_RSS_EVENTS", "100000,300000")
         rss_rows = batch.rss_by_volume(
-            settings,
-            [int(v) for v in volumes.split(",") if v],
-            int(os.environ.get("BENCH_BATCH_REPEATS", "2")),
+            settings, [int(v) for v in volumes.split(",") if v], batch_repeats
         )
+    scale_rows: list[dict[str, Any]] = []
+    if "batch-scale" in only:
+        scale_rows = batch_scale.run(settings, batch_events, batch_repeats)
     speed_result = speed.run(settings) if "speed" in only else None
+    cluster_result = speed_cluster.run(settings) if "speed-cluster" in only else None
     serving_result = serving.run(settings) if "serving" in only else None
     header = ("benchmark", "contender", "median", "spread (min-max)", "ratio")
     print(f"{header[0]:<20} {header[1]:<36} {header[2]:>12} {header[3]:>22} {header[4]:>8}")
-    for r in rows + batch_rows:
+    for r in rows + batch_rows + scale_rows:
         spread = f"{r['min']:,.0f}-{r['max']:,.0f}"
         print(
             f"{r['benchmark']:<20} {r['contender']:<36} {r['median']:>12,.0f} "
             f"{spread:>22} {r['ratio']:>8.2f}"
         )
+    if scale_rows:
+        print(batch_scale.note(scale_rows))
     if speed_result is not None:
         f = speed_result["freshness"]
         print(
@@ -148,13 +197,18 @@ def main() -> int:
             f"p95 {f['p95_s']:.2f}s ({f['p95_min_s']:.2f}-{f['p95_max_s']:.2f}), "
             f"max {f['max_s']:.2f}s ({f['seen']}/{f['probes']} probes)"
         )
-        for s in speed_result["sustained"]:
+        # With the cluster's ladder, local[*]'s is printed beside it (below) instead.
+        for s in speed_result["sustained"] if cluster_result is None else []:
             print(
                 f"speed at {s['offered_per_s']:,.0f} events/s offered: {s['processed']:,} "
                 f"processed in {s['batches']} batches (median {s['median_batch_s']:.2f}s), "
                 f"capacity {s['capacity_per_s']:,.0f}/s, "
                 f"{'kept up' if s['kept_up'] else 'fell behind'}"
             )
+    if cluster_result is not None:
+        print("\n".join(speed_cluster.lines(speed_result, cluster_result)))
+    if scale_rows or cluster_result:
+        print(scale_note(only))
     if batch_rows:
         top = batch_rows[0]
         sizes = [
@@ -198,8 +252,9 @@ def main() -> int:
             {
                 "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "machine": machine(),
-                "results": rows + batch_rows,
+                "results": rows + batch_rows + scale_rows,
                 "speed": speed_result,
+                "speed_cluster": cluster_result,
                 "batch_rss_by_volume": rss_rows,
                 "serving": serving_result,
             },
@@ -212,4 +267,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BenchmarkError as e:  # says what failed (with its stderr's tail): no traceback
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)

@@ -12,13 +12,19 @@ layer processes >= 95% of it over the window (the backlog does not grow).
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,31 +32,21 @@ from typing import Any
 from kafka import KafkaProducer
 
 from bench import peak_rss_mb
-from lambda_common.broker import client_config, ensure_topic
+from bench.lanes import Lane, fresh_lane
+from lambda_common.broker import client_config
 from lambda_common.contract import Event
+from lambda_common.errors import BenchmarkError
 from lambda_common.settings import Settings
 from lambda_common.warehouse import Warehouse
 
+logger = logging.getLogger(__name__)
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _lane(settings: Settings, name: str) -> tuple[Settings, dict[str, str]]:
-    """A fresh topic and warehouse schema for one benchmark run."""
-    lane = f"bench_{name}_{int(time.time())}"
-    with Warehouse(settings) as wh:
-        wh.execute(f'CREATE SCHEMA "{lane}"')
-    lane_settings = settings.in_schema(lane, topic=lane)
-    dsn = lane_settings.warehouse_dsn.get_secret_value()
-    ensure_topic(lane_settings, lane)
-    with Warehouse(lane_settings) as wh:
-        wh.ensure_schema()
-    env = {**os.environ, "KAFKA_TOPIC": lane, "WAREHOUSE_DSN": dsn, "LOG_LEVEL": "WARNING"}
-    return lane_settings, env
-
-
-def _drop(settings: Settings, lane: Settings) -> None:
-    with Warehouse(settings) as wh:
-        wh.execute(f'DROP SCHEMA "{lane.kafka_topic}" CASCADE')
+# Spark's start, the connector's jars and the first micro-batch; on a standalone cluster
+# also the executors' start and the code shipped to them.
+READY_TIMEOUT_S = 180.0
+# How long the producer offers each rate of the sustained ladder.
+SUSTAINED_SECONDS = 30
 
 
 def _producer(env: dict[str, str], rate: int, seconds: int, seed: int) -> subprocess.Popen[bytes]:
@@ -77,35 +73,87 @@ def _probe(i: int, run: int = 0) -> Event:
     )
 
 
-def _wait_ready(lane: Settings, timeout: float = 180) -> None:
+def _wait_ready(lane: Settings, job: subprocess.Popen[bytes], log: Path) -> None:
     """Until the job has written a first probe row (Spark started, first batch done)."""
     producer = KafkaProducer(acks="all", **client_config(lane))
     event = _probe(0)
     producer.send(lane.kafka_topic, key=event.tweet_id.encode(), value=event.to_json_bytes())
     producer.flush()
     producer.close()
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + READY_TIMEOUT_S
     with Warehouse(lane) as wh:
         while time.monotonic() < deadline:
             if wh.query("SELECT 1 FROM serving_view WHERE location = 'probe 0-0'"):
                 return
+            if job.poll() is not None:
+                tail = log.read_text(errors="replace")[-600:]
+                raise BenchmarkError(f"the speed job exited ({job.returncode}): {tail}")
             time.sleep(0.2)
-    raise RuntimeError("the speed layer did not start within 3 minutes")
+    raise BenchmarkError(f"the speed layer did not start within {READY_TIMEOUT_S:.0f} s ({log})")
 
 
-def freshness(
-    lane: Settings, env: dict[str, str], rate: int, probes: int, run: int = 1
-) -> dict[str, Any]:
+def _stop(job: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (the job stops its query and Spark), then SIGKILL to its whole process
+    group (the driver's JVM too) if it has not ended within a minute."""
+    job.terminate()
+    try:
+        job.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        logger.warning("the speed job did not stop within 60 s: killing it")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(job.pid, signal.SIGKILL)
+        job.wait(timeout=30)
+
+
+@contextmanager
+def running_job(
+    settings: Settings, kind: str, master: str | None = None
+) -> Iterator[tuple[Lane, int]]:
+    """``python -m speed_layer`` on a fresh lane (on SPARK_MASTER ``master``, default the
+    settings'), once it has written its first micro-batch: the lane and the job's pid.
+    Afterwards (also on failure) the job is stopped and the lane dropped; after a success
+    its checkpoint and log are removed too."""
+    with fresh_lane(settings, kind, tables=True) as lane:
+        checkpoint = Path(tempfile.mkdtemp(prefix=f"bench-{kind}-"))
+        env = {**lane.env, "SPEED_CHECKPOINT": str(checkpoint), "LOG_LEVEL": "INFO"}
+        if master is not None:
+            env["SPARK_MASTER"] = master
+        log_path = checkpoint / "speed.log"
+        with log_path.open("wb") as log:
+            job = subprocess.Popen(
+                [sys.executable, "-m", "speed_layer"],
+                cwd=REPO,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own group: a SIGKILL takes the JVM too
+            )
+            try:
+                _wait_ready(lane.settings, job, log_path)
+                yield lane, job.pid
+            finally:
+                _stop(job)
+        # Only after a success: a failure leaves the job's log (and checkpoint) to read.
+        shutil.rmtree(checkpoint, ignore_errors=True)
+        checkpoint.with_name(checkpoint.name + ".lock").unlink(missing_ok=True)
+
+
+def ladder() -> list[int]:
+    """The offered rates of the sustained runs (BENCH_SPEED_LADDER, events/s)."""
+    return [int(r) for r in os.environ.get("BENCH_SPEED_LADDER", "2000,4000,8000").split(",")]
+
+
+def freshness(lane: Lane, rate: int, probes: int, run: int = 1) -> dict[str, Any]:
     """p50/p95 seconds from a probe's send to its row in serving_view (one run)."""
     interval = 0.05
     seconds = int(probes * interval) + 5
-    background = _producer(env, rate, seconds, seed=7 + run)
+    background = _producer(lane.env, rate, seconds, seed=7 + run)
     sent: dict[str, float] = {}
     seen: dict[str, float] = {}
     done = threading.Event()
 
     def poll() -> None:
-        with Warehouse(lane) as wh:
+        with Warehouse(lane.settings) as wh:
             while not done.is_set():
                 rows = wh.query(
                     "SELECT location FROM serving_view WHERE location LIKE %s", (f"probe {run}-%",)
@@ -117,12 +165,12 @@ def freshness(
 
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
-    producer = KafkaProducer(acks="all", linger_ms=0, **client_config(lane))
+    producer = KafkaProducer(acks="all", linger_ms=0, **client_config(lane.settings))
     time.sleep(3)  # let the background stream reach its rate
     for i in range(1, probes + 1):
         event = _probe(i, run)
         sent[f"probe {run}-{i}"] = time.perf_counter()
-        producer.send(lane.kafka_topic, key=event.tweet_id.encode(), value=event.to_json_bytes())
+        producer.send(lane.name, key=event.tweet_id.encode(), value=event.to_json_bytes())
         time.sleep(interval)
     producer.flush()
     producer.close()
@@ -158,18 +206,18 @@ def _across(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def sustained(
-    lane: Settings, env: dict[str, str], rates: list[int], seconds: int
+    lane: Lane, rates: list[int], seconds: int = SUSTAINED_SECONDS
 ) -> list[dict[str, Any]]:
     """Processed events/s of the speed layer at each offered rate."""
     out = []
     for rate in rates:
-        with Warehouse(lane) as wh:
+        with Warehouse(lane.settings) as wh:
             start = wh.query("SELECT COALESCE(MAX(batch_id), -1) FROM speed_batches")[0][0]
         began = time.monotonic()
-        _producer(env, rate, seconds, seed=rate).wait()
+        _producer(lane.env, rate, seconds, seed=rate).wait()
         offered = rate * seconds / (time.monotonic() - began)
         time.sleep(3)
-        with Warehouse(lane) as wh:
+        with Warehouse(lane.settings) as wh:
             rows = wh.query(
                 "SELECT input_rows, duration_ms FROM speed_batches WHERE batch_id > %s "
                 "ORDER BY batch_id",
@@ -179,6 +227,7 @@ def sustained(
         busy_s = sum(int(r[1]) for r in rows) / 1000
         out.append(
             {
+                "rate": rate,
                 "offered_per_s": offered,
                 "processed": processed,
                 "capacity_per_s": processed / busy_s if busy_s else 0.0,
@@ -191,34 +240,18 @@ def sustained(
 
 
 def run(settings: Settings) -> dict[str, Any]:
-    """Start the job on a fresh lane, measure, stop it, drop the lane."""
+    """Start the job (SPARK_MASTER, default local[*]) on a fresh lane, measure freshness
+    and the sustained ladder, stop it, drop the lane."""
     rate = int(os.environ.get("BENCH_SPEED_RATE", "2000"))
     probes = int(os.environ.get("BENCH_SPEED_PROBES", "1000"))
     repeats = int(os.environ.get("BENCH_SPEED_REPEATS", "3"))
-    ladder = [int(r) for r in os.environ.get("BENCH_SPEED_LADDER", "2000,4000,8000").split(",")]
-    lane, env = _lane(settings, "speed")
-    env["SPEED_CHECKPOINT"] = tempfile.mkdtemp(prefix="bench-speed-")
-    log = open(Path(env["SPEED_CHECKPOINT"]) / "speed.log", "wb")  # noqa: SIM115
-    job = subprocess.Popen(
-        [sys.executable, "-m", "speed_layer"],
-        cwd=REPO,
-        env={**env, "LOG_LEVEL": "INFO"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        _wait_ready(lane)
-        runs = [freshness(lane, env, rate, probes, run) for run in range(1, repeats + 1)]
-        result = {
+    with running_job(settings, "speed") as (lane, pid):
+        runs = [freshness(lane, rate, probes, run) for run in range(1, repeats + 1)]
+        return {
+            "master": settings.spark_master,
             "freshness": _across(runs),
             "freshness_runs": runs,
-            "sustained": sustained(lane, env, ladder, seconds=30),
+            "sustained": sustained(lane, ladder()),
             # After the top of the ladder: the Python driver and its JVM together.
-            "driver_peak_rss_mb": peak_rss_mb(job.pid),
+            "driver_peak_rss_mb": peak_rss_mb(pid),
         }
-    finally:
-        job.terminate()
-        job.wait(timeout=60)
-        log.close()
-        _drop(settings, lane)
-    return result

@@ -39,3 +39,8 @@ class SchemaError(LambdaError):
 class QueryError(LambdaError):
     """A query against the warehouse was refused or failed (a write in a read-only query,
     a SQL error, a timeout, a bad parameter). The message is one line, never the DSN."""
+
+
+class BenchmarkError(LambdaError):
+    """A benchmark (``make bench``) could not measure: a process it started failed, a
+    tool it compares with is missing, or the job did not come up in time."""
