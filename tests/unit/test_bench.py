@@ -146,10 +146,16 @@ def test_the_cluster_runs_the_ladder_then_stops_and_is_removed(
     shape = {"workers": 2, "worker_cores": [1, 1], "app_cores": 2}
     monkeypatch.setattr(speed, "running_job", job)
     monkeypatch.setattr(speed_cluster, "_shape", lambda cluster: shape)
-    monkeypatch.setattr(
-        speed, "sustained", lambda lane, rates: [_ladder_row(r, 1, True) for r in rates]
-    )
+    runs: list[tuple[list[int], int]] = []
+
+    def ladder(lane: Any, rates: list[int], seconds: int = speed.SUSTAINED_SECONDS) -> Any:
+        runs.append((rates, seconds))
+        return [_ladder_row(r, 1, True) for r in rates]
+
+    monkeypatch.setattr(speed, "sustained", ladder)
     result = speed_cluster.run(fake_cluster)
+    # A warm-up at the first rate, not reported, then the ladder.
+    assert runs == [([500], speed_cluster.WARM_UP_S), ([500], speed.SUSTAINED_SECONDS)]
     (cluster,) = FakeCluster.instances
     assert cluster.calls == ["up", "down"]
     assert not cluster.settings.local_stack_dir.exists()
