@@ -135,7 +135,9 @@ class ConfluentEventLog(BrokerEventLog):
             consumer.assign([TopicPartition(topic, partition, first)])
             progress = time.monotonic()
             while position <= last:
-                batch = consumer.consume(_BATCH, timeout=1.0)
+                # consume() returns when it has that many or at the timeout: never ask
+                # past the range's end, or its last call would wait out the timeout.
+                batch = consumer.consume(min(_BATCH, last - position + 1), timeout=1.0)
                 if batch:
                     progress = time.monotonic()
                 else:

@@ -277,6 +277,7 @@ class _FakeConsumer:
     def __init__(self, batches: list[list[_Record]]) -> None:
         self.batches = batches
         self.assigned: list[Any] = []
+        self.asked: list[int] = []
 
     def assign(self, tps: list[Any]) -> None:
         self.assigned = tps
@@ -285,6 +286,7 @@ class _FakeConsumer:
         self.assigned = []
 
     def consume(self, num_messages: int, timeout: float) -> list[_Record]:
+        self.asked.append(num_messages)
         return self.batches.pop(0) if self.batches else []
 
     def position(self, tps: list[Any]) -> list[Any]:
@@ -306,6 +308,8 @@ def test_a_read_yields_the_range_only_and_skips_what_librdkafka_retries() -> Non
         (5, 1_790_000_000_005, b"v5"),
     ]
     assert log.consumer.assigned == []  # unassigned when the read ends
+    # Never more than the range still needs: consume() would wait out its timeout.
+    assert log.consumer.asked == [2, 1, 1]
 
 
 @pytest.mark.parametrize(
