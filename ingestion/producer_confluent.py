@@ -31,6 +31,9 @@ CONFLUENT_PRODUCER_OPTIONS: dict[str, Any] = {
     **{k.replace("_", "."): v for k, v in PRODUCER_OPTIONS.items() if k != "max_block_ms"},
     # librdkafka's default partitioner hashes keys with CRC32; kafka-python's with murmur2.
     "partitioner": "murmur2_random",
+    # A message not acknowledged within this fails, as after kafka-python's default
+    # delivery_timeout_ms (librdkafka's own default is 5 minutes).
+    "message.timeout.ms": 120_000,
     # Only failures get a callback, as with kafka-python: after the final flush
     # delivered = sent - failed.
     "delivery.report.only.error": True,

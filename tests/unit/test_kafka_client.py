@@ -94,6 +94,7 @@ def test_the_confluent_producer_keeps_kafka_pythons_guarantees() -> None:
         "linger.ms": PRODUCER_OPTIONS["linger_ms"],
         "batch.size": PRODUCER_OPTIONS["batch_size"],
         "partitioner": "murmur2_random",  # kafka-python's partition for every key
+        "message.timeout.ms": 120_000,  # kafka-python's delivery timeout
         "delivery.report.only.error": True,
     } == CONFLUENT_PRODUCER_OPTIONS
 
