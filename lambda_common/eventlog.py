@@ -138,6 +138,11 @@ def open_event_log(settings: Settings, group: str | None, *, client_id: str) -> 
     return KafkaEventLog(settings, group, client_id=client_id)
 
 
+def topic_missing(topic: str) -> TopicMissing:
+    """The error of a topic that does not exist."""
+    return TopicMissing(f"Kafka topic {topic!r} does not exist (produce to it first)")
+
+
 def offsets_gone(topic: str, partition: int, first: int, last: int) -> OffsetsGone:
     """The error of a range retention deleted, or that a re-created topic never had."""
     return OffsetsGone(
@@ -193,7 +198,7 @@ class BrokerEventLog(EventLog):
             admin.close()
         error = for_code(int(described.get("error_code") or 0))
         if error is UnknownTopicOrPartitionError:
-            raise TopicMissing(f"Kafka topic {topic!r} does not exist (produce to it first)")
+            raise topic_missing(topic)
         if error is not NoError:
             raise ServiceUnavailable(f"Kafka: cannot describe topic {topic!r}: {error.__name__}")
         raw_id = described.get("topic_id")
@@ -362,9 +367,7 @@ class InMemoryEventLog(EventLog):
         try:
             return self.topics[topic]
         except KeyError:
-            raise TopicMissing(
-                f"Kafka topic {topic!r} does not exist (produce to it first)"
-            ) from None
+            raise topic_missing(topic) from None
 
     def describe(self, topic: str) -> TopicInfo:
         found = self._topic(topic)

@@ -31,9 +31,9 @@ from lambda_common.eventlog import (
     BrokerEventLog,
     Message,
     Offsets,
-    TopicMissing,
     offsets_gone,
     read_stalled,
+    topic_missing,
 )
 
 logger = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ class ConfluentEventLog(BrokerEventLog):
     def _mapped(self, what: str, topic: str, e: KafkaException) -> ServiceUnavailable:
         error = _error(e)
         if error is not None and error.code() in _MISSING:
-            return TopicMissing(f"Kafka topic {topic!r} does not exist (produce to it first)")
+            return topic_missing(topic)
         return self._fail(what, e)
 
     def offsets(self, topic: str, partitions: Sequence[int]) -> dict[int, Offsets]:
@@ -138,14 +138,7 @@ class ConfluentEventLog(BrokerEventLog):
                 # consume() returns when it has that many or at the timeout: never ask
                 # past the range's end, or its last call would wait out the timeout.
                 batch = consumer.consume(min(_BATCH, last - position + 1), timeout=1.0)
-                if batch:
-                    progress = time.monotonic()
-                else:
-                    # Past offsets that are no records (transaction markers), if any.
-                    (at,) = consumer.position([TopicPartition(topic, partition)])
-                    position = max(position, at.offset)
-                    if position <= last and time.monotonic() - progress > stall_s:
-                        raise read_stalled(topic, partition, first, last, stall_s, position)
+                before = position
                 for record in batch:
                     error = record.error()
                     if error is not None:
@@ -156,6 +149,14 @@ class ConfluentEventLog(BrokerEventLog):
                     position = offset + 1
                     if first <= offset <= last:
                         yield Message(offset, record.timestamp()[1], record.value())
+                if position > before:  # records, not only error events, are progress
+                    progress = time.monotonic()
+                    continue
+                # Past offsets that are no records (transaction markers), if any.
+                (at,) = consumer.position([TopicPartition(topic, partition)])
+                position = max(position, at.offset)
+                if position <= last and time.monotonic() - progress > stall_s:
+                    raise read_stalled(topic, partition, first, last, stall_s, position)
         except KafkaException as e:
             raise self._mapped(what, topic, e) from e
         finally:
@@ -170,15 +171,13 @@ class ConfluentEventLog(BrokerEventLog):
     ) -> None:
         """Raise the project's error for an error event read; return for the transient
         ones librdkafka retries by itself (the stall deadline bounds those)."""
-        code = error.code()
+        code, cause = error.code(), KafkaException(error)
         if code in _GONE:
-            raise offsets_gone(topic, partition, first, last) from KafkaException(error)
+            raise offsets_gone(topic, partition, first, last) from cause
         if code in _MISSING:
-            raise TopicMissing(
-                f"Kafka topic {topic!r} does not exist (produce to it first)"
-            ) from KafkaException(error)
+            raise topic_missing(topic) from cause
         if error.fatal() or not (error.retriable() or code in _TRANSIENT):
-            raise self._fail(what, KafkaException(error)) from KafkaException(error)
+            raise self._fail(what, cause) from cause
         logger.debug("%s: %s (retried)", what, error.str())
 
     def commit(self, topic: str, ends: dict[int, int]) -> None:

@@ -336,3 +336,14 @@ def test_a_read_without_progress_fails_after_its_stall_deadline(
     log = _log([[_Record(0)]])
     with pytest.raises(ServiceUnavailable, match=r"no record of t/0 for 25s .* \(at 1\)"):
         list(log.read("t", 0, 0, 9, stall_s=25))
+
+
+def test_error_events_alone_are_no_progress(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A broker gone: librdkafka reports its reconnects as error events, never records.
+    monkeypatch.setattr(eventlog_confluent.time, "monotonic", lambda: float(next(clock)))
+    clock = iter(range(0, 100_000, 10))
+    down = [[_Record(-1, KafkaError(KafkaError._TRANSPORT))] for _ in range(1000)]
+    log = _log([[_Record(0)], *down])
+    with pytest.raises(ServiceUnavailable, match=r"no record of t/0 for 25s"):
+        list(log.read("t", 0, 0, 9, stall_s=25))
+    assert len(log.consumer.batches) > 990  # gave up after its deadline, not at their end
