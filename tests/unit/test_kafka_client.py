@@ -4,12 +4,13 @@ mapping against fakes of librdkafka's producer and consumer (no broker)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from confluent_kafka import KafkaError
+from confluent_kafka import KafkaError, KafkaException
 
 import ingestion.producer_confluent as producer_confluent
 import lambda_common.eventlog_confluent as eventlog_confluent
@@ -144,6 +145,8 @@ class _FakeProducer:
         self.closed = False
 
     def produce(self, topic: str, value: bytes, key: bytes) -> None:
+        if len(value) > 1_000_000:
+            raise KafkaException(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
         if self.room <= 0:
             raise BufferError("Local: Queue full")
         self.room -= 1
@@ -213,6 +216,19 @@ def test_sends_are_keyed_counted_and_failures_counted_once(
     s = producer.stats
     assert (s.sent, s.failed, s.delivered) == (5, 2, 3) and fake.closed
     assert s.first_error is not None and s.first_error.startswith("_MSG_TIMED_OUT")
+
+
+def test_a_record_too_large_is_one_counted_failure_as_with_kafka_python(
+    fake_producer: list[_FakeProducer],
+) -> None:
+    producer = ConfluentProducer(load_settings(kafka_client="confluent"), "t")
+    huge = dataclasses.replace(_event(1), text="x" * 1_000_001)
+    for event in (_event(0), huge, _event(2)):
+        producer.send(event)
+    producer.close()
+    s = producer.stats
+    assert (s.sent, s.failed, s.delivered) == (3, 1, 2)
+    assert s.first_error is not None and s.first_error.startswith("MSG_SIZE_TOO_LARGE")
 
 
 def test_a_full_queue_waits_for_room_then_gives_up_after_max_block(
