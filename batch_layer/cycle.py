@@ -36,7 +36,7 @@ from batch_layer.plan import (
 )
 from batch_layer.target import BatchTarget, Coverage
 from lambda_common.broker import BATCH_GROUP_ID
-from lambda_common.eventlog import EventLog, KafkaEventLog
+from lambda_common.eventlog import EventLog, open_event_log
 from lambda_common.faults import failpoint
 from lambda_common.objectstore import ObjectStore, S3ObjectStore
 from lambda_common.settings import Settings
@@ -187,7 +187,7 @@ def real_services(settings: Settings, warehouse: Warehouse) -> Services:
     store.check()
     target = BatchWarehouse(settings, warehouse, store)
     target.ensure_schema()
-    log = KafkaEventLog(settings, BATCH_GROUP_ID, client_id="lambda-batch")
+    log = open_event_log(settings, BATCH_GROUP_ID, client_id="lambda-batch")
     return Services(log, store, target, settings)
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from batch_layer.landing import LandedObject, PartitionPlan, RowsFile, encode_chunk
 from lambda_common.errors import LambdaError
-from lambda_common.eventlog import EventLog, KafkaEventLog
+from lambda_common.eventlog import EventLog, open_event_log
 from lambda_common.objectstore import ObjectStore, S3ObjectStore
 from lambda_common.settings import Settings
 
@@ -126,7 +126,7 @@ def _land_in_worker(task: ChunkTask) -> LandedObject:
             raise RuntimeError("landing worker not initialised")
         # No group: a worker only reads assigned offsets; the cycle's own log commits.
         _worker_clients = (
-            KafkaEventLog(_worker_settings, None, client_id="lambda-batch-landing"),
+            open_event_log(_worker_settings, None, client_id="lambda-batch-landing"),
             S3ObjectStore(_worker_settings),
         )
     log, store = _worker_clients

@@ -1,4 +1,5 @@
-"""Batch cycle throughput: one ``run_cycle`` (land + load + view) vs a stock-tool floor.
+"""Batch cycle throughput: one ``run_cycle`` (land + load + view), with each Kafka client
+(``KAFKA_CLIENT``), vs a stock-tool floor.
 
 The floor is what the bare tools do with the same topic: ``kcat -C | gzip`` to a file,
 then ``psql \\copy`` of the raw JSON lines into a one-column table: no validation,
@@ -16,6 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -113,24 +115,39 @@ def cycles(lane: Lane, partition_sets: Sequence[str | None]) -> tuple[float, lis
     return elapsed, peaks
 
 
+# The batch cycle with each Kafka client (KAFKA_CLIENT), in the table's order.
+CLIENTS = {
+    "kafka-python": "batch cycle (land+COPY+view)",
+    "confluent": "batch cycle, KAFKA_CLIENT=confluent",
+}
+
+
 def run(settings: Settings, events: int, repeats: int) -> list[dict[str, Any]]:
-    """Events/s of one batch cycle and of the floor, ``repeats`` fresh topics each."""
+    """Events/s of one batch cycle with each Kafka client and of the floor, ``repeats``
+    fresh topics each (the same events: the same seed)."""
     work = REPO / ".stack" / "bench"
     work.mkdir(parents=True, exist_ok=True)
-    ours, floor, rss = [], [], []
+    ours: dict[str, list[float]] = {client: [] for client in CLIENTS}
+    rss: dict[str, list[float]] = {client: [] for client in CLIENTS}
+    floor = []
     for _ in range(repeats):
-        with fresh_lane(settings, "batch") as run_lane:
-            produce(run_lane, events)
-            seconds, (peak,) = cycles(run_lane, [None])
-            ours.append(events / seconds)
-            rss.append(peak)
-            floor.append(events / _floor(run_lane, work))
-    rows = [
-        summarize("batch cycle events/s", "batch cycle (land+COPY+view)", events, ours),
-        summarize("batch cycle events/s", "kcat -C | gzip; psql \\copy", events, floor),
-    ]
-    rows[0]["peak_rss_mb"] = statistics.median(rss)
-    rows[0]["peak_rss_min_mb"], rows[0]["peak_rss_max_mb"] = min(rss), max(rss)
+        for client in CLIENTS:
+            with fresh_lane(settings, "batch") as run_lane:
+                produce(run_lane, events)
+                with_client = replace(run_lane, env={**run_lane.env, "KAFKA_CLIENT": client})
+                seconds, (peak,) = cycles(with_client, [None])
+                ours[client].append(events / seconds)
+                rss[client].append(peak)
+                if client == "kafka-python":
+                    floor.append(events / _floor(run_lane, work))
+    rows = []
+    for client, contender in CLIENTS.items():
+        row = summarize("batch cycle events/s", contender, events, ours[client])
+        row["kafka_client"] = client
+        row["peak_rss_mb"] = statistics.median(rss[client])
+        row["peak_rss_min_mb"], row["peak_rss_max_mb"] = min(rss[client]), max(rss[client])
+        rows.append(row)
+    rows.append(summarize("batch cycle events/s", "kcat -C | gzip; psql \\copy", events, floor))
     # kafka-python checks every record batch's CRC-32C, in C when the optional crc32c
     # package is installed, else in pure Python (about a third of landing's CPU).
     rows[0]["kafka_crc32c"] = "C" if importlib.util.find_spec("crc32c") else "pure Python"

@@ -1,9 +1,12 @@
-"""Producer throughput: ``python -m ingestion`` (synthetic, RATE=0) vs ``kcat -P``.
+"""Producer throughput: ``python -m ingestion`` (synthetic, RATE=0; and replaying the
+same events from a file) with each ``KAFKA_CLIENT``, vs ``kcat -P``.
 
-Both are timed as whole processes writing the same number of events to a fresh topic of
+All are timed as whole processes writing the same number of events to a fresh topic of
 the local broker with the same guarantees (acks=all, idempotence, lz4 batches). kcat
 sends pre-generated events (the same synthetic events, written to a file first), so it
-measures the broker path alone: the ratio is what Python costs end to end.
+measures the broker path alone: the ratio is what Python costs end to end. The replay
+rows read the same events from a JSON-lines file (written before timing): parsing and
+checking a line instead of generating an event, so generator and producer are seen apart.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,60 +60,98 @@ def _topic(settings: Settings, name: str) -> str:
     return topic
 
 
-def run(settings: Settings, events: int, repeats: int) -> list[dict[str, Any]]:
-    """Median events/s of each contender over ``repeats`` runs."""
-    kcat = shutil.which("kcat")
-    if kcat is None:
-        raise BenchmarkError("kcat not found: make deps installs it")
-    data = REPO / ".stack" / "bench" / f"synthetic-{events}.tsv"
-    data.parent.mkdir(parents=True, exist_ok=True)
-    if not data.exists():
+def _write_events(events: int) -> tuple[Path, Path]:
+    """The benchmark's events (seed 1, the synthetic contenders' own), written once:
+    ``key<TAB>value`` lines for kcat, and JSON lines for the replay contenders."""
+    folder = REPO / ".stack" / "bench"
+    tsv, jsonl = folder / f"synthetic-{events}.tsv", folder / f"synthetic-{events}.jsonl"
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (tsv.exists() and jsonl.exists()):
         options = SyntheticOptions(
             seed=1,
             count=events,
             start=datetime(2026, 11, 14, tzinfo=UTC),
             end=datetime(2026, 11, 21, tzinfo=UTC),
         )
-        with data.open("wb") as out:
+        with tsv.open("wb") as keyed, jsonl.open("wb") as lines:
             for e in SyntheticTweets(options):
-                out.write(e.tweet_id.encode() + b"\t" + e.to_json_bytes() + b"\n")
+                value = e.to_json_bytes()
+                keyed.write(e.tweet_id.encode() + b"\t" + value + b"\n")
+                lines.write(value + b"\n")
+    return tsv, jsonl
+
+
+def run(settings: Settings, events: int, repeats: int) -> list[dict[str, Any]]:
+    """Median events/s of each contender over ``repeats`` runs.
+
+    ``python -m ingestion`` runs with each Kafka client (``KAFKA_CLIENT``), generating
+    synthetic events, and replaying the same events from a file (``--source replay``):
+    the replay rows show the producer's own cost without the generator's.
+    """
+    kcat = shutil.which("kcat")
+    if kcat is None:
+        raise BenchmarkError("kcat not found: make deps installs it")
+    data, replay = _write_events(events)
     bootstrap = settings.kafka_bootstrap_servers
 
-    def ingestion(*extra: str) -> Any:
-        return lambda topic: ingestion_argv(events, topic, "--start", START, "--end", END, *extra)
+    synthetic = ("--start", START, "--end", END)
+    from_file = ("--source", "replay", "--file", str(replay))
 
-    contenders: dict[str, Any] = {
-        "python -m ingestion (1 process)": ingestion(),
-        "python -m ingestion (--workers 2)": ingestion("--workers", "2"),
-        "kcat -P (pre-generated)": lambda t: [
-            kcat,
-            "-P",
-            "-b",
-            bootstrap,
-            "-t",
-            t,
-            "-K",
-            "\t",
-            "-z",
-            "lz4",
-            "-X",
-            "enable.idempotence=true",
-            "-X",
-            "acks=all",
-            "-X",
-            "linger.ms=20",
-            "-l",
-            str(data),
-        ],
+    def ingestion(client: str, *extra: str) -> Contender:
+        return Contender(lambda topic: ingestion_argv(events, topic, *extra), client)
+
+    contenders: dict[str, Contender] = {
+        "python -m ingestion (1 process)": ingestion("kafka-python", *synthetic),
+        "python -m ingestion (--workers 2)": ingestion(
+            "kafka-python", *synthetic, "--workers", "2"
+        ),
+        "python -m ingestion --source replay": ingestion("kafka-python", *from_file),
+        "KAFKA_CLIENT=confluent (1 process)": ingestion("confluent", *synthetic),
+        "KAFKA_CLIENT=confluent --workers 2": ingestion("confluent", *synthetic, "--workers", "2"),
+        "KAFKA_CLIENT=confluent replay": ingestion("confluent", *from_file),
+        "kcat -P (pre-generated)": Contender(
+            lambda t: [
+                kcat,
+                "-P",
+                "-b",
+                bootstrap,
+                "-t",
+                t,
+                "-K",
+                "\t",
+                "-z",
+                "lz4",
+                "-X",
+                "enable.idempotence=true",
+                "-X",
+                "acks=all",
+                "-X",
+                "linger.ms=20",
+                "-l",
+                str(data),
+            ],
+            None,
+        ),
     }
     rows: list[dict[str, Any]] = []
-    for name, argv in contenders.items():
+    for name, contender in contenders.items():
         rates = []
+        env = None if contender.client is None else {**os.environ, "KAFKA_CLIENT": contender.client}
         for _ in range(repeats):
             topic = _topic(settings, "producer")
-            rates.append(events / _timed(argv(topic)))
+            rates.append(events / _timed(contender.argv(topic), env))
         rows.append(summarize("producer events/s", name, events, rates))
+        rows[-1]["kafka_client"] = contender.client
     return add_ratios(rows, rows[-1])
+
+
+@dataclass(frozen=True)
+class Contender:
+    """A producer benchmark's process: its argv for a topic, and its ``KAFKA_CLIENT``
+    (None: not one of ours)."""
+
+    argv: Callable[[str], list[str]]
+    client: str | None
 
 
 def machine() -> dict[str, Any]:

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import FrameType
 
 from ingestion.parallel import produce_parallel
-from ingestion.producer import EventProducer, Progress, Stats, produce
+from ingestion.producer import EventProducer, Progress, Stats, open_producer, produce
 from ingestion.replay import BadLine, parse_lines
 from ingestion.synthetic import SyntheticOptions, SyntheticTweets
 from lambda_common.broker import ensure_topic
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
             ensure_topic(settings, args.topic)  # fail fast, here, if the broker is down
             producer = None
         else:
-            producer = EventProducer(settings, args.topic)
+            producer = open_producer(settings, args.topic)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,10 +1,11 @@
 """Synthetic production on several processes, for throughput past one core.
 
 kafka-python builds every record in Python under the GIL, so one process tops out near
-25k events/s; ``workers`` processes, each with its own generator shard and producer, use
-every core. Worker ``w`` generates ``count / workers`` events from seed ``seed * 1009 + w``:
-the union is deterministic for (seed, options, workers), and a duplicate always comes from
-its own worker after the original, so per-key order holds.
+25k events/s (with KAFKA_CLIENT=confluent, generating the events is most of the cost);
+``workers`` processes, each with its own generator shard and producer, use every core.
+Worker ``w`` generates ``count / workers`` events from seed ``seed * 1009 + w``: the union
+is deterministic for (seed, options, workers), and a duplicate always comes from its own
+worker after the original, so per-key order holds.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from multiprocessing.sharedctypes import Synchronized
 from typing import Any
 
-from ingestion.producer import EventProducer, Stats, produce
+from ingestion.producer import Stats, open_producer, produce
 from ingestion.synthetic import SyntheticOptions, SyntheticTweets
 from lambda_common.settings import Settings
 
@@ -47,7 +48,7 @@ def _worker(
     results: Any,
 ) -> None:
     source = SyntheticTweets(options)
-    producer = EventProducer(settings, topic)
+    producer = open_producer(settings, topic)
 
     def publish() -> None:
         # Share progress with the parent every _REPORT_EVERY events: a lock per event

@@ -2,7 +2,8 @@
 
 Every source ends here. Messages are keyed by ``tweet_id`` (so copies of a tweet share a
 partition and keep their order), sent with ``acks=all`` and the idempotent producer (a
-retried batch is never written twice), lz4-compressed in batches.
+retried batch is never written twice), lz4-compressed in batches, by kafka-python or
+confluent-kafka (``KAFKA_CLIENT``; ``open_producer``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -89,16 +91,60 @@ class Pacer:
             time.sleep(ahead)
 
 
-class EventProducer:
-    """The Kafka side of every source: ``send`` events, ``close`` flushes."""
+class EventProducer(ABC):
+    """The Kafka side of every source: ``send`` events, ``close`` flushes.
 
-    def __init__(
-        self, settings: Settings, topic: str | None = None, *, timeout_s: float = 10.0
-    ) -> None:
+    What both clients share: the topic (created if missing, which also fails fast, naming
+    the setting, when the broker is down or refuses TLS or the credentials), the stats,
+    and failure accounting. ``open_producer`` picks the client (``KAFKA_CLIENT``).
+    """
+
+    def __init__(self, settings: Settings, topic: str | None = None) -> None:
         self.settings = settings
         self.topic = topic or settings.kafka_topic
         self.stats = Stats()
         ensure_topic(settings, self.topic)
+
+    def _unreachable(self, e: Exception) -> ServiceUnavailable:
+        return ServiceUnavailable(
+            f"Kafka at {self.settings.kafka_bootstrap_servers} is unreachable ({type(e).__name__})"
+        )
+
+    def _failed(self, error: str) -> None:
+        """Count one undelivered event; the first error is kept and logged."""
+        self.stats.failed += 1
+        if self.stats.first_error is None:
+            self.stats.first_error = error[:200]
+            logger.error("delivery failed: %s", self.stats.first_error)
+
+    @abstractmethod
+    def send(self, event: Event) -> None:
+        """Queue one event (returns at once; delivery is counted by callbacks)."""
+
+    @abstractmethod
+    def close(self, timeout_s: float = 60.0) -> None:
+        """Flush what is queued (bounded wait), close, and set ``stats.delivered``."""
+
+
+def open_producer(
+    settings: Settings, topic: str | None = None, *, timeout_s: float = 10.0
+) -> EventProducer:
+    """The producer of ``KAFKA_CLIENT``: the one place the producers' client is chosen."""
+    if settings.kafka_client == "confluent":
+        # Imported here: confluent-kafka is loaded only by those who chose it.
+        from ingestion.producer_confluent import ConfluentProducer
+
+        return ConfluentProducer(settings, topic, timeout_s=timeout_s)
+    return KafkaPythonProducer(settings, topic, timeout_s=timeout_s)
+
+
+class KafkaPythonProducer(EventProducer):
+    """``EventProducer`` with kafka-python's ``KafkaProducer``."""
+
+    def __init__(
+        self, settings: Settings, topic: str | None = None, *, timeout_s: float = 10.0
+    ) -> None:
+        super().__init__(settings, topic)
         try:
             self._producer = KafkaProducer(
                 client_id="lambda-producer",
@@ -106,33 +152,26 @@ class EventProducer:
                 **client_config(settings, timeout_s=timeout_s),
             )
         except KafkaError as e:
-            raise ServiceUnavailable(
-                f"Kafka at {settings.kafka_bootstrap_servers} is unreachable ({type(e).__name__})"
-            ) from e
+            raise self._unreachable(e) from e
 
-    def _failed(self, error: BaseException) -> None:
-        self.stats.failed += 1
-        if self.stats.first_error is None:
-            self.stats.first_error = f"{type(error).__name__}: {error}"[:200]
-            logger.error("delivery failed: %s", self.stats.first_error)
+    def _errback(self, error: BaseException) -> None:
+        self._failed(f"{type(error).__name__}: {error}")
 
     def send(self, event: Event) -> None:
-        """Queue one event (returns at once; delivery is counted by callbacks)."""
         future = self._producer.send(
             self.topic, key=event.tweet_id.encode(), value=event.to_json_bytes()
         )
         # Only failures get a callback: a success callback per message costs ~10% of
         # throughput, and after the final flush delivered = sent - failed.
-        future.add_errback(self._failed)
+        future.add_errback(self._errback)
         self.stats.sent += 1
 
     def close(self, timeout_s: float = 60.0) -> None:
-        """Flush what is queued (bounded wait) and close."""
         try:
             self._producer.flush(timeout=timeout_s)
         except KafkaError as e:
             # Whatever was still queued is unaccounted for: count it all as failed.
-            self._failed(e)
+            self._errback(e)
             self.stats.failed = self.stats.sent
         finally:
             self._producer.close(timeout=5)

@@ -54,13 +54,61 @@ def security_config(settings: Settings) -> dict[str, Any]:
         options["ssl_check_hostname"] = True
         if settings.kafka_ssl_cafile is not None:
             options["ssl_cafile"] = str(settings.kafka_ssl_cafile)
-    if settings.kafka_sasl_mechanism is not None:
-        options["sasl_mechanism"] = settings.kafka_sasl_mechanism
-    if settings.kafka_sasl_username is not None:
-        options["sasl_plain_username"] = settings.kafka_sasl_username
-    if settings.kafka_sasl_password is not None:
-        options["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
-    return options
+    return options | _sasl_options(
+        settings, ("sasl_mechanism", "sasl_plain_username", "sasl_plain_password")
+    )
+
+
+def _sasl_options(settings: Settings, names: tuple[str, str, str]) -> dict[str, Any]:
+    """The SASL mechanism, user and password the settings give (those set), under a
+    client's ``names`` for them."""
+    password = settings.kafka_sasl_password
+    values = (
+        settings.kafka_sasl_mechanism,
+        settings.kafka_sasl_username,
+        password.get_secret_value() if password is not None else None,
+    )
+    return {name: value for name, value in zip(names, values, strict=True) if value is not None}
+
+
+def confluent_config(settings: Settings, *, timeout_s: float = 10.0) -> dict[str, Any]:
+    """``client_config`` for confluent-kafka (librdkafka's names): the brokers, the same
+    timeouts, TLS and SASL, and librdkafka's log lines into Python logging (served by
+    the client's poll/consume calls) instead of raw stderr. Holds the SASL password: do
+    not log."""
+    timeout_ms = int(timeout_s * 1000)
+    return {
+        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        "socket.timeout.ms": max(timeout_ms, 5000),
+        "socket.connection.setup.timeout.ms": timeout_ms,
+        "logger": logging.getLogger(f"{__name__}.librdkafka"),
+        **confluent_security_config(settings),
+    }
+
+
+def confluent_security_config(settings: Settings) -> dict[str, Any]:
+    """``security_config`` in librdkafka's names (none for PLAINTEXT): the same trust
+    (certificates and host names verified) and the same SASL credentials.
+
+    AWS_MSK_IAM is kafka-python's own mechanism; librdkafka has none of that name, so the
+    settings refuse it with KAFKA_CLIENT=confluent (checked again here).
+    """
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return {}
+    if settings.kafka_sasl_mechanism == "AWS_MSK_IAM":
+        raise ConfigError(
+            "invalid setting KAFKA_SASL_MECHANISM: AWS_MSK_IAM needs KAFKA_CLIENT=kafka-python"
+        )
+    options: dict[str, Any] = {"security.protocol": protocol.lower()}
+    if protocol in ("SSL", "SASL_SSL"):
+        options["ssl.endpoint.identification.algorithm"] = "https"
+        # Unset: the system's CAs. librdkafka's wheel bundles its own OpenSSL, whose
+        # built-in CA path is not this system's: "probe" finds the system's bundle.
+        options["ssl.ca.location"] = (
+            str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile is not None else "probe"
+        )
+    return options | _sasl_options(settings, ("sasl.mechanism", "sasl.username", "sasl.password"))
 
 
 def admin_client(settings: Settings, *, timeout_s: float = 10.0) -> KafkaAdminClient:

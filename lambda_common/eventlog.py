@@ -2,9 +2,11 @@
 
 ``EventLog`` is what a batch cycle needs of a topic: its identity and partitions, each
 partition's beginning, end and committed offsets, a bounded read of an offset range,
-and the commit. ``KafkaEventLog`` is the real one (kafka-python), mapping every Kafka
-error to the project's errors, so a broker that goes away mid-cycle is a
-``ServiceUnavailable`` the scheduler retries, never a vendor traceback that ends it.
+and the commit. ``KafkaEventLog`` (kafka-python) and ``ConfluentEventLog``
+(confluent-kafka, ``KAFKA_CLIENT=confluent``; ``open_event_log`` picks one) are the real
+ones, mapping every Kafka error to the project's errors, so a broker that goes away
+mid-cycle is a ``ServiceUnavailable`` the scheduler retries, never a vendor traceback that
+ends it.
 ``InMemoryEventLog`` is the fake the batch core's decisions are unit-tested with: it can
 expire offsets (retention), add partitions and re-create a topic, as operators do.
 """
@@ -125,8 +127,44 @@ class EventLog(ABC):
         self.close()
 
 
-class KafkaEventLog(EventLog):
-    """The real event log: kafka-python, clients created on first use.
+def open_event_log(settings: Settings, group: str | None, *, client_id: str) -> EventLog:
+    """The real event log of ``KAFKA_CLIENT``: the one place the Kafka client is chosen
+    for the batch layer (``group=None``: read only, for landing workers)."""
+    if settings.kafka_client == "confluent":
+        # Imported here: confluent-kafka is loaded only by those who chose it.
+        from lambda_common.eventlog_confluent import ConfluentEventLog
+
+        return ConfluentEventLog(settings, group, client_id=client_id)
+    return KafkaEventLog(settings, group, client_id=client_id)
+
+
+def topic_missing(topic: str) -> TopicMissing:
+    """The error of a topic that does not exist."""
+    return TopicMissing(f"Kafka topic {topic!r} does not exist (produce to it first)")
+
+
+def offsets_gone(topic: str, partition: int, first: int, last: int) -> OffsetsGone:
+    """The error of a range retention deleted, or that a re-created topic never had."""
+    return OffsetsGone(
+        f"Kafka: offsets {first}..{last} of {topic}/{partition} are no longer in the "
+        "partition (retention deleted them, or the topic was re-created)"
+    )
+
+
+def read_stalled(
+    topic: str, partition: int, first: int, last: int, stall_s: float, position: int
+) -> ServiceUnavailable:
+    """The error of a read that made no progress for ``stall_s``."""
+    return ServiceUnavailable(
+        f"Kafka: no record of {topic}/{partition} for {stall_s:.0f}s while reading "
+        f"offsets {first}..{last} (at {position})"
+    )
+
+
+class BrokerEventLog(EventLog):
+    """What the real event logs share: settings, group, the error mapping, and the admin
+    operations (``describe``, ``forget``), done with kafka-python's admin client whatever
+    the consumer: confluent-kafka's admin client does not return a topic's id.
 
     Manual assignment, not group subscription: offsets still live in the group, but a
     consumer killed mid-cycle leaves no member behind for the next cycle to wait out in
@@ -145,6 +183,52 @@ class KafkaEventLog(EventLog):
             f"Kafka at {self.settings.kafka_bootstrap_servers}: {what} failed ({detail})"
         )
 
+    def _committing_group(self) -> str:
+        if self.group is None:
+            raise RuntimeError("a read-only event log cannot commit")
+        return self.group
+
+    def describe(self, topic: str) -> TopicInfo:
+        admin = admin_client(self.settings)
+        try:
+            (described,) = admin.describe_topics([topic])
+        except KafkaError as e:
+            raise self._fail(f"describing topic {topic!r}", e) from e
+        finally:
+            admin.close()
+        error = for_code(int(described.get("error_code") or 0))
+        if error is UnknownTopicOrPartitionError:
+            raise topic_missing(topic)
+        if error is not NoError:
+            raise ServiceUnavailable(f"Kafka: cannot describe topic {topic!r}: {error.__name__}")
+        raw_id = described.get("topic_id")
+        topic_id = str(raw_id) if raw_id and raw_id != uuid.UUID(int=0) else None
+        partitions = tuple(sorted(int(p["partition_index"]) for p in described["partitions"]))
+        return TopicInfo(topic, topic_id, partitions)
+
+    def forget(self, topic: str, partitions: Sequence[int]) -> None:
+        if self.group is None:
+            raise RuntimeError("a read-only event log has no group")
+        admin = admin_client(self.settings)
+        try:
+            results = admin.delete_group_offsets(
+                self.group, [TopicPartition(topic, p) for p in partitions]
+            )
+        except KafkaError as e:
+            raise self._fail(f"deleting the group's offsets of {topic!r}", e) from e
+        finally:
+            admin.close()
+        for tp, error in results.items():
+            if error is not NoError and error is not UnknownTopicOrPartitionError:
+                raise ServiceUnavailable(
+                    f"Kafka: cannot delete the group's offset of {topic}/{tp.partition}: "
+                    f"{getattr(error, '__name__', error)}"
+                )
+
+
+class KafkaEventLog(BrokerEventLog):
+    """The real event log with kafka-python, the consumer created on first use."""
+
     @cached_property
     def consumer(self) -> KafkaConsumer:
         """The consumer, created on first use."""
@@ -160,24 +244,6 @@ class KafkaEventLog(EventLog):
             )
         except KafkaError as e:
             raise self._fail("connecting", e) from e
-
-    def describe(self, topic: str) -> TopicInfo:
-        admin = admin_client(self.settings)
-        try:
-            (described,) = admin.describe_topics([topic])
-        except KafkaError as e:
-            raise self._fail(f"describing topic {topic!r}", e) from e
-        finally:
-            admin.close()
-        error = for_code(int(described.get("error_code") or 0))
-        if error is UnknownTopicOrPartitionError:
-            raise TopicMissing(f"Kafka topic {topic!r} does not exist (produce to it first)")
-        if error is not NoError:
-            raise ServiceUnavailable(f"Kafka: cannot describe topic {topic!r}: {error.__name__}")
-        raw_id = described.get("topic_id")
-        topic_id = str(raw_id) if raw_id and raw_id != uuid.UUID(int=0) else None
-        partitions = tuple(sorted(int(p["partition_index"]) for p in described["partitions"]))
-        return TopicInfo(topic, topic_id, partitions)
 
     def offsets(self, topic: str, partitions: Sequence[int]) -> dict[int, Offsets]:
         tps = [TopicPartition(topic, p) for p in partitions]
@@ -211,24 +277,19 @@ class KafkaEventLog(EventLog):
                 if records:
                     progress = time.monotonic()
                 elif time.monotonic() - progress > stall_s:
-                    raise ServiceUnavailable(
-                        f"Kafka: no record of {topic}/{partition} for {stall_s:.0f}s while "
-                        f"reading offsets {first}..{last} (at {consumer.position(tp)})"
+                    raise read_stalled(
+                        topic, partition, first, last, stall_s, consumer.position(tp)
                     )
                 for record in records:
                     if first <= record.offset <= last:
                         yield Message(record.offset, record.timestamp, record.value)
         except (OffsetOutOfRangeError, NoOffsetForPartitionError) as e:
-            raise OffsetsGone(
-                f"Kafka: offsets {first}..{last} of {topic}/{partition} are no longer in the "
-                "partition (retention deleted them, or the topic was re-created)"
-            ) from e
+            raise offsets_gone(topic, partition, first, last) from e
         except KafkaError as e:
             raise self._fail(f"reading {topic}/{partition} offsets {first}..{last}", e) from e
 
     def commit(self, topic: str, ends: dict[int, int]) -> None:
-        if self.group is None:
-            raise RuntimeError("a read-only event log cannot commit")
+        self._committing_group()
         offsets = {
             TopicPartition(topic, p): OffsetAndMetadata(end, "", -1) for p, end in ends.items()
         }
@@ -236,25 +297,6 @@ class KafkaEventLog(EventLog):
             self.consumer.commit(offsets)
         except KafkaError as e:
             raise self._fail(f"committing the offsets of {topic!r}", e) from e
-
-    def forget(self, topic: str, partitions: Sequence[int]) -> None:
-        if self.group is None:
-            raise RuntimeError("a read-only event log has no group")
-        admin = admin_client(self.settings)
-        try:
-            results = admin.delete_group_offsets(
-                self.group, [TopicPartition(topic, p) for p in partitions]
-            )
-        except KafkaError as e:
-            raise self._fail(f"deleting the group's offsets of {topic!r}", e) from e
-        finally:
-            admin.close()
-        for tp, error in results.items():
-            if error is not NoError and error is not UnknownTopicOrPartitionError:
-                raise ServiceUnavailable(
-                    f"Kafka: cannot delete the group's offset of {topic}/{tp.partition}: "
-                    f"{getattr(error, '__name__', error)}"
-                )
 
     def close(self) -> None:
         if "consumer" in self.__dict__:
@@ -325,9 +367,7 @@ class InMemoryEventLog(EventLog):
         try:
             return self.topics[topic]
         except KeyError:
-            raise TopicMissing(
-                f"Kafka topic {topic!r} does not exist (produce to it first)"
-            ) from None
+            raise topic_missing(topic) from None
 
     def describe(self, topic: str) -> TopicInfo:
         found = self._topic(topic)
@@ -353,15 +393,9 @@ class InMemoryEventLog(EventLog):
             raise ServiceUnavailable("Kafka at memory: reading failed (broker down)")
         part = self._topic(topic).partitions[partition]
         if first < part.beginning:
-            raise OffsetsGone(
-                f"Kafka: offsets {first}..{last} of {topic}/{partition} are no longer in the "
-                "partition (retention deleted them, or the topic was re-created)"
-            )
+            raise offsets_gone(topic, partition, first, last)
         if last >= part.end:
-            raise ServiceUnavailable(
-                f"Kafka: no record of {topic}/{partition} for {stall_s:.0f}s while reading "
-                f"offsets {first}..{last} (at {part.end})"
-            )
+            raise read_stalled(topic, partition, first, last, stall_s, part.end)
         # A generator like the real one: nothing is read until the chunk is encoded.
         yield from part.messages[first - part.beginning : last - part.beginning + 1]
 

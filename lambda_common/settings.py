@@ -247,6 +247,10 @@ class Settings(BaseSettings):
     # 1/1 and three get 3/2 (a write survives one broker lost, and one may be down).
     kafka_replication_factor: OptionalInt = Field(None, ge=1)
     kafka_min_insync_replicas: OptionalInt = Field(None, ge=1)
+    # The Python Kafka client of the producers and the batch layer's reads: kafka-python
+    # (pure Python, the default) or confluent (confluent-kafka, librdkafka in C: faster).
+    # Admin calls (make init, make status, topic checks) use kafka-python either way.
+    kafka_client: Literal["kafka-python", "confluent"] = "kafka-python"
 
     # S3 (the master dataset)
     s3_endpoint_url: OptionalStr = "http://localhost:9000"
@@ -423,6 +427,13 @@ class Settings(BaseSettings):
         if mechanism == "AWS_MSK_IAM" and self.kafka_security_protocol != "SASL_SSL":
             raise ValueError(
                 "KAFKA_SASL_MECHANISM: AWS_MSK_IAM needs KAFKA_SECURITY_PROTOCOL SASL_SSL"
+            )
+        if mechanism == "AWS_MSK_IAM" and self.kafka_client == "confluent":
+            # librdkafka has no AWS_MSK_IAM mechanism (MSK's IAM auth there is OAUTHBEARER
+            # with a token signer of its own): not wired here.
+            raise ValueError(
+                "KAFKA_SASL_MECHANISM: AWS_MSK_IAM needs KAFKA_CLIENT=kafka-python "
+                "(KAFKA_CLIENT=confluent supports PLAIN and SCRAM only)"
             )
         if mechanism in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512") and (
             not self.kafka_sasl_username or self.kafka_sasl_password is None

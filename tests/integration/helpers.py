@@ -60,11 +60,21 @@ class Lane:
             "S3_ENDPOINT_URL": self.settings.s3_endpoint_url or "",
             # The lane's views: the shipped ones, plus a folder's if the test gave one.
             "VIEWS_DIR": str(self.settings.views_dir or ""),
+            "KAFKA_CLIENT": self.settings.kafka_client,
         }
+
+    def with_client(self, client: str) -> Lane:
+        """The same lane with ``KAFKA_CLIENT`` set to ``client`` (its settings and CLIs)."""
+        return Lane(self.settings.model_copy(update={"kafka_client": client}), self.schema)
 
     def with_views(self, folder: Path) -> Lane:
         """The same lane with ``VIEWS_DIR`` set to ``folder`` (its settings and CLIs)."""
         return Lane(self.settings.model_copy(update={"views_dir": folder}), self.schema)
+
+
+KAFKA_CLIENTS = ("kafka-python", "confluent")
+"""Every ``KAFKA_CLIENT``: the tests of the producer and the batch event log that run
+under both (a focused few; the rest run under the default)."""
 
 
 def malformed_messages(now: datetime, tag: str) -> list[tuple[bytes, bytes]]:

@@ -24,6 +24,7 @@ from lambda_common.settings import Settings
 from lambda_common.warehouse import Warehouse
 
 from .helpers import (
+    KAFKA_CLIENTS,
     Lane,
     ViewKey,
     ViewSums,
@@ -120,7 +121,9 @@ def _snapshot(settings: Settings) -> dict[str, Any]:
         }
 
 
-def test_cycle_gives_exact_counts_and_a_rerun_is_a_no_op(lane: Lane) -> None:
+@pytest.mark.parametrize("client", KAFKA_CLIENTS)
+def test_cycle_gives_exact_counts_and_a_rerun_is_a_no_op(lane: Lane, client: str) -> None:
+    lane = lane.with_client(client)
     _produce_mix(lane.settings)
     result = run_cycle(lane.settings, now=NOW)
     # Rejected: not JSON, missing fields, far future, invalid UTF-8.

@@ -22,7 +22,7 @@ from ingestion.synthetic import SyntheticOptions, SyntheticTweets
 from lambda_common.objectstore import S3ObjectStore
 from lambda_common.warehouse import Warehouse
 
-from .helpers import Lane, expected_view, read_topic, send_raw, view_rows
+from .helpers import KAFKA_CLIENTS, Lane, expected_view, read_topic, send_raw, view_rows
 
 NOW = datetime.now(UTC)
 
@@ -43,9 +43,11 @@ def _rows_dirs() -> set[str]:
     return {p.name for p in Path(tempfile.gettempdir()).glob("lambda-batch-rows-*")}
 
 
+@pytest.mark.parametrize("client", KAFKA_CLIENTS)
 def test_parallel_landing_writes_the_serial_objects_and_loads_exactly(
-    lane: Lane, monkeypatch: pytest.MonkeyPatch
+    lane: Lane, monkeypatch: pytest.MonkeyPatch, client: str
 ) -> None:
+    lane = lane.with_client(client)
     _produce(lane)
     monkeypatch.setattr(parallel, "PARALLEL_MIN_OFFSETS", 0)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)

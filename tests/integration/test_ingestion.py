@@ -8,17 +8,21 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+from kafka.partitioner.default import murmur2
+
 from ingestion.synthetic import SyntheticOptions, SyntheticTweets
 from lambda_common.contract import Event, parse_event
 from tests.stack import StackHandle
 
-from .helpers import consume_all, run_module
+from .helpers import KAFKA_CLIENTS, consume_all, read_topic, run_module
 
 START, END = "2026-11-14T00:00:00Z", "2026-11-21T00:00:00Z"
 
 
-def _produce(stack: StackHandle, topic: str, *args: str) -> str:
+def _produce(stack: StackHandle, topic: str, *args: str, client: str = "kafka-python") -> str:
     env = {"KAFKA_BOOTSTRAP_SERVERS": stack.settings.kafka_bootstrap_servers}
+    env["KAFKA_CLIENT"] = client
     result = run_module("ingestion", "--topic", topic, *args, env=env)
     assert result.returncode == 0, result.stderr
     return result.stderr
@@ -35,15 +39,31 @@ def _expected(seed: int, count: int, **kw: float) -> list[Event]:
     return list(SyntheticTweets(options))
 
 
-def test_synthetic_events_come_back_byte_for_byte(stack: StackHandle) -> None:
+@pytest.mark.parametrize("client", KAFKA_CLIENTS)
+def test_synthetic_events_come_back_byte_for_byte(stack: StackHandle, client: str) -> None:
     topic = stack.unique("it_synth")
     summary = _produce(
-        stack, topic, "--count", "3000", "--seed", "11", "--start", START, "--end", END
+        stack,
+        topic,
+        "--count",
+        "3000",
+        "--seed",
+        "11",
+        "--start",
+        START,
+        "--end",
+        END,
+        client=client,
     )
     assert "done: sent 3,000 events" in summary and "failed 0" in summary
     got = consume_all(stack.settings, topic, 3000)
     expected = _expected(11, 3000)
     assert sorted(got) == sorted((e.tweet_id.encode(), e.to_json_bytes()) for e in expected)
+    # Either client puts a key where the other (and the Java client) would: murmur2.
+    placed = read_topic(stack.settings.model_copy(update={"kafka_topic": topic}))
+    for partition, _, value in placed:
+        key = json.loads(value)["tweet_id"].encode()
+        assert partition == (murmur2(key) & 0x7FFFFFFF) % len({p for p, _, _ in placed})
 
 
 def test_same_seed_same_events(stack: StackHandle) -> None:
@@ -68,10 +88,21 @@ def test_duplicate_and_late_fractions_reach_kafka(stack: StackHandle) -> None:
         assert json.loads(value)["tweet_id"].encode() == key
 
 
-def test_parallel_workers_deliver_every_event(stack: StackHandle) -> None:
+@pytest.mark.parametrize("client", KAFKA_CLIENTS)
+def test_parallel_workers_deliver_every_event(stack: StackHandle, client: str) -> None:
     topic = stack.unique("it_workers")
     summary = _produce(
-        stack, topic, "--count", "6000", "--seed", "9", "--workers", "2", "--backfill", "2d"
+        stack,
+        topic,
+        "--count",
+        "6000",
+        "--seed",
+        "9",
+        "--workers",
+        "2",
+        "--backfill",
+        "2d",
+        client=client,
     )
     assert "delivered 6,000" in summary and "workers 2" in summary
     got = consume_all(stack.settings, topic, 6000)
@@ -79,7 +110,10 @@ def test_parallel_workers_deliver_every_event(stack: StackHandle) -> None:
     assert all(isinstance(parse_event(v), Event) for _, v in got)
 
 
-def test_replay_skips_and_reports_the_bad_line(stack: StackHandle, tmp_path: Path) -> None:
+@pytest.mark.parametrize("client", KAFKA_CLIENTS)
+def test_replay_skips_and_reports_the_bad_line(
+    stack: StackHandle, tmp_path: Path, client: str
+) -> None:
     events = _expected(21, 3)
     path = tmp_path / "events.jsonl"
     path.write_bytes(
@@ -92,7 +126,7 @@ def test_replay_skips_and_reports_the_bad_line(stack: StackHandle, tmp_path: Pat
         + b"\n"
     )
     topic = stack.unique("it_replay")
-    summary = _produce(stack, topic, "--source", "replay", "--file", str(path))
+    summary = _produce(stack, topic, "--source", "replay", "--file", str(path), client=client)
     assert "line 3 skipped: missing required field 'created_at'" in summary
     assert "sent 3 events" in summary and "bad input 1" in summary
     got = consume_all(stack.settings, topic, 3)

@@ -1,7 +1,8 @@
 """The pipeline end to end over TLS: a local stack of its own whose Kafka listens with
 TLS + SCRAM-SHA-512 and whose PostgreSQL requires TLS, from the CA ``make local-tls``
 writes; events produced, landed by a batch cycle, counted by the speed job, served
-exactly. A wrong CA or password fails at start-up with one line naming the setting."""
+exactly; the confluent client (KAFKA_CLIENT) sends and reads over it too. A wrong CA or
+password fails at start-up with one line naming the setting."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from lambda_common.eventlog import open_event_log
 from lambda_common.settings import Settings, load_settings
 from lambda_common.warehouse import Warehouse
 from tests.compose_stack import free_port
@@ -139,6 +141,19 @@ def test_the_pipeline_runs_end_to_end_over_tls(tls_stack: TlsStack, tmp_path: Pa
     with Warehouse(settings, role="reader") as reader:  # both layers serve, over TLS
         ((batch_rows,),) = reader.query("SELECT COUNT(*) FROM batch_view")
     assert batch_rows > 0
+
+
+def test_the_confluent_client_sends_and_reads_over_sasl_ssl(tls_stack: TlsStack) -> None:
+    """KAFKA_CLIENT=confluent: librdkafka's TLS and SCRAM from the same settings."""
+    topic = f"tls_confluent_{secrets.token_hex(4)}"
+    env = {**tls_stack.env, "KAFKA_CLIENT": "confluent"}
+    sent = _run(env, "ingestion", "--count", "200", "--seed", "7", "--topic", topic)
+    assert sent.returncode == 0 and "delivered 200" in sent.stderr, sent.stderr[-2000:]
+    settings = tls_stack.settings().model_copy(update={"kafka_client": "confluent"})
+    with open_event_log(settings, None, client_id="it-tls") as log:
+        ends = {p: o.end for p, o in log.offsets(topic, [0, 1, 2]).items()}
+        got = [m for p, end in ends.items() if end for m in log.read(topic, p, 0, end - 1)]
+    assert len(got) == 200 and all(m.value for m in got)
 
 
 def test_a_wrong_ca_or_password_fails_naming_the_setting(

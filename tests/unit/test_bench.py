@@ -1,12 +1,13 @@
 """The benchmarks' own logic without the local stack: BENCH_ONLY's parts, the landing
 processes a batch-scale run implies, the cluster's ladder beside local[*]'s, and the
-cluster stopped whether the speed job runs or fails."""
+cluster stopped whether the speed job runs or fails, the replay contenders' file."""
 
 from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -14,6 +15,8 @@ import pytest
 
 from bench import producer, speed, speed_cluster
 from bench.batch_scale import landing_processes
+from ingestion.replay import parse_lines
+from lambda_common.contract import Event
 from lambda_common.errors import BenchmarkError
 from lambda_common.settings import Settings, load_settings
 
@@ -161,3 +164,19 @@ def test_the_cluster_runs_the_ladder_then_stops_and_is_removed(
     assert not cluster.settings.local_stack_dir.exists()
     assert result["app_cores"] == 2 and [r["rate"] for r in result["sustained"]] == [500]
     assert result["master"] == f"spark://127.0.0.1:{cluster.settings.spark_master_port}"
+
+
+def test_the_replay_file_holds_the_synthetic_contenders_events(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(producer, "REPO", tmp_path)
+    tsv, jsonl = producer._write_events(50)
+    keyed = [line.split(b"\t", 1) for line in tsv.read_bytes().splitlines()]
+    lines = jsonl.read_bytes().splitlines()
+    assert len(lines) == 50 and [value for _, value in keyed] == lines
+    # Replayed, they are the same events (but for their source).
+    replayed = list(parse_lines(lines, now=datetime(2026, 12, 1, tzinfo=UTC)))
+    assert [e.tweet_id.encode() for e in replayed if isinstance(e, Event)] == [k for k, _ in keyed]
+    written = tsv.stat().st_mtime_ns
+    producer._write_events(50)  # written once: the files are kept
+    assert tsv.stat().st_mtime_ns == written

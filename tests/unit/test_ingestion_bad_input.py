@@ -354,7 +354,7 @@ class _FakeSession:
 
 
 class _FakeProducer:
-    """The CLI's EventProducer without Kafka: it keeps what it is given."""
+    """The CLI's producer without Kafka: it keeps what it is given."""
 
     def __init__(self) -> None:
         self.stats = Stats()
@@ -400,7 +400,7 @@ def test_live_stream_skips_bad_payloads_and_keeps_running(
 
     monkeypatch.setattr("tweepy.streaming.requests.Session", lambda: session)
     monkeypatch.setattr("ingestion.xapi.XStream.sync_rules", lambda self: None)
-    monkeypatch.setattr(cli, "EventProducer", producer)
+    monkeypatch.setattr(cli, "open_producer", producer)
     monkeypatch.setenv("X_BEARER_TOKEN", "test-token")
     caplog.set_level(logging.WARNING, logger="ingestion.cli")
 

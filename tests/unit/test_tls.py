@@ -1,6 +1,6 @@
 """TLS and SASL by configuration (issue 18): for Kafka, the settings' rules and the
-kafka-python and Spark source options they become; for the warehouse, verified TLS from
-the DSN (Redshift's by default); secrets kept out of every message."""
+kafka-python, librdkafka and Spark source options they become; for the warehouse,
+verified TLS from the DSN (Redshift's by default); secrets kept out of every message."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lambda_common.broker import client_config, security_config
+from lambda_common.broker import client_config, confluent_security_config, security_config
 from lambda_common.errors import ConfigError
 from lambda_common.settings import load_settings
 from speed_layer.job import MSK_IAM_OPTIONS, kafka_source_options
@@ -46,6 +46,15 @@ def test_scram_over_tls(cafile: Path) -> None:
         "sasl_plain_password": SECRET,
     }
     assert client_config(settings)["security_protocol"] == "SASL_SSL"
+    # KAFKA_CLIENT=confluent: the same, in librdkafka's names.
+    assert confluent_security_config(settings) == {
+        "security.protocol": "sasl_ssl",
+        "ssl.endpoint.identification.algorithm": "https",
+        "ssl.ca.location": str(cafile),
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": "lambda",
+        "sasl.password": SECRET,
+    }
     spark = kafka_source_options(settings)
     assert spark["kafka.security.protocol"] == "SASL_SSL"
     assert spark["kafka.ssl.truststore.type"] == "PEM"
@@ -62,6 +71,12 @@ def test_scram_over_tls(cafile: Path) -> None:
 def test_tls_only_with_system_cas() -> None:
     settings = load_settings(kafka_security_protocol="SSL")
     assert security_config(settings) == {"security_protocol": "SSL", "ssl_check_hostname": True}
+    # librdkafka's wheel has an OpenSSL of its own: "probe" finds the system's CAs.
+    assert confluent_security_config(settings) == {
+        "security.protocol": "ssl",
+        "ssl.endpoint.identification.algorithm": "https",
+        "ssl.ca.location": "probe",
+    }
     assert "kafka.ssl.truststore.location" not in kafka_source_options(settings)
 
 
