@@ -364,6 +364,7 @@ def test_page_assets_metrics_and_headers(settings: Settings) -> None:
 # Settings and start-up ----------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("clean_env")  # the defaults, not a developer's .env
 def test_dashboard_settings() -> None:
     settings = load_settings()
     assert (settings.dashboard_host, settings.dashboard_port) == ("127.0.0.1", 8050)

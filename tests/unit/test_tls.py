@@ -13,6 +13,9 @@ from lambda_common.errors import ConfigError
 from lambda_common.settings import load_settings
 from speed_layer.job import MSK_IAM_OPTIONS, kafka_source_options
 
+# Settings from their defaults and what each test gives: no developer .env or exported one.
+pytestmark = pytest.mark.usefixtures("clean_env")
+
 SECRET = 'pa"ss\\word-7781'
 
 
