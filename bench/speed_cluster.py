@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import socket
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
@@ -24,47 +23,12 @@ from typing import Any
 from bench import speed
 from lambda_common.errors import BenchmarkError
 from lambda_common.settings import Settings
-from local_stack.spark import HOST, SparkCluster, SparkDaemon, master_url
+from local_stack.spark import SparkCluster, SparkDaemon, cluster_settings, master_url
 
 logger = logging.getLogger(__name__)
 
 APP_NAME = "lambda-speed-layer"
 WARM_UP_S = 20
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind((HOST, port))
-        except OSError:
-            return False
-    return True
-
-
-def free_ports(count: int, attempts: int = 50) -> int:
-    """The first of ``count`` consecutive loopback ports that are free now (workers' web
-    UIs take consecutive ports)."""
-    for _ in range(attempts):
-        with socket.socket() as s:
-            s.bind((HOST, 0))
-            first = int(s.getsockname()[1])
-        if first + count < 65536 and all(_bindable(first + i) for i in range(count)):
-            return first
-    raise BenchmarkError(f"found no {count} consecutive free ports on {HOST}")
-
-
-def cluster_settings(settings: Settings, folder: Path, workers: int) -> Settings:
-    """``settings`` for a cluster of its own: state in ``folder``, ``workers`` workers,
-    every port free."""
-    return settings.model_copy(
-        update={
-            "local_stack_dir": folder,
-            "spark_workers": workers,
-            "spark_master_port": free_ports(1),
-            "spark_master_webui_port": free_ports(1),
-            "spark_worker_webui_port": free_ports(workers),
-        }
-    )
 
 
 def _shape(cluster: SparkCluster) -> dict[str, Any]:

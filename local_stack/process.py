@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from lambda_common.errors import StackError
 from lambda_common.settings import HostPort
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,21 @@ def port_in_use(address: HostPort) -> bool:
         except OSError:
             return True
     return False
+
+
+def free_ports(count: int, host: str = "127.0.0.1", attempts: int = 50) -> int:
+    """The first of ``count`` consecutive ports of ``host`` that are free now (a worker's
+    web UI takes the port after the one before it): a port the system hands out, checked
+    with the ``count - 1`` after it. ``StackError`` when no such run is found."""
+    for _ in range(attempts):
+        with socket.socket() as s:
+            s.bind((host, 0))
+            first = int(s.getsockname()[1])
+        if first + count <= 65536 and not any(
+            port_in_use(HostPort(host, p)) for p in range(first, first + count)
+        ):
+            return first
+    raise StackError(f"found no {count} consecutive free ports on {host}")
 
 
 def pid_alive(pid: int, marker: str | None = None) -> bool:

@@ -23,7 +23,7 @@ from typing import Any
 
 from lambda_common.errors import ServiceUnavailable, StackError
 from lambda_common.settings import HostPort, Settings
-from local_stack.process import pid_alive, spawn_detached, stop_pid
+from local_stack.process import free_ports, pid_alive, spawn_detached, stop_pid
 from local_stack.services import Port, Service, _java
 from local_stack.stack import START_TIMEOUT_S, LocalStack, check_ports_free
 
@@ -48,6 +48,21 @@ def spark_home() -> Path:
 def master_url(settings: Settings) -> str:
     """The URL the cluster's master takes applications at (what SPARK_MASTER names)."""
     return f"spark://{HOST}:{settings.spark_master_port}"
+
+
+def cluster_settings(settings: Settings, folder: Path, workers: int) -> Settings:
+    """``settings`` for a cluster of its own (a benchmark's, a test's): state in ``folder``,
+    ``workers`` workers, every port free now, so a ``make spark-up`` cluster is neither
+    used nor disturbed."""
+    return settings.model_copy(
+        update={
+            "local_stack_dir": folder,
+            "spark_workers": workers,
+            "spark_master_port": free_ports(1, HOST),
+            "spark_master_webui_port": free_ports(1, HOST),
+            "spark_worker_webui_port": free_ports(workers, HOST),
+        }
+    )
 
 
 class SparkDaemon(Service):

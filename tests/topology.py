@@ -7,9 +7,7 @@ the whole pipeline on both."""
 from __future__ import annotations
 
 import os
-import random
 import signal
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,28 +15,11 @@ from pathlib import Path
 from kafka.admin import KafkaAdminClient
 
 from lambda_common.broker import admin_client
-from lambda_common.settings import HostPort, Settings, load_settings
-from local_stack.process import port_in_use
+from lambda_common.settings import Settings, load_settings
+from local_stack.process import free_ports
 from local_stack.services import KafkaService
-from local_stack.spark import SparkCluster, SparkDaemon
+from local_stack.spark import SparkCluster, SparkDaemon, cluster_settings
 from local_stack.stack import LocalStack
-
-
-def free_ports(count: int) -> int:
-    """The first of ``count`` consecutive free ports, away from every stack's defaults."""
-    rng = random.Random()
-    for _ in range(100):
-        first = rng.randrange(40_000, 60_000)
-        if not any(port_in_use(HostPort("localhost", p)) for p in range(first, first + count)):
-            return first
-    raise AssertionError("no run of free ports found")
-
-
-def free_port() -> int:
-    """One port the system says is free now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
@@ -101,17 +82,7 @@ def spark_cluster(base: Settings, folder: Path, workers: int = 2) -> Iterator[Sp
     """A master and ``workers`` workers of the standalone cluster in ``folder``, on free
     ports; ``down`` afterwards, whatever happened (``up`` is the caller's, so a test can
     check its lines)."""
-    settings = base.model_copy(
-        update={
-            "local_stack_dir": folder,
-            "spark_workers": workers,
-            "spark_master_port": free_port(),
-            "spark_master_webui_port": free_port(),
-            # Worker n's UI is this + n - 1: a run the system is unlikely to hand out.
-            "spark_worker_webui_port": free_ports(workers),
-        }
-    )
-    handle = SparkCluster(settings)
+    handle = SparkCluster(cluster_settings(base, folder, workers))
     try:
         yield handle
     finally:

@@ -14,6 +14,7 @@ import pytest
 from lambda_common.errors import ConfigError, StackError
 from lambda_common.settings import Settings, load_settings
 from local_stack.cli import main
+from local_stack.process import free_ports
 from local_stack.spark import MASTER_CLASS, WORKER_CLASS, SparkCluster, spark_home
 
 
@@ -136,3 +137,10 @@ def test_spark_commands_take_no_service_names(capsys: pytest.CaptureFixture[str]
         main(["spark-up", "kafka"])
     assert exit_info.value.code == 2
     assert "takes no service names" in capsys.readouterr().err
+
+
+def test_free_ports_are_consecutive_and_bindable() -> None:
+    first = free_ports(3)
+    for port in range(first, first + 3):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))
