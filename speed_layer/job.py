@@ -1,6 +1,6 @@
 """The Spark Structured Streaming job behind the speed tables (``make speed``).
 
-    Kafka --(Spark's Kafka source)--> parse (the contract, as a UDF) --observe rejects-->
+    Kafka --(Spark's Kafka source)--> parse (the contract, mapInArrow) --observe rejects-->
     watermark on event_hour --> drop duplicate tweet_ids --append--> foreachBatch: each
     view's own SELECT (lambda_common/views, the very text the warehouse runs for its
     batch table) over the micro-batch's events, then, in one warehouse transaction, add
@@ -32,6 +32,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -47,9 +48,9 @@ from lambda_common.locks import exclusive_lock
 from lambda_common.retry import Backoff, Sleep, pause, retry_call
 from lambda_common.settings import Settings
 from lambda_common.signals import stop_on_signals
-from lambda_common.views import HOUR, RELATIONS, View
+from lambda_common.views import HOUR, MEASURES, RELATIONS, View
 from lambda_common.warehouse import Warehouse
-from speed_layer.parse import PARSED_DDL, parse_message
+from speed_layer.parse import PARSED_BATCH_DDL, parse_batches
 from speed_layer.view import FENCED, BatchStatus, SpeedView, ViewRow
 
 logger = logging.getLogger(__name__)
@@ -128,11 +129,11 @@ def driver_environment(master: str, python: str) -> dict[str, str]:
     """Variables the driver sets, unless already set, before Spark starts.
 
     On one machine: stay on loopback rather than guess a public interface (executors of a
-    local cluster reach the driver there), and run the UDF in ``python``, this very
-    interpreter, whose virtualenv has pyspark, rather than whatever "python3" is first on
-    PATH. pyspark sends the driver's PYSPARK_PYTHON to the executors with each UDF, so on
-    a cluster of several machines it must name an interpreter every node has: set it
-    there (nothing is assumed).
+    local cluster reach the driver there), and run the parse step in ``python``, this very
+    interpreter, whose virtualenv has pyspark and pyarrow, rather than whatever "python3"
+    is first on PATH. pyspark sends the driver's PYSPARK_PYTHON to the executors with each
+    Python step, so on a cluster of several machines it must name an interpreter every
+    node has: set it there (nothing is assumed).
     """
     if not one_machine(master):
         return {}
@@ -175,7 +176,7 @@ def session_config(
 
 def build_session(settings: Settings, scratch: Path | None = None) -> Any:
     """A SparkSession configured for the job (the master from ``SPARK_MASTER``). Not on
-    ``local[...]``, the executors get the code the UDF imports as a zip written in
+    ``local[...]``, the executors get the code the parse step imports as a zip written in
     ``scratch`` (a folder that must outlive the session; default: a new temporary one)."""
     import pyspark
     from pyspark.sql import SparkSession
@@ -194,14 +195,14 @@ def build_session(settings: Settings, scratch: Path | None = None) -> Any:
     _quiet(spark, "org.apache.spark.sql.execution.streaming.ProcessingTimeExecutor")
     if not master.startswith("local"):
         folder = scratch or Path(tempfile.mkdtemp(prefix="lambda-speed-"))
-        # Executors import the UDF's modules from the zip, ahead of anything installed
+        # Executors import the parse step's modules from the zip, ahead of anything installed
         # where they run: they need pyspark there, not this checkout.
         spark.sparkContext.addPyFile(str(code_archive(folder)))
     return spark
 
 
 CODE_PACKAGES = ("lambda_common", "speed_layer")
-"""The packages the executors import: the UDF's module and what it imports."""
+"""The packages the executors import: the parse step's module and what it imports."""
 
 
 def code_archive(folder: Path) -> Path:
@@ -270,7 +271,6 @@ def build_stream(spark: Any, settings: Settings) -> Any:
     tweet_id within ``SPEED_RETENTION``), with the views' relations' columns."""
     from pyspark.sql import functions as F
 
-    parse = F.udf(parse_message, PARSED_DDL)
     raw = (
         spark.readStream.format("kafka")
         .options(**kafka_source_options(settings))
@@ -279,11 +279,14 @@ def build_stream(spark: Any, settings: Settings) -> Any:
         .option("startingOffsets", "earliest")
         .load()
     )
+    # current_timestamp() is the micro-batch's clock, fixed in the checkpoint: a replayed
+    # micro-batch judges "too far in the future" as its first attempt did.
     parsed = raw.select(
-        parse(F.col("value"), F.unix_micros(F.current_timestamp())).alias("m"),
+        F.col("value"),
+        F.unix_micros(F.current_timestamp()).alias("read_at_us"),
         F.col("partition"),
         F.col("offset"),
-    ).select("m.*", "partition", "offset")
+    ).mapInArrow(parse_batches, PARSED_BATCH_DDL)
     observed = parsed.observe(
         OBSERVED,
         F.count(F.lit(1)).alias("input_rows"),
@@ -312,7 +315,13 @@ def build_stream(spark: Any, settings: Settings) -> Any:
 def view_rows(events: Any, views: Sequence[View]) -> dict[str, list[ViewRow]]:
     """Every view's aggregation of one micro-batch's events: the view's own SELECT (the
     text the warehouse runs for the batch table) in Spark SQL, over the relation it reads
-    made from ``events``. Rows as ``SpeedView.apply`` takes them."""
+    made from ``events``. Rows as ``SpeedView.apply`` takes them.
+
+    The views run as one Spark job, not one each: their results are stacked (each view's
+    keys in columns of their own, ``_<view's index>_<key>``) and collected once, so a
+    micro-batch pays the fixed cost of a job once however many views there are."""
+    from functools import reduce
+
     from pyspark.sql import functions as F
 
     spark = events.sparkSession
@@ -323,23 +332,37 @@ def view_rows(events: Any, views: Sequence[View]) -> dict[str, list[ViewRow]]:
             *RELATIONS["tweets"], F.explode("hashtags").alias("hashtag")
         ),
     }
-    out: dict[str, list[ViewRow]] = {}
-    for view in views:
+    results = []
+    for i, view in enumerate(views):
         relations[view.reads].createOrReplaceTempView(view.reads)
-        # The hour as epoch seconds, so no time zone of the JVM or Python shifts it.
-        columns = [f"unix_seconds({HOUR}) AS {HOUR}", *view.columns[1:]]
-        result = spark.sql(view.select).selectExpr(*columns).collect()
-        keys = len(view.key_columns)
-        out[view.name] = [
-            (
-                datetime.fromtimestamp(r[0], UTC).replace(tzinfo=None),
-                *r[1:keys],
-                # DECIMAL(38,0) comes back as decimal.Decimal: int() of it is exact.
-                *(int(v) for v in r[keys:]),
+        results.append(
+            spark.sql(view.select).select(
+                F.lit(i).alias(_VIEW_COLUMN),
+                # The hour as epoch seconds, so no time zone of the JVM or Python shifts it.
+                F.unix_seconds(F.col(HOUR)).alias(HOUR),
+                *(F.col(k.name).alias(f"_{i}_{k.name}") for k in view.keys),
+                *(F.col(m) for m in MEASURES),
             )
-            for r in result
-        ]
+        )
+    stacked = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), results)
+    out: dict[str, list[ViewRow]] = {view.name: [] for view in views}
+    for r in stacked.collect():
+        i = r[_VIEW_COLUMN]
+        view = views[i]
+        out[view.name].append(
+            (
+                datetime.fromtimestamp(r[HOUR], UTC).replace(tzinfo=None),
+                *(r[f"_{i}_{k.name}"] for k in view.keys),
+                # DECIMAL(38,0) comes back as decimal.Decimal: int() of it is exact.
+                *(int(r[m]) for m in MEASURES),
+            )
+        )
     return out
+
+
+_VIEW_COLUMN = "_view"
+"""The column with the index of the view a stacked row belongs to (view columns start
+with a letter, so no stacked name can clash with one of theirs)."""
 
 
 class SpeedSink:
@@ -375,12 +398,19 @@ class SpeedSink:
         query_id = _query_id(self.session)
         # The views read the micro-batch several times: computed once (its de-duplication
         # is a stateful operator), then read from memory.
+        began = time.perf_counter()
         frame.persist()
         try:
             rows = view_rows(frame, self.view.views)
         finally:
             frame.unpersist()
-        logger.debug("speed batch %s: %s", batch_id, {name: len(r) for name, r in rows.items()})
+        computed = time.perf_counter()
+        logger.debug(
+            "speed batch %s: %s rows computed in %.3f s",
+            batch_id,
+            {name: len(r) for name, r in rows.items()},
+            computed - began,
+        )
 
         def write() -> None:
             # One transaction for every view, recorded in speed_progress: all or nothing,
@@ -397,6 +427,7 @@ class SpeedSink:
             attempts=self.attempts,
         )
         self.completed += 1
+        logger.debug("speed batch %s: written in %.3f s", batch_id, time.perf_counter() - computed)
         # Committed in the warehouse, not yet in Spark's checkpoint: a crash here replays
         # this micro-batch, which speed_progress recognises.
         failpoint("speed_after_write")

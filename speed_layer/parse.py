@@ -1,6 +1,9 @@
-"""The speed layer's view of one Kafka message: pure Python, no Spark needed to test it.
+"""The speed layer's view of Kafka messages: pure Python (and Arrow), no Spark needed to test it.
 
-Spark calls :func:`parse_message` as a UDF on every message. It decides validity with
+Spark hands the messages over in Arrow record batches (``mapInArrow``):
+:func:`parse_batches` turns each into a record batch of :class:`Parsed` columns, calling
+:func:`parse_message` on every message. Arrow moves the columns between the JVM and
+Python with no per-row (un)pickling on either side. :func:`parse_message` decides validity with
 the same :func:`lambda_common.contract.parse_event` the batch layer uses, and builds the
 grouping keys (location, lang, the hashtag keys) with the same :mod:`lambda_common.rows`
 helpers, so the two layers cannot disagree on what an event is or where it counts.
@@ -8,12 +11,15 @@ helpers, so the two layers cannot disagree on what an event is or where it count
 
 from __future__ import annotations
 
-import calendar
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from lambda_common.contract import Event, parse_event
 from lambda_common.rows import hashtag_keys, warehouse_text
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -38,12 +44,19 @@ class Parsed(NamedTuple):
     reject: str | None
 
 
-# The UDF's return type, as Spark DDL; the order and names follow ``Parsed``.
+# The parsed columns, as Spark DDL; the order and names follow ``Parsed``.
 PARSED_DDL = (
     "tweet_id string, event_hour_s bigint, created_at_us bigint, location string, "
     "lang string, user_id string, hashtags array<string>, "
     "followers_count bigint, favorite_count bigint, retweet_count bigint, reject string"
 )
+
+INPUT_COLUMNS = ("value", "read_at_us", "partition", "offset")
+"""The columns :func:`parse_batches` reads: the message value, the micro-batch's clock
+(``parse_message``'s ``read_at_us``) and the message's place, passed through."""
+
+PARSED_BATCH_DDL = f"{PARSED_DDL}, partition int, offset bigint"
+"""The schema of :func:`parse_batches`' output: ``Parsed``, then the message's place."""
 
 
 def parse_message(value: bytes | bytearray | None, read_at_us: int) -> Parsed:
@@ -53,15 +66,29 @@ def parse_message(value: bytes | bytearray | None, read_at_us: int) -> Parsed:
     the checkpoint, so a replayed micro-batch judges "too far in the future" exactly as
     the first attempt did. Never raises.
     """
-    now = _EPOCH + timedelta(microseconds=read_at_us)
+    return _parse_at(value, _clock(read_at_us))
+
+
+def _clock(read_at_us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=read_at_us)
+
+
+_MICROSECOND = timedelta(microseconds=1)
+_HOUR_US = 3600 * 1_000_000
+_REJECTED = (None,) * (len(Parsed._fields) - 1)
+
+
+def _parse_at(value: bytes | bytearray | None, now: datetime) -> Parsed:
     result = parse_event(bytes(value) if value is not None else None, now=now)
     if not isinstance(result, Event):
-        return Parsed(None, None, None, None, None, None, None, None, None, None, result.reason)
-    created = result.created_at
+        return Parsed(*_REJECTED, result.reason)
+    # Whole microseconds since the epoch, exactly (created_at is aware, in UTC); its hour
+    # is the same count floored to a multiple of an hour (event_hour, as epoch seconds).
+    created_us = (result.created_at - _EPOCH) // _MICROSECOND
     return Parsed(
         tweet_id=result.tweet_id,
-        event_hour_s=calendar.timegm(result.event_hour.timetuple()),
-        created_at_us=calendar.timegm(created.timetuple()) * 1_000_000 + created.microsecond,
+        event_hour_s=created_us // _HOUR_US * 3600,
+        created_at_us=created_us,
         location=warehouse_text(result.location_key),
         lang=warehouse_text(result.lang_key),
         user_id=warehouse_text(result.user_id),
@@ -71,3 +98,44 @@ def parse_message(value: bytes | bytearray | None, read_at_us: int) -> Parsed:
         retweet_count=result.retweet_count,
         reject=None,
     )
+
+
+def _arrow_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    text, integer = pa.string(), pa.int64()
+    types = {
+        "event_hour_s": integer,
+        "created_at_us": integer,
+        "hashtags": pa.list_(text),
+        "followers_count": integer,
+        "favorite_count": integer,
+        "retweet_count": integer,
+    }
+    fields = [pa.field(name, types.get(name, text)) for name in Parsed._fields]
+    return pa.schema([*fields, pa.field("partition", pa.int32()), pa.field("offset", integer)])
+
+
+def parse_batches(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """``mapInArrow`` target: each record batch of :data:`INPUT_COLUMNS` as a record batch
+    of :data:`PARSED_BATCH_DDL`, one row per message, in order. Never raises for bad input
+    (a bad message is a row with ``reject`` set)."""
+    import pyarrow as pa
+
+    schema = _arrow_schema()
+    for batch in batches:
+        values = batch.column("value").to_pylist()
+        # One clock per micro-batch: its datetime is made once, not once a message.
+        clocks = {t: _clock(t) for t in batch.column("read_at_us").unique().to_pylist()}
+        reads = batch.column("read_at_us").to_pylist()
+        rows = [_parse_at(v, clocks[t]) for v, t in zip(values, reads, strict=True)]
+        columns = [list(c) for c in zip(*rows, strict=True)] if rows else [[]] * len(Parsed._fields)
+        arrays = [
+            pa.array(column, type=field.type)
+            for column, field in zip(columns, schema, strict=False)
+        ]
+        arrays += [
+            batch.column("partition").cast(pa.int32()),
+            batch.column("offset").cast(pa.int64()),
+        ]
+        yield pa.RecordBatch.from_arrays(arrays, schema=schema)

@@ -33,7 +33,14 @@ from speed_layer.job import (
     restart_delay,
     supervise,
 )
-from speed_layer.parse import PARSED_DDL, Parsed, parse_message
+from speed_layer.parse import (
+    INPUT_COLUMNS,
+    PARSED_BATCH_DDL,
+    PARSED_DDL,
+    Parsed,
+    parse_batches,
+    parse_message,
+)
 from speed_layer.view import FENCED, BatchStatus, SpeedFenced, fence
 
 READ_AT = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -127,7 +134,7 @@ def test_far_future_is_judged_against_the_micro_batch_clock_not_the_wall_clock()
     assert parse_message(late, READ_AT_US) == parse_message(late, READ_AT_US)
 
 
-def test_the_udf_type_lists_the_parsed_fields_in_order() -> None:
+def test_the_parsed_type_lists_the_parsed_fields_in_order() -> None:
     names = [part.strip().split(" ")[0] for part in PARSED_DDL.split(",")]
     assert names == list(Parsed._fields)
 
@@ -525,3 +532,73 @@ def test_a_stop_request_ends_a_micro_batchs_wait_with_its_error() -> None:
 
 def test_the_query_back_off_is_the_shared_rule() -> None:
     assert isinstance(QUERY_BACKOFF, Backoff) and QUERY_BACKOFF.cap_s == 60.0
+
+
+def _record_batch(values: list[bytes | None], clock: int = READ_AT_US) -> Any:
+    import pyarrow as pa
+
+    n = len(values)
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array(values, pa.binary()),
+            pa.array([clock] * n, pa.int64()),
+            pa.array([i % 3 for i in range(n)], pa.int32()),
+            pa.array(range(100, 100 + n), pa.int64()),
+        ],
+        names=list(INPUT_COLUMNS),
+    )
+
+
+def test_arrow_batches_parse_row_for_row_as_parse_message() -> None:
+    """The mapInArrow path is parse_message on every message, in order, with the place
+    passed through: valid events, seeded damage of every kind, a null value, and the
+    rejects' reasons byte for byte."""
+    import random
+
+    from tests.unit.ingestion_mutations import contract_seeds, mutated_lines, serialise
+
+    rng = random.Random(19)
+    values: list[bytes | None] = [serialise(s) for s in contract_seeds()]
+    values += [_value(hashtags=["#Python", " python"]), None, b"", b"\xff\xfe"]
+    values += mutated_lines(rng, 300)
+    first, second = values[:150], values[150:]
+    out = list(parse_batches([_record_batch(first), _record_batch([]), _record_batch(second)]))
+
+    assert [b.num_rows for b in out] == [len(first), 0, len(second)]
+    assert all(str(b.schema.types) == str(out[0].schema.types) for b in out)
+    rows = [row for batch in out for row in batch.to_pylist()]
+    expected = [parse_message(v, READ_AT_US)._asdict() for v in values]
+    assert [{k: r[k] for k in Parsed._fields} for r in rows] == expected
+    places = [(r["partition"], r["offset"]) for r in rows]
+    assert places == [(i % 3, 100 + i) for i in range(len(first))] + [
+        (i % 3, 100 + i) for i in range(len(second))
+    ]
+    # The sample exercises both sides of the contract.
+    assert sum(r["reject"] is None for r in rows) >= 4
+    assert sum(r["reject"] is not None for r in rows) >= 250
+
+
+def test_the_arrow_output_type_is_the_parsed_fields_then_the_place() -> None:
+    (batch,) = parse_batches([_record_batch([_value()])])
+    names = [part.strip().split(" ")[0] for part in PARSED_BATCH_DDL.split(",")]
+    assert batch.schema.names == names == [*Parsed._fields, "partition", "offset"]
+
+
+@pytest.mark.parametrize(
+    "created_at",
+    [
+        datetime(2026, 11, 21, 10, 15, 30, 123000, tzinfo=UTC),
+        datetime(2026, 11, 21, 10, 0, tzinfo=UTC),  # on the hour
+        datetime(2026, 11, 21, 9, 59, 59, 999000, tzinfo=UTC),
+        datetime(2006, 3, 21, 20, 50, 14, 1000, tzinfo=UTC),  # the first tweet's year
+        datetime(1969, 12, 31, 23, 30, 0, 5000, tzinfo=UTC),  # before the epoch: floors
+    ],
+)
+def test_times_are_exact_epoch_integers(created_at: datetime) -> None:
+    parsed = parse_message(_value(created_at=created_at), READ_AT_US)
+    assert parsed.reject is None
+    hour = created_at.replace(minute=0, second=0, microsecond=0)
+    assert parsed.event_hour_s == calendar.timegm(hour.timetuple())
+    assert parsed.created_at_us == (
+        calendar.timegm(created_at.timetuple()) * 1_000_000 + created_at.microsecond
+    )

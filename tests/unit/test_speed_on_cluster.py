@@ -63,7 +63,7 @@ def test_session_config_per_master(tmp_path: Path) -> None:
     }
 
 
-def test_the_code_zip_is_all_the_udf_needs_besides_the_standard_library(
+def test_the_code_zip_is_all_the_parse_step_needs_besides_what_is_installed(
     tmp_path: Path,
 ) -> None:
     archive = code_archive(tmp_path)
@@ -71,7 +71,8 @@ def test_the_code_zip_is_all_the_udf_needs_besides_the_standard_library(
     assert {"speed_layer/parse.py", "lambda_common/contract.py"} <= set(names)
     assert not [n for n in names if n.endswith(".pyc") or "__pycache__" in n]
     # An interpreter without site-packages (so without this checkout's editable install)
-    # imports the UDF from the zip alone and runs it, as an executor's Python does.
+    # imports the parse step from the zip alone and runs it, as an executor's Python does
+    # (pyarrow, which only parse_batches imports, comes from where the executors run).
     script = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
         "from speed_layer.parse import parse_message; import speed_layer.parse as m;"
