@@ -75,13 +75,13 @@ def _clock(read_at_us: int) -> datetime:
 
 _MICROSECOND = timedelta(microseconds=1)
 _HOUR_US = 3600 * 1_000_000
-_REJECTED = (None,) * (len(Parsed._fields) - 1)
+_REJECTED = Parsed(*(None,) * len(Parsed._fields))
 
 
 def _parse_at(value: bytes | bytearray | None, now: datetime) -> Parsed:
     result = parse_event(bytes(value) if value is not None else None, now=now)
     if not isinstance(result, Event):
-        return Parsed(*_REJECTED, result.reason)
+        return _REJECTED._replace(reject=result.reason)
     # Whole microseconds since the epoch, exactly (created_at is aware, in UTC); its hour
     # is the same count floored to a multiple of an hour (event_hour, as epoch seconds).
     created_us = (result.created_at - _EPOCH) // _MICROSECOND
