@@ -240,6 +240,12 @@ def main() -> int:
             f"p95 {f['p95_s']:.2f}s ({f['p95_min_s']:.2f}-{f['p95_max_s']:.2f}), "
             f"max {f['max_s']:.2f}s ({f['seen']}/{f['probes']} probes)"
         )
+        c = speed_result["parse_ceiling"]
+        print(
+            f"speed parse step alone (the contract in one Python process, Arrow batches in "
+            f"and out): {c['median']:,.0f} events/s ({c['min']:,.0f}-{c['max']:,.0f}), "
+            f"the ceiling each core the job gets puts on it"
+        )
         # With the cluster's ladder, local[*]'s is printed beside it (below) instead.
         for s in speed_result["sustained"] if cluster_result is None else []:
             print(

@@ -34,7 +34,7 @@ from typing import Any
 
 from kafka import KafkaProducer
 
-from bench import peak_rss_mb
+from bench import peak_rss_mb, summarize
 from bench.lanes import Lane, fresh_lane
 from lambda_common.broker import client_config
 from lambda_common.contract import Event
@@ -252,18 +252,54 @@ def sustained(
     return out
 
 
+def parse_ceiling(events: int = 50_000, repeats: int = 5) -> dict[str, Any]:
+    """Events/s of the job's parse step alone, in this process: synthetic events in Arrow
+    batches of Spark's default size through ``parse_batches`` (the contract's parse_event
+    and the views' keys), as one Python worker runs it. No Spark, Kafka or warehouse: the
+    ceiling one core puts on the job, however fast the rest is."""
+    import pyarrow as pa
+
+    from ingestion.synthetic import SyntheticOptions, SyntheticTweets
+    from speed_layer.parse import INPUT_COLUMNS, parse_batches
+
+    values = [e.to_json_bytes() for e in SyntheticTweets(SyntheticOptions(seed=1, count=events))]
+    clock = int(time.time() * 1_000_000)
+    size = 10_000  # spark.sql.execution.arrow.maxRecordsPerBatch's default
+    batches = [
+        pa.RecordBatch.from_arrays(
+            [
+                pa.array(values[i : i + size], pa.binary()),
+                pa.array([clock] * len(values[i : i + size]), pa.int64()),
+                pa.array([0] * len(values[i : i + size]), pa.int32()),
+                pa.array(range(i, i + len(values[i : i + size])), pa.int64()),
+            ],
+            names=list(INPUT_COLUMNS),
+        )
+        for i in range(0, events, size)
+    ]
+    rates = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        parsed = sum(b.num_rows for b in parse_batches(batches))
+        rates.append(parsed / (time.perf_counter() - began))
+    return summarize("speed parse step", "parse_batches, one process", events, rates)
+
+
 def run(settings: Settings) -> dict[str, Any]:
     """Start the job (SPARK_MASTER, default local[*]) on a fresh lane, measure freshness
     and the sustained ladder, stop it, drop the lane."""
     rate = int(os.environ.get("BENCH_SPEED_RATE", "2000"))
     probes = int(os.environ.get("BENCH_SPEED_PROBES", "1000"))
     repeats = int(os.environ.get("BENCH_SPEED_REPEATS", "3"))
+    ceiling = parse_ceiling()
     with running_job(settings, "speed") as (lane, pid):
         runs = [freshness(lane, rate, probes, run) for run in range(1, repeats + 1)]
         return {
             "master": settings.spark_master,
             "freshness": _across(runs),
             "freshness_runs": runs,
+            # While the job idles between rates would be unfair to both: measured first.
+            "parse_ceiling": ceiling,
             "sustained": sustained(lane, ladder()),
             # After the top of the ladder: the Python driver and its JVM together.
             "driver_peak_rss_mb": peak_rss_mb(pid),
