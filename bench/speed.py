@@ -191,6 +191,11 @@ def freshness(lane: Lane, rate: int, probes: int, run: int = 1) -> dict[str, Any
     poller.join()
     background.wait()
     latencies = sorted(seen[k] - t for k, t in sent.items() if k in seen)
+    if not latencies:
+        raise BenchmarkError(
+            f"none of {len(sent)} probes reached serving_view within 30 s of the last one "
+            f"at {rate:,} events/s: the speed job is far behind (a busy machine?)"
+        )
     return {
         "rate": rate,
         "probes": len(sent),
