@@ -21,14 +21,10 @@ from lambda_common.errors import ServiceUnavailable, TransientError
 from lambda_common.retry import Backoff
 from lambda_common.rows import warehouse_text
 from lambda_common.settings import load_settings
-from speed_layer import job
+from speed_layer import sink
 from speed_layer.job import (
     QUERY_BACKOFF,
-    SpeedError,
-    SpeedSink,
-    _artifact,
     await_query,
-    connector_jars,
     failure_message,
     restart_delay,
     supervise,
@@ -41,6 +37,9 @@ from speed_layer.parse import (
     parse_batches,
     parse_message,
 )
+from speed_layer.session import _artifact, connector_jars
+from speed_layer.sink import SpeedSink
+from speed_layer.stream import SpeedError
 from speed_layer.view import FENCED, BatchStatus, SpeedFenced, fence
 
 READ_AT = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -458,11 +457,11 @@ ROW = (datetime(2027, 1, 15, 8, 0), "Oslo", 2, 10, 1, 0)
 
 @pytest.fixture(autouse=True)
 def _one_row_per_batch(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(job, "view_rows", lambda frame, views: {"locations": [ROW]})
+    monkeypatch.setattr(sink, "view_rows", lambda frame, views: {"locations": [ROW]})
 
 
 def _session() -> Any:
-    query = types.SimpleNamespace(name=job.QUERY_NAME, id="q-1")
+    query = types.SimpleNamespace(name=sink.QUERY_NAME, id="q-1")
     return types.SimpleNamespace(streams=types.SimpleNamespace(active=[query]))
 
 

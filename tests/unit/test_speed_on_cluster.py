@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from lambda_common.settings import load_settings
-from speed_layer.job import code_archive, driver_environment, one_machine, session_config
+from speed_layer.session import code_archive, driver_environment, one_machine, session_config
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import pytest
 from lambda_common.broker import client_config, confluent_security_config, security_config
 from lambda_common.errors import ConfigError
 from lambda_common.settings import load_settings
-from speed_layer.job import MSK_IAM_OPTIONS, kafka_source_options
+from speed_layer.stream import MSK_IAM_OPTIONS, kafka_source_options
 
 # Settings from their defaults and what each test gives: no developer .env or exported one.
 pytestmark = pytest.mark.usefixtures("clean_env")

@@ -1,0 +1,165 @@
+"""The speed job's ``foreachBatch`` target: each micro-batch's events aggregated by every
+view's own SELECT in Spark SQL, then applied to the speed tables in one warehouse
+transaction that records the micro-batch (so a replayed one is skipped).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from lambda_common.errors import ServiceUnavailable
+from lambda_common.faults import failpoint
+from lambda_common.retry import Backoff, retry_call
+from lambda_common.settings import Settings
+from lambda_common.views import HOUR, MEASURES, RELATIONS, View
+from lambda_common.warehouse import Warehouse
+from speed_layer.stream import QUERY_NAME, SpeedError
+from speed_layer.view import SpeedView, ViewRow
+
+logger = logging.getLogger(__name__)
+
+# A micro-batch's write retried while the warehouse is down: soon at first (a restart takes
+# seconds), then every 30 s at most, so the view catches up within that of the recovery.
+SINK_BACKOFF = Backoff(first_s=1.0, cap_s=30.0, jitter=0.2)
+
+
+def view_rows(events: Any, views: Sequence[View]) -> dict[str, list[ViewRow]]:
+    """Every view's aggregation of one micro-batch's events: the view's own SELECT (the
+    text the warehouse runs for the batch table) in Spark SQL, over the relation it reads
+    made from ``events``. Rows as ``SpeedView.apply`` takes them.
+
+    Two Spark jobs, however many views there are: the first view's computes the
+    micro-batch (``events``, persisted by the caller) and caches it; the other views'
+    results, stacked (each view's keys in columns of their own, ``_<view's index>_<key>``),
+    are collected in the second, from the cache. Not all in one job: its branches would
+    each compute the micro-batch at once rather than read it once."""
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    spark = events.sparkSession
+    tweets = events.select(*RELATIONS["tweets"])
+    relations = {
+        "tweets": tweets,
+        "tweet_hashtags": events.select(
+            *RELATIONS["tweets"], F.explode("hashtags").alias("hashtag")
+        ),
+    }
+    results = []
+    for i, view in enumerate(views):
+        relations[view.reads].createOrReplaceTempView(view.reads)
+        results.append(
+            spark.sql(view.select).select(
+                F.lit(i).alias(_VIEW_COLUMN),
+                # The hour as epoch seconds, so no time zone of the JVM or Python shifts it.
+                F.unix_seconds(F.col(HOUR)).alias(HOUR),
+                *(F.col(k.name).alias(f"_{i}_{k.name}") for k in view.keys),
+                *(F.col(m) for m in MEASURES),
+            )
+        )
+    collected = [
+        r
+        for group in (results[:1], results[1:])
+        if group
+        for r in reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), group).collect()
+    ]
+    out: dict[str, list[ViewRow]] = {view.name: [] for view in views}
+    for r in collected:
+        i = r[_VIEW_COLUMN]
+        view = views[i]
+        out[view.name].append(
+            (
+                datetime.fromtimestamp(r[HOUR], UTC).replace(tzinfo=None),
+                *(r[f"_{i}_{k.name}"] for k in view.keys),
+                # DECIMAL(38,0) comes back as decimal.Decimal: int() of it is exact.
+                *(int(r[m]) for m in MEASURES),
+            )
+        )
+    return out
+
+
+_VIEW_COLUMN = "_view"
+"""The column with the index of the view a stacked row belongs to (view columns start
+with a letter, so no stacked name can clash with one of theirs)."""
+
+
+class SpeedSink:
+    """``foreachBatch`` target: each micro-batch's changed groups into ``speed_view``.
+
+    A write that fails with ``ServiceUnavailable`` (the warehouse down, or the transaction
+    aborted for a concurrent one: ``TransientError``) is run again whole, with
+    ``backoff``, until it succeeds or ``stop`` is set (then the error is raised and the
+    query ends; Spark replays the micro-batch from the checkpoint at the next start).
+    ``attempts`` bounds the tries instead, for tests. ``completed`` counts the micro-batches
+    written, so the job can tell a query that made progress from one that did not.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        stop: threading.Event | None = None,
+        backoff: Backoff = SINK_BACKOFF,
+        attempts: int | None = None,
+    ) -> None:
+        self.view = SpeedView(settings, Warehouse(settings))
+        self.stop = stop or threading.Event()
+        self.backoff = backoff
+        self.attempts = attempts
+        self.written: dict[int, int] = {}
+        self.completed = 0
+        # The driver's own session: the one its streaming query is registered with (the
+        # session foreachBatch hands the micro-batch in is a clone that lists no query).
+        self.session: Any = None
+
+    def __call__(self, frame: Any, batch_id: int) -> None:
+        query_id = _query_id(self.session)
+        # The views read the micro-batch several times: computed once (its de-duplication
+        # is a stateful operator), then read from memory.
+        began = time.perf_counter()
+        frame.persist()
+        try:
+            rows = view_rows(frame, self.view.views)
+        finally:
+            frame.unpersist()
+        computed = time.perf_counter()
+        logger.debug(
+            "speed batch %s: %s rows computed in %.3f s",
+            batch_id,
+            {name: len(r) for name, r in rows.items()},
+            computed - began,
+        )
+
+        def write() -> None:
+            # One transaction for every view, recorded in speed_progress: all or nothing,
+            # and a replayed micro-batch is skipped.
+            applied = self.view.apply(query_id, batch_id, rows)
+            self.written[batch_id] = applied[0] if applied else 0
+
+        retry_call(
+            write,
+            retry_on=ServiceUnavailable,
+            backoff=self.backoff,
+            what=f"speed batch {batch_id}",
+            stop=self.stop,
+            attempts=self.attempts,
+        )
+        self.completed += 1
+        logger.debug("speed batch %s: written in %.3f s", batch_id, time.perf_counter() - computed)
+        # Committed in the warehouse, not yet in Spark's checkpoint: a crash here replays
+        # this micro-batch, which speed_progress recognises.
+        failpoint("speed_after_write")
+
+
+def _query_id(spark: Any) -> str:
+    """The id of this job's streaming query: kept in its checkpoint, so the same across
+    restarts from it, and new with a new checkpoint."""
+    for query in spark.streams.active:
+        if query.name == QUERY_NAME:
+            return str(query.id)
+    raise SpeedError(f"no active streaming query named {QUERY_NAME}")
