@@ -87,10 +87,10 @@ def topology(stack: StackHandle, tmp_path_factory: pytest.TempPathFactory) -> It
 
 
 @pytest.fixture
-def cluster_lane(stack: StackHandle, topology: Topology) -> Iterator[Lane]:
+def cluster_lane(stack: StackHandle, topology: Topology, kafka_client: str) -> Iterator[Lane]:
     """A private topic on the Kafka cluster (3 partitions, 3 replicas, 2 in sync) and a
-    private warehouse schema; every node and worker up first (a scenario before may have
-    left one down)."""
+    private warehouse schema, under the scenario's client; every node and worker up first
+    (a scenario before may have left one down)."""
     topology.kafka.up(["kafka"])
     topology.spark.up()
     topic = stack.unique("chaos_topology")
@@ -103,7 +103,7 @@ def cluster_lane(stack: StackHandle, topology: Topology) -> Iterator[Lane]:
     ensure_topic(settings, topic, partitions=3)
     with Warehouse(settings) as wh:
         wh.ensure_schema()
-    yield Lane(settings, topic)
+    yield Lane(settings, topic).with_client(kafka_client)
     with Warehouse(stack.settings) as wh:
         wh.execute(f'DROP SCHEMA "{topic}" CASCADE')
 
@@ -352,6 +352,7 @@ def _stop_quietly(pipeline: Pipeline) -> str | None:
 # -- the scenarios ------------------------------------------------------------------------
 
 
+@pytest.mark.confluent_in_make_test
 @pytest.mark.timeout(1200)
 def test_every_topology_fault_in_one_stream(
     cluster_lane: Lane, topology: Topology, report: Report, tmp_path: Path
@@ -364,6 +365,9 @@ def test_every_topology_fault_in_one_stream(
 
 
 @pytest.mark.chaos_only
+@pytest.mark.kafka_python_only(
+    "each fault alone, repeated: under confluent the one-stream scenario meets all three"
+)
 @pytest.mark.timeout(1200)
 @pytest.mark.parametrize(
     "fault", [broker_leading_a_partition, spark_worker, one_batch_process], ids=lambda f: f.__name__
