@@ -5,7 +5,8 @@ event in the topic (and raw_tweets against the winning copy of every tweet).
 No scenario may lose or double-count a valid event, count a malformed one, or serve a
 key of any view twice; every view (locations, hashtags, languages) is checked. The
 events' hashtags and lang come in every form the contract normalises (``helpers.vary``).
-Sizes: ``size(quick, full)`` (``make test`` / ``make chaos``).
+Sizes: ``size(quick, full)`` (``make test`` / ``make chaos``); the Kafka client of the
+producers and batch processes a scenario runs: its ``lane``'s (``client_params``).
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ counted exactly once in every serving view, raw_tweets holds each tweet's winnin
 and a poller reading the serving views all along never saw a key served twice.
 
 ``make test`` runs all three faults in one stream at a quick size; ``make chaos`` runs
-each on its own at full size too.
+each on its own at full size too. The one stream runs under both ``KAFKA_CLIENT``s, in
+both; each fault on its own under kafka-python (``client_params`` in the conftest).
 """
 
 from __future__ import annotations
