@@ -3,16 +3,22 @@
 ``CHAOS_FULL=1`` (``make chaos``) runs every scenario at its full size; without it the
 scenarios run at a quick size (``make test``), and those marked ``chaos_only`` are left to
 ``make chaos``.
+
+Every scenario runs under each ``KAFKA_CLIENT`` its marks allow (``client_params``): the
+``kafka_client`` parameter sets the client of the lane's settings, so of every producer
+and batch process the scenario starts (``Lane.env``) and of the cycles it runs itself.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
+
+from tests.integration.helpers import KAFKA_CLIENTS, Lane
 
 FULL = os.environ.get("CHAOS_FULL") == "1"
 
@@ -20,6 +26,61 @@ FULL = os.environ.get("CHAOS_FULL") == "1"
 def size(quick: int, full: int) -> int:
     """The scenario's size: ``full`` under ``make chaos``, ``quick`` under ``make test``."""
     return full if FULL else quick
+
+
+# The marks that say under which clients a scenario runs (see ``client_params``).
+KAFKA_PYTHON_ONLY = "kafka_python_only"
+CONFLUENT_IN_MAKE_TEST = "confluent_in_make_test"
+
+
+def client_params(marks: Iterable[str]) -> list[pytest.ParameterSet]:
+    """The ``kafka_client`` values a scenario with the marks named ``marks`` runs under.
+
+    Both clients by default, the second only in ``make chaos`` (``chaos_only``): the CI's
+    time allows a few confluent scenarios, which ask for it with ``confluent_in_make_test``.
+    ``kafka_python_only(reason)`` keeps a scenario to the default client where the other
+    would add nothing (the fault is met by no Kafka client, or by one covered elsewhere).
+    """
+    names = set(marks)
+    default, other = KAFKA_CLIENTS
+    if KAFKA_PYTHON_ONLY in names:
+        return [pytest.param(default, id=default)]
+    where = () if CONFLUENT_IN_MAKE_TEST in names else (pytest.mark.chaos_only,)
+    return [pytest.param(default, id=default), pytest.param(other, id=other, marks=where)]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{KAFKA_PYTHON_ONLY}(reason): a fault scenario run under KAFKA_CLIENT=kafka-python "
+        "only (tests/chaos)",
+    )
+    config.addinivalue_line(
+        "markers",
+        f"{CONFLUENT_IN_MAKE_TEST}: a fault scenario make test runs under KAFKA_CLIENT="
+        "confluent too (the others' confluent runs are make chaos's)",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "kafka_client" in metafunc.fixturenames:
+        metafunc.parametrize(
+            "kafka_client",
+            client_params(m.name for m in metafunc.definition.iter_markers()),
+            indirect=True,
+        )
+
+
+@pytest.fixture
+def kafka_client(request: pytest.FixtureRequest) -> str:
+    """The scenario's ``KAFKA_CLIENT`` (parametrized by ``pytest_generate_tests``)."""
+    return str(request.param)
+
+
+@pytest.fixture
+def lane(lane: Lane, kafka_client: str) -> Lane:
+    """The session's lane (a private topic and schema) under the scenario's client."""
+    return lane.with_client(kafka_client)
 
 
 @dataclass

@@ -5,7 +5,8 @@ event in the topic (and raw_tweets against the winning copy of every tweet).
 No scenario may lose or double-count a valid event, count a malformed one, or serve a
 key of any view twice; every view (locations, hashtags, languages) is checked. The
 events' hashtags and lang come in every form the contract normalises (``helpers.vary``).
-Sizes: ``size(quick, full)`` (``make test`` / ``make chaos``).
+Sizes: ``size(quick, full)`` (``make test`` / ``make chaos``); the Kafka client of the
+producers and batch processes a scenario runs: its ``lane``'s (``client_params``).
 """
 
 from __future__ import annotations
@@ -185,6 +186,10 @@ def test_batch_cycle_sigkilled_at_random_points(lane: Lane, report: Report, tmp_
     _settle_and_check(lane)
 
 
+@pytest.mark.kafka_python_only(
+    "the fault is the Spark driver's, whose own Java client reads; the producer meets no "
+    "fault (confluent's streams through broker faults in the broker and topology scenarios)"
+)
 @pytest.mark.timeout(1200)
 def test_spark_driver_sigkilled_while_streaming(lane: Lane, report: Report, tmp_path: Path) -> None:
     _send(lane, _past(200, 2000), report)
@@ -416,6 +421,7 @@ def _malformed() -> list[bytes]:
     ]
 
 
+@pytest.mark.confluent_in_make_test
 def test_a_burst_of_malformed_messages_mixed_with_valid_ones(lane: Lane, report: Report) -> None:
     rounds = size(20, 200)
     bad = _malformed()
@@ -484,6 +490,7 @@ def _served(lane: Lane, query: str) -> dict[str, int]:
     return {row["key"]: row["tweets"] for row in json.loads(served.stdout)}
 
 
+@pytest.mark.confluent_in_make_test
 def test_hostile_locations_are_stored_and_served_verbatim(lane: Lane, report: Report) -> None:
     # The same strings as hashtags (as given, and upper-cased behind a '#') and as lang.
     copies = size(3, 30)
@@ -528,6 +535,7 @@ def test_hostile_locations_are_stored_and_served_verbatim(lane: Lane, report: Re
     assert _served(lane, by.format("lang", "serving_languages")) == langs
 
 
+@pytest.mark.confluent_in_make_test
 def test_a_duplicate_storm(lane: Lane, report: Report) -> None:
     events = _past(600, size(3000, 30_000), duplicates=0.0, late=0.0)
     payloads = [(e.tweet_id.encode(), e.to_json_bytes()) for e in events]
