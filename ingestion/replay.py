@@ -8,7 +8,6 @@ skipped, never fatal. ``source`` of replayed events becomes ``replay``.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,7 +43,9 @@ def parse_lines(
             yield BadLine(number, events)
             continue
         for event in events:
-            yield dataclasses.replace(event, source="replay")
+            # with_source checks only the new source: dataclasses.replace would run every
+            # check of the Event again (a third of the parse), on fields just checked.
+            yield event.with_source("replay")
 
 
 def _events(obj: dict[str, Any], clock: datetime) -> list[Event] | str:
