@@ -53,6 +53,7 @@ __all__ = [
     "normalize_location",
     "parse_created_at",
     "parse_event",
+    "plain_event",
     "validate_event",
 ]
 
@@ -499,9 +500,14 @@ def validate_event(obj: object, *, now: datetime | None = None) -> Event:
         hashtags=hashtags if hashtags is not None else (),
         source=obj.get("source"),
     )
-    if event.created_at - now > MAX_FUTURE_SKEW:
+    if _too_far_ahead(event.created_at, now):
         raise EventError("created_at is more than 1 hour in the future")
     return event
+
+
+def _too_far_ahead(created_at: datetime, now: datetime) -> bool:
+    """The clock's rule: more than :data:`MAX_FUTURE_SKEW` ahead of the reader's clock."""
+    return created_at - now > MAX_FUTURE_SKEW
 
 
 def event_from_dict(obj: dict[str, object]) -> Event:
@@ -564,8 +570,8 @@ def parse_event(value: bytes | None, *, now: datetime | None = None) -> Event | 
     # Fast path for the common case, a plainly valid event, decoded and type-checked in
     # C; anything else (or anything it is unsure of) goes the full way, through json and
     # validate_event, which names the reason.
-    event = _plain_event(raw)
-    if event is not None and event.created_at - now <= MAX_FUTURE_SKEW:
+    event = _plain_event(raw, now)
+    if event is not None:
         return event
     try:
         obj = _decode_json(text)
@@ -641,10 +647,23 @@ if msgspec is not None:
     _PLAIN_DECODER = msgspec.json.Decoder(_PlainEvent)
 
 
-def _plain_event(raw: bytes) -> Event | None:
-    """The Event of ``raw`` (strict UTF-8) when it passes every rule but the clock, else
-    None, never raising: None sends the message down the full path, which finds the
-    reason. So which messages are valid, and every reason, stay exactly as they were."""
+def plain_event(value: bytes, *, now: datetime | None = None) -> Event | None:
+    """:func:`parse_event`'s fast path alone: the Event when ``value`` is a plainly valid
+    event (the common case), else None, never raising. None says nothing about why: the
+    value may even be valid (a ``\\u`` escape, say), so ask :func:`parse_event` or
+    :func:`validate_event`. For a reader with reasons of its own (the replay)."""
+    now = _reader_clock(now)
+    try:
+        value.decode("utf-8")  # strict, as parse_event: msgspec's own check is its own
+    except UnicodeDecodeError:
+        return None
+    return _plain_event(value, now)
+
+
+def _plain_event(raw: bytes, now: datetime) -> Event | None:
+    """The Event of ``raw`` (strict UTF-8) when it passes every rule, else None, never
+    raising: None sends the message down the full path, which finds the reason. So which
+    messages are valid, and every reason, stay exactly as they were."""
     # A \\u escape is the only way to a lone surrogate in valid UTF-8; msgspec refuses
     # those too, but escapes are rare (our producers write raw UTF-8), so leaving them
     # all to the full path costs nothing and needs no trust.
@@ -660,6 +679,8 @@ def _plain_event(raw: bytes) -> Event | None:
     try:
         when = parse_created_at(plain.created_at)
     except EventError:
+        return None
+    if _too_far_ahead(when, now):
         return None
     hashtags = plain.hashtags
     return _checked_event(

@@ -1213,7 +1213,7 @@ def _without_fast_path(value: bytes) -> Event | Rejection:
     from lambda_common import contract
 
     saved = contract._plain_event
-    contract._plain_event = lambda raw: None  # type: ignore[assignment]
+    contract._plain_event = lambda raw, now: None  # type: ignore[assignment]
     try:
         return parse_event(value, now=NOW)
     finally:
