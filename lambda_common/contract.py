@@ -168,7 +168,9 @@ def _echo(value: str) -> str:
 def _check_string(name: str, value: object) -> str:
     if not isinstance(value, str):
         raise EventError(f"field {name!r} must be a string")
-    if _SURROGATE.search(value):
+    # isascii() is O(1) in CPython (a flag of the string): ASCII text, most of what
+    # producers build, needs no search for surrogates.
+    if not value.isascii() and _SURROGATE.search(value):
         raise EventError(f"field {name!r} is not valid Unicode (lone surrogate)")
     return value
 
