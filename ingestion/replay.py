@@ -41,9 +41,9 @@ def parse_lines(
         if not raw.strip():
             continue
         if isinstance(raw, bytes) and len(raw) < _PLAIN_LINE_BYTES:
-            event = plain_event(raw, now=clock)
+            event = plain_event(raw, now=clock, source="replay")
             if event is not None:
-                yield event.with_source("replay")
+                yield event
                 continue
         obj = decode_object(raw)
         if isinstance(obj, Undecodable):

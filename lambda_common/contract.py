@@ -649,20 +649,28 @@ if msgspec is not None:
     _PLAIN_DECODER = msgspec.json.Decoder(_PlainEvent)
 
 
-def plain_event(value: bytes, *, now: datetime | None = None) -> Event | None:
+def plain_event(
+    value: bytes, *, now: datetime | None = None, source: str | None = None
+) -> Event | None:
     """:func:`parse_event`'s fast path alone: the Event when ``value`` is a plainly valid
     event (the common case), else None, never raising. None says nothing about why: the
     value may even be valid (a ``\\u`` escape, say), so ask :func:`parse_event` or
-    :func:`validate_event`. For a reader with reasons of its own (the replay)."""
+    :func:`validate_event`. For a reader with reasons of its own (the replay).
+
+    ``source`` (one of :data:`SOURCES`), when given, replaces the event's own, which must
+    still be valid: the same Event as ``plain_event(value).with_source(source)``, built once.
+    """
     now = _reader_clock(now)
+    if source is not None:
+        _check_source(source)
     try:
         value.decode("utf-8")  # strict, as parse_event: msgspec's own check is its own
     except UnicodeDecodeError:
         return None
-    return _plain_event(value, now)
+    return _plain_event(value, now, source)
 
 
-def _plain_event(raw: bytes, now: datetime) -> Event | None:
+def _plain_event(raw: bytes, now: datetime, new_source: str | None = None) -> Event | None:
     """The Event of ``raw`` (strict UTF-8) when it passes every rule, else None, never
     raising: None sends the message down the full path, which finds the reason. So which
     messages are valid, and every reason, stay exactly as they were."""
@@ -698,6 +706,6 @@ def _plain_event(raw: bytes, now: datetime) -> Event | None:
             "lang": plain.lang,
             "text": plain.text,
             "hashtags": tuple(hashtags) if hashtags else (),
-            "source": source,
+            "source": source if new_source is None else new_source,
         }
     )

@@ -34,6 +34,7 @@ from lambda_common.contract import (
     normalize_location,
     parse_created_at,
     parse_event,
+    plain_event,
     validate_event,
 )
 
@@ -1213,7 +1214,7 @@ def _without_fast_path(value: bytes) -> Event | Rejection:
     from lambda_common import contract
 
     saved = contract._plain_event
-    contract._plain_event = lambda raw, now: None  # type: ignore[assignment]
+    contract._plain_event = lambda *args: None  # type: ignore[assignment]
     try:
         return parse_event(value, now=NOW)
     finally:
@@ -1417,3 +1418,21 @@ def test_without_msgspec_the_standard_library_gives_the_same_outcomes(tmp_path: 
     expected = [r.to_json_bytes().decode() if isinstance(r, Event) else r.reason for r in here]
     assert json.loads(result.stdout) == expected
     assert sum(isinstance(r, Event) for r in here) > 20
+
+
+def test_plain_event_is_the_fast_path_alone() -> None:
+    value = encode(full())
+    event = plain_event(value, now=NOW)
+    assert event == parse(full())
+    replayed = plain_event(value, now=NOW, source="replay")
+    assert isinstance(event, Event) and replayed == event.with_source("replay")
+    # Declined, not judged: invalid, too far ahead, not UTF-8, or escaped (yet valid).
+    assert plain_event(encode(full() | {"source": "kafka"}), now=NOW, source="replay") is None
+    assert plain_event(encode(full()), now=NOW - timedelta(hours=3)) is None
+    assert plain_event(b"\xff" + value, now=NOW) is None
+    escaped = json.dumps(full(), ensure_ascii=True).encode()
+    assert plain_event(escaped, now=NOW) is None and isinstance(
+        parse_event(escaped, now=NOW), Event
+    )
+    with pytest.raises(EventError):
+        plain_event(value, now=NOW, source="kafka")
