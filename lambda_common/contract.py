@@ -428,7 +428,7 @@ def parse_created_at(value: str) -> datetime:
     if not isinstance(value, str):
         raise EventError("field 'created_at' must be a string")
     if _UTC_SHAPE.fullmatch(value):
-        # The form our producers write: datetime.fromisoformat parses it in C, ~6x
+        # The form our producers write: datetime.fromisoformat parses it in C, ~5x
         # cheaper, to the very datetime the general path builds (already in UTC). An
         # impossible date or time in it falls through to the general path's reason.
         try:
