@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from lambda_common.contract import Event, parse_event
+from lambda_common.contract import Event, encode_json, parse_event
 from lambda_common.eventlog import Message
 from lambda_common.rows import csv_values, event_row, row_from_master
 
@@ -158,17 +158,18 @@ class LandedObject:
     rows_path: str | None = None
 
 
-# One encoder for every line: json.dumps with options builds a new encoder per call.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-
 @dataclass
 class _Writer:
-    """gzip JSON lines, compressed as they come (memory bounded by the compressed size)."""
+    """gzip JSON lines, compressed as they come (memory bounded by the compressed size).
+
+    Each line is :func:`encode_json` of a record: the bytes every earlier version wrote
+    with ``json.dumps(ensure_ascii=False, separators=(",", ":"))``, so a redo of a chunk
+    landed before still computes the very same object.
+    """
 
     buffer: io.BytesIO = field(default_factory=io.BytesIO)
     count: int = 0
-    _lines: list[str] = field(default_factory=list)
+    _lines: list[bytes] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # mtime=0: the same records give the same bytes, so a rewrite is identical.
@@ -177,15 +178,15 @@ class _Writer:
         )
 
     def write(self, record: dict[str, Any]) -> None:
-        self._lines.append(_ENCODER.encode(record))
+        self._lines.append(encode_json(record))
         self.count += 1
         if len(self._lines) >= _LINES_PER_WRITE:
             self._flush()
 
     def _flush(self) -> None:
         if self._lines:
-            self._lines.append("")  # so the join ends the last line too
-            self._gzip.write("\n".join(self._lines).encode())
+            self._lines.append(b"")  # so the join ends the last line too
+            self._gzip.write(b"\n".join(self._lines))
             self._lines.clear()
 
     def finish(self) -> bytes:

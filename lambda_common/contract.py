@@ -14,8 +14,10 @@ cannot drift apart on what counts. The rules live here and nowhere else:
 * grouping uses :func:`normalize_location`, :func:`normalize_hashtags` and
   :func:`normalize_lang` (CONTRACT section 2b): every layer takes its keys from here.
 
-Standard library only: the speed layer imports this inside Spark workers, where the
-fewer dependencies the better.
+With msgspec (a C JSON library, pinned in pyproject.toml) the common case, a plainly
+valid event, is decoded, type-checked and encoded in C. Without it (a Spark executor's
+bare Python, which gets only the code in a zip) the standard library alone gives the
+very same events, reasons and bytes, more slowly: msgspec is only ever a short cut.
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Annotated, Any
+
+try:
+    import msgspec
+except ImportError:  # the standard library alone: same outcomes, slower (see above)
+    msgspec = None  # type: ignore[assignment]
 
 __all__ = [
     "COUNT_FIELDS",
@@ -45,6 +53,7 @@ __all__ = [
     "normalize_location",
     "parse_created_at",
     "parse_event",
+    "plain_event",
     "validate_event",
 ]
 
@@ -109,6 +118,15 @@ _RFC3339 = re.compile(
     r"(?:[Zz]|(?P<sign>[+-])(?P<off_hour>[0-9]{2}):(?P<off_minute>[0-9]{2}))"
 )
 
+# The common case of _RFC3339: 'T', seconds 00-59 (no leap second), a fraction of 3 or 6
+# digits or none, 'Z'. For these, and only these, datetime.fromisoformat reads exactly
+# what the general path does (it would truncate or round other fraction lengths its own
+# way, and takes offsets, lower case and basic formats the contract words otherwise).
+_UTC_SHAPE = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-5][0-9](?:\.[0-9]{3}|\.[0-9]{6})?Z"
+)
+_from_isoformat = datetime.fromisoformat
+
 # A lone surrogate can arrive through a JSON escape ("\ud800") even though the bytes are
 # valid UTF-8. Such a str cannot be encoded back to UTF-8, so the warehouse loader and
 # Event.to_json_bytes would crash on it; rejecting it here keeps the pipeline running.
@@ -150,7 +168,9 @@ def _echo(value: str) -> str:
 def _check_string(name: str, value: object) -> str:
     if not isinstance(value, str):
         raise EventError(f"field {name!r} must be a string")
-    if _SURROGATE.search(value):
+    # isascii() is O(1) in CPython (a flag of the string): ASCII text, most of what
+    # producers build, needs no search for surrogates.
+    if not value.isascii() and _SURROGATE.search(value):
         raise EventError(f"field {name!r} is not valid Unicode (lone surrogate)")
     return value
 
@@ -170,6 +190,12 @@ def _check_count(name: str, value: object) -> int:
     if value >= _COUNT_LIMIT:
         raise EventError(f"field {name!r} must be below 2^63")
     return value
+
+
+def _check_source(value: object) -> str:
+    if value not in SOURCES:
+        raise EventError("field 'source' must be one of 'synthetic', 'x', 'replay'")
+    return str(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,8 +253,8 @@ class Event:
             _check_string("hashtags", tag)
         # A list would make the frozen Event unhashable; store the immutable form.
         object.__setattr__(self, "hashtags", tuple(hashtags))
-        if self.source is not None and self.source not in SOURCES:
-            raise EventError("field 'source' must be one of 'synthetic', 'x', 'replay'")
+        if self.source is not None:
+            _check_source(self.source)
 
     @property
     def event_hour(self) -> datetime:
@@ -278,10 +304,53 @@ class Event:
         return out
 
     def to_json_bytes(self) -> bytes:
-        """The Kafka message value: compact UTF-8 JSON of :meth:`to_dict`."""
-        # ensure_ascii=False keeps emoji and other text readable (and smaller) on the
-        # topic; the JSON is still valid because we encode the whole text as UTF-8.
-        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        """The Kafka message value: compact UTF-8 JSON of :meth:`to_dict`.
+
+        Non-ASCII text is written as UTF-8, not as ``\\u`` escapes (readable and smaller
+        on the topic); the bytes are those of ``json.dumps(ensure_ascii=False,
+        separators=(",", ":"))``, written by msgspec's encoder in C (several times faster).
+        """
+        return encode_json(self.to_dict())
+
+    def with_source(self, source: str) -> Event:
+        """This event with another ``source`` (one of :data:`SOURCES`, else
+        :class:`EventError`). Only ``source`` is checked: every other field was checked
+        when this Event was made, and a frozen Event cannot have changed since."""
+        _check_source(source)
+        fields = {name: getattr(self, name) for name in _EVENT_FIELDS}
+        fields["source"] = source
+        return _checked_event(fields)
+
+
+_EVENT_FIELDS = tuple(Event.__dataclass_fields__)
+
+# One encoder, made once. Its output is byte for byte that of json.dumps(obj,
+# ensure_ascii=False, separators=(",", ":")).encode() for every value the pipeline writes
+# (str, int, bool, None, lists and dicts of them): the same escapes (", \\, \b \f \n
+# \r \t, \u00XX for other control characters), everything else as UTF-8, keys in
+# insertion order (tests/unit/test_contract.py pins this on every code point).
+_MSGSPEC_ENCODE = msgspec.json.Encoder().encode if msgspec is not None else None
+_STDLIB_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def encode_json(obj: object) -> bytes:
+    """Compact UTF-8 JSON of ``obj``: the bytes ``json.dumps(obj, ensure_ascii=False,
+    separators=(",", ":")).encode()`` gives (in C with msgspec). The one JSON writer of
+    events, master records and rows."""
+    if _MSGSPEC_ENCODE is not None:
+        return _MSGSPEC_ENCODE(obj)
+    return _STDLIB_ENCODER.encode(obj).encode()
+
+
+def _checked_event(fields: dict[str, object]) -> Event:
+    """An Event of ``fields`` that are known to pass every rule (created_at already in
+    UTC), built without running ``__post_init__`` again."""
+    event = object.__new__(Event)
+    # A frozen dataclass's own __init__ sets its fields this way too.
+    set_field = object.__setattr__
+    for name, value in fields.items():
+        set_field(event, name, value)
+    return event
 
 
 def _format_created_at(value: datetime) -> str:
@@ -358,6 +427,14 @@ def parse_created_at(value: str) -> datetime:
     """
     if not isinstance(value, str):
         raise EventError("field 'created_at' must be a string")
+    if _UTC_SHAPE.fullmatch(value):
+        # The form our producers write: datetime.fromisoformat parses it in C, ~5x
+        # cheaper, to the very datetime the general path builds (already in UTC). An
+        # impossible date or time in it falls through to the general path's reason.
+        try:
+            return _from_isoformat(value)
+        except ValueError:
+            pass
     match = _RFC3339.fullmatch(value)
     if match is None:
         raise EventError(f"field 'created_at' is not RFC 3339 with an offset: {_echo(value)}")
@@ -425,9 +502,14 @@ def validate_event(obj: object, *, now: datetime | None = None) -> Event:
         hashtags=hashtags if hashtags is not None else (),
         source=obj.get("source"),
     )
-    if event.created_at - now > MAX_FUTURE_SKEW:
+    if _too_far_ahead(event.created_at, now):
         raise EventError("created_at is more than 1 hour in the future")
     return event
+
+
+def _too_far_ahead(created_at: datetime, now: datetime) -> bool:
+    """The clock's rule: more than :data:`MAX_FUTURE_SKEW` ahead of the reader's clock."""
+    return created_at - now > MAX_FUTURE_SKEW
 
 
 def event_from_dict(obj: dict[str, object]) -> Event:
@@ -487,6 +569,12 @@ def parse_event(value: bytes | None, *, now: datetime | None = None) -> Event | 
         text = raw.decode("utf-8")  # strict: overlong forms and encoded surrogates fail
     except UnicodeDecodeError:
         return Rejection("value is not valid UTF-8")
+    # Fast path for the common case, a plainly valid event, decoded and type-checked in
+    # C; anything else (or anything it is unsure of) goes the full way, through json and
+    # validate_event, which names the reason.
+    event = _plain_event(raw, now)
+    if event is not None:
+        return event
     try:
         obj = _decode_json(text)
     except RecursionError:
@@ -495,11 +583,6 @@ def parse_event(value: bytes | None, *, now: datetime | None = None) -> Event | 
         return Rejection(f"value is not valid JSON: {e.msg} at char {e.pos}")
     except ValueError as e:  # _NonStandardConstant, and anything else json refuses
         return Rejection(f"value is not valid JSON: {str(e)[:_ECHO_CHARS]}")
-    # Fast path for the common case, a plainly valid event; anything else (or anything it
-    # is unsure of) goes through validate_event, which names the reason.
-    event = _plain_event(obj, text)
-    if event is not None and event.created_at - now <= MAX_FUTURE_SKEW:
-        return event
     try:
         return validate_event(obj, now=now)
     except EventError as e:
@@ -534,81 +617,95 @@ def _decode_json(text: str) -> object:
     return _DECODER.decode(text)
 
 
-def _plain_event(obj: object, text: str) -> Event | None:
-    """The Event of ``obj`` when it passes every rule but the clock, else None.
+# msgspec's decoder of _PlainEvent (None without msgspec).
+_PLAIN_DECODER: Any = None
+if msgspec is not None:
+    _Count = Annotated[int, msgspec.Meta(ge=0, le=_COUNT_LIMIT - 1)]
 
-    The same checks as :func:`validate_event` and ``Event.__post_init__``, on exact
-    JSON types (json only builds dict, list, str, int, float, bool and None), without
-    raising: None sends the message down the full path, which finds the reason. So
-    which messages are valid, and every reason, stay exactly as they were.
+    class _PlainEvent(msgspec.Struct):
+        """The JSON shape of a plainly valid event, for msgspec to decode and type-check in C.
+
+        Not a second statement of the rules, only a sieve: a message it refuses, or one that
+        fails the checks after it (see :func:`_plain_event`), goes down the full path, which
+        decides by :func:`validate_event` and names the reason. Unknown fields are skipped
+        (still checked for JSON syntax); duplicate keys keep the last value, as json does; a
+        null anywhere but an optional field, a float or a bool for a count, a string too
+        long or short, any lone surrogate or non-JSON input: refused.
+        """
+
+        tweet_id: str
+        created_at: str
+        user_id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_USER_ID_CHARS)]
+        followers_count: _Count
+        favorite_count: _Count
+        retweet_count: _Count
+        user_name: str | None = None
+        location: str | None = None
+        lang: str | None = None
+        text: str | None = None
+        hashtags: list[str] | None = None
+        source: str | None = None
+
+    _PLAIN_DECODER = msgspec.json.Decoder(_PlainEvent)
+
+
+def plain_event(
+    value: bytes, *, now: datetime | None = None, source: str | None = None
+) -> Event | None:
+    """:func:`parse_event`'s fast path alone: the Event when ``value`` is a plainly valid
+    event (the common case), else None, never raising. None says nothing about why: the
+    value may even be valid (a ``\\u`` escape, say), so ask :func:`parse_event` or
+    :func:`validate_event`. For a reader with reasons of its own (the replay).
+
+    ``source`` (one of :data:`SOURCES`), when given, replaces the event's own, which must
+    still be valid: the same Event as ``plain_event(value).with_source(source)``, built once.
     """
-    # Strict UTF-8 text holds no surrogates, so a decoded string can only get one from a
-    # \\u escape: without any, no string needs the surrogate check.
-    if type(obj) is not dict or "\\u" in text:
+    now = _reader_clock(now)
+    if source is not None:
+        _check_source(source)
+    try:
+        value.decode("utf-8")  # strict, as parse_event: msgspec's own check is its own
+    except UnicodeDecodeError:
         return None
-    get = obj.get
-    tweet_id = get("tweet_id")
-    created_at = get("created_at")
-    user_id = get("user_id")
-    followers, favorites, retweets = (
-        get("followers_count"),
-        get("favorite_count"),
-        get("retweet_count"),
-    )
-    if (
-        type(tweet_id) is not str
-        or type(created_at) is not str
-        or type(user_id) is not str
-        or type(followers) is not int
-        or type(favorites) is not int
-        or type(retweets) is not int
-        or not 0 <= followers < _COUNT_LIMIT
-        or not 0 <= favorites < _COUNT_LIMIT
-        or not 0 <= retweets < _COUNT_LIMIT
-        or not 0 < len(user_id) <= MAX_USER_ID_CHARS
-        or not _TWEET_ID.fullmatch(tweet_id)
-    ):
-        return None
-    user_name, location, lang, text_field = (
-        get("user_name"),
-        get("location"),
-        get("lang"),
-        get("text"),
-    )
-    for value in (user_name, location, lang, text_field):
-        if value is not None and type(value) is not str:
-            return None
-    source = get("source")
-    if source is not None and (type(source) is not str or source not in SOURCES):
-        return None
-    hashtags = get("hashtags")
-    if hashtags is None:
-        tags: tuple[str, ...] = ()
-    elif type(hashtags) is list:
-        for tag in hashtags:
-            if type(tag) is not str:
-                return None
-        tags = tuple(hashtags)
-    else:
+    return _plain_event(value, now, source)
+
+
+def _plain_event(raw: bytes, now: datetime, new_source: str | None = None) -> Event | None:
+    """The Event of ``raw`` (strict UTF-8) when it passes every rule, else None, never
+    raising: None sends the message down the full path, which finds the reason. So which
+    messages are valid, and every reason, stay exactly as they were."""
+    # A \\u escape is the only way to a lone surrogate in valid UTF-8; msgspec refuses
+    # those too, but escapes are rare (our producers write raw UTF-8), so leaving them
+    # all to the full path costs nothing and needs no trust.
+    if _PLAIN_DECODER is None or b"\\u" in raw:
         return None
     try:
-        when = parse_created_at(created_at)
+        plain = _PLAIN_DECODER.decode(raw)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    source = plain.source
+    if not _TWEET_ID.fullmatch(plain.tweet_id) or (source is not None and source not in SOURCES):
+        return None
+    try:
+        when = parse_created_at(plain.created_at)
     except EventError:
         return None
-    # Every field is checked: skip __post_init__ (created_at is already UTC) and set the
-    # fields as a frozen dataclass's own __init__ does.
-    event = object.__new__(Event)
-    set_field = object.__setattr__
-    set_field(event, "tweet_id", tweet_id)
-    set_field(event, "created_at", when)
-    set_field(event, "user_id", user_id)
-    set_field(event, "followers_count", followers)
-    set_field(event, "favorite_count", favorites)
-    set_field(event, "retweet_count", retweets)
-    set_field(event, "user_name", user_name)
-    set_field(event, "location", location)
-    set_field(event, "lang", lang)
-    set_field(event, "text", text_field)
-    set_field(event, "hashtags", tags)
-    set_field(event, "source", source)
-    return event
+    if _too_far_ahead(when, now):
+        return None
+    hashtags = plain.hashtags
+    return _checked_event(
+        {
+            "tweet_id": plain.tweet_id,
+            "created_at": when,
+            "user_id": plain.user_id,
+            "followers_count": plain.followers_count,
+            "favorite_count": plain.favorite_count,
+            "retweet_count": plain.retweet_count,
+            "user_name": plain.user_name,
+            "location": plain.location,
+            "lang": plain.lang,
+            "text": plain.text,
+            "hashtags": tuple(hashtags) if hashtags else (),
+            "source": source if new_source is None else new_source,
+        }
+    )

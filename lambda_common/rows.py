@@ -12,11 +12,10 @@ staging table); :func:`csv_values` is the one place that writes a row as CSV.
 
 from __future__ import annotations
 
-import json
 from operator import itemgetter
 from typing import Any
 
-from lambda_common.contract import Event, event_from_dict
+from lambda_common.contract import Event, encode_json, event_from_dict
 
 ROW_COLUMNS = (
     "tweet_id",
@@ -37,8 +36,6 @@ ROW_COLUMNS = (
 
 _CSV_VALUES = itemgetter(*ROW_COLUMNS)
 _HASHTAGS = ROW_COLUMNS.index("hashtags")
-# One encoder: json.dumps with options builds a new one per call.
-_ARRAY = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def warehouse_text(value: str) -> str:
@@ -94,7 +91,8 @@ def event_row(event: Event, partition: int, offset: int) -> dict[str, Any]:
 def csv_values(row: dict[str, Any]) -> list[Any]:
     """A row's values in ``ROW_COLUMNS`` order, as the CSV of COPY takes them."""
     values = list(_CSV_VALUES(row))
-    values[_HASHTAGS] = _ARRAY.encode(values[_HASHTAGS])
+    # csv writes str: the UTF-8 JSON decoded back is the text json.dumps gave before.
+    values[_HASHTAGS] = encode_json(values[_HASHTAGS]).decode()
     return values
 
 

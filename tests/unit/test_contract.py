@@ -6,7 +6,11 @@ import dataclasses
 import json
 import pickle
 import random
+import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,16 +27,20 @@ from lambda_common.contract import (
     Event,
     EventError,
     Rejection,
+    encode_json,
     event_from_dict,
     normalize_hashtags,
     normalize_lang,
     normalize_location,
     parse_created_at,
     parse_event,
+    plain_event,
     validate_event,
 )
 
 pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parents[2]
 
 # A fixed reader clock far after every created_at below, so no test depends on the date.
 NOW = datetime(2026, 11, 21, 12, 0, 0, tzinfo=UTC)
@@ -658,6 +666,28 @@ def test_str_value_is_rejected_not_raised() -> None:
     assert isinstance(result, Rejection)
 
 
+# Pieces the mutations below insert: JSON values of the wrong kind, bad escapes and bytes,
+# keys that override a field (the last copy of a key counts), an integer past 2**63.
+_INSERTS = [b"null", b"true", b"1.0", b"1e3", b"-1", b"-0", b"1e400", b"NaN", b'"', b"[", b"}"]
+_INSERTS += [b"\\u", b"\\ud800", b"\xed\xa0\x80", b"9" * 25]
+_INSERTS += [b'"tweet_id":"x",', b'"user_id":null,', b'"hashtags":[1],']
+
+
+def _mutate(rng: random.Random, raw: bytes, rounds: int = 3) -> bytes:
+    """``raw`` with 1 to ``rounds`` random deletions and insertions (bytes, pieces)."""
+    buf = bytearray(raw)
+    for _ in range(rng.randrange(1, rounds + 1)):
+        pos = rng.randrange(len(buf) + 1)
+        op = rng.randrange(3)
+        if op == 0 and buf:
+            del buf[min(pos, len(buf) - 1)]
+        elif op == 1:
+            buf.insert(pos, rng.choice([rng.randrange(256), *b' ,:"{}[]0-.e9aZT\\\x00\xff\xc3']))
+        else:
+            buf[pos:pos] = rng.choice(_INSERTS)
+    return bytes(buf)
+
+
 def test_parse_event_never_raises_on_random_or_mutated_input() -> None:
     rng = random.Random(20261121)
     seeds = [encode(full()), encode(minimal()), b'{"a":[1,2,{"b":null}]}']
@@ -665,19 +695,7 @@ def test_parse_event_never_raises_on_random_or_mutated_input() -> None:
         if rng.random() < 0.3:
             raw = bytes(rng.randrange(256) for _ in range(rng.randrange(40)))
         else:
-            buf = bytearray(rng.choice(seeds))
-            for _ in range(rng.randrange(1, 6)):
-                pos = rng.randrange(len(buf) + 1)
-                op = rng.randrange(3)
-                if op == 0 and buf:
-                    del buf[min(pos, len(buf) - 1)]
-                elif op == 1:
-                    buf.insert(pos, rng.randrange(256))
-                else:
-                    buf[pos:pos] = rng.choice(
-                        [b"null", b"true", b"1e3", b"-1", b"NaN", b'"', b"[", b"}", b"\\u"]
-                    )
-            raw = bytes(buf)
+            raw = _mutate(rng, rng.choice(seeds), rounds=5)
         result = parse_event(raw, now=NOW)
         assert isinstance(result, Event | Rejection)
         if isinstance(result, Rejection):
@@ -1194,3 +1212,225 @@ def test_fast_path_and_full_rules_agree_on_random_events() -> None:
             outcomes["rejected"] += 1
     # Both outcomes were really compared, many times each.
     assert min(outcomes.values()) > 500, outcomes
+
+
+# msgspec is the fast path now: it decodes and type-checks a plainly valid event in C,
+# and encodes every event, master record and row. These pin it to the full rules (json +
+# validate_event) and to the bytes json.dumps wrote, on edge cases and random input.
+
+
+def _without_fast_path(value: bytes) -> Event | Rejection:
+    """parse_event with its msgspec fast path switched off: the full way for every value."""
+    from lambda_common import contract
+
+    saved = contract._plain_event
+    contract._plain_event = lambda *args: None  # type: ignore[assignment]
+    try:
+        return parse_event(value, now=NOW)
+    finally:
+        contract._plain_event = saved
+
+
+def test_fast_path_and_full_rules_agree_on_randomly_mutated_messages() -> None:
+    rng = random.Random(19)
+    seeds = [encode(minimal()), encode(full()), encode(full() | {"extra": [1, {"a": None}]})]
+    outcomes = {"valid": 0, "rejected": 0}
+    for _ in range(6000):
+        value = _mutate(rng, rng.choice(seeds))
+        got = parse_event(value, now=NOW)
+        assert got == _without_fast_path(value), value
+        outcomes["valid" if isinstance(got, Event) else "rejected"] += 1
+    assert min(outcomes.values()) > 500, outcomes
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        # Duplicate keys: the last one counts, a null one included.
+        encode(minimal())[:-1] + b',"tweet_id":"7"}',
+        encode(minimal())[:-1] + b',"tweet_id":null}',
+        encode(minimal())[:-1] + b',"user_name":"a","user_name":null}',
+        b'{"user_id":null,' + encode(minimal())[1:],
+        # Numbers a count must not be, and ones it may.
+        encode(minimal()).replace(b'"retweet_count":0', b'"retweet_count":-0'),
+        encode(minimal()).replace(b'"retweet_count":0', b'"retweet_count":0.0'),
+        encode(minimal()).replace(b'"retweet_count":0', b'"retweet_count":9223372036854775807'),
+        encode(minimal()).replace(b'"retweet_count":0', b'"retweet_count":9223372036854775808'),
+        encode(minimal()).replace(b'"retweet_count":0', b'"retweet_count":' + b"9" * 5000),
+        encode(minimal())[:-1] + b',"big":' + b"9" * 5000 + b"}",
+        encode(minimal())[:-1] + b',"huge":1e400}',
+        # Escapes: pairs are characters, lone surrogates are not (in any field).
+        encode(minimal())[:-1] + b',"text":"\\ud83d\\ude00"}',
+        encode(minimal())[:-1] + b',"text":"\\ud800"}',
+        encode(minimal())[:-1] + b',"unknown":"\\udc00"}',
+        encode(minimal())[:-1] + b',"text":"\\ud800\\u0041"}',
+        # Whitespace JSON allows, and bytes it does not.
+        b" \t\r\n" + encode(minimal()) + b" \n",
+        encode(minimal()) + b"\x0c",
+        b"\x0b" + encode(minimal()),
+        encode(minimal())[:-1] + b',"text":"tab\there"}',
+        encode(minimal())[:-1] + b',"text":"del\x7f"}',
+        # Sources and hashtags of the wrong kind.
+        encode(minimal() | {"source": "X"}),
+        encode(minimal() | {"hashtags": {"a": 1}}),
+        encode(minimal() | {"hashtags": []}),
+    ],
+)
+def test_fast_path_and_full_rules_agree_on_edge_cases(value: bytes) -> None:
+    assert parse_event(value, now=NOW) == _without_fast_path(value)
+
+
+@pytest.mark.parametrize("depth", [900, 980, 990, 995, 998, 1000, 1010, 1030, 3000])
+def test_fast_path_and_full_rules_agree_on_deep_nesting(depth: int) -> None:
+    value = encode(minimal())[:-1] + b',"deep":' + b"[" * depth + b"]" * depth + b"}"
+    assert parse_event(value, now=NOW) == _without_fast_path(value)
+
+
+def _general_created_at(value: str) -> datetime:
+    """parse_created_at without its fromisoformat shortcut."""
+    from lambda_common import contract
+
+    saved = contract._UTC_SHAPE
+    contract._UTC_SHAPE = re.compile(r"(?!)")  # matches nothing
+    try:
+        return parse_created_at(value)
+    finally:
+        contract._UTC_SHAPE = saved
+
+
+def _outcome(parse: Any, value: str) -> object:
+    try:
+        parsed = parse(value)
+    except EventError as e:
+        return e.reason
+    assert parsed.tzinfo is UTC
+    return parsed, parsed.utcoffset(), parsed.isoformat()
+
+
+def test_created_at_shortcut_and_general_path_agree_on_random_times() -> None:
+    rng = random.Random(1911)
+
+    def digits(n: int) -> str:
+        return "".join(rng.choice("0123456789") for _ in range(n))
+
+    def field(valid: int, edges: list[str], width: int = 2) -> str:
+        # Mostly a value in range, else an edge or any digits.
+        if rng.random() < 0.8:
+            return f"{rng.randrange(valid):0{width}d}"
+        return rng.choice([*edges, digits(width)])
+
+    shortcut = {"valid": 0, "out of range": 0}
+    for _ in range(20000):
+        year = field(10000, ["0000", "0001", "9999"], 4)
+        month, day = field(12, ["00", "12", "13"]), field(29, ["00", "30", "31", "32"])
+        hour, minute, second = field(24, ["24"]), field(60, ["60"]), field(60, ["60", "99"])
+        fraction = rng.choice(["", ".", "." + digits(3), "." + digits(6), "." + digits(9)])
+        sep, zone = rng.choice("TTTt "), rng.choice(["Z", "Z", "z", "+00:00", "-05:30", "+24:00"])
+        value = f"{year}-{month}-{day}{sep}{hour}:{minute}:{second}{fraction}{zone}"
+        outcome = _outcome(parse_created_at, value)
+        assert outcome == _outcome(_general_created_at, value), value
+        if _in_utc_shape(value):
+            shortcut["out of range" if isinstance(outcome, str) else "valid"] += 1
+    # The shortcut's shape was met often, with times it reads and ones it leaves.
+    assert min(shortcut.values()) > 500, shortcut
+
+
+def _in_utc_shape(value: str) -> bool:
+    from lambda_common import contract
+
+    return contract._UTC_SHAPE.fullmatch(value) is not None
+
+
+def test_events_are_encoded_exactly_as_json_dumps_did() -> None:
+    # Every code point but the surrogates (no valid event holds one), in every field.
+    chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    for start in range(0, len(chars), 4096):
+        text = "".join(chars[start : start + 4096])
+        obj = {"s": text, "n": [0, 2**63 - 1, -1], "b": [True, False, None], "d": {"k": text}}
+        assert encode_json(obj) == json.dumps(
+            obj, ensure_ascii=False, separators=(",", ":")
+        ).encode("utf-8")
+    rng = random.Random(7)
+    for _ in range(500):
+        event = make_event(
+            tweet_id=str(rng.randrange(1, 10**19)),
+            user_id="".join(rng.choice(_USER_ID_CHARS) for _ in range(rng.randrange(1, 40))),
+            followers_count=rng.randrange(2**63),
+            location=rng.choice([None, "", " K\u00f6ln\t", "\x00\x1f\x7f\u2028"]),
+            hashtags=tuple(
+                rng.sample(["a", "\u00e9", "\U0001f600", '"q"', "\\"], k=rng.randrange(4))
+            ),
+            source=rng.choice([None, *SOURCES]),
+        )
+        old = json.dumps(event.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
+        assert event.to_json_bytes() == old
+
+
+def test_with_source_changes_only_the_source_and_checks_it() -> None:
+    event = parse(full())
+    assert isinstance(event, Event)
+    replayed = event.with_source("replay")
+    assert replayed == dataclasses.replace(event, source="replay")
+    assert replayed.source == "replay" and event.source == "synthetic"
+    assert hash(replayed) == hash(dataclasses.replace(event, source="replay"))
+    with pytest.raises(EventError) as info:
+        event.with_source("kafka")
+    assert info.value.reason == "field 'source' must be one of 'synthetic', 'x', 'replay'"
+
+
+def test_without_msgspec_the_standard_library_gives_the_same_outcomes(tmp_path: Path) -> None:
+    # A Spark executor's bare Python (spark-submit ships only our code) has no msgspec:
+    # the contract then runs on the standard library alone, with the same events, reasons
+    # and bytes. -I -S: no site-packages, so no msgspec, as on such an executor.
+    rng = random.Random(3)
+    seeds = [encode(minimal()), encode(full()), encode(full() | {"text": "\x00\u2028 \U0001f600"})]
+    values = [*seeds, *(_mutate(rng, rng.choice(seeds)) for _ in range(300))]
+    (tmp_path / "values.json").write_text(json.dumps([v.decode("latin-1") for v in values]))
+    script = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]);"
+        "from datetime import datetime, UTC;"
+        "from lambda_common import contract as c; assert c.msgspec is None;"
+        "values = [v.encode('latin-1') for v in json.load(open(sys.argv[2]))];"
+        "now = datetime(2026, 11, 21, 12, tzinfo=UTC);"
+        "out = [c.parse_event(v, now=now) for v in values];"
+        "print(json.dumps([r.to_json_bytes().decode() if isinstance(r, c.Event) else r.reason"
+        " for r in out]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", script, str(REPO), str(tmp_path / "values.json")],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    here = [parse_event(v, now=NOW) for v in values]
+    expected = [r.to_json_bytes().decode() if isinstance(r, Event) else r.reason for r in here]
+    assert json.loads(result.stdout) == expected
+    assert sum(isinstance(r, Event) for r in here) > 20
+
+
+def test_plain_event_is_the_fast_path_alone() -> None:
+    value = encode(full())
+    event = plain_event(value, now=NOW)
+    assert event == parse(full())
+    replayed = plain_event(value, now=NOW, source="replay")
+    assert isinstance(event, Event) and replayed == event.with_source("replay")
+    # Declined, not judged: invalid, too far ahead, not UTF-8, or escaped (yet valid).
+    assert plain_event(encode(full() | {"source": "kafka"}), now=NOW, source="replay") is None
+    assert plain_event(encode(full()), now=NOW - timedelta(hours=3)) is None
+    assert plain_event(b"\xff" + value, now=NOW) is None
+    escaped = json.dumps(full(), ensure_ascii=True).encode()
+    assert plain_event(escaped, now=NOW) is None and isinstance(
+        parse_event(escaped, now=NOW), Event
+    )
+    with pytest.raises(EventError):
+        plain_event(value, now=NOW, source="kafka")
+
+
+def test_the_fast_path_knows_every_field_of_the_event() -> None:
+    # The msgspec sieve names the event's fields as its JSON has them (a field of Event
+    # it lacked would be left unset on the fast path's Events).
+    from lambda_common import contract
+
+    assert contract._PLAIN_DECODER.type.__struct_fields__ == tuple(Event.__dataclass_fields__)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from ingestion import cli
+from ingestion import cli, replay
 from ingestion.producer import Stats
 from ingestion.replay import BadLine, parse_lines
 from ingestion.xapi import XReject, parse_message, parse_payload
@@ -439,3 +439,19 @@ def test_bare_tweet_with_an_embedded_author_maps_to_the_contract() -> None:
         hashtags=("one",),
         source="x",
     )
+
+
+def test_replay_fast_path_gives_what_the_full_check_gives(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Lines shorter than 4,000 bytes try the contract's fast path first; with it off,
+    # every line goes the full way (decode_object, then validate_event or the X mapping).
+    # Both must give the same events and the same reasons, line for line.
+    rng = random.Random(19)
+    lines = mutated_lines(rng, 3000) + [serialise(seed) for seed in contract_seeds()]
+    lines += [serialise(seed | {"extra": float("nan")}) for seed in contract_seeds()]
+    lines += [serialise(seed | {"source": "kafka"}) for seed in contract_seeds()]
+    lines += [serialise(seed | {"pad": "p" * 5000}) for seed in contract_seeds()]
+    lines += [serialise(seed) for seed in x_seeds()]
+    fast = list(parse_lines(lines, now=NOW))
+    monkeypatch.setattr(replay, "_PLAIN_LINE_BYTES", 0)
+    assert list(parse_lines(lines, now=NOW)) == fast
+    assert sum(isinstance(item, Event) for item in fast) > 300
