@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from bench import (
     add_ratios,
     batch,
     batch_scale,
+    goals,
     ingestion_argv,
     serving,
     speed,
@@ -295,6 +296,10 @@ def main() -> int:
                 f"  {q['endpoint']:<44} p50 {q['p50_ms']:6.1f} ms  p95 {q['p95_ms']:6.1f} ms  "
                 f"(min {q['min_ms']:.1f}, max {q['max_ms']:.1f}, {q['runs']} runs)"
             )
+    judged = goals.judge(rows, batch_rows, speed_result)
+    if judged:
+        print("\ngoals (the project's targets; a missed one is profiled in the README):")
+        print("\n".join(g.line() for g in judged))
     out = REPO / "bench" / "results" / "latest.json"
     out.write_text(
         json.dumps(
@@ -306,6 +311,7 @@ def main() -> int:
                 "speed_cluster": cluster_result,
                 "batch_rss_by_volume": rss_rows,
                 "serving": serving_result,
+                "goals": [asdict(g) for g in judged],
             },
             indent=2,
         )

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from bench import producer, speed, speed_cluster
+from bench import goals, producer, speed, speed_cluster
 from bench.batch_scale import landing_processes
 from ingestion.replay import parse_lines
 from lambda_common.contract import Event
@@ -172,3 +172,51 @@ def test_the_replay_file_holds_the_synthetic_contenders_events(
     written = tsv.stat().st_mtime_ns
     producer._write_events(50)  # written once: the files are kept
     assert tsv.stat().st_mtime_ns == written
+
+
+def _row(benchmark: str, contender: str, ratio: float) -> dict[str, Any]:
+    return {"benchmark": benchmark, "contender": contender, "ratio": ratio}
+
+
+def test_goals_judge_our_best_contender_against_each_target() -> None:
+    producer_rows = [
+        _row("producer events/s", "python -m ingestion (1 process)", 0.03),
+        _row("producer events/s", "KAFKA_CLIENT=confluent --workers 2", 0.26),
+        _row("producer events/s", "kcat -P (pre-generated)", 1.0),
+    ]
+    batch_rows = [
+        _row("batch cycle events/s", "batch cycle (land+COPY+view)", 0.41),
+        _row("batch cycle events/s", "batch cycle, KAFKA_CLIENT=confluent", 0.55),
+        _row("batch cycle events/s", "kcat -C | gzip; psql \\copy", 1.0),
+    ]
+    speed_result = {
+        "freshness": {"rate": 2000, "p95_s": 2.4},
+        "sustained": [
+            {"offered_per_s": 15_900.0, "kept_up": True},
+            {"offered_per_s": 31_700.0, "kept_up": False},
+        ],
+    }
+    judged = {g.name: g for g in goals.judge(producer_rows, batch_rows, speed_result)}
+    assert judged["producer vs kcat -P"].met
+    assert "KAFKA_CLIENT=confluent --workers 2" in judged["producer vs kcat -P"].achieved
+    assert not judged["batch cycle vs its floor"].met
+    assert judged["batch cycle vs its floor"].achieved.startswith("0.55")
+    speed_goal = judged["speed layer kept up (local[*])"]
+    assert not speed_goal.met
+    assert speed_goal.achieved == "15,900/s, fell behind at 31,700/s"
+    assert not judged["freshness p95 at 2,000/s"].met
+    assert "MISSED" in judged["freshness p95 at 2,000/s"].line()
+
+
+def test_goals_skip_the_parts_the_run_left_out_and_meet_at_the_boundary() -> None:
+    speed_result = {
+        "freshness": {"rate": 2000, "p95_s": 2.0},
+        "sustained": [{"offered_per_s": 25_000.0, "kept_up": True}],
+    }
+    judged = goals.judge([], [], speed_result)
+    assert [g.name for g in judged] == [
+        "speed layer kept up (local[*])",
+        "freshness p95 at 2,000/s",
+    ]
+    assert all(g.met for g in judged)
+    assert goals.judge([], [], None) == []

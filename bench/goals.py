@@ -1,0 +1,91 @@
+"""The performance goals ``make bench`` reports on, each judged from one run's results.
+
+Goals are the project's targets (README, Performance), not test assertions: a missed
+one is printed as missed, with the figure that missed it, and the run still succeeds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# Ours over the stock tool's median (kcat -P; kcat -C | gzip + psql \copy).
+PRODUCER_RATIO = 0.25
+BATCH_RATIO = 0.6
+# Events/s the speed job keeps up with on local[*], and the probe's p95 at the
+# freshness rate.
+SPEED_KEPT_UP = 25_000
+FRESHNESS_P95_S = 2.0
+
+
+@dataclass(frozen=True)
+class Goal:
+    """One goal: what it asks, the best this run did, and whether that meets it."""
+
+    name: str
+    target: str
+    achieved: str
+    met: bool
+
+    def line(self) -> str:
+        """``goal: target; achieved: met|MISSED`` for the bench's stdout."""
+        verdict = "met" if self.met else "MISSED"
+        return f"  {self.name:<34} {self.target:<28} {self.achieved:<44} {verdict}"
+
+
+def _best(rows: list[dict[str, Any]], benchmark: str) -> dict[str, Any] | None:
+    """Our best contender of ``benchmark`` (the stock tool's row has ratio 1 and is last)."""
+    ours = [r for r in rows if r["benchmark"] == benchmark][:-1]
+    return max(ours, key=lambda r: r["ratio"]) if ours else None
+
+
+def judge(
+    producer_rows: list[dict[str, Any]],
+    batch_rows: list[dict[str, Any]],
+    speed: dict[str, Any] | None,
+) -> list[Goal]:
+    """The goals the run measured (a part left out by BENCH_ONLY is not judged)."""
+    goals = []
+    best = _best(producer_rows, "producer events/s")
+    if best is not None:
+        goals.append(
+            Goal(
+                "producer vs kcat -P",
+                f">= {PRODUCER_RATIO:.2f} of kcat -P",
+                f"{best['ratio']:.2f} ({best['contender']})",
+                best["ratio"] >= PRODUCER_RATIO,
+            )
+        )
+    best = _best(batch_rows, "batch cycle events/s")
+    if best is not None:
+        goals.append(
+            Goal(
+                "batch cycle vs its floor",
+                f">= {BATCH_RATIO:.2f} of the floor",
+                f"{best['ratio']:.2f} ({best['contender']})",
+                best["ratio"] >= BATCH_RATIO,
+            )
+        )
+    if speed is not None:
+        kept = [s["offered_per_s"] for s in speed["sustained"] if s["kept_up"]]
+        top = max(kept, default=0.0)
+        missed = [s for s in speed["sustained"] if not s["kept_up"]]
+        limit = f", fell behind at {missed[0]['offered_per_s']:,.0f}/s" if missed else ""
+        goals.append(
+            Goal(
+                "speed layer kept up (local[*])",
+                f">= {SPEED_KEPT_UP:,} events/s",
+                f"{top:,.0f}/s{limit}",
+                top >= SPEED_KEPT_UP,
+            )
+        )
+        fresh = speed["freshness"]
+        goals.append(
+            Goal(
+                f"freshness p95 at {fresh['rate']:,}/s",
+                f"<= {FRESHNESS_P95_S:.0f} s",
+                f"{fresh['p95_s']:.2f} s",
+                fresh["p95_s"] <= FRESHNESS_P95_S,
+            )
+        )
+    return goals
