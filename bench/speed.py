@@ -34,7 +34,7 @@ from typing import Any
 
 from kafka import KafkaProducer
 
-from bench import peak_rss_mb, summarize
+from bench import ingestion_argv, peak_rss_mb, summarize
 from bench.lanes import Lane, fresh_lane
 from lambda_common.broker import client_config
 from lambda_common.contract import Event
@@ -114,6 +114,30 @@ def _stop(job: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
+def _job(lane: Lane, checkpoint: Path, master: str | None) -> Iterator[int]:
+    """``python -m speed_layer`` on ``lane`` from ``checkpoint``, once it has written a
+    first probe row: its pid. Stopped afterwards, also on failure (its log stays)."""
+    env = {**lane.env, "SPEED_CHECKPOINT": str(checkpoint), "LOG_LEVEL": "INFO"}
+    if master is not None:
+        env["SPARK_MASTER"] = master
+    log_path = checkpoint / "speed.log"
+    with log_path.open("ab") as log:
+        job = subprocess.Popen(
+            [sys.executable, "-m", "speed_layer"],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own group: a SIGKILL takes the JVM too
+        )
+        try:
+            _wait_ready(lane.settings, job, log_path)
+            yield job.pid
+        finally:
+            _stop(job)
+
+
+@contextmanager
 def running_job(
     settings: Settings, kind: str, master: str | None = None
 ) -> Iterator[tuple[Lane, int]]:
@@ -121,29 +145,68 @@ def running_job(
     settings'), once it has written its first micro-batch: the lane and the job's pid.
     Afterwards (also on failure) the job is stopped and the lane dropped; after a success
     its checkpoint and log are removed too."""
-    with fresh_lane(settings, kind, tables=True) as lane:
-        checkpoint = Path(tempfile.mkdtemp(prefix=f"bench-{kind}-"))
-        env = {**lane.env, "SPEED_CHECKPOINT": str(checkpoint), "LOG_LEVEL": "INFO"}
-        if master is not None:
-            env["SPARK_MASTER"] = master
-        log_path = checkpoint / "speed.log"
-        with log_path.open("wb") as log:
-            job = subprocess.Popen(
-                [sys.executable, "-m", "speed_layer"],
-                cwd=REPO,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own group: a SIGKILL takes the JVM too
-            )
-            try:
-                _wait_ready(lane.settings, job, log_path)
-                yield lane, job.pid
-            finally:
-                _stop(job)
-        # Only after a success: a failure leaves the job's log (and checkpoint) to read.
-        shutil.rmtree(checkpoint, ignore_errors=True)
-        checkpoint.with_name(checkpoint.name + ".lock").unlink(missing_ok=True)
+    with (
+        fresh_lane(settings, kind, tables=True) as lane,
+        _checkpoint(kind) as checkpoint,
+        _job(lane, checkpoint, master) as pid,
+    ):
+        yield lane, pid
+
+
+@contextmanager
+def _checkpoint(kind: str) -> Iterator[Path]:
+    """A new checkpoint folder, removed after a success only: a failure leaves the job's
+    log (and checkpoint) to read."""
+    checkpoint = Path(tempfile.mkdtemp(prefix=f"bench-{kind}-"))
+    yield checkpoint
+    shutil.rmtree(checkpoint, ignore_errors=True)
+    checkpoint.with_name(checkpoint.name + ".lock").unlink(missing_ok=True)
+
+
+def drain(settings: Settings, events: int, timeout_s: float = 600.0) -> dict[str, Any]:
+    """Events/s the job processes with nothing else running: ``events`` synthetic events
+    are written while the job is stopped (after a first start, so Spark's own warm-up is
+    not timed), then the restarted job reads the backlog. The rate is the events over
+    the micro-batches' summed durations (their first includes the restart's warm-up, so
+    it is a lower bound). Unlike the ladder, no producer shares the cores with the job."""
+    with fresh_lane(settings, "drain", tables=True) as lane, _checkpoint("drain") as checkpoint:
+        with _job(lane, checkpoint, None):
+            pass  # started and stopped: the checkpoint holds the topic's position
+        with Warehouse(lane.settings) as wh:
+            start = wh.query("SELECT COALESCE(MAX(batch_id), -1) FROM speed_batches")[0][0]
+        backlog = subprocess.run(
+            ingestion_argv(events, lane.name, "--workers", "2"),
+            cwd=REPO,
+            env={**lane.env, "KAFKA_CLIENT": "confluent"},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if backlog.returncode != 0:
+            raise BenchmarkError(f"writing the backlog failed: {backlog.stderr[-300:]}")
+        began = time.monotonic()
+        with _job(lane, checkpoint, None), Warehouse(lane.settings) as wh:
+            while True:
+                rows = wh.query(
+                    "SELECT input_rows, duration_ms FROM speed_batches WHERE batch_id > %s",
+                    (start,),
+                )
+                processed = sum(int(r[0]) for r in rows)
+                if processed >= events:
+                    break
+                if time.monotonic() - began > timeout_s:
+                    raise BenchmarkError(
+                        f"the speed job processed {processed:,} of {events:,} backlog events "
+                        f"in {timeout_s:.0f} s"
+                    )
+                time.sleep(0.5)
+        busy_s = sum(int(r[1]) for r in rows) / 1000
+        return {
+            "events": processed,
+            "batches": len(rows),
+            "busy_s": busy_s,
+            "capacity_per_s": processed / busy_s,
+        }
 
 
 def ladder() -> list[int]:
@@ -297,6 +360,7 @@ def run(settings: Settings) -> dict[str, Any]:
     probes = int(os.environ.get("BENCH_SPEED_PROBES", "1000"))
     repeats = int(os.environ.get("BENCH_SPEED_REPEATS", "3"))
     ceiling = parse_ceiling()
+    backlog = drain(settings, int(os.environ.get("BENCH_SPEED_DRAIN_EVENTS", "1000000")))
     with running_job(settings, "speed") as (lane, pid):
         runs = [freshness(lane, rate, probes, run) for run in range(1, repeats + 1)]
         return {
@@ -305,6 +369,7 @@ def run(settings: Settings) -> dict[str, Any]:
             "freshness_runs": runs,
             # While the job idles between rates would be unfair to both: measured first.
             "parse_ceiling": ceiling,
+            "drain": backlog,
             "sustained": sustained(lane, ladder()),
             # After the top of the ladder: the Python driver and its JVM together.
             "driver_peak_rss_mb": peak_rss_mb(pid),
