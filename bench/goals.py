@@ -79,6 +79,15 @@ def judge(
                 top >= SPEED_KEPT_UP,
             )
         )
+        drained = speed["drain"]["capacity_per_s"]
+        goals.append(
+            Goal(
+                "speed capacity, backlog (local[*])",
+                f">= {SPEED_KEPT_UP:,} events/s",
+                f"{drained:,.0f}/s",
+                drained >= SPEED_KEPT_UP,
+            )
+        )
         fresh = speed["freshness"]
         goals.append(
             Goal(

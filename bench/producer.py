@@ -247,6 +247,12 @@ def main() -> int:
             f"and out): {c['median']:,.0f} events/s ({c['min']:,.0f}-{c['max']:,.0f}), "
             f"the ceiling each core the job gets puts on it"
         )
+        d = speed_result["drain"]
+        print(
+            f"speed capacity, a backlog of {d['events']:,} events read with nothing else "
+            f"running: {d['capacity_per_s']:,.0f} events/s ({d['batches']} micro-batches, "
+            f"{d['busy_s']:.1f} s busy, the restart's warm-up included)"
+        )
         # With the cluster's ladder, local[*]'s is printed beside it (below) instead.
         for s in speed_result["sustained"] if cluster_result is None else []:
             print(

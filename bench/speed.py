@@ -11,6 +11,9 @@ sustained when the speed layer processes >= 95% of it over the window (the backl
 not grow). The load comes from the librdkafka producer (KAFKA_CLIENT=confluent), in
 several processes past what one sends, so the job rather than the load generator meets
 its limit first; both share this machine's cores with the broker and the warehouse.
+
+Drain capacity: a backlog written while the job is stopped, then read by the restarted job
+with nothing else running: the job's own rate, as where producers run on other machines.
 """
 
 from __future__ import annotations

@@ -191,6 +191,7 @@ def test_goals_judge_our_best_contender_against_each_target() -> None:
     ]
     speed_result = {
         "freshness": {"rate": 2000, "p95_s": 2.4},
+        "drain": {"capacity_per_s": 18_045.2},
         "sustained": [
             {"offered_per_s": 15_900.0, "kept_up": True},
             {"offered_per_s": 31_700.0, "kept_up": False},
@@ -204,6 +205,8 @@ def test_goals_judge_our_best_contender_against_each_target() -> None:
     speed_goal = judged["speed layer kept up (local[*])"]
     assert not speed_goal.met
     assert speed_goal.achieved == "15,900/s, fell behind at 31,700/s"
+    assert judged["speed capacity, backlog (local[*])"].achieved == "18,045/s"
+    assert not judged["speed capacity, backlog (local[*])"].met
     assert not judged["freshness p95 at 2,000/s"].met
     assert "MISSED" in judged["freshness p95 at 2,000/s"].line()
 
@@ -211,11 +214,13 @@ def test_goals_judge_our_best_contender_against_each_target() -> None:
 def test_goals_skip_the_parts_the_run_left_out_and_meet_at_the_boundary() -> None:
     speed_result = {
         "freshness": {"rate": 2000, "p95_s": 2.0},
+        "drain": {"capacity_per_s": 25_000.0},
         "sustained": [{"offered_per_s": 25_000.0, "kept_up": True}],
     }
     judged = goals.judge([], [], speed_result)
     assert [g.name for g in judged] == [
         "speed layer kept up (local[*])",
+        "speed capacity, backlog (local[*])",
         "freshness p95 at 2,000/s",
     ]
     assert all(g.met for g in judged)
