@@ -84,8 +84,7 @@ def serve(service: Service) -> int:
     marker = health_file(service.name)
     marker.unlink(missing_ok=True)
     argv = service.foreground_command()
-    logger.info("starting %s in the foreground", service.name)
-    child = subprocess.Popen(argv)  # our own launch command, no shell
+    child: subprocess.Popen[bytes] | None = None
     stopping = False
 
     def forward(signum: int, _frame: FrameType | None) -> None:
@@ -98,15 +97,24 @@ def serve(service: Service) -> int:
                 service.stop_signal.name,
             )
         stopping = True
-        child.send_signal(service.stop_signal)
+        if child is not None:
+            child.send_signal(service.stop_signal)
 
+    # Handlers first, then the program: a handled signal starts out at its default in the
+    # program, but one this process inherited as ignored (a parent started it in the
+    # background) would stay ignored there, and the forwarded stop signal would be lost.
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
+        logger.info("starting %s in the foreground", service.name)
+        child = subprocess.Popen(argv)  # our own launch command, no shell
+        if stopping:  # the stop came while it was being started
+            child.send_signal(service.stop_signal)
         _supervise(service, child, marker, lambda: stopping)
     except BaseException:
         # The set-up failed (or we were interrupted): never leave the program orphaned.
-        child.send_signal(service.stop_signal)
-        child.wait()
+        if child is not None:
+            child.send_signal(service.stop_signal)
+            child.wait()
         raise
     finally:
         marker.unlink(missing_ok=True)

@@ -120,13 +120,35 @@ def test_a_stop_signal_is_forwarded_as_the_services_own(
     service = ScriptedService(settings, tmp_path, ["sh", "-c", script])
     service.stop_signal = signal.SIGINT
     service.answers = [True]
+    before = signal.getsignal(signal.SIGINT)
     timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGTERM))
     timer.start()
     code = serve_module.serve(service)
     timer.join()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "handlers restored"
+    assert signal.getsignal(signal.SIGINT) is before, "handlers restored"
     assert code == 42, "SIGTERM to serve must reach the program as its stop signal (SIGINT)"
     assert service.set_up == 1
+
+
+def test_the_stop_signal_reaches_a_program_started_while_it_was_ignored(
+    settings: Settings, tmp_path: Path, fast: Path
+) -> None:
+    # A serve started in the background inherits SIGINT ignored; the program it starts
+    # must still get SIGINT at its default, or its trap (and the stop) would be lost.
+    script = "trap 'exit 42' INT; while :; do sleep 0.05; done"
+    service = ScriptedService(settings, tmp_path, ["sh", "-c", script])
+    service.stop_signal = signal.SIGINT
+    service.answers = [True]
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGTERM))
+    try:
+        timer.start()
+        code = serve_module.serve(service)
+        timer.join()
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN, "handlers restored"
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert code == 42
 
 
 def test_the_programs_exit_status_is_serves(settings: Settings, tmp_path: Path, fast: Path) -> None:
