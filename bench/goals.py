@@ -46,26 +46,21 @@ def judge(
 ) -> list[Goal]:
     """The goals the run measured (a part left out by BENCH_ONLY is not judged)."""
     goals = []
-    best = _best(producer_rows, "producer events/s")
-    if best is not None:
-        goals.append(
-            Goal(
-                "producer vs kcat -P",
-                f">= {PRODUCER_RATIO:.2f} of kcat -P",
-                f"{best['ratio']:.2f} ({best['contender']})",
-                best["ratio"] >= PRODUCER_RATIO,
+    ratio_goals = (
+        (producer_rows, "producer events/s", "producer vs kcat -P", PRODUCER_RATIO, "kcat -P"),
+        (batch_rows, "batch cycle events/s", "batch cycle vs its floor", BATCH_RATIO, "the floor"),
+    )
+    for rows, benchmark, name, ratio, stock in ratio_goals:
+        best = _best(rows, benchmark)
+        if best is not None:
+            goals.append(
+                Goal(
+                    name,
+                    f">= {ratio:.2f} of {stock}",
+                    f"{best['ratio']:.2f} ({best['contender']})",
+                    best["ratio"] >= ratio,
+                )
             )
-        )
-    best = _best(batch_rows, "batch cycle events/s")
-    if best is not None:
-        goals.append(
-            Goal(
-                "batch cycle vs its floor",
-                f">= {BATCH_RATIO:.2f} of the floor",
-                f"{best['ratio']:.2f} ({best['contender']})",
-                best["ratio"] >= BATCH_RATIO,
-            )
-        )
     if speed is not None:
         kept = [s["offered_per_s"] for s in speed["sustained"] if s["kept_up"]]
         top = max(kept, default=0.0)
