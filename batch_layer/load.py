@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from batch_layer.hours import HourRange, day_ranges, full_range, rebuild_ranges
 from batch_layer.landing import (
     DERIVED_PREFIX,
     MASTER_PREFIX,
@@ -35,7 +36,8 @@ from lambda_common.objectstore import ObjectStore
 from lambda_common.rows import ROW_COLUMNS, csv_values, row_from_master
 from lambda_common.settings import Settings
 from lambda_common.sql import load_sql, statements
-from lambda_common.view_sql import batch_rebuild
+from lambda_common.view_sql import batch_fingerprint, batch_rebuild
+from lambda_common.views import LOCATIONS, View
 from lambda_common.warehouse import Cursor, Warehouse
 
 logger = logging.getLogger(__name__)
@@ -141,6 +143,7 @@ class BatchWarehouse(BatchTarget):
         with self.warehouse.transaction() as cur:
             self._run_file(cur, "batch_lock")
             loaded = False
+            new_hours: set[datetime] = set()
             if objects:
                 cur.execute(self._one("ledger_loaded"), {"keys": tuple(o.key for o in objects)})
                 already = {row[0] for row in cur.fetchall()}
@@ -148,7 +151,7 @@ class BatchWarehouse(BatchTarget):
                 # commit the offsets of, redone here next to this cycle's own plans.
                 missing = [o for o in objects if o.key not in already]
                 if missing:
-                    self._load(cur, missing, cycle_id)
+                    new_hours = self._load(cur, missing, cycle_id)
                     loaded = True
             failpoint("after_copy")
             for loss in losses:
@@ -188,10 +191,24 @@ class BatchWarehouse(BatchTarget):
             row = cur.fetchone()
             old = row[0] if row else None
             horizon = choose_horizon(covered, old)
-            if horizon is not None and (horizon != old or loaded):
-                self._rebuild_view(cur, horizon)
-                self._run_file(cur, "horizon_set", {"horizon": horizon})
+            if horizon is not None:
+                self._refresh_views(cur, new_hours, old, horizon)
+                if horizon != old:
+                    self._run_file(cur, "horizon_set", {"horizon": horizon})
         return loaded, horizon
+
+    def rebuild_views(self) -> datetime | None:
+        """``make rebuild-views``: every batch table rebuilt in full from the raw tables,
+        for the hours before the current horizon, in one transaction (readers see the old
+        tables until it commits). Returns the horizon (None: no cycle yet, nothing done)."""
+        with self.warehouse.transaction() as cur:
+            self._run_file(cur, "batch_lock")
+            cur.execute(self._one("horizon_get"))
+            row = cur.fetchone()
+            horizon = row[0] if row else None
+            if horizon is not None:
+                self._rebuild_all_views(cur, horizon)
+        return horizon
 
     def recompute(
         self, topic: str, objects: Callable[[], list[LandedObject]], cycle_id: str
@@ -213,7 +230,7 @@ class BatchWarehouse(BatchTarget):
             cur.execute(self._one("horizon_get"))
             row = cur.fetchone()
             if row and row[0] is not None:
-                self._rebuild_view(cur, row[0])
+                self._rebuild_all_views(cur, row[0])
         return len(found)
 
     def reset(self, topic: str, topic_id: str, now: datetime, retire: Callable[[], None]) -> int:
@@ -238,7 +255,9 @@ class BatchWarehouse(BatchTarget):
 
     def _load(
         self, cur: Cursor, objects: list[LandedObject], cycle_id: str, *, count_events: bool = False
-    ) -> None:
+    ) -> set[datetime]:
+        """COPY ``objects`` into staging, de-duplicate into the raw tables, record them in
+        the ledger. Returns the hours of the rows newly loaded (late ones are rebuilt)."""
         self._run_file(cur, "staging_create")
         if self.dialect == "postgres":
             for obj in objects:
@@ -258,7 +277,9 @@ class BatchWarehouse(BatchTarget):
             self._copy_redshift(cur, copyable, cycle_id)
         if count_events:
             self._count_from_staging(cur, objects)
-        self._run_file(cur, "staging_merge")
+        self._merge_staged(cur)
+        cur.execute(self._one("staging_hours"))
+        hours = {row[0] for row in cur.fetchall()}
         self._run_file(cur, "hashtags_merge")
         for obj in objects:
             self._run_file(
@@ -274,6 +295,16 @@ class BatchWarehouse(BatchTarget):
                     "rejects": obj.rejects,
                 },
             )
+        return hours
+
+    def _merge_staged(self, cur: Cursor) -> None:
+        params: dict[str, Any] = {}
+        if self.dialect == "redshift":
+            # The staged ids' range bounds the probe of raw_tweet_ids (its sort key).
+            cur.execute(self._one("staging_id_range"))
+            row = cur.fetchone()
+            params = {"first_id": row[0] if row else None, "last_id": row[1] if row else None}
+        self._run_file(cur, "staging_merge", params)
 
     def _copy_rows_file(self, cur: Cursor, path: Path) -> None:
         # The CSV landing wrote from the very rows it put in the object: no need to
@@ -307,13 +338,68 @@ class BatchWarehouse(BatchTarget):
         except CopyFailed as e:
             raise LoadError(str(e)) from e
 
-    def _rebuild_view(self, cur: Cursor, horizon: datetime) -> None:
+    def _refresh_views(
+        self, cur: Cursor, new_hours: set[datetime], old: datetime | None, horizon: datetime
+    ) -> None:
+        """Bring every batch table to ``horizon``: the hours this cycle touched
+        (:func:`batch_layer.hours.rebuild_ranges`), and in full a view whose definition
+        changed since its table was last rebuilt in full (or that never was)."""
+        stale = self._stale_views(cur)
+        ranges = rebuild_ranges(new_hours, old, horizon)
+        if not ranges and not stale:
+            return
+        self._rebuild(
+            cur,
+            {v: full_range(horizon) if v.name in stale else ranges for v in self.settings.views},
+        )
+
+    def _rebuild_all_views(self, cur: Cursor, horizon: datetime) -> None:
+        self._rebuild(cur, {v: full_range(horizon) for v in self.settings.views})
+
+    def _stale_views(self, cur: Cursor) -> set[str]:
+        """The views whose batch table was not last rebuilt in full by their definition."""
+        views = self.settings.views
+        cur.execute(
+            self._one("batch_fingerprints"),
+            {"names": tuple(_fingerprint_name(v) for v in views)},
+        )
+        recorded = {str(name): str(sha) for name, sha in cur.fetchall()}
+        return {
+            v.name
+            for v in views
+            if recorded.get(_fingerprint_name(v)) != batch_fingerprint(v, self.dialect)
+        }
+
+    def _rebuild(self, cur: Cursor, plan: dict[View, list[HourRange]]) -> None:
         # Every view in this one transaction, with the horizon: readers never see one
-        # view's batch table of another horizon than the rest.
-        for view in self.settings.views:
+        # view's batch table of another horizon than the rest, nor a half-rebuilt hour.
+        for view, ranges in plan.items():
             for statement in batch_rebuild(view, self.dialect):
-                cur.execute(statement, {"horizon": horizon})
-        self._run_file(cur, "batch_daily_rebuild")
+                for r in ranges:
+                    cur.execute(statement, {"since": r.since, "until": r.until})
+            if ranges and ranges[0].is_full:
+                self._run_file(
+                    cur,
+                    "schema_object_record",
+                    {"name": _fingerprint_name(view), "sha": batch_fingerprint(view, self.dialect)},
+                )
+        locations = next(v for v in plan if v.name == LOCATIONS)
+        hours = rows = 0
+        for r in plan[locations]:
+            cur.execute(self._one("batch_rebuilt_stats"), {"since": r.since, "until": r.until})
+            counted = cur.fetchone() or (0, 0)
+            hours, rows = hours + int(counted[0]), rows + int(counted[1])
+        for day in day_ranges(plan[locations]):
+            self._run_file(cur, "batch_daily_rebuild", {"since": day.since, "until": day.until})
+        full = sorted(v.name for v, ranges in plan.items() if ranges and ranges[0].is_full)
+        logger.info(
+            "rebuilt %d hours (%d raw rows) of %d views in %d ranges%s",
+            hours,
+            rows,
+            len(plan),
+            len(plan[locations]),
+            f"; in full: {', '.join(full)}" if full else "",
+        )
 
     def _copyable(self, obj: LandedObject) -> LandedObject:
         """The object as Redshift's COPY can load it: itself, or, when an earlier version
@@ -329,3 +415,8 @@ class BatchWarehouse(BatchTarget):
             self.store.put(key, upgrade_master_object(body))
             logger.info("upgraded %s for COPY as %s", obj.key, key)
         return dataclasses.replace(obj, key=key)
+
+
+def _fingerprint_name(view: View) -> str:
+    """The ``schema_objects`` name of a view's batch-table fingerprint."""
+    return f"batch_rebuild:{view.name}"

@@ -9,10 +9,13 @@ too.
 
 from __future__ import annotations
 
+import hashlib
+
 from lambda_common.sql import load_sql, statements
 from lambda_common.views import View
 
 __all__ = [
+    "batch_fingerprint",
     "batch_rebuild",
     "quote",
     "serving_ddl",
@@ -62,8 +65,9 @@ def serving_ddl(view: View, dialect: str) -> str:
 
 
 def batch_rebuild(view: View, dialect: str) -> list[str]:
-    """Replace the batch table with the view's SELECT over its relation, read from the
-    raw tables for the hours before ``%(horizon)s``."""
+    """Replace the batch table's hours ``%(since)s <= event_hour < %(until)s`` with the
+    view's SELECT over its relation, read from the raw tables for the same hours (a full
+    rebuild is the range from :data:`batch_layer.hours.BEGINNING` to the horizon)."""
     relation_select = "\n".join(
         line
         for line in load_sql(f"relation_{view.reads}", dialect).splitlines()
@@ -122,3 +126,10 @@ def speed_apply(view: View, dialect: str) -> list[str]:
 def speed_clear(view: View, dialect: str) -> list[str]:
     """Empty the speed table (the first micro-batch of a fresh checkpoint)."""
     return statements(load_sql("view_speed_clear", dialect).format(speed=quote(view.speed_table)))
+
+
+def batch_fingerprint(view: View, dialect: str) -> str:
+    """SHA-256 of the view's rebuild SQL: another value than the one recorded when its
+    batch table was last rebuilt in full means the table was built by another definition
+    (the view's SELECT, keys, relation or table changed), so it is rebuilt in full."""
+    return hashlib.sha256("\n".join(batch_rebuild(view, dialect)).encode("utf-8")).hexdigest()

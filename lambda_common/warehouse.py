@@ -228,6 +228,28 @@ class Warehouse:
                 "run make recompute to fill it, and raw_hashtags, from the master dataset"
             )
             self._run_file(cur, "raw_tweets_add_lang")
+        cur.execute(present, {"table": "raw_hashtags", "column": "event_hour"})
+        row = cur.fetchone()
+        if row and int(row[0]) == 0:
+            # Filled from raw_tweets, so nothing needs the master dataset; a one-time
+            # cost proportional to raw_hashtags, at the first start after the upgrade.
+            logger.warning("raw_hashtags gains the column event_hour (filled from raw_tweets)")
+            self._run_file(cur, "raw_hashtags_add_hour")
+            if self.dialect == "redshift":
+                logger.warning(
+                    "raw_hashtags keeps its old sort key: until it is sorted by event_hour, "
+                    "a cycle's rebuild of the hashtags view reads all of it. Run, outside a "
+                    "transaction: ALTER TABLE raw_hashtags ALTER SORTKEY (event_hour)"
+                )
+        if self.dialect == "postgres":
+            self._run_file(cur, "raw_hashtags_event_hour")
+        else:
+            (empty,) = statements(load_sql("raw_tweet_ids_empty", self.dialect))
+            cur.execute(empty)
+            row = cur.fetchone()
+            if row and row[0]:
+                logger.warning("raw_tweet_ids is filled once from raw_tweets (an upgrade)")
+                self._run_file(cur, "raw_tweet_ids_fill")
 
     def _schema_lock(self, cur: Cursor) -> None:
         if self.dialect == "postgres":

@@ -19,9 +19,12 @@ CREATE INDEX IF NOT EXISTS raw_tweets_event_hour ON raw_tweets (event_hour);
 
 -- Each tweet's distinct hashtag keys (lambda_common.contract.normalize_hashtags), loaded in
 -- the transaction that loads the tweet: the relation tweet_hashtags of the views.
+-- event_hour is the tweet's, so a rebuild of some hours reads only their rows here too
+-- (its index: raw_hashtags_event_hour.sql, after an older table gained the column).
 CREATE TABLE IF NOT EXISTS raw_hashtags (
-    tweet_id varchar(19)  NOT NULL,
-    hashtag  varchar(400) NOT NULL,
+    tweet_id   varchar(19)  NOT NULL,
+    hashtag    varchar(400) NOT NULL,
+    event_hour timestamp    NOT NULL,
     PRIMARY KEY (tweet_id, hashtag)
 );
 

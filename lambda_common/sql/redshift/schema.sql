@@ -19,11 +19,22 @@ DISTKEY (tweet_id)
 SORTKEY (event_hour);
 
 -- Each tweet's distinct hashtag keys, loaded with the tweet; DISTKEY (tweet_id) as
--- raw_tweets, so the views' join of the two stays on each node.
+-- raw_tweets, so the views' join of the two stays on each node; the tweet's event_hour
+-- as SORTKEY, as raw_tweets, so a rebuild of some hours skips the blocks of the others.
 CREATE TABLE IF NOT EXISTS raw_hashtags (
-    tweet_id varchar(19)  NOT NULL,
-    hashtag  varchar(400) NOT NULL,
+    tweet_id   varchar(19)  NOT NULL,
+    hashtag    varchar(400) NOT NULL,
+    event_hour timestamp    NOT NULL,
     PRIMARY KEY (tweet_id, hashtag)
+)
+DISTKEY (tweet_id)
+SORTKEY (event_hour);
+
+-- Every tweet_id loaded into raw_tweets, for the de-duplication probe (staging_merge.sql):
+-- DISTKEY and SORTKEY (tweet_id), so a probe joins on each node and its range predicate
+-- lets the zone maps skip the blocks outside the staged ids.
+CREATE TABLE IF NOT EXISTS raw_tweet_ids (
+    tweet_id varchar(19) NOT NULL PRIMARY KEY
 )
 DISTKEY (tweet_id)
 SORTKEY (tweet_id);

@@ -2,6 +2,10 @@
 -- topic wins (lowest offset; copies share a partition because producers key by
 -- tweet_id), and a tweet_id already in raw_tweets (an earlier, lower offset) is never
 -- replaced. The winners are kept apart first so both tables take the very same tweets.
+-- The probe of raw_tweets goes through its primary key, one index look-up per staged
+-- tweet, however long the history: ANALYZE first, because a temporary table is never
+-- analysed by autovacuum, and without row counts the planner may hash all of raw_tweets.
+ANALYZE staging_tweets;
 CREATE TEMP TABLE staging_new AS
 SELECT *
 FROM (
