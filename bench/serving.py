@@ -15,7 +15,6 @@ import functools
 import http.client
 import io
 import random
-import socket
 import statistics
 import threading
 import time
@@ -28,6 +27,7 @@ import uvicorn
 from lambda_common.settings import Settings
 from lambda_common.sql import load_sql, statements
 from lambda_common.warehouse import Warehouse
+from local_stack.process import free_ports
 from serving_layer.dashboard.app import create_app
 from serving_layer.dashboard.monitor import HealthMonitor
 from serving_layer.dashboard.reads import WarehouseReads
@@ -148,9 +148,7 @@ def _dashboard(lane: Settings, repeats: int) -> list[dict[str, Any]]:
     monitor = HealthMonitor(gatherer, 3600, utc_now)
     monitor.refresh()
     reads = WarehouseReads(lane)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+    port = free_ports(1)
     app = create_app(lane, reads, monitor.latest, utc_now)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)

@@ -29,6 +29,7 @@ from lambda_common.objectstore import S3ObjectStore
 from lambda_common.settings import HostPort, Settings
 from local_stack.jars import ensure_jars
 from local_stack.process import (
+    free_ports,
     log_tail,
     pid_alive,
     resolve_host,
@@ -390,9 +391,8 @@ class KafkaService(JavaService):
                 f"KAFKA_SASL_MECHANISM={mechanism}: the local stack serves SCRAM-SHA-256 and "
                 "SCRAM-SHA-512 only"
             )
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            internal = int(probe.getsockname()[1])
+        # Not a port of the kernel's ephemeral range: see free_ports.
+        internal = free_ports(1)
         self.internal_port_path.write_text(str(internal))
         proto = s.kafka_security_protocol
         props = {

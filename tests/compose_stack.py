@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ import pytest
 from testcontainers.compose import DockerCompose
 
 from lambda_common.settings import Settings, load_settings
+from local_stack.process import free_ports
 
 ROOT = Path(__file__).resolve().parents[1]
 PREPARE = ROOT / "docker" / "prepare.sh"
@@ -48,10 +48,9 @@ def docker_unavailable() -> str | None:
 
 
 def free_port() -> int:
-    """A TCP port nothing listens on now (the kernel's pick)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A TCP port nothing listens on now, outside the kernel's ephemeral range (an
+    outgoing connection cannot take it as its source port before the stack binds it)."""
+    return free_ports(1)
 
 
 @dataclass

@@ -18,20 +18,14 @@ from local_stack.process import free_ports
 from local_stack.spark import MASTER_CLASS, WORKER_CLASS, SparkCluster, spark_home
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Settings:
     monkeypatch.chdir(tmp_path)  # no developer .env
     return load_settings(
         local_stack_dir=tmp_path / "stack",
-        spark_master_port=_free_port(),
-        spark_master_webui_port=_free_port(),
-        spark_worker_webui_port=_free_port(),
+        spark_master_port=free_ports(1),
+        spark_master_webui_port=free_ports(1),
+        spark_worker_webui_port=free_ports(1),
     )
 
 
