@@ -18,7 +18,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 BUILD_CA_BUNDLE ?= $(if $(wildcard /etc/ssl/certs/ca-certificates.crt),/etc/ssl/certs/ca-certificates.crt,/dev/null)
 export BUILD_CA_BUNDLE
 
-.PHONY: help deps venv jars setup local-up local-down local-tls local-status spark-up spark-down spark-status docker-prepare docker-engine-stop up down init env run-producer batch-once batch recompute batch-reset batch-ack-loss speed query status dashboard demo bench chaos lint test test-unit test-integration test-docker clean
+.PHONY: help deps venv jars setup local-up local-down local-tls local-status spark-up spark-down spark-status docker-prepare docker-engine-stop up down init env run-producer batch-once batch recompute rebuild-views batch-reset batch-ack-loss speed query status dashboard demo bench chaos lint test test-unit test-integration test-docker clean
 
 help: ## List the targets
 	@echo "usage: make TARGET   (settings: environment or .env, see .env.example)"
@@ -99,6 +99,9 @@ batch: venv ## Batch cycles every BATCH_INTERVAL until Ctrl-C (failed cycles ret
 
 recompute: venv ## Rebuild raw_tweets, raw_hashtags, the load ledger and every batch view from the S3 master dataset alone
 	@$(PY) -m batch_layer recompute
+
+rebuild-views: venv ## Rebuild every batch view in full from the raw tables (a cycle rebuilds only the hours it touched)
+	@$(PY) -m batch_layer rebuild-views
 
 batch-reset: venv ## After the topic was deleted and re-created: archive the old plans, start the group anew, land the new topic
 	@$(PY) -m batch_layer reset

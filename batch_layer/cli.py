@@ -1,5 +1,6 @@
-"""``python -m batch_layer once|run|recompute|reset|ack-loss``: one batch cycle, cycles
-every BATCH_INTERVAL, the rebuild from S3, and the operator's commands."""
+"""``python -m batch_layer once|run|recompute|rebuild-views|reset|ack-loss``: one batch
+cycle, cycles every BATCH_INTERVAL, the rebuild from S3, the batch views rebuilt in full
+from the raw tables, and the operator's commands."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import logging
 import sys
 
 from batch_layer.cycle import recompute, run_cycle
-from batch_layer.operations import acknowledge_losses, reset
+from batch_layer.operations import acknowledge_losses, rebuild_views, reset
 from batch_layer.plan import PartitionSet
 from batch_layer.schedule import cycle_lock, run_forever
 from lambda_common.cli import run_command
@@ -16,7 +17,7 @@ from lambda_common.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-COMMANDS = ("once", "run", "recompute", "reset", "ack-loss")
+COMMANDS = ("once", "run", "recompute", "rebuild-views", "reset", "ack-loss")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
                 logger.info(
                     "recomputed raw_tweets, load_ledger and batch_view from %d objects", count
                 )
+            elif args.command == "rebuild-views":
+                rebuild_views(settings)
             elif args.command == "reset":
                 reset(settings)
             elif args.command == "ack-loss":

@@ -32,6 +32,7 @@ __all__ = [
     "day_ranges",
     "full_range",
     "hours_in",
+    "plan_rebuild",
     "rebuild_ranges",
 ]
 
@@ -129,3 +130,18 @@ def day_ranges(ranges: Iterable[HourRange]) -> list[HourRange]:
 def hours_in(ranges: Iterable[HourRange]) -> int:
     """How many hours the ranges hold (a full range counts its hours from BEGINNING)."""
     return sum(int((r.until - r.since) / HOUR) for r in ranges)
+
+
+def plan_rebuild(
+    views: Iterable[str],
+    stale: set[str],
+    loaded_hours: Iterable[datetime],
+    old: datetime | None,
+    new: datetime,
+) -> dict[str, list[HourRange]]:
+    """What a cycle publishing horizon ``new`` rebuilds, view by view: the touched hours
+    (:func:`rebuild_ranges`), and every hour of a ``stale`` view (its definition changed
+    since its table was last rebuilt in full). Empty when nothing needs rebuilding."""
+    ranges = rebuild_ranges(loaded_hours, old, new)
+    plan = {name: full_range(new) if name in stale else ranges for name in views}
+    return {name: r for name, r in plan.items() if r}

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from batch_layer.hours import HourRange, day_ranges, full_range, rebuild_ranges
+from batch_layer.hours import HourRange, day_ranges, full_range, plan_rebuild
 from batch_layer.landing import (
     DERIVED_PREFIX,
     MASTER_PREFIX,
@@ -344,14 +344,10 @@ class BatchWarehouse(BatchTarget):
         """Bring every batch table to ``horizon``: the hours this cycle touched
         (:func:`batch_layer.hours.rebuild_ranges`), and in full a view whose definition
         changed since its table was last rebuilt in full (or that never was)."""
-        stale = self._stale_views(cur)
-        ranges = rebuild_ranges(new_hours, old, horizon)
-        if not ranges and not stale:
-            return
-        self._rebuild(
-            cur,
-            {v: full_range(horizon) if v.name in stale else ranges for v in self.settings.views},
-        )
+        views = {v.name: v for v in self.settings.views}
+        plan = plan_rebuild(views, self._stale_views(cur), new_hours, old, horizon)
+        if plan:
+            self._rebuild(cur, {views[name]: ranges for name, ranges in plan.items()})
 
     def _rebuild_all_views(self, cur: Cursor, horizon: datetime) -> None:
         self._rebuild(cur, {v: full_range(horizon) for v in self.settings.views})
@@ -383,13 +379,15 @@ class BatchWarehouse(BatchTarget):
                     "schema_object_record",
                     {"name": _fingerprint_name(view), "sha": batch_fingerprint(view, self.dialect)},
                 )
-        locations = next(v for v in plan if v.name == LOCATIONS)
         hours = rows = 0
-        for r in plan[locations]:
+        locations = next((v for v in plan if v.name == LOCATIONS), None)
+        rebuilt = plan[locations] if locations is not None else []
+        for r in rebuilt:
             cur.execute(self._one("batch_rebuilt_stats"), {"since": r.since, "until": r.until})
             counted = cur.fetchone() or (0, 0)
             hours, rows = hours + int(counted[0]), rows + int(counted[1])
-        for day in day_ranges(plan[locations]):
+        # batch_daily sums batch_view (the locations view) by day.
+        for day in day_ranges(rebuilt):
             self._run_file(cur, "batch_daily_rebuild", {"since": day.since, "until": day.until})
         full = sorted(v.name for v, ranges in plan.items() if ranges and ranges[0].is_full)
         logger.info(
@@ -397,7 +395,7 @@ class BatchWarehouse(BatchTarget):
             hours,
             rows,
             len(plan),
-            len(plan[locations]),
+            len(rebuilt),
             f"; in full: {', '.join(full)}" if full else "",
         )
 

@@ -7,17 +7,24 @@
   layer had landed stays in S3 and the warehouse.
 - ``make batch-ack-loss``: an operator has seen the offset ranges retention deleted
   before they were landed (``make status`` FAILs on them until then).
+- ``make rebuild-views``: every batch view rebuilt in full from the raw tables (a cycle
+  rebuilds only the hours it touched): the repair for a batch table someone edited or a
+  bug in the incremental path, without reading S3 (``make recompute`` is the repair of
+  the raw tables themselves, from the master dataset).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 
 from batch_layer.cycle import archive, real_services
 from batch_layer.landing import plans_prefix
+from batch_layer.load import BatchWarehouse
 from batch_layer.plan import TopicChanged
 from lambda_common.errors import LambdaError
+from lambda_common.objectstore import S3ObjectStore
 from lambda_common.settings import Settings
 from lambda_common.warehouse import Warehouse
 
@@ -82,3 +89,21 @@ def acknowledge_losses(settings: Settings) -> int:
             count = services.target.acknowledge_losses(settings.kafka_topic, now)
     logger.info("acknowledged %d recorded offset losses of %s", count, settings.kafka_topic)
     return count
+
+
+def rebuild_views(settings: Settings) -> datetime | None:
+    """Rebuild every batch view in full at the current horizon; returns the horizon."""
+    started = time.monotonic()
+    with Warehouse(settings) as warehouse:
+        batch = BatchWarehouse(settings, warehouse, S3ObjectStore(settings))
+        batch.ensure_schema()
+        horizon = batch.rebuild_views()
+    if horizon is None:
+        logger.info("rebuild-views: no batch cycle has set a horizon yet; nothing to rebuild")
+    else:
+        logger.info(
+            "rebuild-views: every batch view rebuilt in full up to the horizon %s in %.1fs",
+            f"{horizon:%Y-%m-%d %H:%M}",
+            time.monotonic() - started,
+        )
+    return horizon

@@ -11,13 +11,18 @@ cycle's decisions are tested without services.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from batch_layer.landing import LandedObject
+from batch_layer.hours import HourRange, full_range, plan_rebuild
+from batch_layer.landing import LandedObject, read_master_object
 from batch_layer.plan import RESET_HINT, Loss, TopicChanged, choose_horizon
 from lambda_common.errors import ServiceUnavailable
+from lambda_common.objectstore import ObjectStore
+from lambda_common.rows import row_from_master
+from lambda_common.views import View
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,12 @@ class BatchTarget(ABC):
         number of objects."""
 
     @abstractmethod
+    def rebuild_views(self) -> datetime | None:
+        """Rebuild every batch table in full from the raw tables at the current horizon,
+        in one transaction; returns the horizon (None before the first cycle: nothing
+        done)."""
+
+    @abstractmethod
     def reset(self, topic: str, topic_id: str, now: datetime, retire: Callable[[], None]) -> int:
         """Register ``topic_id`` as a new generation, holding the batch lock while
         ``retire`` archives the old plans and forgets the group's offsets; the topic's
@@ -104,10 +115,46 @@ class BatchTarget(ABC):
         """Mark the topic's recorded losses acknowledged; returns how many."""
 
 
+Sums = tuple[int, int, int, int]
+"""A view row's measures: tweet_count, followers_sum, favorite_sum, retweet_sum."""
+
+
+def _row_hour(row: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(str(row["event_hour"]))
+
+
+def aggregate(
+    view: View, rows: Iterable[dict[str, Any]], ranges: Iterable[HourRange]
+) -> dict[tuple[Any, ...], Sums]:
+    """The view over raw rows (``lambda_common.rows.event_row``'s form) in ``ranges``,
+    in memory: the relation the view reads (a row per tweet, or per tweet and hashtag
+    key), grouped by the view's key columns with the contract's measures. This is what
+    every shipped view's SELECT computes; the in-memory target uses it in place of SQL."""
+    spans = list(ranges)
+    out: dict[tuple[Any, ...], list[int]] = {}
+    for row in rows:
+        hour = _row_hour(row)
+        if not any(r.since <= hour < r.until for r in spans):
+            continue
+        tags = row["hashtags"] if view.reads == "tweet_hashtags" else [None]
+        for tag in tags:
+            fields = {**row, "event_hour": hour, "hashtag": tag}
+            key = tuple(fields[c] for c in view.key_columns)
+            sums = out.setdefault(key, [0, 0, 0, 0])
+            sums[0] += 1
+            sums[1] += int(row["followers_count"])
+            sums[2] += int(row["favorite_count"])
+            sums[3] += int(row["retweet_count"])
+    return {k: (v[0], v[1], v[2], v[3]) for k, v in out.items()}
+
+
 @dataclass
 class InMemoryBatchTarget(BatchTarget):
-    """The warehouse's bookkeeping in dictionaries (ledger, watermarks, horizon, raw
-    events by tweet id), for unit tests of the cycle."""
+    """The warehouse's bookkeeping in dictionaries (ledger, watermarks, horizon), for
+    unit tests of the cycle. Given ``store`` it also keeps the raw rows (loaded from the
+    master objects, de-duplicated as the warehouse does) and each view's batch table,
+    maintained by the same rule as the real one (:func:`batch_layer.hours.plan_rebuild`),
+    so the incremental tables can be compared with :meth:`full_tables`."""
 
     ledger: dict[str, LandedObject] = field(default_factory=dict)
     loads: list[list[str]] = field(default_factory=list)
@@ -119,6 +166,12 @@ class InMemoryBatchTarget(BatchTarget):
     )
     fail_publish: int = 0  # the next N publishes fail before committing anything
     on_lock: Callable[[], None] | None = None  # called once the batch lock is "held"
+    store: ObjectStore | None = None
+    views: tuple[View, ...] = ()
+    raw: dict[str, dict[str, Any]] = field(default_factory=dict)
+    batch: dict[str, dict[tuple[Any, ...], Sums]] = field(default_factory=dict)
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    rebuilt: list[dict[str, list[HourRange]]] = field(default_factory=list)
 
     def ensure_schema(self) -> None:
         return None
@@ -148,6 +201,8 @@ class InMemoryBatchTarget(BatchTarget):
             self.ledger[obj.key] = obj
         if missing:
             self.loads.append([o.key for o in missing])
+        new_hours = self._load(missing)
+        old = self.horizon
         for loss in losses:
             key = (loss.topic, loss.generation, loss.partition, loss.first)
             self.losses[key] = (loss, None)
@@ -158,7 +213,58 @@ class InMemoryBatchTarget(BatchTarget):
         marks = [self.watermarks.get((coverage.topic, p)) for p in coverage.partitions]
         covered = None if any(m is None for m in marks) else min(m for m in marks if m)
         self.horizon = choose_horizon(covered, self.horizon)
+        if self.horizon is not None and self.store is not None:
+            stale = {v.name for v in self.views if self.fingerprints.get(v.name) != v.fingerprint}
+            names = [v.name for v in self.views]
+            self._rebuild(plan_rebuild(names, stale, new_hours, old, self.horizon))
         return bool(missing), self.horizon
+
+    def _load(self, objects: list[LandedObject]) -> set[datetime]:
+        """The objects' rows into ``raw``: the first copy of a tweet id (lowest offset)
+        wins, one already loaded is never replaced. Returns the new rows' hours."""
+        if self.store is None:
+            return set()
+        staged = [
+            row_from_master(record)
+            for obj in objects
+            for record in read_master_object(self.store.get(obj.key))
+        ]
+        staged.sort(key=lambda r: (int(r["kafka_offset"]), int(r["kafka_partition"])))
+        hours: set[datetime] = set()
+        for row in staged:
+            if row["tweet_id"] not in self.raw:
+                self.raw[row["tweet_id"]] = row
+                hours.add(_row_hour(row))
+        return hours
+
+    def _rebuild(self, plan: dict[str, list[HourRange]]) -> None:
+        by_name = {v.name: v for v in self.views}
+        for name, ranges in plan.items():
+            view = by_name[name]
+            table = {
+                k: v
+                for k, v in self.batch.get(name, {}).items()
+                if not any(r.since <= k[0] < r.until for r in ranges)
+            }
+            table.update(aggregate(view, self.raw.values(), ranges))
+            self.batch[name] = table
+            if ranges[0].is_full:
+                self.fingerprints[name] = view.fingerprint
+        if plan:
+            self.rebuilt.append(plan)
+
+    def full_tables(self) -> dict[str, dict[tuple[Any, ...], Sums]]:
+        """Every view rebuilt in full from ``raw`` at the current horizon (not stored)."""
+        if self.horizon is None:
+            return {}
+        return {
+            v.name: aggregate(v, self.raw.values(), full_range(self.horizon)) for v in self.views
+        }
+
+    def rebuild_views(self) -> datetime | None:
+        if self.horizon is not None:
+            self._rebuild({v.name: full_range(self.horizon) for v in self.views})
+        return self.horizon
 
     def recompute(
         self, topic: str, objects: Callable[[], list[LandedObject]], cycle_id: str
@@ -167,6 +273,9 @@ class InMemoryBatchTarget(BatchTarget):
             self.on_lock()
         found = objects()
         self.ledger = {o.key: o for o in found}
+        self.raw = {}
+        self._load(found)
+        self.rebuild_views()
         return len(found)
 
     def reset(self, topic: str, topic_id: str, now: datetime, retire: Callable[[], None]) -> int:

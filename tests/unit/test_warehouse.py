@@ -93,7 +93,9 @@ def _head(dialect: str, *after: str) -> list[str]:
     return (
         _lock(dialect)
         + _files(dialect, "schema", "column_present", "column_present")
-        + _files(dialect, "raw_hashtags_event_hour" if dialect == "postgres" else "raw_tweet_ids_empty")
+        + _files(
+            dialect, "raw_hashtags_event_hour" if dialect == "postgres" else "raw_tweet_ids_empty"
+        )
         + tables
         + _files(dialect, "sum_columns_outdated", *after)
     )
