@@ -16,6 +16,8 @@ session's own broker. Rerunnable: nothing is left behind that a second run trips
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 import re
 import threading
@@ -27,10 +29,13 @@ import pytest
 from psycopg2 import sql
 
 from batch_layer.cycle import horizon_for, run_cycle
+from batch_layer.hours import BEGINNING
+from batch_layer.load import BatchWarehouse
 from ingestion.synthetic import SyntheticOptions, SyntheticTweets
 from lambda_common.broker import ensure_topic
 from lambda_common.contract import Event, parse_event
 from lambda_common.errors import TransientError
+from lambda_common.objectstore import S3ObjectStore
 from lambda_common.retry import Backoff, retry_call
 from lambda_common.rows import warehouse_text
 from lambda_common.settings import Settings, load_settings
@@ -63,6 +68,7 @@ VIEWS = [view.serving_view for view in load_views()]
 KNOWN_TABLES = {
     "raw_tweets",
     "raw_hashtags",
+    "raw_tweet_ids",
     "speed_progress",
     "load_ledger",
     "batch_view",
@@ -176,6 +182,57 @@ def test_a_cycle_on_redshift_gives_exact_counts_and_a_rerun_is_a_no_op(
     assert (again.objects, again.loaded) == (0, False)
 
 
+def test_a_later_cycle_rebuilds_only_the_hours_its_late_events_touched_on_redshift(
+    redshift: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The incremental path's Redshift statements: the de-duplication probe of
+    raw_tweet_ids within the staged ids' range (a later copy with another created_at is
+    never loaded), raw_hashtags with the tweet's hour, the hour-range rebuild of every
+    view and batch_daily, and make rebuild-views giving the very same tables."""
+    now = datetime.now(UTC)
+    events = _synthetic(now, seed=9, count=1500)
+    _send(redshift, events, [])
+    run_cycle(redshift, now=now)
+    horizon = horizon_for(now, redshift.allowed_lateness)
+    late = [
+        Event(
+            tweet_id=str(9_000_000_000_000_000_000 + i),
+            created_at=horizon - timedelta(hours=5, minutes=i),
+            user_id="late",
+            followers_count=i,
+            favorite_count=1,
+            retweet_count=0,
+            location="Late Town",
+            hashtags=("#late",),
+        )
+        for i in range(5)
+    ]
+    copy = dataclasses.replace(events[0], created_at=horizon - timedelta(hours=9))
+    _send(redshift, [*late, copy], [])
+    caplog.set_level(logging.INFO, logger="batch_layer.load")
+    run_cycle(redshift, now=now)
+    assert any("of 3 views in 1 ranges" in r.getMessage() for r in caplog.records)
+    everything = [*events, *late, copy]
+    with Warehouse(redshift) as wh:
+        rows = wh.query("SELECT event_hour, location, tweet_count FROM batch_view")
+        ids = wh.query(
+            "SELECT (SELECT COUNT(*) FROM raw_tweet_ids), (SELECT COUNT(*) FROM raw_tweets)"
+        )
+        tags = wh.query(
+            "SELECT COUNT(*) FROM raw_hashtags h JOIN raw_tweets t "
+            "ON t.tweet_id = h.tweet_id AND t.event_hour = h.event_hour"
+        )
+        before = sorted(wh.query("SELECT * FROM batch_hashtags"))
+        batch = BatchWarehouse(redshift, wh, S3ObjectStore(redshift))
+        assert batch.rebuild_views() == horizon
+        after = sorted(wh.query("SELECT * FROM batch_hashtags"))
+        total = wh.query("SELECT COUNT(*) FROM raw_hashtags")
+    assert {(r[0], r[1]): int(r[2]) for r in rows} == _expected_batch(everything, now, horizon)
+    assert ids[0][0] == ids[0][1]
+    assert tags == total
+    assert before == after
+
+
 class _Hours:
     """Known view rows around the current hour ``h``; the horizon is ``h - 2 hours``."""
 
@@ -208,7 +265,7 @@ def _publish_batch(settings: Settings, hours: _Hours) -> None:
             cur.executemany("INSERT INTO batch_view VALUES (%s, %s, %s, %s, %s, %s)", hours.batch)
             cur.execute("INSERT INTO batch_horizon (horizon) VALUES (%s)", (hours.horizon,))
             for statement in statements(load_sql("batch_daily_rebuild", wh.dialect)):
-                cur.execute(statement)
+                cur.execute(statement, {"since": BEGINNING, "until": hours.horizon})
 
 
 def _serving(settings: Settings) -> set[tuple[Any, ...]]:
