@@ -24,7 +24,7 @@ from ingestion.synthetic import SyntheticOptions, SyntheticTweets
 from lambda_common.broker import ensure_topic
 from lambda_common.contract import Event, parse_created_at
 from lambda_common.errors import ConfigError, LambdaError
-from lambda_common.logs import configure_logging
+from lambda_common.logs import configure_logging, secret_values
 from lambda_common.settings import Settings, load_settings
 
 logger = logging.getLogger(__name__)
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
-        configure_logging(settings.log_level)
+        configure_logging(settings.log_level, secret_values(settings))
         if args.source == "x" and settings.x_bearer_token is None:
             raise ConfigError(
                 "SOURCE=x needs X_BEARER_TOKEN: set it to an X API v2 bearer token "

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 
 from lambda_common.errors import ConfigError, LambdaError
-from lambda_common.logs import configure_logging
+from lambda_common.logs import configure_logging, secret_values
 from lambda_common.settings import Settings, load_settings
 
 
@@ -23,7 +23,7 @@ def run_command(body: Callable[[Settings], None]) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, secret_values(settings))
     try:
         body(settings)
     except LambdaError as e:

@@ -11,7 +11,7 @@ import logging
 import sys
 
 from lambda_common.errors import LambdaError, StackError
-from lambda_common.logs import configure_logging
+from lambda_common.logs import configure_logging, secret_values
 from lambda_common.settings import HostPort, Settings, load_settings, parse_hostport
 from local_stack.serve import serve
 from local_stack.services import KafkaService, Service
@@ -65,10 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
         if args.command == "serve":
-            configure_logging(settings.log_level)
+            configure_logging(settings.log_level, secret_values(settings))
             return _serve(args.services[0], args.listener or [], settings)
         quiet = args.command in ("status", "spark-status")
-        configure_logging("WARNING" if quiet else settings.log_level)
+        configure_logging("WARNING" if quiet else settings.log_level, secret_values(settings))
         stack = SparkCluster(settings) if args.command in SPARK_COMMANDS else LocalStack(settings)
         if args.command in ("up", "spark-up"):
             for line in stack.up(args.services):

@@ -355,7 +355,7 @@ def _served(
         return 0
 
     monkeypatch.setattr(local_stack.cli, "serve", capture)
-    monkeypatch.setattr(local_stack.cli, "configure_logging", lambda level: None)
+    monkeypatch.setattr(local_stack.cli, "configure_logging", lambda *a, **k: None)
     assert service["command"][:3] == ["python", "-m", "local_stack"], name
     assert local_stack.cli.main(service["command"][3:]) == 0, f"{name}: serve refused"
     assert len(started) == 1, f"{name}: serve never reached"
