@@ -14,7 +14,7 @@ from lambda_common.settings import load_settings
 
 pytestmark = pytest.mark.unit
 
-TOKEN = "AAAAAAAAAAAAAAAAAAAAAMLheAAAAAAA0%2BuSeid%2BULvsea4JtiGRiSDSJSI%3DEUifiRBkKG5E2XzMDjRfl76ZC9Ub0wnz4XsNiRVBChTYbJcE3F"
+TOKEN = "AAAAfake" + "0123456789abcdef" * 4  # the shape of an X token, not one
 
 
 @pytest.fixture
