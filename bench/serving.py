@@ -24,6 +24,7 @@ from typing import Any
 
 import uvicorn
 
+from batch_layer.hours import BEGINNING
 from lambda_common.settings import Settings
 from lambda_common.sql import load_sql, statements
 from lambda_common.warehouse import Warehouse
@@ -80,7 +81,8 @@ def _fill(wh: Warehouse, days: int, locations: int) -> int:
         cur.execute("DELETE FROM batch_horizon")
         cur.execute("INSERT INTO batch_horizon (horizon) VALUES (%s)", (horizon,))
         for statement in statements(load_sql("batch_daily_rebuild", wh.dialect)):
-            cur.execute(statement)  # as the batch layer does with batch_view
+            # As the batch layer does with batch_view, every day before the horizon.
+            cur.execute(statement, {"since": BEGINNING, "until": horizon})
     wh.connection().autocommit = True  # ANALYZE, as autovacuum would after a load
     with wh.connection().cursor() as cur:
         cur.execute("ANALYZE batch_view")
