@@ -23,7 +23,7 @@ import gzip
 import io
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -122,6 +122,17 @@ def parse_object_key(key: str) -> tuple[int, int, int]:
 def master_prefix(topic: str) -> str:
     """Where every master object of a topic lives."""
     return f"{MASTER_PREFIX}/topic={topic}/"
+
+
+def rejects_prefix(topic: str) -> str:
+    """Where every rejects object of a topic lives (all generations)."""
+    return f"{REJECTS_PREFIX}/topic={topic}/"
+
+
+def rejects_key_of(master_key: str) -> str:
+    """The key a master object's rejects object has, when its chunk had any (both keys
+    are ``object_key`` of the same chunk, under their own prefixes)."""
+    return REJECTS_PREFIX + master_key.removeprefix(MASTER_PREFIX)
 
 
 def object_key(
@@ -290,18 +301,33 @@ def encode_chunk(
 
 
 def read_master_object(body: bytes) -> Iterator[dict[str, Any]]:
-    """The records of a master object."""
-    with gzip.GzipFile(fileobj=io.BytesIO(body)) as handle:
+    """The records of a master (or rejects) object held in memory."""
+    return stream_master_records(io.BytesIO(body))
+
+
+def stream_master_records(stream: IO[bytes]) -> Generator[dict[str, Any], None, None]:
+    """The records of a master (or rejects) object, decompressed and decoded as the
+    stream is read: memory holds a line at a time, never the object."""
+    with gzip.GzipFile(fileobj=stream) as handle:
         for line in handle:
             if line.strip():
                 yield json.loads(line)
 
 
-def upgrade_master_object(body: bytes) -> bytes:
+def count_master_records(stream: IO[bytes]) -> int:
+    """How many records a master (or rejects) object holds, read as a stream: its lines
+    are counted, not decoded (each record is one line, see ``_Writer``)."""
+    with gzip.GzipFile(fileobj=stream) as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+def upgrade_master_object(body: bytes | IO[bytes]) -> bytes:
     """A master object's records in the current form (each row derived again from the
-    event it keeps verbatim, see ``row_from_master``), gzip JSON lines as landing writes."""
+    event it keeps verbatim, see ``row_from_master``), gzip JSON lines as landing writes.
+    ``body`` may be a stream: it is then read as it is decoded."""
     out = _Writer()
-    for record in read_master_object(body):
+    source = io.BytesIO(body) if isinstance(body, bytes) else body
+    for record in stream_master_records(source):
         row = dict(row_from_master(record))
         row["event"] = record["event"]
         out.write(row)

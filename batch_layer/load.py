@@ -13,21 +13,24 @@ import csv
 import dataclasses
 import io
 import logging
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from psycopg2.extras import execute_values
+
 from batch_layer.hours import HourRange, day_ranges, full_range, plan_rebuild
 from batch_layer.landing import (
     DERIVED_PREFIX,
-    MASTER_PREFIX,
-    REJECTS_PREFIX,
     LandedObject,
-    read_master_object,
+    stream_master_records,
     upgrade_master_object,
 )
+from batch_layer.master_reads import Rejects, count_records, first_record, overlapping
 from batch_layer.plan import Loss, choose_horizon
+from batch_layer.progress import Progress, summary
 from batch_layer.redshift_copy import CopyFailed, copy_objects
 from batch_layer.target import BatchTarget, Coverage, Incarnation, check_incarnation
 from lambda_common.errors import LambdaError
@@ -42,6 +45,9 @@ from lambda_common.warehouse import Cursor, Warehouse
 
 logger = logging.getLogger(__name__)
 
+PROGRESS_EVERY_S = 5.0
+"""How often ``make recompute`` logs a progress line while it loads, in seconds."""
+
 
 class LoadError(LambdaError):
     """A load failed; the message carries the warehouse's own reasons."""
@@ -52,6 +58,7 @@ class _CsvStream(io.RawIOBase):
 
     def __init__(self, rows: Iterator[dict[str, Any]]) -> None:
         self._rows = rows
+        self.rows = 0  # rows turned into CSV so far: all of them once read to the end
         self._pending = b""
         self._text = io.StringIO()
         # QUOTE_ALL: in PostgreSQL's CSV an unquoted empty field is NULL; "" is ''.
@@ -67,6 +74,7 @@ class _CsvStream(io.RawIOBase):
             if not rows:
                 break
             self._writer.writerows(csv_values(row_from_master(r)) for r in rows)
+            self.rows += len(rows)
             self._pending += self._text.getvalue().encode("utf-8")
             self._text.seek(0)
             self._text.truncate()
@@ -219,18 +227,35 @@ class BatchWarehouse(BatchTarget):
         partition set that commits before is listed, one that commits after waits for
         this transaction and then finds its objects missing from the ledger and loads
         them. One transaction: readers keep the old tables until it commits.
+
+        The ledger's events and rejects of each object are counted as a cycle records
+        them (see ``_load``), with a progress line every few seconds and a summary once
+        committed.
         """
+        started = time.monotonic()
         with self.warehouse.transaction() as cur:
             self._run_file(cur, "batch_lock")
             failpoint("recompute_locked")
             found = objects()
             self._run_file(cur, "recompute_clear")
             if found:
-                self._load(cur, found, cycle_id, count_events=True)
+                # Listed after the master objects: landing writes a chunk's rejects
+                # object first, so every chunk listed above has its rejects listed here.
+                self._load(cur, found, cycle_id, recount=Rejects.listed(self.store, topic))
             cur.execute(self._one("horizon_get"))
             row = cur.fetchone()
             if row and row[0] is not None:
                 self._rebuild_all_views(cur, row[0])
+        logger.info(
+            "%s",
+            summary(
+                "recompute",
+                len(found),
+                sum(o.events for o in found),
+                sum(o.rejects for o in found),
+                time.monotonic() - started,
+            ),
+        )
         return len(found)
 
     def reset(self, topic: str, topic_id: str, now: datetime, retire: Callable[[], None]) -> int:
@@ -254,29 +279,24 @@ class BatchWarehouse(BatchTarget):
             return int(cur.rowcount)
 
     def _load(
-        self, cur: Cursor, objects: list[LandedObject], cycle_id: str, *, count_events: bool = False
+        self,
+        cur: Cursor,
+        objects: list[LandedObject],
+        cycle_id: str,
+        *,
+        recount: Rejects | None = None,
     ) -> set[datetime]:
         """COPY ``objects`` into staging, de-duplicate into the raw tables, record them in
-        the ledger. Returns the hours of the rows newly loaded (late ones are rebuilt)."""
+        the ledger. Returns the hours of the rows newly loaded (late ones are rebuilt).
+
+        ``recount`` (make recompute, whose objects come from a listing): fill in each
+        object's events and rejects as a cycle records them, with progress lines.
+        """
         self._run_file(cur, "staging_create")
         if self.dialect == "postgres":
-            for obj in objects:
-                if obj.rows_path is not None:
-                    self._copy_rows_file(cur, Path(obj.rows_path))
-                    continue
-                rows = read_master_object(self.store.get(obj.key))
-                self.warehouse.copy_from_stream(
-                    cur,
-                    "staging_tweets",
-                    ROW_COLUMNS,
-                    io.BufferedReader(_CsvStream(rows), buffer_size=1 << 16),
-                )
+            self._stage_postgres(cur, objects, recount)
         else:
-            # Only make recompute meets objects an earlier version landed.
-            copyable = [self._copyable(o) for o in objects] if count_events else objects
-            self._copy_redshift(cur, copyable, cycle_id)
-        if count_events:
-            self._count_from_staging(cur, objects)
+            self._stage_redshift(cur, objects, cycle_id, recount)
         self._merge_staged(cur)
         cur.execute(self._one("staging_hours"))
         hours = {row[0] for row in cur.fetchall()}
@@ -306,6 +326,82 @@ class BatchWarehouse(BatchTarget):
             params = {"first_id": row[0] if row else None, "last_id": row[1] if row else None}
         self._run_file(cur, "staging_merge", params)
 
+    def _stage_postgres(
+        self, cur: Cursor, objects: list[LandedObject], recount: Rejects | None
+    ) -> None:
+        # The events are counted as they stream into COPY: the object's own lines, so no
+        # query per object, and objects of two generations sharing offsets stay apart.
+        progress = Progress(len(objects), every_s=PROGRESS_EVERY_S)
+        for obj in objects:
+            if obj.rows_path is not None:
+                self._copy_rows_file(cur, Path(obj.rows_path))
+                continue
+            events = self._copy_object(cur, obj.key)
+            if recount is not None:
+                obj.events = events
+                obj.rejects = recount.count(obj.key)
+                _report(progress.advance(events))
+
+    def _copy_object(self, cur: Cursor, key: str) -> int:
+        """COPY a master object's rows into ``staging_tweets`` as it streams from the
+        store (a line in memory at a time); returns how many rows it held."""
+        with self.store.open(key) as body:
+            rows = _CsvStream(stream_master_records(body))
+            self.warehouse.copy_from_stream(
+                cur,
+                "staging_tweets",
+                ROW_COLUMNS,
+                io.BufferedReader(rows, buffer_size=1 << 16),
+            )
+        return rows.rows
+
+    def _stage_redshift(
+        self, cur: Cursor, objects: list[LandedObject], cycle_id: str, recount: Rejects | None
+    ) -> None:
+        if recount is None:
+            self._copy_redshift(cur, objects, cycle_id)
+            return
+        # Only make recompute meets objects an earlier version landed: each is checked by
+        # its first line before the one COPY of them all.
+        progress = Progress(
+            len(objects),
+            label="recompute: checked for COPY",
+            every_s=PROGRESS_EVERY_S,
+            counts_events=False,
+        )
+        copyable = []
+        for obj in objects:
+            copyable.append(self._copyable(obj))
+            obj.rejects = recount.count(obj.key)
+            _report(progress.advance())
+        self._copy_redshift(cur, copyable, cycle_id)
+        self._count_in_staging(cur, objects)
+
+    def _count_in_staging(self, cur: Cursor, objects: list[LandedObject]) -> None:
+        """Fill in each object's events from the staging table one COPY filled from S3.
+
+        Redshift's COPY reads the objects itself, so the rows never pass through here:
+        one GROUP BY counts the staged rows of every object's (partition, first, last)
+        range, put in a temporary table. An object sharing offsets with another (two
+        generations of a re-created topic) is counted from its own stream instead.
+        """
+        shared = overlapping(objects)
+        ranges = [
+            (slot, o.partition, o.first_offset, o.last_offset)
+            for slot, o in enumerate(objects)
+            if o.key not in shared
+        ]
+        self._run_file(cur, "recompute_ranges_create")
+        execute_values(cur, self._one("recompute_ranges_insert"), ranges, page_size=1000)
+        cur.execute(self._one("recompute_count"))
+        counts = {int(slot): int(events) for slot, events in cur.fetchall()}
+        self._run_file(cur, "recompute_ranges_drop")
+        for slot, obj in enumerate(objects):
+            if obj.key in shared:
+                obj.events = count_records(self.store, obj.key)
+            else:
+                obj.events = counts.get(slot, 0)
+
     def _copy_rows_file(self, cur: Cursor, path: Path) -> None:
         # The CSV landing wrote from the very rows it put in the object: no need to
         # download and decode the object again. Removed once copied (the staging table
@@ -313,23 +409,6 @@ class BatchWarehouse(BatchTarget):
         with path.open("rb") as rows:
             self.warehouse.copy_from_stream(cur, "staging_tweets", ROW_COLUMNS, rows)
         path.unlink()
-
-    def _count_from_staging(self, cur: Cursor, objects: list[LandedObject]) -> None:
-        """Fill in events (from staging) and rejects (from the rejects objects) per object."""
-        for obj in objects:
-            cur.execute(
-                self._one("staging_count"),
-                {
-                    "kafka_partition": obj.partition,
-                    "first_offset": obj.first_offset,
-                    "last_offset": obj.last_offset,
-                },
-            )
-            row = cur.fetchone()
-            obj.events = int(row[0]) if row else 0
-            rejects_key = REJECTS_PREFIX + obj.key.removeprefix(MASTER_PREFIX)
-            if self.store.exists(rejects_key):
-                obj.rejects = sum(1 for _ in read_master_object(self.store.get(rejects_key)))
 
     def _copy_redshift(self, cur: Cursor, objects: list[LandedObject], cycle_id: str) -> None:
         # The manifest, the credentials and the load-errors read: see redshift_copy.py.
@@ -403,14 +482,18 @@ class BatchWarehouse(BatchTarget):
         """The object as Redshift's COPY can load it: itself, or, when an earlier version
         landed it without the ``lang`` and ``hashtags`` keys, an upgraded copy derived
         from the events it keeps verbatim (written once under ``derived/``; the master
-        object stays as it is, and the ledger keeps its key)."""
-        body = self.store.get(obj.key)
-        first = next(read_master_object(body), None)
+        object stays as it is, and the ledger keeps its key).
+
+        Only the first line is read to decide; an object to upgrade is then read as a
+        stream (the upgraded copy is built compressed, as landing builds objects)."""
+        first = first_record(self.store, obj.key)
         if first is None or "hashtags" in first:
             return obj
         key = f"{DERIVED_PREFIX}/{obj.key}"
         if not self.store.exists(key):
-            self.store.put(key, upgrade_master_object(body))
+            with self.store.open(obj.key) as body:
+                upgraded = upgrade_master_object(body)
+            self.store.put(key, upgraded)
             logger.info("upgraded %s for COPY as %s", obj.key, key)
         return dataclasses.replace(obj, key=key)
 
@@ -418,3 +501,9 @@ class BatchWarehouse(BatchTarget):
 def _fingerprint_name(view: View) -> str:
     """The ``schema_objects`` name of a view's batch-table fingerprint."""
     return f"batch_rebuild:{view.name}"
+
+
+def _report(line: str | None) -> None:
+    """Log a progress line, when one was due."""
+    if line is not None:
+        logger.info("%s", line)

@@ -7,10 +7,12 @@ logic. botocore errors become ``ServiceUnavailable`` with the bucket/key, never 
 
 from __future__ import annotations
 
+import io
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from functools import cached_property
-from typing import Any
+from typing import IO, Any
 
 import boto3
 from botocore.config import Config
@@ -23,7 +25,8 @@ logger = logging.getLogger(__name__)
 
 
 class ObjectStore(ABC):
-    """What the pipeline needs from an object store: one bucket, whole objects."""
+    """What the pipeline needs from an object store: one bucket, whole objects written,
+    objects read whole or as streams."""
 
     bucket: str
 
@@ -42,6 +45,12 @@ class ObjectStore(ABC):
     @abstractmethod
     def get(self, key: str) -> bytes:
         """Read one whole object."""
+
+    @abstractmethod
+    def open(self, key: str) -> IO[bytes]:
+        """One object as a binary stream, read as it is consumed (close it when done:
+        closing early stops the transfer). Errors while reading are
+        ``ServiceUnavailable`` too."""
 
     @abstractmethod
     def exists(self, key: str) -> bool:
@@ -148,6 +157,14 @@ class S3ObjectStore(ObjectStore):
         except (ClientError, BotoCoreError) as e:
             raise self._fail("get", self.uri(key), e) from e
 
+    def open(self, key: str) -> IO[bytes]:
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        except (ClientError, BotoCoreError) as e:
+            raise self._fail("get", self.uri(key), e) from e
+        # Buffered, so that gzip's small reads do not each reach the socket.
+        return io.BufferedReader(_S3Body(body, lambda e: self._fail("get", self.uri(key), e)))
+
     def exists(self, key: str) -> bool:
         try:
             self.client.head_object(Bucket=self.bucket, Key=key)
@@ -176,6 +193,32 @@ class S3ObjectStore(ObjectStore):
             raise self._fail("delete", self.uri(key), e) from e
 
 
+class _S3Body(io.RawIOBase):
+    """botocore's streaming body as a raw binary stream whose read errors are the
+    project's (a connection lost mid-object is the store being unavailable)."""
+
+    def __init__(self, body: Any, fail: Callable[[Exception], ServiceUnavailable]) -> None:
+        self._body = body
+        self._fail = fail
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            chunk: bytes = self._body.read(len(buffer))
+        except (ClientError, BotoCoreError) as e:
+            raise self._fail(e) from e
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+    def close(self) -> None:
+        if not self.closed:
+            # Closing before the end drops the connection instead of reading the rest.
+            self._body.close()
+        super().close()
+
+
 class InMemoryObjectStore(ObjectStore):
     """A fake object store for unit tests of pure logic (no I/O)."""
 
@@ -183,6 +226,9 @@ class InMemoryObjectStore(ObjectStore):
         self.bucket = bucket
         self.objects: dict[str, bytes] = {}
         self.created = False
+        # Bytes handed out by get and by the streams of open: what a test of streaming
+        # checks (a first line read without the rest of the object).
+        self.bytes_read = 0
 
     def check(self) -> None:
         if not self.created:
@@ -199,9 +245,17 @@ class InMemoryObjectStore(ObjectStore):
     def get(self, key: str) -> bytes:
         self.check()
         try:
-            return self.objects[key]
+            body = self.objects[key]
         except KeyError:
             raise ServiceUnavailable(f"S3 get {self.uri(key)} failed: NoSuchKey") from None
+        self.bytes_read += len(body)
+        return body
+
+    def open(self, key: str) -> IO[bytes]:
+        self.check()
+        if key not in self.objects:
+            raise ServiceUnavailable(f"S3 get {self.uri(key)} failed: NoSuchKey")
+        return _CountingStream(self, self.objects[key])
 
     def exists(self, key: str) -> bool:
         self.check()
@@ -214,3 +268,26 @@ class InMemoryObjectStore(ObjectStore):
     def delete(self, key: str) -> None:
         self.check()
         self.objects.pop(key, None)
+
+
+class _CountingStream(io.BytesIO):
+    """An in-memory object's stream that adds what is read to its store's ``bytes_read``."""
+
+    def __init__(self, store: InMemoryObjectStore, body: bytes) -> None:
+        super().__init__(body)
+        self._store = store
+
+    def read(self, size: int | None = -1) -> bytes:
+        chunk = super().read(size)
+        self._store.bytes_read += len(chunk)
+        return chunk
+
+    def read1(self, size: int | None = -1) -> bytes:
+        chunk = super().read1(size)
+        self._store.bytes_read += len(chunk)
+        return chunk
+
+    def readinto(self, buffer: Any) -> int:
+        n = super().readinto(buffer)
+        self._store.bytes_read += n
+        return n

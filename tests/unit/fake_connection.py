@@ -17,6 +17,8 @@ def render(statement: object) -> str:
     no connection needed."""
     if isinstance(statement, str):
         return statement
+    if isinstance(statement, bytes):  # what execute_values sends
+        return statement.decode("utf-8")
     if isinstance(statement, sql.Composed):
         return "".join(render(part) for part in statement.seq)
     if isinstance(statement, sql.Identifier):
@@ -30,6 +32,7 @@ class FakeCursor:
     def __init__(self, conn: FakeConnection) -> None:
         self.conn = conn
         self.rows: list[tuple[Any, ...]] = []
+        self.rowcount = -1
 
     def execute(self, statement: object, params: Any = None) -> None:
         text = render(statement)
@@ -39,6 +42,25 @@ class FakeCursor:
             raise error
         answer = self.conn.answers.get(text, [])
         self.rows = list(answer(params) if callable(answer) else answer)
+
+    def copy_expert(self, statement: object, stream: Any) -> None:
+        """Read a ``COPY ... FROM STDIN`` to its end, keeping what it sent."""
+        data = stream.read()
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        self.conn.executed.append((render(statement), None))
+        self.conn.copied.append(text)
+        self.rowcount = text.count("\n")
+
+    @property
+    def connection(self) -> FakeConnection:
+        return self.conn
+
+    def mogrify(self, template: bytes, args: tuple[Any, ...]) -> bytes:
+        """``template`` with ``args`` as literals (numbers and text are all this needs)."""
+        literals = tuple(
+            str(a) if isinstance(a, int) else "'" + str(a).replace("'", "''") + "'" for a in args
+        )
+        return (template.decode("utf-8") % literals).encode("utf-8")
 
     def fetchall(self) -> list[tuple[Any, ...]]:
         return self.rows
@@ -58,11 +80,13 @@ class FakeConnection:
     ``fail_on``: (prefix, error) to raise."""
 
     closed = False
+    encoding = "UTF8"  # psycopg2.extras.execute_values encodes the statement with it
 
     def __init__(self, answers: dict[str, list[tuple[Any, ...]]] | None = None) -> None:
         self.answers: dict[str, Any] = dict(answers or {})
         self.fail_on: tuple[str, psycopg2.Error | None] = ("", None)
         self.executed: list[tuple[str, Any]] = []
+        self.copied: list[str] = []  # what each COPY FROM STDIN sent
         self.commits = self.rollbacks = 0
 
     @property
