@@ -97,8 +97,8 @@ batch-once: venv ## One batch cycle: Kafka -> S3 -> warehouse -> batch view -> h
 batch: venv ## Batch cycles every BATCH_INTERVAL until Ctrl-C (failed cycles retried with back-off)
 	@$(PY) -m batch_layer run $(if $(PARTITIONS),--partitions $(PARTITIONS))
 
-recompute: venv ## Rebuild raw_tweets, raw_hashtags, the load ledger and every batch view from the S3 master dataset alone
-	@$(PY) -m batch_layer recompute
+recompute: venv ## Rebuild raw_tweets, raw_hashtags, the load ledger and every batch view from the S3 master dataset alone (asks first; YES=1 for scripts)
+	@$(PY) -m batch_layer recompute $(if $(YES),--yes)
 
 rebuild-views: venv ## Rebuild every batch view in full from the raw tables (a cycle rebuilds only the hours it touched)
 	@$(PY) -m batch_layer rebuild-views

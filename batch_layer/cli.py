@@ -9,10 +9,10 @@ import logging
 import sys
 
 from batch_layer.cycle import recompute, run_cycle
-from batch_layer.operations import acknowledge_losses, rebuild_views, reset
+from batch_layer.operations import acknowledge_losses, rebuild_views, recompute_preview, reset
 from batch_layer.plan import PartitionSet
 from batch_layer.schedule import cycle_lock, run_forever
-from lambda_common.cli import run_command
+from lambda_common.cli import confirm, run_command
 from lambda_common.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -33,12 +33,18 @@ def main(argv: list[str] | None = None) -> int:
             "owner too)"
         ),
     )
+    parser.add_argument(
+        "--yes",
+        action="store_true",
+        help="recompute: go on without asking (for scripts; make recompute YES=1)",
+    )
     args = parser.parse_args(argv)
 
     def command(settings: Settings) -> None:
         partitions = PartitionSet.parse(args.partitions)
         with cycle_lock(settings, partitions):
             if args.command == "recompute":
+                confirm(recompute_preview(settings), yes=args.yes)
                 count = recompute(settings)
                 logger.info(
                     "recomputed raw_tweets, load_ledger and batch_view from %d objects", count

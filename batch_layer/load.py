@@ -32,7 +32,13 @@ from batch_layer.master_reads import Rejects, count_records, first_record, overl
 from batch_layer.plan import Loss, choose_horizon
 from batch_layer.progress import Progress, summary
 from batch_layer.redshift_copy import CopyFailed, copy_objects
-from batch_layer.target import BatchTarget, Coverage, Incarnation, check_incarnation
+from batch_layer.target import (
+    BatchTarget,
+    Coverage,
+    Incarnation,
+    check_incarnation,
+    check_recompute,
+)
 from lambda_common.errors import LambdaError
 from lambda_common.faults import failpoint
 from lambda_common.objectstore import ObjectStore
@@ -96,6 +102,10 @@ class BatchWarehouse(BatchTarget):
     def _run_file(self, cur: Cursor, name: str, params: dict[str, Any] | None = None) -> None:
         for statement in statements(load_sql(name, self.dialect)):
             cur.execute(statement, params)
+
+    def statement(self, name: str) -> str:
+        """The one statement of the SQL file ``name`` in this warehouse's dialect."""
+        return self._one(name)
 
     def _one(self, name: str) -> str:
         (statement,) = statements(load_sql(name, self.dialect))
@@ -237,6 +247,8 @@ class BatchWarehouse(BatchTarget):
             self._run_file(cur, "batch_lock")
             failpoint("recompute_locked")
             found = objects()
+            cur.execute(self._one("ledger_topics"))
+            check_recompute(topic, len(found), {str(t): int(n) for t, n in cur.fetchall()})
             self._run_file(cur, "recompute_clear")
             if found:
                 # Listed after the master objects: landing writes a chunk's rejects

@@ -20,7 +20,7 @@ import time
 from datetime import UTC, datetime
 
 from batch_layer.cycle import archive, real_services
-from batch_layer.landing import plans_prefix
+from batch_layer.landing import master_prefix, plans_prefix
 from batch_layer.load import BatchWarehouse
 from batch_layer.plan import TopicChanged
 from lambda_common.errors import LambdaError
@@ -107,3 +107,22 @@ def rebuild_views(settings: Settings) -> datetime | None:
             time.monotonic() - started,
         )
     return horizon
+
+
+def recompute_preview(settings: Settings) -> str:
+    """What ``make recompute`` would do, in a few lines, for the operator to confirm."""
+    store = S3ObjectStore(settings)
+    store.check()
+    topic = settings.kafka_topic
+    objects = len(store.list_keys(master_prefix(topic)))
+    with Warehouse(settings) as warehouse:
+        batch = BatchWarehouse(settings, warehouse, store)
+        batch.ensure_schema()
+        ((ledger, tweets, hashtags),) = warehouse.query(batch.statement("recompute_preview"))
+    return (
+        f"make recompute clears raw_tweets ({int(tweets):,} rows), raw_hashtags "
+        f"({int(hashtags):,} rows) and the load ledger ({int(ledger):,} objects), then loads "
+        f"topic {topic!r} from its {objects:,} master objects in s3://{store.bucket}/"
+        f"{master_prefix(topic)} and rebuilds every batch view (one transaction: readers "
+        "keep the old tables until it commits)"
+    )

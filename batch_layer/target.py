@@ -19,7 +19,7 @@ from typing import Any
 from batch_layer.hours import HourRange, full_range, plan_rebuild
 from batch_layer.landing import LandedObject, read_master_object
 from batch_layer.plan import RESET_HINT, Loss, TopicChanged, choose_horizon
-from lambda_common.errors import ServiceUnavailable
+from lambda_common.errors import LambdaError, ServiceUnavailable
 from lambda_common.objectstore import ObjectStore
 from lambda_common.rows import row_from_master
 from lambda_common.views import View
@@ -63,6 +63,31 @@ def check_incarnation(
         f"batch layer has been reading {newest.topic_id}): offsets of the old topic that "
         f"were not landed yet are gone with it. To land the new topic run {RESET_HINT}"
     )
+
+
+class RecomputeRefused(LambdaError):
+    """``make recompute`` would clear rows it cannot load again."""
+
+
+def check_recompute(topic: str, found: int, ledger: dict[str, int]) -> None:
+    """Refuse a recompute that would lose data: it clears the raw tables and the ledger
+    whole, then loads what the master dataset holds for ``topic``. So the ledger must
+    hold no other topic's objects, and must not hold this topic's while none were found
+    (the master dataset is the source of truth; finding nothing where the ledger has
+    loaded objects means the settings point elsewhere)."""
+    others = {t: n for t, n in ledger.items() if t != topic}
+    if others:
+        named = ", ".join(f"{t!r} ({n} objects)" for t, n in sorted(others.items()))
+        raise RecomputeRefused(
+            f"refusing to recompute: the load ledger also holds topic {named}, whose rows "
+            f"a recompute of {topic!r} would delete and not load again (check KAFKA_TOPIC)"
+        )
+    if found == 0 and ledger.get(topic, 0) > 0:
+        raise RecomputeRefused(
+            f"refusing to recompute: no master objects of topic {topic!r} were found in "
+            f"S3, but the load ledger holds {ledger[topic]} of them (check KAFKA_TOPIC and "
+            "S3_BUCKET); nothing was cleared"
+        )
 
 
 class BatchTarget(ABC):
@@ -272,6 +297,10 @@ class InMemoryBatchTarget(BatchTarget):
         if self.on_lock is not None:
             self.on_lock()
         found = objects()
+        topics: dict[str, int] = {}
+        for obj in self.ledger.values():
+            topics[obj.topic] = topics.get(obj.topic, 0) + 1
+        check_recompute(topic, len(found), topics)
         self.ledger = {o.key: o for o in found}
         self.raw = {}
         self._load(found)

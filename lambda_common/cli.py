@@ -12,6 +12,26 @@ from lambda_common.logs import configure_logging, secret_values
 from lambda_common.settings import Settings, load_settings
 
 
+class NotConfirmed(LambdaError):
+    """A destructive command was not confirmed."""
+
+
+def confirm(what: str, *, yes: bool, flag: str = "--yes (YES=1 with make)") -> None:
+    """Ask on a terminal before a destructive step; ``yes`` skips the question.
+
+    Without a terminal (a script, CI, ``docker compose exec -T``) and without ``yes`` the
+    command is refused with one line: it never goes ahead unasked.
+    """
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise NotConfirmed(f"{what.splitlines()[0]}: not confirmed (no terminal); pass {flag}")
+    print(what, file=sys.stderr)
+    answer = input("type yes to go on: ").strip().lower()
+    if answer != "yes":
+        raise NotConfirmed("not confirmed: nothing was changed")
+
+
 def run_command(body: Callable[[Settings], None]) -> int:
     """The start-up every command line of the pipeline shares; returns the exit code.
 

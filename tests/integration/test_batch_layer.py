@@ -182,7 +182,7 @@ def test_recompute_rebuilds_the_same_tables_from_s3_alone(lane: Lane) -> None:
         for view in lane.settings.views:
             wh.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(view.batch_table)))
         wh.execute("DELETE FROM load_ledger")
-    result = run_module("batch_layer", "recompute", env=lane.env())
+    result = run_module("batch_layer", "recompute", "--yes", env=lane.env())
     assert result.returncode == 0, result.stderr[-800:]
     assert "from 3 objects" in result.stderr
     assert _snapshot(lane.settings) == before

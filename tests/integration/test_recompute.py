@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from batch_layer import load
+from batch_layer import load, target
 from batch_layer.cycle import recompute, recompute_objects, run_cycle
 from ingestion.synthetic import SyntheticOptions, SyntheticTweets
 from lambda_common.objectstore import S3ObjectStore
@@ -115,3 +115,33 @@ def test_the_set_based_count_redshift_uses_agrees_with_the_streamed_count(lane: 
     assert [o.events for o in objects] == streamed
     assert sum(streamed) == 800  # every valid copy, duplicates included
     assert sum(r[4] for r in _ledger(settings)) == sum(streamed)
+
+
+def test_a_recompute_of_a_mistyped_topic_is_refused_and_clears_nothing(lane: Lane) -> None:
+    """Security finding 5: with a mistyped KAFKA_TOPIC, recompute found no objects and
+    deleted raw_tweets, raw_hashtags and the ledger of every topic."""
+    settings = lane.settings
+    _round(settings, 81, good=300, bad=1)
+    with Warehouse(settings) as wh:
+        before = wh.query("SELECT COUNT(*) FROM raw_tweets")[0][0]
+    typo = settings.model_copy(update={"kafka_topic": settings.kafka_topic + "x"})
+    with pytest.raises(target.RecomputeRefused, match="also holds topic"):
+        recompute(typo)
+    with Warehouse(settings) as wh:
+        assert wh.query("SELECT COUNT(*) FROM raw_tweets")[0][0] == before > 0
+    # The right topic still recomputes.
+    assert recompute(settings) >= 1
+
+
+def test_the_recompute_command_asks_and_refuses_without_a_terminal(lane: Lane) -> None:
+    from .helpers import run_module
+
+    _round(lane.settings, 82, good=50, bad=0)
+    with Warehouse(lane.settings) as wh:
+        rows = int(wh.query("SELECT COUNT(*) FROM raw_tweets")[0][0])
+    refused = run_module("batch_layer", "recompute", env=lane.env())
+    assert refused.returncode == 1
+    assert "not confirmed (no terminal); pass --yes" in refused.stderr
+    assert f"make recompute clears raw_tweets ({rows} rows)" in refused.stderr
+    with Warehouse(lane.settings) as wh:
+        assert wh.query("SELECT COUNT(*) FROM raw_tweets")[0][0] == rows > 0
