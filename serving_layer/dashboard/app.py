@@ -4,8 +4,9 @@ Thin wiring (FastAPI): each endpoint reads through :class:`DashboardReads` or th
 monitor's snapshot and returns a document of :mod:`serving_layer.dashboard.documents`.
 The page (``page/``) draws its charts from these same endpoints with Plotly, whose script
 comes from the ``plotly`` package installed at set-up: nothing is fetched from the
-internet at run time. Errors are JSON with one line, never a DSN or a password:
-503 while the warehouse is unreachable or not set up, 404 for an unknown view.
+internet at run time. Errors are JSON with one line, never a DSN or a password
+(:mod:`serving_layer.dashboard.failures`): 404 for an unknown path or view, 400 for a bad
+parameter, 503 while the warehouse is unreachable or not set up, 500 for a bug.
 """
 
 from __future__ import annotations
@@ -18,17 +19,18 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from lambda_common.errors import LambdaError, ServiceUnavailable
+from lambda_common.errors import ServiceUnavailable
 from lambda_common.settings import Settings
 from lambda_common.views import View
-from serving_layer.dashboard import documents
+from serving_layer.dashboard import documents, failures
+from serving_layer.dashboard.failures import UnknownView
 from serving_layer.dashboard.metrics import PipelineCollector
 from serving_layer.dashboard.monitor import Snapshot
-from serving_layer.dashboard.reads import DashboardReads, NotSetUp
+from serving_layer.dashboard.reads import DashboardReads
 from serving_layer.params import window_start
 from serving_layer.status_meanings import MEANINGS
 
@@ -74,33 +76,21 @@ def create_app(
     registry.register(PipelineCollector(latest, clock))
     plotly = plotly_script()
 
+    # Middleware added later wraps what was added before: the security headers go on
+    # every answer, the error answers included.
+    failures.install(app)
+
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:
         response: Response = await call_next(request)
         response.headers.update(SECURITY_HEADERS)
         return response
 
-    @app.exception_handler(LambdaError)
-    async def lambda_error(request: Request, error: LambdaError) -> JSONResponse:
-        if isinstance(error, NotSetUp):
-            kind = "not_set_up"
-        elif isinstance(error, ServiceUnavailable):
-            kind = "unavailable"
-        else:
-            kind = "error"
-        # The page polls every few seconds: the status panel says the warehouse is down.
-        logger.debug("%s: %s", request.url.path, error)
-        return JSONResponse({"error": str(error), "kind": kind}, status_code=503)
-
     def view_named(name: str) -> View:
         view = views.get(name)
         if view is None:
-            raise _UnknownView(name, tuple(views))
+            raise UnknownView(name, tuple(views))
         return view
-
-    @app.exception_handler(LookupError)
-    async def unknown(request: Request, error: LookupError) -> JSONResponse:
-        return JSONResponse({"error": str(error), "kind": "unknown"}, status_code=404)
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
@@ -163,11 +153,6 @@ def create_app(
         return {"ok": True}
 
     return app
-
-
-class _UnknownView(LookupError):
-    def __init__(self, name: str, known: tuple[str, ...]) -> None:
-        super().__init__(f"unknown view {name[:80]!r} (views: {', '.join(known)})")
 
 
 def _since(now: datetime, hours: int) -> datetime:

@@ -165,6 +165,13 @@ class WarehouseReads:
                     "the pipeline's tables and views are not created yet (make init, or "
                     "the first batch cycle or speed job)"
                 ) from e
+            except psycopg2.errors.InsufficientPrivilege as e:
+                # The reader is granted each relation when the pipeline ensures its schema:
+                # a view added since is readable after the next make init or cycle.
+                raise NotSetUp(
+                    f"dashboard read {name}: QUERY_DSN's user may not read it yet (the "
+                    "pipeline grants it when it ensures its schema: make init)"
+                ) from e
             except psycopg2.OperationalError:
                 raise  # the warehouse reports ServiceUnavailable
             except psycopg2.Error as e:

@@ -3,6 +3,7 @@ endpoints against an in-memory implementation of :class:`DashboardReads`."""
 
 from __future__ import annotations
 
+import logging
 import re
 import socket
 from collections import defaultdict
@@ -15,12 +16,13 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from lambda_common.errors import ConfigError, ServiceUnavailable
+from lambda_common.errors import ConfigError, QueryError, ServiceUnavailable
 from lambda_common.settings import Settings, load_settings
 from lambda_common.views import View, load_views
 from serving_layer.dashboard import documents
 from serving_layer.dashboard.app import SECURITY_HEADERS, create_app
 from serving_layer.dashboard.command import address, check_port
+from serving_layer.dashboard.failures import INTERNAL_ERROR
 from serving_layer.dashboard.metrics import metric_families
 from serving_layer.dashboard.monitor import HealthMonitor, Snapshot
 from serving_layer.dashboard.reads import HourRow, Hours, KeyRow, MicroBatch, NotSetUp, Top
@@ -332,13 +334,61 @@ def test_warehouse_errors_are_one_line_json(
         assert response.json() == {"error": str(failure), "kind": kind}
 
 
-def test_bad_requests(settings: Settings) -> None:
+def test_status_codes_say_what_went_wrong(settings: Settings) -> None:
+    """404 for what does not exist, 400 for a bad parameter (finding 12: not FastAPI's
+    422), each one line of JSON that never echoes the value sent."""
     client = client_for(settings, filled())
-    missing = client.get("/api/views/nope/hours")
-    assert missing.status_code == 404
-    assert missing.json()["error"].startswith("unknown view 'nope'")
-    assert client.get("/api/views/locations/hours?hours=0").status_code == 422
-    assert client.get("/api/views/locations/top?limit=100000").status_code == 422
+    for path, code in (
+        ("/api/views/nope/hours", 404),
+        ("/api/nope", 404),
+        ("/api/views/locations/hours?hours=0", 400),
+        ("/api/views/locations/hours?hours=many", 400),
+        ("/api/views/locations/top?limit=100000", 400),
+        ("/api/speed?limit=-1", 400),
+    ):
+        response = client.get(path)
+        assert response.status_code == code, (path, response.status_code, response.text)
+        body = response.json()
+        assert set(body) == {"error", "kind"} and "\n" not in body["error"], (path, body)
+        assert "many" not in body["error"] and "100000" not in body["error"], body
+    missing = client.get("/api/views/nope/hours").json()
+    assert missing["error"].startswith("unknown view 'nope'") and missing["kind"] == "not_found"
+    bad = client.get("/api/views/locations/hours?hours=0").json()
+    assert bad["error"].startswith("invalid parameter hours: ") and bad["kind"] == "bad_request"
+    assert client.post("/api/speed").status_code == 405
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        KeyError("location"),
+        IndexError("tuple index out of range"),
+        ZeroDivisionError("division by zero"),
+    ],
+)
+def test_a_bug_is_a_500_with_one_line_and_the_traceback_in_the_log_only(
+    settings: Settings, failure: Exception, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stray ``KeyError`` or ``IndexError`` is a bug of the dashboard, not an unknown
+    view (finding 12): 500, one line that says nothing of the exception, its traceback in
+    the log."""
+    client = client_for(settings, InMemoryReads(failure=failure))
+    for path in ("/api/views/locations/hours", "/api/views/hashtags/top", "/api/speed"):
+        with caplog.at_level(logging.ERROR, logger="serving_layer.dashboard"):
+            response = client.get(path)
+        assert response.status_code == 500, (path, response.status_code)
+        assert response.json() == {"error": INTERNAL_ERROR, "kind": "internal"}
+        assert str(failure) not in response.text
+        # The security headers go on error answers too.
+        assert response.headers["x-content-type-options"] == "nosniff"
+    assert "Traceback" in caplog.text and type(failure).__name__ in caplog.text
+
+
+def test_a_read_the_warehouse_refuses_is_a_500_with_its_one_line(settings: Settings) -> None:
+    failure = QueryError('dashboard read dashboard_top failed: column "location" does not exist')
+    response = client_for(settings, InMemoryReads(failure=failure)).get("/api/views/locations/top")
+    assert response.status_code == 500
+    assert response.json() == {"error": str(failure), "kind": "error"}
 
 
 def test_page_assets_metrics_and_headers(settings: Settings) -> None:
