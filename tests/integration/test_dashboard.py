@@ -19,7 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -37,6 +37,8 @@ from .test_serving_query import Data, data  # noqa: F401 - the seeded rows' fixt
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 WINDOW_HOURS = 24 * 60  # wider than every seeded row's age (40 days)
+# A location whose text is markup Plotly would draw as a link (the review's finding 8).
+PHISH = '<a href="https://phish.example/login">x</a>'
 
 
 @contextmanager
@@ -158,13 +160,19 @@ def test_endpoints_metrics_and_page(lane: Lane, data: Data, tmp_path: Path) -> N
         assert page["checks"] == len(status["checks"]), page
         assert page["refreshed"] >= 2, page  # it updated itself without a reload
         assert not page["banner"], page
+        assert page["chart_links"] == 0, page
 
 
 def browse(
-    base: str, folder: Path, *, expect_error: bool = False, keep: bool = False
+    base: str,
+    folder: Path,
+    *,
+    expect_error: bool = False,
+    keep: bool = False,
+    extra: Callable[[Any], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Load the page in headless Chromium; what it drew, and a screenshot (``keep``: also
-    to ``DASHBOARD_SCREENSHOT``)."""
+    to ``DASHBOARD_SCREENSHOT``). ``extra(page)`` adds what a test looks at itself."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -199,8 +207,12 @@ def browse(
                     banner: document.getElementById('banner').hidden ? '' :
                         document.getElementById('banner').textContent,
                     badge: document.getElementById('status-badge').textContent,
+                    // Plotly draws markup of a text as SVG elements: a link would be one.
+                    chart_links: document.querySelectorAll('.chart svg a').length,
                 })"""
             )
+            if extra is not None:
+                drawn.update(extra(page))
             assert not errors, errors
             assert shot.stat().st_size > 10_000
             return dict(drawn)
@@ -230,3 +242,53 @@ def test_warehouse_down_is_a_clear_state(lane: Lane, tmp_path: Path) -> None:
         assert "secret-pw-123" not in metrics
         page = browse(base, tmp_path, expect_error=True)
         assert "unreachable" in page["banner"] and page["badge"] == "FAIL", page
+
+
+def top_chart(page: Any) -> dict[str, Any]:
+    """What the locations card's top chart holds and shows: the figure's labels, the
+    tick texts, and the hover label of its longest bar (the key with the most tweets;
+    None when no hover label came)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    chart = "#view-locations .top-chart"
+    shown = page.evaluate(
+        """(chart) => ({
+            figure_y: document.querySelector(chart).data[0].y,
+            ticks: [...document.querySelectorAll(`${chart} .ytick text`)].map((e) => e.textContent),
+        })""",
+        chart,
+    )
+    # Plotly listens on the plot area drawn over the bars: move there, past that check.
+    page.locator(f"{chart} .bars .point").last.hover(force=True)
+    try:
+        page.wait_for_selector(f"{chart} .hoverlayer .hovertext", timeout=10_000)
+    except PlaywrightTimeout:
+        return {**shown, "hover": None, "hover_links": None}
+    hover = page.evaluate(
+        """(chart) => ({
+            hover: document.querySelector(`${chart} .hoverlayer`).textContent,
+            hover_links: document.querySelectorAll(`${chart} .hoverlayer a`).length,
+        })""",
+        chart,
+    )
+    return {**shown, **hover}
+
+
+def test_markup_in_a_key_is_drawn_as_text(lane: Lane, data: Data, tmp_path: Path) -> None:  # noqa: F811
+    """A location that is HTML reaches Plotly escaped, so the chart shows its text: no
+    link, no styled span, in the ticks or the hover label (finding 8)."""
+    with Warehouse(lane.settings) as wh:
+        wh.execute(
+            "INSERT INTO speed_view VALUES (%s, %s, %s, %s, %s, %s)",
+            (data.h, PHISH, 10_000, 1, 1, 1),
+        )
+    with dashboard(lane.env(), tmp_path / "dashboard.log") as base:
+        top = get_json(f"{base}/api/views/locations/top?hours=24&limit=10")
+        assert top["rows"][0]["key"] == {"location": PHISH}  # scripts get the value
+        assert "<" not in json.dumps([r["label"] for r in top["rows"]]), top
+        page = browse(base, tmp_path, extra=top_chart)
+    assert not any("<a" in y for y in page["figure_y"]), page["figure_y"]
+    assert PHISH in page["ticks"], page["ticks"]  # drawn as its own text
+    assert page["chart_links"] == 0, page
+    assert page["hover"] is not None and PHISH in page["hover"], page
+    assert page["hover_links"] == 0, page

@@ -3,6 +3,7 @@ endpoints against an in-memory implementation of :class:`DashboardReads`."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import socket
@@ -443,3 +444,35 @@ def test_a_taken_port_fails_naming_the_setting() -> None:
 def test_status_facts_replace_keeps_partition_lag() -> None:
     p = replace(healthy().kafka.partitions[0], committed=None)
     assert p.lag == p.end - p.beginning
+
+
+# Labels reach Plotly as text ---------------------------------------------------------
+
+PHISH = '<a href="https://phish.example/login">x</a>'
+OVERLAY = '<span style="position:fixed;top:0">&amp; pay here</span>'
+
+
+def test_labels_for_plotly_are_text_not_markup() -> None:
+    """Plotly draws a subset of HTML in any text it is given (links, styled spans): a key
+    reaches the page's charts only as its ``label``, with ``<``, ``>`` and ``&`` escaped
+    (finding 8). Scripts still get the value as it is under ``key``."""
+    view = next(v for v in load_views() if v.name == "locations")
+    top = Top(3, (KeyRow((PHISH,), 2), KeyRow((OVERLAY,), 1)))
+    doc = documents.top_document(view, top, datetime(2026, 11, 24), 2)
+    assert [r["label"] for r in doc["rows"]] == [
+        '&lt;a href="https://phish.example/login"&gt;x&lt;/a&gt;',
+        '&lt;span style="position:fixed;top:0"&gt;&amp;amp; pay here&lt;/span&gt;',
+    ]
+    assert doc["rows"][0]["key"] == {"location": PHISH}
+    assert documents.plotly_text(None) == "" and documents.plotly_text("Paris") == "Paris"
+
+
+def test_the_top_endpoint_sends_no_markup_to_the_page(settings: Settings) -> None:
+    reads = InMemoryReads()
+    hour = NOW.replace(minute=0)
+    reads.cells["locations"][(hour, (PHISH,))] = 5
+    reads.cells["locations"][(hour, (OVERLAY,))] = 3
+    rows = client_for(settings, reads).get("/api/views/locations/top").json()["rows"]
+    labels = json.dumps([r["label"] for r in rows])
+    assert "<" not in labels and ">" not in labels, labels
+    assert {r["key"]["location"] for r in rows} == {PHISH, OVERLAY}
