@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
+from fastapi.middleware.trustedhost import TrustedHostMiddleware
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from lambda_common.errors import ServiceUnavailable
-from lambda_common.settings import Settings
+from lambda_common.settings import Settings, allowed_host
 from lambda_common.views import View
 from serving_layer.dashboard import documents, failures
 from serving_layer.dashboard.failures import UnknownView
@@ -48,12 +49,37 @@ SECURITY_HEADERS = {
 }
 
 
+WILDCARD_ADDRESSES = frozenset({"0.0.0.0", "::"})  # noqa: S104 - what "every interface" is
+"""``DASHBOARD_HOST`` values that listen on every interface: no name of their own."""
+
+
 def plotly_script() -> Path:
     """plotly.js as the ``plotly`` package ships it (installed from PyPI at set-up)."""
     path = Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
     if not path.is_file():
         raise ServiceUnavailable(f"plotly.js not found at {path}: reinstall with make setup")
     return path
+
+
+def allowed_hosts(settings: Settings) -> tuple[str, ...]:
+    """The Host names the dashboard answers to: ``DASHBOARD_ALLOWED_HOSTS``, and
+    ``DASHBOARD_HOST`` itself when it is one address rather than every interface (a
+    browser sent there by that address or name is not being rebound by another site).
+
+    Any other Host gets 400 ``Invalid host header`` (Starlette's check, whatever the port
+    in the header): with DNS rebinding, a page of evil.example whose name has been made
+    to resolve to this machine would otherwise read the dashboard as its own origin.
+    """
+    hosts = list(settings.dashboard_hosts)
+    listen = settings.dashboard_host
+    if listen not in WILDCARD_ADDRESSES:
+        try:
+            name = allowed_host(listen)
+        except ValueError:
+            name = ""  # no address at all: check_port refuses it at start
+        if name and name not in hosts:
+            hosts.append(name)
+    return tuple(hosts)
 
 
 def create_app(
@@ -76,9 +102,12 @@ def create_app(
     registry.register(PipelineCollector(latest, clock))
     plotly = plotly_script()
 
-    # Middleware added later wraps what was added before: the security headers go on
-    # every answer, the error answers included.
+    # Middleware added later wraps what was added before: the Host is checked before
+    # anything else runs, and the security headers go on every answer, refusals included.
     failures.install(app)
+    app.add_middleware(
+        TrustedHostMiddleware, allowed_hosts=list(allowed_hosts(settings)), www_redirect=False
+    )
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:

@@ -77,6 +77,17 @@ def get(url: str) -> bytes:
         return bytes(response.read())
 
 
+def status_code(url: str, headers: dict[str, str]) -> int:
+    """The HTTP status of a GET with these headers (its body one line, if an error)."""
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - http://127.0.0.1
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return int(response.status)
+    except urllib.error.HTTPError as e:
+        assert len(e.read().decode().strip().splitlines()) == 1
+        return e.code
+
+
 def get_json(url: str) -> Any:
     return json.loads(get(url))
 
@@ -153,6 +164,18 @@ def test_endpoints_metrics_and_page(lane: Lane, data: Data, tmp_path: Path) -> N
         )
         assert samples[("lambda_view_duplicate_keys", (("view", "hashtags"),))] == 0
         assert ("lambda_batch_horizon_age_seconds", ()) in samples
+
+        # Another site's name resolved to this machine (DNS rebinding) reads nothing; a
+        # bad parameter and an unknown path are the client's mistakes, said in one line.
+        for path, headers, code in (
+            ("/api/views/locations/top", {"Host": "evil.example"}, 400),
+            ("/healthz", {"Host": f"evil.example:{base.rsplit(':', 1)[1]}"}, 400),
+            ("/api/views/locations/hours?hours=0", {}, 400),
+            ("/api/nope", {}, 404),
+            ("/api/views/nope/top", {}, 404),
+        ):
+            assert status_code(base + path, headers) == code, (path, headers)
+        assert status_code(f"{base}/healthz", {"Host": "localhost:1"}) == 200
 
         page = browse(base, tmp_path)
         assert page["horizon_labels"] >= 3, page  # one horizon marker per view's chart

@@ -21,7 +21,7 @@ from lambda_common.errors import ConfigError, QueryError, ServiceUnavailable
 from lambda_common.settings import Settings, load_settings
 from lambda_common.views import View, load_views
 from serving_layer.dashboard import documents
-from serving_layer.dashboard.app import SECURITY_HEADERS, create_app
+from serving_layer.dashboard.app import SECURITY_HEADERS, allowed_hosts, create_app
 from serving_layer.dashboard.command import address, check_port
 from serving_layer.dashboard.failures import INTERNAL_ERROR
 from serving_layer.dashboard.metrics import metric_families
@@ -91,7 +91,8 @@ def client_for(
     settings: Settings, reads: InMemoryReads, snap: Snapshot | None = None
 ) -> TestClient:
     app = create_app(settings, reads, lambda: snap, lambda: NOW)
-    return TestClient(app)
+    # A Host the default DASHBOARD_ALLOWED_HOSTS admits, as a browser on this machine sends.
+    return TestClient(app, base_url="http://127.0.0.1:8050")
 
 
 def filled() -> InMemoryReads:
@@ -476,3 +477,47 @@ def test_the_top_endpoint_sends_no_markup_to_the_page(settings: Settings) -> Non
     labels = json.dumps([r["label"] for r in rows])
     assert "<" not in labels and ">" not in labels, labels
     assert {r["key"]["location"] for r in rows} == {PHISH, OVERLAY}
+
+
+# The Host header ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["evil.example", "evil.example:8050", "127.0.0.1.evil.example", "localhost.evil", "[::2]"],
+)
+def test_another_host_is_refused(settings: Settings, host: str) -> None:
+    """DNS rebinding: a page of evil.example whose name now resolves to 127.0.0.1 may not
+    read the dashboard (finding 9): every path, /healthz and /metrics included, answers 400
+    with one line unless the Host is one DASHBOARD_ALLOWED_HOSTS names."""
+    client = client_for(settings, filled(), snapshot(settings))
+    paths = ("/", "/api/views", "/api/views/locations/top", "/api/status", "/metrics", "/healthz")
+    for path in paths:
+        response = client.get(path, headers={"Host": host})
+        assert response.status_code == 400, (path, response.status_code)
+        assert response.text == "Invalid host header", response.text
+        assert response.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize(
+    "host", ["localhost", "localhost:8050", "LocalHost:9999", "127.0.0.1", "[::1]:8050"]
+)
+def test_the_loopback_names_are_allowed_on_any_port(settings: Settings, host: str) -> None:
+    client = client_for(settings, filled())
+    assert client.get("/api/views/locations/top", headers={"Host": host}).status_code == 200
+
+
+def test_the_allowed_hosts_are_the_setting_and_the_listening_address(settings: Settings) -> None:
+    named = settings.model_copy(update={"dashboard_allowed_hosts": "dash.example.com"})
+    client = client_for(named, filled())
+    assert client.get("/healthz", headers={"Host": "dash.example.com:80"}).status_code == 200
+    assert client.get("/healthz", headers={"Host": "localhost"}).status_code == 400
+    assert allowed_hosts(named) == ("dash.example.com", "127.0.0.1")  # DASHBOARD_HOST's
+    for listen, extra in (
+        ("0.0.0.0", ()),  # noqa: S104 - every interface, as in a container
+        ("::", ()),
+        ("::1", ("[::1]",)),
+        ("10.1.2.3", ("10.1.2.3",)),
+    ):
+        moved = named.model_copy(update={"dashboard_host": listen})
+        assert allowed_hosts(moved) == ("dash.example.com", *extra), listen
