@@ -121,23 +121,30 @@ def create_app(
             raise UnknownView(name, tuple(views))
         return view
 
+    # Endpoints that never wait on the warehouse are ``async``: they run on the event loop
+    # itself, so reads held up by the warehouse, which run in the worker threads (sync
+    # endpoints), can never keep /healthz, /metrics or the status panel from answering.
+
     @app.get("/", include_in_schema=False)
-    def page() -> FileResponse:
+    async def page() -> FileResponse:
         return FileResponse(PAGE / "index.html", media_type="text/html")
 
     @app.get("/vendor/plotly.min.js", include_in_schema=False)
-    def plotly_js() -> FileResponse:
+    async def plotly_js() -> FileResponse:
         return FileResponse(plotly, media_type="text/javascript")
 
     app.mount("/static", StaticFiles(directory=PAGE), name="static")
 
     @app.get("/api/views", summary="The views, their keys and relations")
-    def list_views() -> dict[str, Any]:
+    async def list_views() -> dict[str, Any]:
         return {
             "views": [documents.view_document(v) for v in views.values()],
             "refresh_s": settings.dashboard_refresh,
             "time_zone": "UTC",
         }
+
+    # The reads: sync, so each runs in a worker thread while it waits on the warehouse
+    # (WarehouseReads bounds how many do, and for how long).
 
     @app.get("/api/views/{name}/hours", summary="Tweets per hour, by serving layer")
     def view_hours(
@@ -166,19 +173,21 @@ def create_app(
         return documents.speed_document(reads.speed_batches(limit), clock())
 
     @app.get("/api/status", summary="make status: checks, horizon, freshness, lag, rejects")
-    def status() -> dict[str, Any]:
+    async def status() -> dict[str, Any]:
         return documents.status_document(latest(), clock())
 
     @app.get("/api/checks", summary="What each family of make status checks means")
-    def checks() -> dict[str, Any]:
+    async def checks() -> dict[str, Any]:
         return {"families": [{"family": f, "meaning": m} for f, m in MEANINGS.items()]}
 
     @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
+    async def metrics() -> Response:
+        # The monitor's newest snapshot, rendered in microseconds: a scrape never waits
+        # on a service, however slow the warehouse is.
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, bool]:
+    async def healthz() -> dict[str, bool]:
         return {"ok": True}
 
     return app

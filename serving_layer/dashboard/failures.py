@@ -1,13 +1,12 @@
 """What the dashboard answers when a request fails: a status code that says whose fault it
 is, and one line of JSON, ``{"error": "<one line>", "kind": "<kind>"}``.
 
-| status | kind | when |
-|---|---|---|
-| 404 | ``not_found`` | no such path, or no such view |
-| 400 | ``bad_request`` | a parameter out of range or of the wrong type |
-| 503 | ``unavailable``, ``not_set_up`` | the warehouse cannot be reached, or has no tables yet |
-| 500 | ``error`` | a read the warehouse refused for another reason (its one-line message) |
-| 500 | ``internal`` | any other exception: a bug; the traceback goes to the log only |
+- 404 ``not_found``: no such path, or no such view;
+- 400 ``bad_request``: a parameter out of range or of the wrong type;
+- 503 ``unavailable``, ``busy`` or ``not_set_up``: the warehouse cannot be reached, does
+  not answer in time, or has no tables (or grants) yet;
+- 500 ``error``: a read the warehouse refused for another reason (its one-line message);
+- 500 ``internal``: any other exception, a bug; the traceback goes to the log only.
 
 Nothing else of an exception reaches the client: its text may hold anything.
 """
@@ -23,6 +22,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from lambda_common.errors import LambdaError, ServiceUnavailable
+from serving_layer.dashboard.pool import WarehouseBusy
 from serving_layer.dashboard.reads import NotSetUp
 
 logger = logging.getLogger(__name__)
@@ -76,7 +76,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(LambdaError)
     async def lambda_error(request: Request, error: LambdaError) -> JSONResponse:
         if isinstance(error, NotSetUp | ServiceUnavailable):
-            kind = "not_set_up" if isinstance(error, NotSetUp) else "unavailable"
+            if isinstance(error, NotSetUp):
+                kind = "not_set_up"
+            elif isinstance(error, WarehouseBusy):
+                kind = "busy"
+            else:
+                kind = "unavailable"
             # The page polls every few seconds and its status panel shows the warehouse's
             # state: one debug line per request is enough here.
             logger.debug("%s: %s", request.url.path, error)

@@ -20,6 +20,7 @@ import urllib.error
 import urllib.request
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from psycopg2 import sql
 
 from lambda_common.warehouse import Warehouse
+from serving_layer.dashboard.reads import POOL_WAIT_S, STATEMENT_TIMEOUT_S
 from tests.compose_stack import free_port
 
 from .helpers import REPO, Lane
@@ -315,3 +317,59 @@ def test_markup_in_a_key_is_drawn_as_text(lane: Lane, data: Data, tmp_path: Path
     assert page["chart_links"] == 0, page
     assert page["hover"] is not None and PHISH in page["hover"], page
     assert page["hover_links"] == 0, page
+
+
+def timed_get(url: str, timeout: float) -> tuple[int, float, str]:
+    """A GET's status, how long it took and its body (status 0: no answer in time)."""
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback
+            status, body = int(response.status), response.read().decode()
+    except urllib.error.HTTPError as e:
+        status, body = e.code, e.read().decode()
+    except OSError as e:
+        status, body = 0, str(e)
+    return status, time.monotonic() - started, body
+
+
+def test_a_busy_warehouse_is_a_quick_503_while_liveness_answers(
+    lane: Lane,
+    data: Data,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """A writer holds ACCESS EXCLUSIVE on ``batch_horizon``, which every chart read
+    needs: 45 concurrent reads all get a one-line 503 "busy" within the pool's wait bound
+    plus the statement timeout, while /healthz and /metrics answer within 1 s each, from
+    the monitor's last snapshot; once the lock goes, the charts read again (finding 4)."""
+    bound = POOL_WAIT_S + STATEMENT_TIMEOUT_S["postgres"] + 3  # 3 s: start-up and slack
+    paths = [
+        f"/api/views/{view}/{chart}?hours=24"
+        for view in ("locations", "hashtags", "languages")
+        for chart in ("hours", "top")
+    ]
+    with dashboard(lane.env(), tmp_path / "dashboard.log") as base:
+        status_of(base)  # the monitor has gathered once
+        probes: list[tuple[str, int, float]] = []
+        with Warehouse(lane.settings) as writer, writer.transaction() as cur:
+            cur.execute("LOCK TABLE batch_horizon IN ACCESS EXCLUSIVE MODE")
+            with ThreadPoolExecutor(45) as pool:
+                reads = [
+                    pool.submit(timed_get, base + paths[i % len(paths)], bound + 30)
+                    for i in range(45)
+                ]
+                while not all(r.done() for r in reads):
+                    for path in ("/healthz", "/metrics"):
+                        code, took, _ = timed_get(base + path, 5)
+                        probes.append((path, code, took))
+                    time.sleep(0.2)
+            answers = [r.result() for r in reads]
+            # The writer still holds the lock here: every read failed without it going.
+        after = get_json(base + paths[0])
+    slow = [(path, code, round(took, 2)) for path, code, took in probes if code != 200 or took >= 1]
+    assert len(probes) >= 10 and not slow, slow
+    assert {code for code, _, _ in answers} == {503}, answers
+    assert max(took for _, took, _ in answers) <= bound, sorted(t for _, t, _ in answers)
+    for _, _, body in answers:
+        assert json.loads(body)["kind"] == "busy", body
+        assert len(body.splitlines()) == 1 and "lambda_reader" not in body, body
+    assert after["horizon"] == data.horizon.isoformat() + "Z"  # reads again, lock gone

@@ -7,13 +7,21 @@ import json
 import logging
 import re
 import socket
+import threading
+import time
+import urllib.error
+import urllib.request
 from collections import defaultdict
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -26,6 +34,7 @@ from serving_layer.dashboard.command import address, check_port
 from serving_layer.dashboard.failures import INTERNAL_ERROR
 from serving_layer.dashboard.metrics import metric_families
 from serving_layer.dashboard.monitor import HealthMonitor, Snapshot
+from serving_layer.dashboard.pool import WarehouseBusy
 from serving_layer.dashboard.reads import HourRow, Hours, KeyRow, MicroBatch, NotSetUp, Top
 from serving_layer.status_checks import evaluate
 from serving_layer.status_meanings import MEANINGS, family
@@ -324,6 +333,7 @@ def test_empty_views_are_documents_not_errors(settings: Settings) -> None:
             "unavailable",
         ),
         (NotSetUp("the pipeline's tables and views are not created yet"), "not_set_up"),
+        (WarehouseBusy("the warehouse is busy: 16 reads are already waiting for it"), "busy"),
     ],
 )
 def test_warehouse_errors_are_one_line_json(
@@ -521,3 +531,80 @@ def test_the_allowed_hosts_are_the_setting_and_the_listening_address(settings: S
     ):
         moved = named.model_copy(update={"dashboard_host": listen})
         assert allowed_hosts(moved) == ("dash.example.com", *extra), listen
+
+
+# Liveness while the warehouse holds reads up -------------------------------------------
+
+
+class BlockedReads(InMemoryReads):
+    """Every read waits until ``gate`` is set, as reads do behind a lock the batch layer
+    holds; ``entered`` counts the reads waiting."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.entered = 0
+        self._count = threading.Lock()
+
+    def _check(self) -> None:
+        with self._count:
+            self.entered += 1
+        self.gate.wait(30)
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """``app`` under uvicorn on a free loopback port, as ``make dashboard`` serves it."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn never started"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        listener.close()
+
+
+def timed_get(url: str, timeout: float) -> tuple[int, float]:
+    """The status of a GET and how long it took (status 0: no answer in ``timeout``)."""
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback
+            status = int(response.status)
+    except urllib.error.HTTPError as e:
+        status = e.code
+    except OSError:
+        status = 0
+    return status, time.monotonic() - started
+
+
+def test_liveness_and_metrics_answer_while_every_read_hangs(settings: Settings) -> None:
+    """45 chart reads stuck behind the warehouse fill the server's worker threads;
+    /healthz and /metrics still answer within 1 s each, from the monitor's snapshot
+    (finding 4)."""
+    reads = BlockedReads()
+    app = create_app(settings, reads, lambda: snapshot(settings), lambda: NOW)
+    with serving(app) as base, ThreadPoolExecutor(45) as pool:
+        try:
+            stuck = [
+                pool.submit(timed_get, f"{base}/api/views/locations/hours", 40) for _ in range(45)
+            ]
+            deadline = time.monotonic() + 10
+            while reads.entered < 40 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            # Every worker thread (anyio's 40) is taken by a read that waits.
+            assert reads.entered >= 40, reads.entered
+            for path in ("/healthz", "/metrics", "/api/status", "/healthz", "/metrics"):
+                status, took = timed_get(base + path, 5)
+                assert (status, took < 1.0) == (200, True), (path, status, took)
+        finally:
+            reads.gate.set()
+        assert all(f.result()[0] in (200, 503) for f in stuck)
