@@ -6,12 +6,12 @@ The page (``page/``) draws its charts from these same endpoints with Plotly, who
 comes from the ``plotly`` package installed at set-up: nothing is fetched from the
 internet at run time. Errors are JSON with one line, never a DSN or a password
 (:mod:`serving_layer.dashboard.failures`): 404 for an unknown path or view, 400 for a bad
-parameter, 503 while the warehouse is unreachable or not set up, 500 for a bug.
+parameter, 503 while the warehouse is unreachable, busy or not set up, 500 for a bug. A
+request whose Host is not an allowed name gets 400 before any of it runs.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from datetime import datetime
 from importlib import resources
@@ -34,8 +34,6 @@ from serving_layer.dashboard.monitor import Snapshot
 from serving_layer.dashboard.reads import DashboardReads
 from serving_layer.params import window_start
 from serving_layer.status_meanings import MEANINGS
-
-logger = logging.getLogger(__name__)
 
 PAGE = Path(str(resources.files("serving_layer.dashboard") / "page"))
 # The page's own files may only load from this server: no CDN, no inline script.
