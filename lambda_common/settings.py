@@ -11,6 +11,7 @@ Secrets are ``SecretStr``: they never appear in ``repr``, logs, error messages o
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -96,6 +97,42 @@ def parse_hostport(text: str) -> HostPort:
     if match is None or not 0 < int(match["port"]) < 65536:
         raise ValueError(f"expected host:port, got {text.strip()[:80]!r}")
     return HostPort(match["host"].strip("[]"), int(match["port"]))
+
+
+_HOST_NAME = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*$"
+)
+
+_WITH_PORT = re.compile(r"^(?:\[[^\]]*\]|[^:\[\]]*):\d+$")
+
+
+def allowed_host(entry: str) -> str:
+    """One entry of an allow-list of Host names, normalised: lower case, an IPv6 address
+    in brackets (as it appears in a Host header), ``*.example.com`` for every subdomain.
+    ``ValueError`` for a port, a URL, a bare ``*`` or anything that is no host name."""
+    text = entry.strip().lower()
+    shown = repr(entry.strip()[:80])
+    if text == "*":
+        # The check exists to refuse names it does not know; admitting any would undo it.
+        raise ValueError("must list host names: * would admit a page of any site")
+    if "/" in text:
+        raise ValueError(f"{shown}: give host names, not URLs")
+    if _WITH_PORT.match(text):
+        raise ValueError(
+            f"{shown}: give host names without a port (a Host header's port is not checked)"
+        )
+    address = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    if ":" in address:
+        try:
+            return f"[{ipaddress.IPv6Address(address).compressed}]"
+        except ValueError:
+            raise ValueError(f"{shown} is not an IPv6 address") from None
+    name = text.removeprefix("*.")
+    if not _HOST_NAME.match(name):
+        raise ValueError(
+            f"{shown} is not a host name, an IP address or *.domain (comma-separated names)"
+        )
+    return text
 
 
 DEFAULT_WAREHOUSE_PORT = 5439
@@ -304,6 +341,10 @@ class Settings(BaseSettings):
     # How often the health behind the status panel and /metrics is gathered again (one
     # gathering asks Kafka, S3 and the warehouse, however many clients poll).
     dashboard_refresh: Duration = Field(5, ge=1, le=300)
+    # The host names it answers to, comma-separated (a Host header's port is not checked):
+    # any other Host gets 400, so a page of another site whose name was made to resolve
+    # to this machine (DNS rebinding) cannot read it. ``*.example.com`` admits subdomains.
+    dashboard_allowed_hosts: str = "localhost,127.0.0.1,[::1]"
 
     # Local stack (make local-up); ports come from the endpoint settings above.
     local_stack_dir: Path = Path(".stack")
@@ -340,6 +381,19 @@ class Settings(BaseSettings):
         for server in servers:
             parse_hostport(server)
         return ",".join(s.strip() for s in servers)
+
+    @field_validator("dashboard_allowed_hosts")
+    @classmethod
+    def _check_allowed_hosts(cls, value: str) -> str:
+        names: list[str] = []
+        for entry in value.split(","):
+            if entry.strip():
+                name = allowed_host(entry)
+                if name not in names:
+                    names.append(name)
+        if not names:
+            raise ValueError("must list at least one host name, e.g. localhost,127.0.0.1")
+        return ",".join(names)
 
     @field_validator("kafka_min_insync_replicas")
     @classmethod
@@ -488,6 +542,11 @@ class Settings(BaseSettings):
         again and its first micro-batch rebuilds every speed table."""
         fingerprint = views_fingerprint(self.views)[:12]
         return f"{self.speed_checkpoint.rstrip('/')}/views-{fingerprint}"
+
+    @property
+    def dashboard_hosts(self) -> tuple[str, ...]:
+        """DASHBOARD_ALLOWED_HOSTS as a tuple of lower-case names (IPv6 in brackets)."""
+        return tuple(self.dashboard_allowed_hosts.split(","))
 
     @property
     def kafka_servers(self) -> list[HostPort]:

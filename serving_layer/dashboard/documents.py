@@ -7,6 +7,7 @@ are whole numbers; durations are seconds.
 
 from __future__ import annotations
 
+import html
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,6 +34,18 @@ def iso(moment: datetime | None) -> str | None:
 
 def _age_s(moment: datetime | None, now: datetime) -> float | None:
     return None if moment is None else round((now - moment).total_seconds(), 3)
+
+
+def plotly_text(value: Any) -> str:
+    """A value as text Plotly draws as it is.
+
+    Plotly reads a subset of HTML in every text it draws (tick labels, hover labels,
+    legends, titles): ``<a href>`` becomes a link, ``<span style>`` may paint over the
+    chart, ``<br>`` breaks the line. Escaping ``<``, ``>`` and ``&`` leaves no tag to
+    read, and Plotly turns the entities back into the characters on screen. ``None`` is
+    the empty text.
+    """
+    return "" if value is None else html.escape(str(value), quote=False)
 
 
 def view_document(view: View) -> dict[str, Any]:
@@ -65,7 +78,10 @@ def hours_document(view: View, hours: Hours, since: datetime, now: datetime) -> 
 
 def top_document(view: View, top: Top, since: datetime, limit: int) -> dict[str, Any]:
     """A view's keys with the most tweets over the window, each with its share of the
-    window's tweets (over every key, not only those shown)."""
+    window's tweets (over every key, not only those shown). ``key`` holds the values as
+    they are (for scripts); ``label`` is what the page's chart draws: the values joined
+    by `` / ``, as Plotly-safe text (:func:`plotly_text`), the one user-derived text of
+    any chart."""
     keys = [k.name for k in view.keys]
     return {
         "view": view.name,
@@ -76,7 +92,7 @@ def top_document(view: View, top: Top, since: datetime, limit: int) -> dict[str,
         "rows": [
             {
                 "key": dict(zip(keys, row.key, strict=True)),
-                "label": " / ".join("" if v is None else str(v) for v in row.key),
+                "label": " / ".join(plotly_text(v) for v in row.key),
                 "tweets": row.tweets,
                 "share": round(row.tweets / top.total, 6) if top.total else 0.0,
             }

@@ -2,13 +2,13 @@
 
 :class:`DashboardReads` is the interface; :class:`WarehouseReads` its real
 implementation, which reads as ``QUERY_DSN``'s user in read-only transactions with a
-statement timeout, every statement from a ``dashboard_*.sql`` file. The unit tests use an
-in-memory implementation of the same interface.
+statement timeout, every statement from a ``dashboard_*.sql`` file, over a small pool of
+sessions (:mod:`serving_layer.dashboard.pool`). The unit tests use an in-memory
+implementation of the same interface.
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -23,11 +23,21 @@ from lambda_common.settings import Settings
 from lambda_common.sql import load_sql, statements
 from lambda_common.views import View
 from lambda_common.warehouse import Warehouse, one_line
+from serving_layer.dashboard.pool import SessionPool, WarehouseBusy
 from serving_layer.execute import read_only_transaction
 
-STATEMENT_TIMEOUT_S = 10.0
-"""A chart's read that takes longer is cancelled: the page shows the error and retries."""
+STATEMENT_TIMEOUT_S = {"postgres": 5.0, "redshift": 15.0}
+"""A chart's read that takes longer is cancelled and answered 503 "busy" (the page says so
+and asks again at its next refresh). A read takes milliseconds unless something holds it
+up, such as the lock a batch cycle takes on ``batch_horizon``; Redshift gets more room, as
+its timeout counts compiling a new query and queueing in its workload manager too."""
 CONNECT_TIMEOUT_S = 5
+POOL_SIZE = 4
+"""Sessions the chart reads share: a page reads 2 per view and 1 more per refresh."""
+POOL_MAX_WAITING = 16
+"""Reads that may wait for a session at once; one more is answered 503 at once."""
+POOL_WAIT_S = 2.0
+"""How long a read waits for a session before it is answered 503."""
 
 
 class NotSetUp(QueryError):
@@ -98,15 +108,24 @@ class DashboardReads(Protocol):
 class WarehouseReads:
     """:class:`DashboardReads` against the warehouse, as the reader role.
 
-    One connection, opened lazily and shared by the server's threads one read at a time
-    (each read takes milliseconds; a dashboard is not a query engine). Raises
-    ``ServiceUnavailable`` when the warehouse cannot be reached, :class:`NotSetUp` before
-    the pipeline created its relations, ``QueryError`` (one line) for anything else.
+    ``POOL_SIZE`` sessions, each opened on first use, lent one read at a time: reads held
+    up by the warehouse wait a bounded time for a session, and a statement a bounded time
+    for its answer, then fail with :class:`WarehouseBusy` (never a queue that grows).
+    Raises ``ServiceUnavailable`` when the warehouse cannot be reached,
+    :class:`WarehouseBusy` when it does not answer in time, :class:`NotSetUp` before the
+    pipeline created (or granted) its relations, ``QueryError`` (one line) for anything
+    else.
     """
 
     def __init__(self, settings: Settings) -> None:
-        self._warehouse = Warehouse(settings, role="reader", connect_timeout_s=CONNECT_TIMEOUT_S)
-        self._lock = threading.Lock()
+        self._dialect = settings.warehouse_dialect
+        self._timeout_s = STATEMENT_TIMEOUT_S[self._dialect]
+        self._pool = SessionPool(
+            lambda: Warehouse(settings, role="reader", connect_timeout_s=CONNECT_TIMEOUT_S),
+            size=POOL_SIZE,
+            max_waiting=POOL_MAX_WAITING,
+            wait_s=POOL_WAIT_S,
+        )
 
     def hours(self, view: View, since: datetime) -> Hours:
         rows = self._rows("dashboard_hours", {"since": since}, serving=view.serving_view)
@@ -134,9 +153,8 @@ class WarehouseReads:
         return tuple(MicroBatch(int(b), f, int(d), int(i), int(r), m) for b, f, d, i, r, m in rows)
 
     def close(self) -> None:
-        """Close the connection (it is opened again on next use)."""
-        with self._lock:
-            self._warehouse.close()
+        """Close the sessions' connections (at shut-down)."""
+        self._pool.close()
 
     def _rows(
         self,
@@ -146,7 +164,7 @@ class WarehouseReads:
         serving: str | None = None,
         keys: list[str] | None = None,
     ) -> list[tuple[Any, ...]]:
-        (text,) = statements(load_sql(name, self._warehouse.dialect))
+        (text,) = statements(load_sql(name, self._dialect))
         statement: str | sql.Composable = text
         if serving is not None:
             # Names come from view definitions (VIEWS_DIR): always quoted, never formatted in.
@@ -155,15 +173,29 @@ class WarehouseReads:
                 fill["keys"] = sql.SQL(", ").join(sql.Identifier(k) for k in keys)
             statement = sql.SQL(text).format(**fill)
         with (
-            self._lock,
-            read_only_transaction(self._warehouse, timeout_s=STATEMENT_TIMEOUT_S) as cur,
+            self._pool.session() as warehouse,
+            read_only_transaction(warehouse, timeout_s=self._timeout_s) as cur,
         ):
             try:
                 cur.execute(statement, params)
+            except psycopg2.extensions.QueryCanceledError as e:
+                # Not an OperationalError to pass on: the session is sound, and raising
+                # our own error rolls it back and keeps it for the next read.
+                raise WarehouseBusy(
+                    f"the warehouse is busy: dashboard read {name} did not finish within "
+                    f"{self._timeout_s:g} s; try again shortly"
+                ) from e
             except psycopg2.errors.UndefinedTable as e:
                 raise NotSetUp(
                     "the pipeline's tables and views are not created yet (make init, or "
                     "the first batch cycle or speed job)"
+                ) from e
+            except psycopg2.errors.InsufficientPrivilege as e:
+                # The reader is granted each relation when the pipeline ensures its schema:
+                # a view added since is readable after the next make init or cycle.
+                raise NotSetUp(
+                    f"dashboard read {name}: QUERY_DSN's user may not read it yet (the "
+                    "pipeline grants it when it ensures its schema: make init)"
                 ) from e
             except psycopg2.OperationalError:
                 raise  # the warehouse reports ServiceUnavailable

@@ -19,7 +19,8 @@ import time
 import urllib.error
 import urllib.request
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from psycopg2 import sql
 
 from lambda_common.warehouse import Warehouse
+from serving_layer.dashboard.reads import POOL_WAIT_S, STATEMENT_TIMEOUT_S
 from tests.compose_stack import free_port
 
 from .helpers import REPO, Lane
@@ -37,6 +39,8 @@ from .test_serving_query import Data, data  # noqa: F401 - the seeded rows' fixt
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 WINDOW_HOURS = 24 * 60  # wider than every seeded row's age (40 days)
+# A location whose text is markup Plotly would draw as a link (the review's finding 8).
+PHISH = '<a href="https://phish.example/login">x</a>'
 
 
 @contextmanager
@@ -73,6 +77,17 @@ def dashboard(env: dict[str, str], log: Path) -> Iterator[str]:
 def get(url: str) -> bytes:
     with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - http://127.0.0.1
         return bytes(response.read())
+
+
+def status_code(url: str, headers: dict[str, str]) -> int:
+    """The HTTP status of a GET with these headers (its body one line, if an error)."""
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - http://127.0.0.1
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return int(response.status)
+    except urllib.error.HTTPError as e:
+        assert len(e.read().decode().strip().splitlines()) == 1
+        return e.code
 
 
 def get_json(url: str) -> Any:
@@ -152,19 +167,37 @@ def test_endpoints_metrics_and_page(lane: Lane, data: Data, tmp_path: Path) -> N
         assert samples[("lambda_view_duplicate_keys", (("view", "hashtags"),))] == 0
         assert ("lambda_batch_horizon_age_seconds", ()) in samples
 
+        # Another site's name resolved to this machine (DNS rebinding) reads nothing; a
+        # bad parameter and an unknown path are the client's mistakes, said in one line.
+        for path, headers, code in (
+            ("/api/views/locations/top", {"Host": "evil.example"}, 400),
+            ("/healthz", {"Host": f"evil.example:{base.rsplit(':', 1)[1]}"}, 400),
+            ("/api/views/locations/hours?hours=0", {}, 400),
+            ("/api/nope", {}, 404),
+            ("/api/views/nope/top", {}, 404),
+        ):
+            assert status_code(base + path, headers) == code, (path, headers)
+        assert status_code(f"{base}/healthz", {"Host": "localhost:1"}) == 200
+
         page = browse(base, tmp_path)
         assert page["horizon_labels"] >= 3, page  # one horizon marker per view's chart
         assert page["bar_traces"] >= 6, page  # batch and speed bars in each of 3 charts
         assert page["checks"] == len(status["checks"]), page
         assert page["refreshed"] >= 2, page  # it updated itself without a reload
         assert not page["banner"], page
+        assert page["chart_links"] == 0, page
 
 
 def browse(
-    base: str, folder: Path, *, expect_error: bool = False, keep: bool = False
+    base: str,
+    folder: Path,
+    *,
+    expect_error: bool = False,
+    keep: bool = False,
+    extra: Callable[[Any], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Load the page in headless Chromium; what it drew, and a screenshot (``keep``: also
-    to ``DASHBOARD_SCREENSHOT``)."""
+    to ``DASHBOARD_SCREENSHOT``). ``extra(page)`` adds what a test looks at itself."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -199,8 +232,12 @@ def browse(
                     banner: document.getElementById('banner').hidden ? '' :
                         document.getElementById('banner').textContent,
                     badge: document.getElementById('status-badge').textContent,
+                    // Plotly draws markup of a text as SVG elements: a link would be one.
+                    chart_links: document.querySelectorAll('.chart svg a').length,
                 })"""
             )
+            if extra is not None:
+                drawn.update(extra(page))
             assert not errors, errors
             assert shot.stat().st_size > 10_000
             return dict(drawn)
@@ -230,3 +267,109 @@ def test_warehouse_down_is_a_clear_state(lane: Lane, tmp_path: Path) -> None:
         assert "secret-pw-123" not in metrics
         page = browse(base, tmp_path, expect_error=True)
         assert "unreachable" in page["banner"] and page["badge"] == "FAIL", page
+
+
+def top_chart(page: Any) -> dict[str, Any]:
+    """What the locations card's top chart holds and shows: the figure's labels, the
+    tick texts, and the hover label of its longest bar (the key with the most tweets;
+    None when no hover label came)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    chart = "#view-locations .top-chart"
+    shown = page.evaluate(
+        """(chart) => ({
+            figure_y: document.querySelector(chart).data[0].y,
+            ticks: [...document.querySelectorAll(`${chart} .ytick text`)].map((e) => e.textContent),
+        })""",
+        chart,
+    )
+    # Plotly listens on the plot area drawn over the bars: move there, past that check.
+    page.locator(f"{chart} .bars .point").last.hover(force=True)
+    try:
+        page.wait_for_selector(f"{chart} .hoverlayer .hovertext", timeout=10_000)
+    except PlaywrightTimeout:
+        return {**shown, "hover": None, "hover_links": None}
+    hover = page.evaluate(
+        """(chart) => ({
+            hover: document.querySelector(`${chart} .hoverlayer`).textContent,
+            hover_links: document.querySelectorAll(`${chart} .hoverlayer a`).length,
+        })""",
+        chart,
+    )
+    return {**shown, **hover}
+
+
+def test_markup_in_a_key_is_drawn_as_text(lane: Lane, data: Data, tmp_path: Path) -> None:  # noqa: F811
+    """A location that is HTML reaches Plotly escaped, so the chart shows its text: no
+    link, no styled span, in the ticks or the hover label (finding 8)."""
+    with Warehouse(lane.settings) as wh:
+        wh.execute(
+            "INSERT INTO speed_view VALUES (%s, %s, %s, %s, %s, %s)",
+            (data.h, PHISH, 10_000, 1, 1, 1),
+        )
+    with dashboard(lane.env(), tmp_path / "dashboard.log") as base:
+        top = get_json(f"{base}/api/views/locations/top?hours=24&limit=10")
+        assert top["rows"][0]["key"] == {"location": PHISH}  # scripts get the value
+        assert "<" not in json.dumps([r["label"] for r in top["rows"]]), top
+        page = browse(base, tmp_path, extra=top_chart)
+    assert not any("<a" in y for y in page["figure_y"]), page["figure_y"]
+    assert PHISH in page["ticks"], page["ticks"]  # drawn as its own text
+    assert page["chart_links"] == 0, page
+    assert page["hover"] is not None and PHISH in page["hover"], page
+    assert page["hover_links"] == 0, page
+
+
+def timed_get(url: str, timeout: float) -> tuple[int, float, str]:
+    """A GET's status, how long it took and its body (status 0: no answer in time)."""
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback
+            status, body = int(response.status), response.read().decode()
+    except urllib.error.HTTPError as e:
+        status, body = e.code, e.read().decode()
+    except OSError as e:
+        status, body = 0, str(e)
+    return status, time.monotonic() - started, body
+
+
+def test_a_busy_warehouse_is_a_quick_503_while_liveness_answers(
+    lane: Lane,
+    data: Data,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """A writer holds ACCESS EXCLUSIVE on ``batch_horizon``, which every chart read
+    needs: 45 concurrent reads all get a one-line 503 "busy" within the pool's wait bound
+    plus the statement timeout, while /healthz and /metrics answer within 1 s each, from
+    the monitor's last snapshot; once the lock goes, the charts read again (finding 4)."""
+    bound = POOL_WAIT_S + STATEMENT_TIMEOUT_S["postgres"] + 3  # 3 s: start-up and slack
+    paths = [
+        f"/api/views/{view}/{chart}?hours=24"
+        for view in ("locations", "hashtags", "languages")
+        for chart in ("hours", "top")
+    ]
+    with dashboard(lane.env(), tmp_path / "dashboard.log") as base:
+        status_of(base)  # the monitor has gathered once
+        probes: list[tuple[str, int, float]] = []
+        with Warehouse(lane.settings) as writer, writer.transaction() as cur:
+            cur.execute("LOCK TABLE batch_horizon IN ACCESS EXCLUSIVE MODE")
+            with ThreadPoolExecutor(45) as pool:
+                reads = [
+                    pool.submit(timed_get, base + paths[i % len(paths)], bound + 30)
+                    for i in range(45)
+                ]
+                while not all(r.done() for r in reads):
+                    for path in ("/healthz", "/metrics"):
+                        code, took, _ = timed_get(base + path, 5)
+                        probes.append((path, code, took))
+                    time.sleep(0.2)
+            answers = [r.result() for r in reads]
+            # The writer still holds the lock here: every read failed without it going.
+        after = get_json(base + paths[0])
+    slow = [(path, code, round(took, 2)) for path, code, took in probes if code != 200 or took >= 1]
+    assert len(probes) >= 10 and not slow, slow
+    assert {code for code, _, _ in answers} == {503}, answers
+    assert max(took for _, took, _ in answers) <= bound, sorted(t for _, t, _ in answers)
+    for _, _, body in answers:
+        assert json.loads(body)["kind"] == "busy", body
+        assert len(body.splitlines()) == 1 and "lambda_reader" not in body, body
+    assert after["horizon"] == data.horizon.isoformat() + "Z"  # reads again, lock gone

@@ -124,9 +124,14 @@ def data(lane: Lane) -> Data:
                     rows,
                 )
             cur.execute("INSERT INTO batch_horizon (horizon) VALUES (%s)", (data.horizon,))
-            # What the batch layer does with batch_view, in the same transaction.
+            # What the batch layer does with batch_view, in the same transaction: every
+            # whole day the rows span (the statement takes day-aligned bounds).
+            days = {
+                "since": min(r[0] for r in data.batch).replace(hour=0),
+                "until": max(r[0] for r in data.batch).replace(hour=0) + timedelta(days=1),
+            }
             for statement in statements(load_sql("batch_daily_rebuild", wh.dialect)):
-                cur.execute(statement)
+                cur.execute(statement, days)
     return data
 
 

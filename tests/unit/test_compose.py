@@ -612,6 +612,26 @@ def test_healthchecks_read_the_file_serve_keeps_fresh(monkeypatch: pytest.Monkey
         assert int(window[1]) >= 3 * serve_module.PROBE_INTERVAL_S, f"{name}: {window[0]}"
 
 
+@pytest.mark.parametrize("env", [{}, MOVED_PORTS], ids=["default-ports", "moved-ports"])
+def test_the_dashboard_answers_its_healthcheck_the_host_and_the_network(
+    env: dict[str, str],
+) -> None:
+    """The dashboard refuses a Host it does not know (DNS rebinding): the Host of its own
+    healthcheck's URL, the names a browser on the host uses for the published port
+    (whichever it is: the port is not checked) and its service name must all be known."""
+    from serving_layer.dashboard.app import allowed_hosts
+
+    service = resolved(local_project()["services"]["dashboard"], env)
+    environment = service["environment"]
+    settings = load_settings(**{k.lower(): v for k, v in environment.items()})
+    known = set(allowed_hosts(settings))
+    probe = re.search(r"https?://([^/'\"]+)/healthz", " ".join(service["healthcheck"]["test"]))
+    assert probe is not None, service["healthcheck"]
+    assert probe[1].rsplit(":", 1)[0] in known, (probe[1], known)
+    address, _ = _published(service)[int(environment["DASHBOARD_PORT"])]
+    assert {address, "localhost", "dashboard"} <= known, known
+
+
 def test_jobs_start_after_healthy_services_and_init() -> None:
     services = local_project()["services"]
     for name in INFRA:

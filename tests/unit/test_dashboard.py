@@ -3,26 +3,38 @@ endpoints against an in-memory implementation of :class:`DashboardReads`."""
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 import socket
+import threading
+import time
+import urllib.error
+import urllib.request
 from collections import defaultdict
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from lambda_common.errors import ConfigError, ServiceUnavailable
+from lambda_common.errors import ConfigError, QueryError, ServiceUnavailable
 from lambda_common.settings import Settings, load_settings
 from lambda_common.views import View, load_views
 from serving_layer.dashboard import documents
-from serving_layer.dashboard.app import SECURITY_HEADERS, create_app
+from serving_layer.dashboard.app import SECURITY_HEADERS, allowed_hosts, create_app
 from serving_layer.dashboard.command import address, check_port
+from serving_layer.dashboard.failures import INTERNAL_ERROR
 from serving_layer.dashboard.metrics import metric_families
 from serving_layer.dashboard.monitor import HealthMonitor, Snapshot
+from serving_layer.dashboard.pool import WarehouseBusy
 from serving_layer.dashboard.reads import HourRow, Hours, KeyRow, MicroBatch, NotSetUp, Top
 from serving_layer.status_checks import evaluate
 from serving_layer.status_meanings import MEANINGS, family
@@ -88,7 +100,8 @@ def client_for(
     settings: Settings, reads: InMemoryReads, snap: Snapshot | None = None
 ) -> TestClient:
     app = create_app(settings, reads, lambda: snap, lambda: NOW)
-    return TestClient(app)
+    # A Host the default DASHBOARD_ALLOWED_HOSTS admits, as a browser on this machine sends.
+    return TestClient(app, base_url="http://127.0.0.1:8050")
 
 
 def filled() -> InMemoryReads:
@@ -320,6 +333,7 @@ def test_empty_views_are_documents_not_errors(settings: Settings) -> None:
             "unavailable",
         ),
         (NotSetUp("the pipeline's tables and views are not created yet"), "not_set_up"),
+        (WarehouseBusy("the warehouse is busy: 16 reads are already waiting for it"), "busy"),
     ],
 )
 def test_warehouse_errors_are_one_line_json(
@@ -332,13 +346,61 @@ def test_warehouse_errors_are_one_line_json(
         assert response.json() == {"error": str(failure), "kind": kind}
 
 
-def test_bad_requests(settings: Settings) -> None:
+def test_status_codes_say_what_went_wrong(settings: Settings) -> None:
+    """404 for what does not exist, 400 for a bad parameter (finding 12: not FastAPI's
+    422), each one line of JSON that never echoes the value sent."""
     client = client_for(settings, filled())
-    missing = client.get("/api/views/nope/hours")
-    assert missing.status_code == 404
-    assert missing.json()["error"].startswith("unknown view 'nope'")
-    assert client.get("/api/views/locations/hours?hours=0").status_code == 422
-    assert client.get("/api/views/locations/top?limit=100000").status_code == 422
+    for path, code in (
+        ("/api/views/nope/hours", 404),
+        ("/api/nope", 404),
+        ("/api/views/locations/hours?hours=0", 400),
+        ("/api/views/locations/hours?hours=many", 400),
+        ("/api/views/locations/top?limit=100000", 400),
+        ("/api/speed?limit=-1", 400),
+    ):
+        response = client.get(path)
+        assert response.status_code == code, (path, response.status_code, response.text)
+        body = response.json()
+        assert set(body) == {"error", "kind"} and "\n" not in body["error"], (path, body)
+        assert "many" not in body["error"] and "100000" not in body["error"], body
+    missing = client.get("/api/views/nope/hours").json()
+    assert missing["error"].startswith("unknown view 'nope'") and missing["kind"] == "not_found"
+    bad = client.get("/api/views/locations/hours?hours=0").json()
+    assert bad["error"].startswith("invalid parameter hours: ") and bad["kind"] == "bad_request"
+    assert client.post("/api/speed").status_code == 405
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        KeyError("location"),
+        IndexError("tuple index out of range"),
+        ZeroDivisionError("division by zero"),
+    ],
+)
+def test_a_bug_is_a_500_with_one_line_and_the_traceback_in_the_log_only(
+    settings: Settings, failure: Exception, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stray ``KeyError`` or ``IndexError`` is a bug of the dashboard, not an unknown
+    view (finding 12): 500, one line that says nothing of the exception, its traceback in
+    the log."""
+    client = client_for(settings, InMemoryReads(failure=failure))
+    for path in ("/api/views/locations/hours", "/api/views/hashtags/top", "/api/speed"):
+        with caplog.at_level(logging.ERROR, logger="serving_layer.dashboard"):
+            response = client.get(path)
+        assert response.status_code == 500, (path, response.status_code)
+        assert response.json() == {"error": INTERNAL_ERROR, "kind": "internal"}
+        assert str(failure) not in response.text
+        # The security headers go on error answers too.
+        assert response.headers["x-content-type-options"] == "nosniff"
+    assert "Traceback" in caplog.text and type(failure).__name__ in caplog.text
+
+
+def test_a_read_the_warehouse_refuses_is_a_500_with_its_one_line(settings: Settings) -> None:
+    failure = QueryError('dashboard read dashboard_top failed: column "location" does not exist')
+    response = client_for(settings, InMemoryReads(failure=failure)).get("/api/views/locations/top")
+    assert response.status_code == 500
+    assert response.json() == {"error": str(failure), "kind": "error"}
 
 
 def test_page_assets_metrics_and_headers(settings: Settings) -> None:
@@ -393,3 +455,156 @@ def test_a_taken_port_fails_naming_the_setting() -> None:
 def test_status_facts_replace_keeps_partition_lag() -> None:
     p = replace(healthy().kafka.partitions[0], committed=None)
     assert p.lag == p.end - p.beginning
+
+
+# Labels reach Plotly as text ---------------------------------------------------------
+
+PHISH = '<a href="https://phish.example/login">x</a>'
+OVERLAY = '<span style="position:fixed;top:0">&amp; pay here</span>'
+
+
+def test_labels_for_plotly_are_text_not_markup() -> None:
+    """Plotly draws a subset of HTML in any text it is given (links, styled spans): a key
+    reaches the page's charts only as its ``label``, with ``<``, ``>`` and ``&`` escaped
+    (finding 8). Scripts still get the value as it is under ``key``."""
+    view = next(v for v in load_views() if v.name == "locations")
+    top = Top(3, (KeyRow((PHISH,), 2), KeyRow((OVERLAY,), 1)))
+    doc = documents.top_document(view, top, datetime(2026, 11, 24), 2)
+    assert [r["label"] for r in doc["rows"]] == [
+        '&lt;a href="https://phish.example/login"&gt;x&lt;/a&gt;',
+        '&lt;span style="position:fixed;top:0"&gt;&amp;amp; pay here&lt;/span&gt;',
+    ]
+    assert doc["rows"][0]["key"] == {"location": PHISH}
+    assert documents.plotly_text(None) == "" and documents.plotly_text("Paris") == "Paris"
+
+
+def test_the_top_endpoint_sends_no_markup_to_the_page(settings: Settings) -> None:
+    reads = InMemoryReads()
+    hour = NOW.replace(minute=0)
+    reads.cells["locations"][(hour, (PHISH,))] = 5
+    reads.cells["locations"][(hour, (OVERLAY,))] = 3
+    rows = client_for(settings, reads).get("/api/views/locations/top").json()["rows"]
+    labels = json.dumps([r["label"] for r in rows])
+    assert "<" not in labels and ">" not in labels, labels
+    assert {r["key"]["location"] for r in rows} == {PHISH, OVERLAY}
+
+
+# The Host header ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["evil.example", "evil.example:8050", "127.0.0.1.evil.example", "localhost.evil", "[::2]"],
+)
+def test_another_host_is_refused(settings: Settings, host: str) -> None:
+    """DNS rebinding: a page of evil.example whose name now resolves to 127.0.0.1 may not
+    read the dashboard (finding 9): every path, /healthz and /metrics included, answers 400
+    with one line unless the Host is one DASHBOARD_ALLOWED_HOSTS names."""
+    client = client_for(settings, filled(), snapshot(settings))
+    paths = ("/", "/api/views", "/api/views/locations/top", "/api/status", "/metrics", "/healthz")
+    for path in paths:
+        response = client.get(path, headers={"Host": host})
+        assert response.status_code == 400, (path, response.status_code)
+        assert response.text == "Invalid host header", response.text
+        assert response.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize(
+    "host", ["localhost", "localhost:8050", "LocalHost:9999", "127.0.0.1", "[::1]:8050"]
+)
+def test_the_loopback_names_are_allowed_on_any_port(settings: Settings, host: str) -> None:
+    client = client_for(settings, filled())
+    assert client.get("/api/views/locations/top", headers={"Host": host}).status_code == 200
+
+
+def test_the_allowed_hosts_are_the_setting_and_the_listening_address(settings: Settings) -> None:
+    named = settings.model_copy(update={"dashboard_allowed_hosts": "dash.example.com"})
+    client = client_for(named, filled())
+    assert client.get("/healthz", headers={"Host": "dash.example.com:80"}).status_code == 200
+    assert client.get("/healthz", headers={"Host": "localhost"}).status_code == 400
+    assert allowed_hosts(named) == ("dash.example.com", "127.0.0.1")  # DASHBOARD_HOST's
+    for listen, extra in (
+        ("0.0.0.0", ()),  # noqa: S104 - every interface, as in a container
+        ("::", ()),
+        ("::1", ("[::1]",)),
+        ("10.1.2.3", ("10.1.2.3",)),
+    ):
+        moved = named.model_copy(update={"dashboard_host": listen})
+        assert allowed_hosts(moved) == ("dash.example.com", *extra), listen
+
+
+# Liveness while the warehouse holds reads up -------------------------------------------
+
+
+class BlockedReads(InMemoryReads):
+    """Every read waits until ``gate`` is set, as reads do behind a lock the batch layer
+    holds; ``entered`` counts the reads waiting."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.entered = 0
+        self._count = threading.Lock()
+
+    def _check(self) -> None:
+        with self._count:
+            self.entered += 1
+        self.gate.wait(30)
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """``app`` under uvicorn on a free loopback port, as ``make dashboard`` serves it."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn never started"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        listener.close()
+
+
+def timed_get(url: str, timeout: float) -> tuple[int, float]:
+    """The status of a GET and how long it took (status 0: no answer in ``timeout``)."""
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback
+            status = int(response.status)
+    except urllib.error.HTTPError as e:
+        status = e.code
+    except OSError:
+        status = 0
+    return status, time.monotonic() - started
+
+
+def test_liveness_and_metrics_answer_while_every_read_hangs(settings: Settings) -> None:
+    """45 chart reads stuck behind the warehouse fill the server's worker threads;
+    /healthz and /metrics still answer within 1 s each, from the monitor's snapshot
+    (finding 4)."""
+    reads = BlockedReads()
+    app = create_app(settings, reads, lambda: snapshot(settings), lambda: NOW)
+    with serving(app) as base, ThreadPoolExecutor(45) as pool:
+        try:
+            stuck = [
+                pool.submit(timed_get, f"{base}/api/views/locations/hours", 40) for _ in range(45)
+            ]
+            deadline = time.monotonic() + 10
+            while reads.entered < 40 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            # Every worker thread (anyio's 40) is taken by a read that waits.
+            assert reads.entered >= 40, reads.entered
+            for path in ("/healthz", "/metrics", "/api/status", "/healthz", "/metrics"):
+                status, took = timed_get(base + path, 5)
+                assert (status, took < 1.0) == (200, True), (path, status, took)
+        finally:
+            reads.gate.set()
+        assert all(f.result()[0] in (200, 503) for f in stuck)

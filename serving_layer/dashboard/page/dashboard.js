@@ -102,6 +102,8 @@ function drawTop(card, doc) {
     return;
   }
   chart.style.display = "";
+  // r.label is the server's Plotly-safe text (markup escaped); r.key's raw values must
+  // never reach Plotly, which draws HTML-like markup in any text (links, styled spans).
   const rows = doc.rows.slice().reverse();
   Plotly.react(chart, [{
     type: "bar", orientation: "h", marker: { color: "#4a6fa5" },
