@@ -16,6 +16,9 @@ BATCH_RATIO = 0.6
 # freshness rate.
 SPEED_KEPT_UP = 25_000
 FRESHNESS_P95_S = 2.0
+# A batch cycle of the same new events with the largest history in the warehouse, over
+# the same cycle with none (batch-history's median seconds).
+HISTORY_GROWTH = 1.25
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ def judge(
     producer_rows: list[dict[str, Any]],
     batch_rows: list[dict[str, Any]],
     speed: dict[str, Any] | None,
+    history_rows: list[dict[str, Any]] | None = None,
 ) -> list[Goal]:
     """The goals the run measured (a part left out by BENCH_ONLY is not judged)."""
     goals = []
@@ -92,4 +96,24 @@ def judge(
                 fresh["p95_s"] <= FRESHNESS_P95_S,
             )
         )
+    history = _history_goal(history_rows or [])
+    if history is not None:
+        goals.append(history)
     return goals
+
+
+def _history_goal(rows: list[dict[str, Any]]) -> Goal | None:
+    """The cycle with the largest history over the cycle on an empty warehouse; None
+    unless the run measured both."""
+    empty = [r for r in rows if r["history_rows"] == 0]
+    largest = max(rows, key=lambda r: r["history_rows"], default=None)
+    if not empty or largest is None or largest["history_rows"] == 0:
+        return None
+    growth = largest["median_s"] / empty[0]["median_s"]
+    return Goal(
+        "batch cycle vs history",
+        f"<= {HISTORY_GROWTH:.2f}x empty warehouse's",
+        f"{growth:.2f}x at {largest['history_rows']:,} rows "
+        f"({largest['median_s']:.1f} vs {empty[0]['median_s']:.1f} s)",
+        growth <= HISTORY_GROWTH,
+    )

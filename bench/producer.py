@@ -27,6 +27,7 @@ from typing import Any
 from bench import (
     add_ratios,
     batch,
+    batch_history,
     batch_scale,
     goals,
     ingestion_argv,
@@ -42,7 +43,7 @@ from lambda_common.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 # BENCH_ONLY's parts, in the order they run; all by default.
-PARTS = ("producer", "batch", "batch-scale", "speed", "speed-cluster", "serving")
+PARTS = ("producer", "batch", "batch-scale", "batch-history", "speed", "speed-cluster", "serving")
 START, END = "2026-11-14T00:00:00Z", "2026-11-21T00:00:00Z"
 
 
@@ -220,12 +221,14 @@ def main() -> int:
     scale_rows: list[dict[str, Any]] = []
     if "batch-scale" in only:
         scale_rows = batch_scale.run(settings, batch_events, batch_repeats)
+    history = batch_history.run_from_env(settings) if "batch-history" in only else None
+    history_rows: list[dict[str, Any]] = history["rows"] if history else []
     speed_result = speed.run(settings) if "speed" in only else None
     cluster_result = speed_cluster.run(settings) if "speed-cluster" in only else None
     serving_result = serving.run(settings) if "serving" in only else None
     header = ("benchmark", "contender", "median", "spread (min-max)", "ratio")
     print(f"{header[0]:<20} {header[1]:<36} {header[2]:>12} {header[3]:>22} {header[4]:>8}")
-    for r in rows + batch_rows + scale_rows:
+    for r in rows + batch_rows + scale_rows + history_rows:
         spread = f"{r['min']:,.0f}-{r['max']:,.0f}"
         print(
             f"{r['benchmark']:<20} {r['contender']:<36} {r['median']:>12,.0f} "
@@ -233,6 +236,8 @@ def main() -> int:
         )
     if scale_rows:
         print(batch_scale.note(scale_rows))
+    if history is not None:
+        print("\n".join(batch_history.lines(history)))
     if speed_result is not None:
         f = speed_result["freshness"]
         print(
@@ -302,7 +307,7 @@ def main() -> int:
                 f"  {q['endpoint']:<44} p50 {q['p50_ms']:6.1f} ms  p95 {q['p95_ms']:6.1f} ms  "
                 f"(min {q['min_ms']:.1f}, max {q['max_ms']:.1f}, {q['runs']} runs)"
             )
-    judged = goals.judge(rows, batch_rows, speed_result)
+    judged = goals.judge(rows, batch_rows, speed_result, history_rows)
     if judged:
         print("\ngoals (the project's targets; a missed one is profiled in the README):")
         print("\n".join(g.line() for g in judged))
@@ -312,10 +317,11 @@ def main() -> int:
             {
                 "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "machine": machine(),
-                "results": rows + batch_rows + scale_rows,
+                "results": rows + batch_rows + scale_rows + history_rows,
                 "speed": speed_result,
                 "speed_cluster": cluster_result,
                 "batch_rss_by_volume": rss_rows,
+                "batch_history": history,
                 "serving": serving_result,
                 "goals": [asdict(g) for g in judged],
             },

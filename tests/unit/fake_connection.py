@@ -32,7 +32,7 @@ class FakeCursor:
     def __init__(self, conn: FakeConnection) -> None:
         self.conn = conn
         self.rows: list[tuple[Any, ...]] = []
-        self.rowcount = -1
+        self.rowcount = -1  # psycopg2's "not known": no statement here affects rows
 
     def execute(self, statement: object, params: Any = None) -> None:
         text = render(statement)

@@ -1,6 +1,7 @@
 """The benchmarks' own logic without the local stack: BENCH_ONLY's parts, the landing
 processes a batch-scale run implies, the cluster's ladder beside local[*]'s, and the
-cluster stopped whether the speed job runs or fails, the replay contenders' file."""
+cluster stopped whether the speed job runs or fails, the replay contenders' file, the
+batch-history part's sizes, log parsing, seeding SQL and growing lane, and the goals."""
 
 from __future__ import annotations
 
@@ -12,12 +13,21 @@ from typing import Any, ClassVar
 
 import pytest
 
-from bench import goals, producer, speed, speed_cluster
+from bench import batch_history, goals, history_seed, producer, speed, speed_cluster
 from bench.batch_scale import landing_processes
 from ingestion.replay import parse_lines
-from lambda_common.contract import Event
+from lambda_common.contract import (
+    MAX_HASHTAG_CHARS,
+    MAX_LOCATION_CHARS,
+    Event,
+    normalize_hashtags,
+    normalize_lang,
+    normalize_location,
+)
 from lambda_common.errors import BenchmarkError
 from lambda_common.settings import Settings, load_settings
+from lambda_common.warehouse import Warehouse
+from tests.unit.fake_connection import FakeConnection
 
 
 def test_bench_only_defaults_to_every_part_and_refuses_an_unknown_one(
@@ -225,3 +235,228 @@ def test_goals_skip_the_parts_the_run_left_out_and_meet_at_the_boundary() -> Non
     ]
     assert all(g.met for g in judged)
     assert goals.judge([], [], None) == []
+
+
+def _history_row(rows: int, median_s: float) -> dict[str, Any]:
+    return {"benchmark": batch_history.BENCHMARK, "history_rows": rows, "median_s": median_s}
+
+
+def test_the_history_goal_compares_the_largest_history_with_the_empty_warehouse() -> None:
+    rows = [_history_row(0, 8.0), _history_row(20_000_000, 12.0), _history_row(5_000_000, 9.0)]
+    (goal,) = goals.judge([], [], None, rows)
+    assert goal.name == "batch cycle vs history"
+    assert goal.achieved == "1.50x at 20,000,000 rows (12.0 vs 8.0 s)"
+    assert not goal.met and "MISSED" in goal.line()
+    # At the boundary, 1.25x, the goal is met.
+    (goal,) = goals.judge([], [], None, [_history_row(0, 8.0), _history_row(1000, 10.0)])
+    assert goal.met and goal.achieved.startswith("1.25x at 1,000 rows")
+
+
+def test_the_history_goal_needs_the_empty_warehouse_and_a_history() -> None:
+    assert goals.judge([], [], None, [_history_row(0, 8.0)]) == []
+    assert goals.judge([], [], None, [_history_row(5_000_000, 8.0)]) == []
+    assert goals.judge([], [], None, []) == []
+
+
+def test_history_sizes_are_ascending_distinct_and_start_empty() -> None:
+    assert batch_history.sizes("0,5000000,20000000") == [0, 5_000_000, 20_000_000]
+    assert batch_history.sizes(" 1_000_000, 0,200000,0,") == [0, 200_000, 1_000_000]
+    with pytest.raises(BenchmarkError, match="must include 0"):
+        batch_history.sizes("5000000,20000000")
+    with pytest.raises(BenchmarkError, match="expected row counts"):
+        batch_history.sizes("0,5M")
+
+
+def test_the_cycles_rebuilt_line_is_read_from_its_log() -> None:
+    log = (
+        "2026-12-06 20:10:01,000 INFO batch_layer.cycle: landed 3 objects in 2.0s\n"
+        "2026-12-06 20:10:04,000 INFO batch_layer.load: rebuilt 9 hours (118,043 raw rows) "
+        "of 3 views in 0.4s\n"
+        "2026-12-06 20:10:05,000 INFO batch_layer.load: rebuilt 1 hour (1 raw row) of 1 view\n"
+    )
+    assert batch_history.touched(log) == {"hours": 1, "rows": 1, "views": 1}
+    assert batch_history.touched(log.rsplit("\n", 2)[0]) == {
+        "hours": 9,
+        "rows": 118_043,
+        "views": 3,
+    }
+    assert batch_history.touched("batch cycle: 100,000 events landed") is None
+
+
+def test_the_history_table_says_n_a_where_the_cycle_did_not_say() -> None:
+    row = {
+        "history_rows": 5_000_000,
+        "median_s": 9.0,
+        "min_s": 8.5,
+        "max_s": 9.75,
+        "median": 11_111.1,
+        "cycle_vs_empty": 1.125,
+        "rebuild_s": 41.26,
+        "touched_hours": None,
+        "touched_rows": None,
+        "seed_s": 30.2,
+        "analyze_s": 1.0,
+    }
+    result = {
+        "events": 100_000,
+        "duplicates": 0.05,
+        "late": 0.1,
+        "repeats": 3,
+        "rows_per_hour": 13_889,
+        "anchor": "2026-12-06T20:00:00",
+        "part_s": 750.0,
+        "rows": [row, {**row, "touched_hours": 8, "touched_rows": 111_500, "seed_s": None}],
+    }
+    lines = batch_history.lines(result)
+    assert "100,000 new events a cycle (5% duplicates, 10% late), median of 3" in lines[0]
+    assert lines[1].endswith(
+        "13,889 rows an hour back from 2026-12-06T20:00:00; the part took 12.5 min"
+    )
+    assert lines[3].split() == [
+        "5,000,000",
+        "9.0",
+        "(8.5-9.8)",
+        "11,111",
+        "1.12x",
+        "41.3",
+        "n/a",
+        "n/a",
+        "31",
+        "s",
+    ]
+    assert lines[4].split()[6:] == ["8", "111,500", "-"]
+
+
+def test_the_history_vocabularies_are_keys_a_load_could_have_written() -> None:
+    vocab = history_seed.vocabularies()
+    places = vocab["places"]
+    assert len(places) >= 200 and len(set(places)) == len(places)
+    assert all(normalize_location(p) == p and len(p) <= MAX_LOCATION_CHARS for p in places)
+    assert "(unknown)" not in places  # the seed writes it apart, for about 11% of rows
+    assert all(normalize_lang(lang) == lang for lang in vocab["langs"])
+    assert vocab["langs"].count("en") == 55 and "(unknown)" in vocab["langs"]
+    tags = vocab["hashtags"]
+    assert normalize_hashtags(tags) == tuple(tags)  # distinct, lower-case, no '#'
+    assert all(len(t) <= MAX_HASHTAG_CHARS for t in tags)
+    # A tweet's tags are TAG_STEP apart in the list: distinct while it is long enough.
+    assert len(tags) > 2 * history_seed._TAG_STEP
+
+
+def test_history_density_spreads_the_largest_size_over_the_days() -> None:
+    assert history_seed.rows_per_hour(20_000_000, 60) == 13_889
+    assert history_seed.rows_per_hour(1_000_000, 60) == 695
+    assert history_seed.rows_per_hour(0, 60) == 1
+
+
+@pytest.mark.parametrize("with_event_hour", [False, True])
+def test_the_seed_fills_raw_hashtags_event_hour_only_where_it_exists(
+    with_event_hour: bool,
+) -> None:
+    column_check = history_seed._HASHTAG_EVENT_HOUR
+    conn = FakeConnection({column_check: [(1 if with_event_hour else 0,)]})
+    warehouse = Warehouse(load_settings())
+    warehouse._conn = conn  # type: ignore[assignment]
+    anchor = datetime(2026, 12, 6, 20)
+    history_seed.seed(warehouse, anchor, 200, 1000, per_hour=10, partitions=3)
+    check, tweets, hashtags, *analyze = conn.executed
+    assert check[0] == column_check
+    assert tweets[0].lstrip().startswith("INSERT INTO raw_tweets (")
+    columns = '"tweet_id", "hashtag", "event_hour"' if with_event_hour else '"tweet_id", "hashtag"'
+    assert hashtags[0].lstrip().startswith(f"INSERT INTO raw_hashtags ({columns})")
+    assert ("date_trunc('hour'" in hashtags[0]) is with_event_hour
+    assert [text for text, _ in analyze] == ["ANALYZE raw_tweets", "ANALYZE raw_hashtags"]
+    params = tweets[1]
+    assert (params["anchor"], params["first"], params["last"]) == (anchor, 200, 1000)
+    assert params["per_hour"] == 10 and params["partitions"] == 3
+    assert hashtags[1] is params  # both tables from the same rows
+    # Values are bound, never formatted in: no place name is in the statement's text.
+    assert "London" not in tweets[0] and "%(places)s" in tweets[0]
+
+
+def test_the_history_lane_grows_from_one_size_to_the_next(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no developer .env
+    settings = load_settings()
+    lane = batch_history.Lane("bench_history_1", settings, {"LOG_LEVEL": "WARNING"})
+    state: dict[str, Any] = {"horizon": None, "raw": 0}
+    calls: list[tuple[Any, ...]] = []
+
+    @contextmanager
+    def fresh_lane(s: Settings, kind: str, **options: Any) -> Iterator[Any]:
+        assert kind == "history" and options == {"tables": True}
+        yield lane
+
+    class NoWarehouse:
+        def __init__(self, s: Settings) -> None:
+            pass
+
+        def __enter__(self) -> NoWarehouse:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+    def seed(wh: Any, anchor: datetime, first: int, last: int, **kw: int) -> Any:
+        calls.append(("seed", first, last, kw["per_hour"]))
+        state["raw"] += last - first
+        return history_seed.SeedResult(last - first, (last - first) // 2, 1.5, 0.5)
+
+    def produce(lane: Any, events: int, seed: int, start: datetime, end: datetime) -> None:
+        calls.append(("produce", events, seed))
+        state["raw"] += events
+
+    cycle_seconds = iter([1.0, 10.0, 12.0, 11.0, 14.0, 15.0, 16.0])
+
+    def run(argv: list[str], env: dict[str, str], what: str) -> tuple[float, str]:
+        command = argv[-1]
+        calls.append((command, env["LOG_LEVEL"]))
+        if command == "once":
+            state["horizon"] = datetime(2026, 12, 6, 20)
+            return next(cycle_seconds), "INFO x: rebuilt 7 hours (5,000 raw rows) of 3 views"
+        return 3.0, ""
+
+    monkeypatch.setattr(batch_history, "fresh_lane", fresh_lane)
+    monkeypatch.setattr(batch_history, "Warehouse", NoWarehouse)
+    monkeypatch.setattr(history_seed, "hashtags_have_event_hour", lambda wh: True)
+    monkeypatch.setattr(history_seed, "seed", seed)
+    monkeypatch.setattr(batch_history, "produce", produce)
+    monkeypatch.setattr(batch_history, "_run", run)
+    monkeypatch.setattr(batch_history, "_horizon", lambda lane: state["horizon"])
+    monkeypatch.setattr(batch_history, "_count", lambda lane, table: state["raw"])
+
+    result = batch_history.run(settings, [0, 200, 1000], 100, 2, 60)
+    per_hour = history_seed.rows_per_hour(1000, 60)
+    assert calls == [
+        # The empty warehouse: the first cycle sets the horizon, once.
+        ("produce", batch_history.WARM_UP_EVENTS, 1),
+        ("once", "WARNING"),
+        ("rebuild-views", "WARNING"),
+        ("produce", 100, 2),
+        ("once", "INFO"),
+        ("produce", 100, 3),
+        ("once", "INFO"),
+        # Each larger size adds the rows between it and the one before.
+        ("seed", 0, 200, per_hour),
+        ("rebuild-views", "WARNING"),
+        ("produce", 100, 4),
+        ("once", "INFO"),
+        ("produce", 100, 5),
+        ("once", "INFO"),
+        ("seed", 200, 1000, per_hour),
+        ("rebuild-views", "WARNING"),
+        ("produce", 100, 6),
+        ("once", "INFO"),
+        ("produce", 100, 7),
+        ("once", "INFO"),
+    ]
+    empty, small, large = result["rows"]
+    assert [r["history_rows"] for r in result["rows"]] == [0, 200, 1000]
+    assert empty["cycle_s"] == [10.0, 12.0] and empty["median_s"] == 11.0
+    assert empty["seed_s"] is None and small["seed_s"] == 1.5
+    assert large["median_s"] == 15.5 and large["cycle_vs_empty"] == pytest.approx(15.5 / 11)
+    assert large["ratio"] == pytest.approx(large["median"] / empty["median"])
+    assert large["raw_rows"] == 1000 + batch_history.WARM_UP_EVENTS + 4 * 100
+    assert (large["touched_hours"], large["touched_rows"], large["touched_views"]) == (7, 5000, 3)
+    assert large["rebuild_s"] == 3.0 and result["hashtags_event_hour"]
+    assert batch_history.REBUILD_ARGV == ("-m", "batch_layer", "rebuild-views")
