@@ -104,10 +104,10 @@ rebuild-views: venv ## Rebuild every batch view in full from the raw tables (a c
 	@$(PY) -m batch_layer rebuild-views
 
 batch-reset: venv ## After the topic was deleted and re-created: archive the old plans, start the group anew, land the new topic
-	@$(PY) -m batch_layer reset
+	@$(PY) -m batch_layer reset $(if $(YES),--yes)
 
 batch-ack-loss: venv ## Acknowledge the offset ranges retention deleted before they were landed (make status stops FAILing on them)
-	@$(PY) -m batch_layer ack-loss
+	@$(PY) -m batch_layer ack-loss $(if $(YES),--yes)
 
 speed: venv ## The Spark streaming job keeping every speed table (SPEED_TRIGGER, SPEED_CHECKPOINT, SPARK_MASTER: local[*] or spark://127.0.0.1:7077 after spark-up)
 	@$(PY) -m speed_layer

@@ -36,6 +36,7 @@ from batch_layer.target import (
     BatchTarget,
     Coverage,
     Incarnation,
+    LossKey,
     check_incarnation,
     check_recompute,
 )
@@ -285,10 +286,26 @@ class BatchWarehouse(BatchTarget):
             )
         return generation
 
-    def acknowledge_losses(self, topic: str, now: datetime) -> int:
+    def open_losses(self, topic: str) -> list[LossKey]:
+        rows = self.warehouse.query(self._one("losses_open"), {"topic": topic})
+        return [LossKey(int(g), int(p), int(f), int(la)) for g, p, f, la, _ in rows]
+
+    def acknowledge_losses(self, topic: str, now: datetime, losses: list[LossKey]) -> int:
+        count = 0
         with self.warehouse.transaction() as cur:
-            cur.execute(self._one("losses_acknowledge"), {"topic": topic, "now": now})
-            return int(cur.rowcount)
+            for loss in losses:
+                cur.execute(
+                    self._one("losses_acknowledge"),
+                    {
+                        "topic": topic,
+                        "now": now,
+                        "generation": loss.generation,
+                        "kafka_partition": loss.partition,
+                        "first_offset": loss.first,
+                    },
+                )
+                count += max(int(cur.rowcount), 0)
+        return count
 
     def _load(
         self,

@@ -23,7 +23,10 @@ from batch_layer.cycle import archive, real_services
 from batch_layer.landing import master_prefix, plans_prefix
 from batch_layer.load import BatchWarehouse
 from batch_layer.plan import TopicChanged
+from batch_layer.target import LossKey
+from lambda_common.broker import BATCH_GROUP_ID
 from lambda_common.errors import LambdaError
+from lambda_common.eventlog import open_event_log
 from lambda_common.objectstore import S3ObjectStore
 from lambda_common.settings import Settings
 from lambda_common.warehouse import Warehouse
@@ -80,15 +83,45 @@ def reset(settings: Settings) -> int:
     return generation
 
 
-def acknowledge_losses(settings: Settings) -> int:
-    """Mark the topic's recorded offset losses as seen; returns how many."""
+def open_losses(settings: Settings) -> list[LossKey]:
+    """The topic's recorded offset losses no operator has acknowledged yet."""
+    with Warehouse(settings) as warehouse:
+        batch = BatchWarehouse(settings, warehouse, S3ObjectStore(settings))
+        batch.ensure_schema()
+        return batch.open_losses(settings.kafka_topic)
+
+
+def acknowledge_losses(settings: Settings, losses: list[LossKey]) -> int:
+    """Mark exactly ``losses`` (the ones the operator was shown) as seen; returns how
+    many were still open. A loss recorded since stays open for the next look."""
     now = datetime.now(UTC)
     with Warehouse(settings) as warehouse:
-        services = real_services(settings, warehouse)
-        with services.log:
-            count = services.target.acknowledge_losses(settings.kafka_topic, now)
+        batch = BatchWarehouse(settings, warehouse, S3ObjectStore(settings))
+        count = batch.acknowledge_losses(settings.kafka_topic, now, losses)
     logger.info("acknowledged %d recorded offset losses of %s", count, settings.kafka_topic)
     return count
+
+
+def losses_preview(topic: str, losses: list[LossKey]) -> str:
+    """What ``make batch-ack-loss`` will acknowledge, a line per range."""
+    lines = [f"make batch-ack-loss acknowledges these {len(losses)} offset losses of {topic!r}:"]
+    return "\n".join(lines + [f"  {loss.line()}" for loss in losses])
+
+
+def reset_preview(settings: Settings) -> str:
+    """What ``make batch-reset`` would do, for the operator to confirm."""
+    topic = settings.kafka_topic
+    store = S3ObjectStore(settings)
+    store.check()
+    plans = len(store.list_keys(plans_prefix(topic)))
+    with open_event_log(settings, BATCH_GROUP_ID, client_id="lambda-batch") as log:
+        info = log.describe(topic)
+    return (
+        f"make batch-reset registers Kafka topic {topic!r} (id {info.topic_id}) as a new "
+        f"generation: {plans} plans of the old one are archived, the group's offsets are "
+        "forgotten and the next cycle lands the topic from its beginning (what was landed "
+        "stays in S3 and the warehouse)"
+    )
 
 
 def rebuild_views(settings: Settings) -> datetime | None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from batch_layer.cycle import run_cycle
 from batch_layer.plan import PartitionSet
 from lambda_common.errors import LambdaError
-from lambda_common.locks import exclusive_lock, private_lock_dir
+from lambda_common.locks import exclusive_lock, gate, private_lock_dir
 from lambda_common.retry import Backoff
 from lambda_common.settings import Settings
 from lambda_common.signals import stop_on_signals
@@ -56,6 +56,27 @@ def cycle_lock(
     return exclusive_lock(lock_path(settings, partitions), "batch process")
 
 
+def _gate_path(settings: Settings) -> Path:
+    """One gate per (brokers, topic, warehouse) on this machine, whatever the partitions."""
+    scope = f"{settings.kafka_bootstrap_servers}|{settings.kafka_topic}|{settings.warehouse.host}"
+    digest = hashlib.sha256(scope.encode()).hexdigest()[:16]
+    return private_lock_dir() / f"batch-cycles-{digest}.lock"
+
+
+def cycle_gate(settings: Settings) -> AbstractContextManager[None]:
+    """Held (shared) by every cycle of every batch process of this machine, so a
+    maintenance command waits for the cycles in progress and holds off new ones."""
+    return gate(_gate_path(settings), exclusive=False, holder="maintenance command")
+
+
+def maintenance_gate(settings: Settings) -> AbstractContextManager[None]:
+    """Held alone by a maintenance command (recompute, rebuild-views, reset, ack-loss):
+    it waits for this machine's cycles in progress, of every partition set, and the
+    batch processes' next cycles wait for it; the processes themselves keep running (the
+    warehouse's batch lock serialises writers on other machines)."""
+    return gate(_gate_path(settings), exclusive=True, holder="batch cycle in progress")
+
+
 def run_forever(
     settings: Settings,
     stop: threading.Event | None = None,
@@ -85,7 +106,8 @@ def run_forever(
     ):
         while not stop.is_set():
             try:
-                result = run_cycle(settings, only_partitions=only_partitions)
+                with cycle_gate(settings):
+                    result = run_cycle(settings, only_partitions=only_partitions)
             except Exception as e:
                 failures += 1
                 delay = rule.delay(failures)

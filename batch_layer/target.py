@@ -90,6 +90,23 @@ def check_recompute(topic: str, found: int, ledger: dict[str, int]) -> None:
         )
 
 
+@dataclass(frozen=True, order=True)
+class LossKey:
+    """One recorded loss as an operator is shown it: its key and range."""
+
+    generation: int
+    partition: int
+    first: int
+    last: int
+
+    def line(self) -> str:
+        """How ``make batch-ack-loss`` shows it."""
+        return (
+            f"generation {self.generation}, partition {self.partition}: offsets "
+            f"{self.first}..{self.last} ({self.last - self.first + 1:,})"
+        )
+
+
 class BatchTarget(ABC):
     """The batch layer's side of the warehouse."""
 
@@ -136,8 +153,12 @@ class BatchTarget(ABC):
         watermarks start anew. Returns the new generation."""
 
     @abstractmethod
-    def acknowledge_losses(self, topic: str, now: datetime) -> int:
-        """Mark the topic's recorded losses acknowledged; returns how many."""
+    def open_losses(self, topic: str) -> list[LossKey]:
+        """The topic's recorded losses no operator has acknowledged yet."""
+
+    @abstractmethod
+    def acknowledge_losses(self, topic: str, now: datetime, losses: list[LossKey]) -> int:
+        """Mark exactly ``losses`` (still open) acknowledged; returns how many."""
 
 
 Sums = tuple[int, int, int, int]
@@ -317,11 +338,20 @@ class InMemoryBatchTarget(BatchTarget):
         self.watermarks = {k: v for k, v in self.watermarks.items() if k[0] != topic}
         return generation
 
-    def acknowledge_losses(self, topic: str, now: datetime) -> int:
+    def open_losses(self, topic: str) -> list[LossKey]:
+        return sorted(
+            LossKey(loss.generation, loss.partition, loss.first, loss.last)
+            for loss, acknowledged in self.losses.values()
+            if loss.topic == topic and acknowledged is None
+        )
+
+    def acknowledge_losses(self, topic: str, now: datetime, losses: list[LossKey]) -> int:
         count = 0
-        for key, (loss, acknowledged) in list(self.losses.items()):
-            if loss.topic == topic and acknowledged is None:
-                self.losses[key] = (loss, now)
+        for shown in losses:
+            key = (topic, shown.generation, shown.partition, shown.first)
+            entry = self.losses.get(key)
+            if entry is not None and entry[1] is None:
+                self.losses[key] = (entry[0], now)
                 count += 1
         return count
 

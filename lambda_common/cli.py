@@ -24,9 +24,9 @@ def confirm(what: str, *, yes: bool, flag: str = "--yes (YES=1 with make)") -> N
     """
     if yes:
         return
-    if not sys.stdin.isatty():
-        raise NotConfirmed(f"{what.splitlines()[0]}: not confirmed (no terminal); pass {flag}")
     print(what, file=sys.stderr)
+    if not sys.stdin.isatty():
+        raise NotConfirmed(f"not confirmed (no terminal): nothing was changed; pass {flag}")
     answer = input("type yes to go on: ").strip().lower()
     if answer != "yes":
         raise NotConfirmed("not confirmed: nothing was changed")

@@ -12,6 +12,7 @@ own, mode 0700 (``private_lock_dir``), so no other local user can hold them to b
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import stat
 import tempfile
@@ -20,6 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from lambda_common.errors import StackError
+
+logger = logging.getLogger(__name__)
 
 
 def private_lock_dir() -> Path:
@@ -67,6 +70,32 @@ def exclusive_lock(path: Path, holder: str) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise StackError(f"another {holder} is running (lock {path})") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def gate(path: Path, *, exclusive: bool, holder: str) -> Iterator[None]:
+    """A lock many holders may share (``exclusive=False``) or one may hold alone
+    (``exclusive=True``), waiting for the other side rather than failing: shared by every
+    batch cycle of this machine, held alone by a maintenance command, so either waits for
+    the other to finish (logged once, naming ``holder``, when it has to wait)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as e:
+        raise StackError(f"cannot open the lock {path}: {e.strerror}") from e
+    mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+    try:
+        try:
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logger.info("waiting for the %s to finish (lock %s)", holder, path)
+            fcntl.flock(fd, mode)
         try:
             yield
         finally:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import IO, Any, Literal, TextIO, TypeVar, cast
 
@@ -429,7 +429,9 @@ class Warehouse:
             self._discard()
 
     def query(
-        self, statement: str | sql.Composable, params: Sequence[Any] | None = None
+        self,
+        statement: str | sql.Composable,
+        params: Sequence[Any] | Mapping[str, Any] | None = None,
     ) -> list[tuple[Any, ...]]:
         """Run a read query in its own transaction and return all rows."""
         with self.transaction() as cur:

@@ -96,10 +96,14 @@ def test_a_re_created_topic_stops_the_batch_layer_until_reset_then_both_count(
     assert "was deleted and re-created" in line and "make batch-reset" in line, line
     assert _masters(settings) == before  # nothing rewritten
 
-    reset = run_module("batch_layer", "reset", env={**lane.env(), "LOG_LEVEL": "INFO"})
+    unasked = run_module("batch_layer", "reset", env=lane.env())
+    assert unasked.returncode == 1
+    assert "make batch-reset registers Kafka topic" in unasked.stderr
+    assert "not confirmed (no terminal)" in unasked.stderr
+    reset = run_module("batch_layer", "reset", "--yes", env={**lane.env(), "LOG_LEVEL": "INFO"})
     assert reset.returncode == 0, reset.stderr
     assert "generation 1" in reset.stderr
-    again = run_module("batch_layer", "reset", env=lane.env())
+    again = run_module("batch_layer", "reset", "--yes", env=lane.env())
     assert again.returncode == 1 and "nothing to reset" in again.stderr
 
     result = run_cycle(settings)
@@ -178,7 +182,11 @@ def test_retention_expiry_is_recorded_shown_and_acknowledged(lane: Lane) -> None
     assert status.returncode == 1
     assert "expired before the batch layer landed them" in status.stdout
 
-    ack = run_module("batch_layer", "ack-loss", env=lane.env())
+    unasked = run_module("batch_layer", "ack-loss", env=lane.env())
+    assert unasked.returncode == 1
+    shown = f"generation 0, partition 0: offsets {committed[0]}..{cut - 1}"
+    assert shown in unasked.stderr and "not confirmed (no terminal)" in unasked.stderr
+    ack = run_module("batch_layer", "ack-loss", "--yes", env=lane.env())
     assert ack.returncode == 0, ack.stderr
     status = run_module("serving_layer", "status", env=lane.env())
     assert "acknowledged" in status.stdout

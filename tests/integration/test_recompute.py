@@ -141,7 +141,7 @@ def test_the_recompute_command_asks_and_refuses_without_a_terminal(lane: Lane) -
         rows = int(wh.query("SELECT COUNT(*) FROM raw_tweets")[0][0])
     refused = run_module("batch_layer", "recompute", env=lane.env())
     assert refused.returncode == 1
-    assert "not confirmed (no terminal); pass --yes" in refused.stderr
+    assert "not confirmed (no terminal): nothing was changed; pass --yes" in refused.stderr
     assert f"make recompute clears raw_tweets ({rows} rows)" in refused.stderr
     with Warehouse(lane.settings) as wh:
         assert wh.query("SELECT COUNT(*) FROM raw_tweets")[0][0] == rows > 0

@@ -83,3 +83,55 @@ def test_the_batch_lock_lives_in_the_private_folder(
     path = lock_path(load_settings())
     assert path.parent == tmp_path / "lambda-tweets"
     assert path.name.startswith("batch-") and path.suffix == ".lock"
+
+
+def test_cycles_share_the_gate_and_a_maintenance_command_waits_for_them(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Finding 11: maintenance commands were not excluded by the i/n processes' cycles.
+    Every cycle of this machine shares the gate; a maintenance command holds it alone."""
+    import threading
+    import time
+
+    from batch_layer.schedule import cycle_gate, maintenance_gate
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    settings = load_settings()
+    events: list[str] = []
+    entered = threading.Event()
+
+    def maintenance() -> None:
+        with maintenance_gate(settings):
+            events.append("maintenance")
+            entered.set()
+
+    with cycle_gate(settings), cycle_gate(settings):  # two partition sets' cycles at once
+        waiting = threading.Thread(target=maintenance)
+        waiting.start()
+        time.sleep(0.3)
+        assert not entered.is_set()  # it waits for the cycles in progress
+        events.append("cycles done")
+    waiting.join(5)
+    assert events == ["cycles done", "maintenance"]
+
+
+def test_a_maintenance_command_takes_no_batch_process_lock(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Finding 11: `docker compose exec batch python -m batch_layer recompute` was refused
+    while the batch service ran, because both took the same process lock."""
+    from batch_layer import cli
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    ran: list[str] = []
+    monkeypatch.setattr(cli, "rebuild_views", lambda settings: ran.append("rebuild"))
+    with cycle_lock_all():
+        assert cli.main(["rebuild-views"]) == 0
+    assert ran == ["rebuild"]
+
+
+def cycle_lock_all():  # type: ignore[no-untyped-def]
+    """The lock a running `make batch` (every partition) holds for its lifetime."""
+    from batch_layer.schedule import cycle_lock
+
+    return cycle_lock(load_settings())

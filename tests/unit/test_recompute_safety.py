@@ -26,10 +26,13 @@ def test_another_topic_in_the_ledger_is_refused_whatever_was_found() -> None:
         check_recompute("tweetz", 4, {"tweets": 5})
 
 
-def test_confirm_without_a_terminal_refuses_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_confirm_without_a_terminal_shows_what_and_refuses(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr(cli.sys.stdin, "isatty", lambda: False, raising=False)
-    with pytest.raises(NotConfirmed, match=r"^make recompute clears x: not confirmed"):
+    with pytest.raises(NotConfirmed, match=r"^not confirmed \(no terminal\): nothing was"):
         confirm("make recompute clears x\nsecond line", yes=False)
+    assert capsys.readouterr().err == "make recompute clears x\nsecond line\n"  # shown whole
     confirm("anything", yes=True)  # --yes goes ahead
 
 
