@@ -8,7 +8,7 @@ import csv
 import io
 import json
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -27,6 +27,8 @@ from .helpers import Lane, run_module
 ODD = 'Tab\there "q" 🎉 \\N\nnext line'
 ODD_TAG = "straße_🎉"
 COLUMNS = ("event_hour", "location", "tweet_count", "followers_sum", "favorite_sum", "retweet_sum")
+# batch_daily_rebuild.sql rebuilds the days since <= day < until: here, every day.
+ALL_DAYS = {"since": date(2000, 1, 1), "until": date(2100, 1, 1)}
 
 
 class Data:
@@ -126,7 +128,7 @@ def data(lane: Lane) -> Data:
             cur.execute("INSERT INTO batch_horizon (horizon) VALUES (%s)", (data.horizon,))
             # What the batch layer does with batch_view, in the same transaction.
             for statement in statements(load_sql("batch_daily_rebuild", wh.dialect)):
-                cur.execute(statement)
+                cur.execute(statement, ALL_DAYS)
     return data
 
 

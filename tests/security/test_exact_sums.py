@@ -42,6 +42,8 @@ TOP = 2**63 - 1  # the largest count the contract allows
 PLACE = "Overflow City"
 TOO_LONG = "reason: field 'user_id' must be 1 to 256 characters"
 SUM_COLUMNS = ("followers_sum", "favorite_sum", "retweet_sum")
+# batch_daily_rebuild.sql rebuilds the days since <= day < until: here, every day.
+ALL_DAYS = {"since": date(2000, 1, 1), "until": date(2100, 1, 1)}
 
 
 def _top_event(tweet_id: str, at: datetime, user_id: str = "u") -> tuple[bytes, bytes]:
@@ -235,7 +237,7 @@ def test_a_warehouse_with_bigint_sums_is_widened_in_place_keeping_every_row(lane
             cur.execute("INSERT INTO speed_view VALUES (%s, 'Oslo', 1, 2, 3, 4)", (hour,))
             cur.execute("INSERT INTO batch_horizon VALUES (%s)", (hour - timedelta(hours=1),))
             for statement in statements(load_sql("batch_daily_rebuild", "postgres")):
-                cur.execute(statement)
+                cur.execute(statement, ALL_DAYS)
         before = sorted(wh.query("SELECT * FROM serving_view"))
         assert {_sum_types(lane)[("batch_view", c)] for c in SUM_COLUMNS} == {"bigint"}
         # An overflowing sum cannot be stored yet: what failed every publish.

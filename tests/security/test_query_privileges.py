@@ -90,7 +90,7 @@ def target(lane: Lane) -> Iterator[Target]:
         cur.execute(
             "INSERT INTO speed_languages VALUES (date_trunc('hour', now()), 'en', 1, 2, 3, 4)"
         )
-        cur.execute("INSERT INTO raw_hashtags VALUES ('1', 'python')")
+        cur.execute("INSERT INTO raw_hashtags VALUES ('1', 'python', date_trunc('hour', now()))")
         cur.execute("SELECT pg_backend_pid(), current_user")
         ((pid, writer),) = cur.fetchall()
     try:
