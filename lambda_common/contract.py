@@ -26,6 +26,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
+from itertools import accumulate
 from typing import Annotated, Any
 
 try:
@@ -39,6 +40,7 @@ __all__ = [
     "MAX_HASHTAG_CHARS",
     "MAX_LANG_CHARS",
     "MAX_LOCATION_CHARS",
+    "MAX_NESTING",
     "MAX_USER_ID_CHARS",
     "REQUIRED_FIELDS",
     "SOURCES",
@@ -137,6 +139,21 @@ _ECHO_CHARS = 60
 
 # JSON integers with more digits than this are >= 10**19 > 2**63, i.e. out of range.
 _MAX_COUNT_DIGITS = 19
+
+MAX_NESTING = 64
+"""The deepest a message may nest JSON arrays and objects (the event object itself is
+level 1). Checked on the bytes before either decoder runs: msgspec's and json's own
+limits follow whatever Python stack the caller left them (one accepted 992 levels, the
+other 989, both less when called deeper), so the batch and the speed layer could judge
+one crafted message differently. Far above any real event (hashtags: level 2)."""
+
+_TOO_DEEP = f"value is not valid JSON: nested too deeply (more than {MAX_NESTING} levels)"
+
+# For the depth scan: a JSON string (an unterminated one runs to the end, as a decoder
+# would read it), every byte but the four brackets, and each bracket's step.
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*+"?', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_DEPTH_STEP = tuple(1 if b in b"[{" else -1 if b in b"]}" else 0 for b in range(256))
 
 
 class EventError(ValueError):
@@ -548,12 +565,23 @@ def _parse_int(digits: str) -> int:
     return int(digits)
 
 
+def _too_deep(raw: bytes) -> bool:
+    """Whether ``raw`` nests arrays and objects deeper than :data:`MAX_NESTING` (brackets
+    inside strings do not count). In C but for a sum over the brackets alone, and only
+    when there are more opening brackets than the limit: two counts for a real event."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_NESTING:
+        return False
+    brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    return max(accumulate(map(_DEPTH_STEP.__getitem__, brackets)), default=0) > MAX_NESTING
+
+
 def parse_event(value: bytes | None, *, now: datetime | None = None) -> Event | Rejection:
     """Decide whether a raw Kafka message value is a valid event.
 
     Returns the :class:`Event`, or a :class:`Rejection` with a one-line reason when the
     value is absent or empty, not strict UTF-8, not JSON (including NaN/Infinity and
-    nesting too deep to decode), not an object, or breaks a rule of
+    arrays and objects nested deeper than :data:`MAX_NESTING`), not an object, or breaks
+    a rule of
     :func:`validate_event`. Never raises for any input value: a bad message must not stop
     the pipeline. (It does raise ``ValueError`` for a naive ``now``: that is a caller bug.)
     """
@@ -569,6 +597,8 @@ def parse_event(value: bytes | None, *, now: datetime | None = None) -> Event | 
         text = raw.decode("utf-8")  # strict: overlong forms and encoded surrogates fail
     except UnicodeDecodeError:
         return Rejection("value is not valid UTF-8")
+    if _too_deep(raw):  # before both paths, so that both judge it alike
+        return Rejection(_TOO_DEEP)
     # Fast path for the common case, a plainly valid event, decoded and type-checked in
     # C; anything else (or anything it is unsure of) goes the full way, through json and
     # validate_event, which names the reason.
@@ -577,8 +607,8 @@ def parse_event(value: bytes | None, *, now: datetime | None = None) -> Event | 
         return event
     try:
         obj = _decode_json(text)
-    except RecursionError:
-        return Rejection("value is not valid JSON: nested too deeply")
+    except RecursionError:  # within the limit, but called with the stack nearly used up
+        return Rejection(_TOO_DEEP)
     except json.JSONDecodeError as e:
         return Rejection(f"value is not valid JSON: {e.msg} at char {e.pos}")
     except ValueError as e:  # _NonStandardConstant, and anything else json refuses
@@ -667,6 +697,8 @@ def plain_event(
         value.decode("utf-8")  # strict, as parse_event: msgspec's own check is its own
     except UnicodeDecodeError:
         return None
+    if _too_deep(value):
+        return None  # parse_event rejects it
     return _plain_event(value, now, source)
 
 

@@ -311,6 +311,13 @@ class Settings(BaseSettings):
         "postgresql://lambda_reader:lambda-reader-local@localhost:5439/lambda"
     )
     query_password: OptionalSecret = None
+    # What QUERY_DSN's user may hold of the warehouse: at most this many connections at
+    # once (the role's CONNECTION LIMIT, which the local stack sets and an operator sets
+    # on Redshift), so readers can never take the connections the pipeline needs; and the
+    # statement timeout its sessions start with (a default for tools that set none: make
+    # query, make status and the dashboard set their own).
+    query_connection_limit: int = Field(20, ge=1, le=10_000)
+    query_statement_timeout: Duration = Field(60, ge=1, le=3600)
     redshift_iam_role: OptionalStr = None
 
     # Batch layer

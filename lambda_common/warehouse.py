@@ -33,9 +33,6 @@ Cursor = psycopg2.extensions.cursor
 
 T = TypeVar("T")
 
-# Any fixed 64-bit number; it only has to be the same in every process of the pipeline.
-SCHEMA_LOCK_KEY = 0x6C616D626461  # "lambda"
-
 # How long the serving view's DDL may wait for readers before ensure_schema gives up on it
 # for this run (milliseconds). Redshift's bound is statement_timeout, which counts planning
 # and WLM queueing too, so it gets more room; readers queue behind the DDL meanwhile.
@@ -170,10 +167,11 @@ class Warehouse:
         readers hold it that long, the old definition stays (a warning) until the next
         run. A missing view is created in any case (nobody can be reading it).
 
-        On PostgreSQL a transaction-level advisory lock keeps two concurrent starts from
-        racing on ``CREATE TABLE IF NOT EXISTS``; on Redshift a concurrent start may be
-        aborted (error 1023), and the whole transaction is run again. QUERY_DSN's user,
-        if it exists, is granted reads on the tables and views (and nothing else).
+        On PostgreSQL a lock on ``schema_lock``, a table QUERY_DSN's user cannot lock
+        (``schema_lock.sql`` says why), keeps two concurrent starts from racing on
+        ``CREATE TABLE IF NOT EXISTS``; on Redshift a concurrent start may be aborted
+        (error 1023), and the whole transaction is run again. QUERY_DSN's user, if it
+        exists, is granted reads on the tables and views (and nothing else).
 
         Tables created when the views' sums were ``bigint`` are brought to the contract's
         ``numeric(38,0)`` in the same transaction on PostgreSQL (rows kept). Redshift
@@ -252,8 +250,15 @@ class Warehouse:
                 self._run_file(cur, "raw_tweet_ids_fill")
 
     def _schema_lock(self, cur: Cursor) -> None:
-        if self.dialect == "postgres":
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
+        """Wait for any other process's schema check (PostgreSQL; see ``schema_lock.sql``)."""
+        if self.dialect != "postgres":
+            return
+        try:
+            self._run_file(cur, "schema_lock")
+        except (psycopg2.errors.UniqueViolation, psycopg2.errors.DuplicateTable) as e:
+            # Two first starts created schema_lock at once, and the other one committed
+            # first: the table exists now, so the whole transaction can run again.
+            raise TransientError(f"schema_lock was created concurrently: {one_line(e)}") from e
 
     def _view_state(self, cur: Cursor, name: str) -> tuple[bool, str | None]:
         """Whether the view ``name`` exists, and the SHA-256 recorded for it (if any)."""

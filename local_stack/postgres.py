@@ -184,7 +184,10 @@ class PostgresService(Service):
             "unix_socket_directories = ''\n"  # TCP only: no socket path length or permission issues
             "max_connections = 100\n"
             "shared_buffers = 128MB\n"
-            "logging_collector = off\n" + self._tls_conf()
+            "logging_collector = off\n"
+            # The default, written down: with it on, large objects would skip their
+            # privilege checks (and the reader could read or write any of them).
+            "lo_compat_privileges = off\n" + self._tls_conf()
         )
         self._own(conf)
         self._require_tls(postgres_tls(self.settings))
@@ -299,6 +302,7 @@ class PostgresService(Service):
         with contextlib.closing(self._admin_connect()) as conn:
             conn.autocommit = True  # CREATE DATABASE cannot run inside a transaction
             with conn.cursor() as cur:
+                self._check_connection_limit(cur)
                 cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (dsn.user,))
                 verb = "ALTER" if cur.fetchone() else "CREATE"
                 cur.execute(
@@ -322,19 +326,64 @@ class PostgresService(Service):
                 for statement in statements(load_sql("reader_database_setup", "postgres")):
                     cur.execute(statement)
 
+    def _check_connection_limit(self, cur: psycopg2.extensions.cursor) -> None:
+        """Refuse a QUERY_CONNECTION_LIMIT that would let readers hold more than half of
+        the connections the server keeps for roles other than the superuser."""
+        cur.execute(statements(load_sql("server_connections", "postgres"))[0])
+        row = cur.fetchone()
+        if row is None:
+            return
+        available = int(row[0]) - int(row[1])
+        limit = self.settings.query_connection_limit
+        if limit > available // 2:
+            raise StackError(
+                f"QUERY_CONNECTION_LIMIT={limit} would let readers hold more than half of "
+                f"the {available} connections PostgreSQL has for the pipeline and its "
+                f"readers (max_connections {row[0]}): give at most {available // 2}"
+            )
+
     def _ensure_reader(
         self, cur: psycopg2.extensions.cursor, user: str, password: str, dbname: str
     ) -> None:
-        """Create QUERY_DSN's user if missing, then (re)apply what it may do: log in and
-        connect to the pipeline's database, nothing more. Its reads of the tables are
+        """Create QUERY_DSN's user if missing, then (re)apply what it may do: log in,
+        with at most QUERY_CONNECTION_LIMIT connections and QUERY_STATEMENT_TIMEOUT as its
+        sessions' statement timeout, and connect to the pipeline's database, nothing
+        more. Settings it gave itself are dropped, in every database; no other database
+        lets it (or any role but the superuser) connect. Its reads of the tables are
         granted by the pipeline's role, which owns them (``Warehouse.ensure_schema``)."""
         cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,))
         if cur.fetchone() is None:
             cur.execute(sql.SQL("CREATE ROLE {}").format(sql.Identifier(user)))
             logger.info("created the reader role %s", user)
-        names = {"reader": sql.Identifier(user), "database": sql.Identifier(dbname)}
-        for statement in statements(load_sql("reader_role_setup", "postgres")):
-            cur.execute(sql.SQL(statement).format(**names), {"password": password})
+        reader = sql.Identifier(user)
+        params = {
+            "password": password,
+            "connection_limit": self.settings.query_connection_limit,
+            "statement_timeout_ms": self.settings.query_statement_timeout * 1000,
+        }
+        self._run_for(cur, "reader_role_setup", reader, sql.Identifier(dbname), params)
+        # RESET ALL above leaves what the role set for one database (ALTER ROLE ... IN
+        # DATABASE ... SET): a search_path set so would hide the tables from its sessions.
+        cur.execute(statements(load_sql("reader_role_databases", "postgres"))[0], {"reader": user})
+        for (database,) in cur.fetchall():
+            self._run_for(cur, "reader_role_database_reset", reader, sql.Identifier(database))
+        cur.execute(
+            statements(load_sql("reader_other_databases", "postgres"))[0], {"database": dbname}
+        )
+        for (database,) in cur.fetchall():
+            self._run_for(cur, "reader_other_database_revoke", reader, sql.Identifier(database))
+
+    @staticmethod
+    def _run_for(
+        cur: psycopg2.extensions.cursor,
+        name: str,
+        reader: sql.Identifier,
+        database: sql.Identifier,
+        params: dict[str, object] | None = None,
+    ) -> None:
+        """The statements of ``name`` with ``{reader}`` and ``{database}`` filled in."""
+        for statement in statements(load_sql(name, "postgres")):
+            cur.execute(sql.SQL(statement).format(reader=reader, database=database), params)
 
     def stop(self) -> None:
         if self.pid() is None:

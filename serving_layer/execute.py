@@ -17,6 +17,7 @@ import psycopg2.errors
 import psycopg2.extensions
 
 from lambda_common.errors import QueryError
+from lambda_common.sql import load_sql, statements
 from lambda_common.warehouse import Cursor, Warehouse
 from serving_layer.catalogue import DEFAULT_QUERY, load_query
 from serving_layer.guard import check_statement
@@ -43,16 +44,20 @@ def read_only_transaction(warehouse: Warehouse, *, timeout_s: float) -> Iterator
     """A cursor in a read-only transaction with a statement timeout, rolled back on error.
 
     psycopg2 opens the transaction with ``BEGIN READ ONLY`` (PostgreSQL and Redshift both
-    take it); ``SET LOCAL statement_timeout`` lasts until the transaction ends on both.
-    The connection's own setting is put back afterwards, so a caller that goes on writing
-    with the same :class:`Warehouse` can.
+    take it); ``SET LOCAL statement_timeout`` lasts until the transaction ends on both, and
+    on PostgreSQL ``standard_conforming_strings`` is set on for it, the reading
+    :func:`check_statement` relies on (``query_transaction.sql``). The connection's own
+    setting is put back afterwards, so a caller that goes on writing with the same
+    :class:`Warehouse` can.
     """
     conn = warehouse.connection()
     previous = conn.readonly
     conn.readonly = True
     try:
         with warehouse.transaction() as cur:
-            cur.execute("SET LOCAL statement_timeout = %s", (max(1, round(timeout_s * 1000)),))
+            params = {"ms": max(1, round(timeout_s * 1000))}
+            for statement in statements(load_sql("query_transaction", warehouse.dialect)):
+                cur.execute(statement, params)
             yield cur
     finally:
         if not conn.closed:
@@ -74,7 +79,7 @@ def run_query(
     error, attempted write, timeout), and ``ServiceUnavailable`` when the warehouse
     cannot be reached.
     """
-    check_statement(statement)
+    check_statement(statement, warehouse.dialect)
     started = time.monotonic()
     with read_only_transaction(warehouse, timeout_s=timeout_s) as cur:
         try:

@@ -3,96 +3,85 @@
 A friendly first refusal, not the protection: the query runs as QUERY_DSN's user, which
 can only read (see :mod:`serving_layer.execute`), so a text that slips past this check
 still cannot write or disturb the pipeline's sessions.
+
+The text is split as the warehouse's own scanner splits it (:mod:`serving_layer.sql_lexer`).
+It must hold one statement under every reading the warehouse could apply; a reading
+that cannot split the text at all (a literal left open, say) is one under which the
+warehouse refuses the whole text before running any of it, so only the warehouse's
+usual reading must succeed.
+
+* PostgreSQL: its defaults (``standard_conforming_strings`` on: a backslash in a plain
+  ``'...'`` string is an ordinary character), and the same with the setting off, which
+  any session may choose (``PGOPTIONS``, ``ALTER ROLE ... SET``). The query's
+  transaction also sets it on itself (:mod:`serving_layer.execute`).
+* Redshift: backslashes escape in every string (Amazon's ``QUOTE_LITERAL`` doubles them),
+  with ``E'``/``B'``/``X'``/``U&`` prefixes read as PostgreSQL reads them or as a name
+  and a plain string, and block comments nested or not: its documentation says neither.
+
+Reading each literal kind by a rule of its own is the point: a check that read every
+string alike let ``SELECT E'\\'', '\\'; COMMIT; ...`` hide its second statement.
 """
 
 from __future__ import annotations
 
-import re
-from itertools import product
-
 from lambda_common.errors import QueryError
+from serving_layer.sql_lexer import LexRules, SqlLexError, Token, tokenize
+from serving_layer.terminal import escape
 
 READ_ONLY_KEYWORDS = ("SELECT", "WITH", "VALUES", "TABLE", "SHOW", "EXPLAIN")
 """How a statement ``--sql`` accepts may begin (the transaction is read-only as well)."""
 
-# PostgreSQL's dollar-quote delimiter: a tag starts with a letter, ``_`` or any non-ASCII
-# character and goes on with those or digits (its lexer's ``dolq_start``/``dolq_cont``).
-# An ASCII-only reading once let ``$é$'$é$; COMMIT; DROP ...`` hide its second half.
-_DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_\u0080-\U0010ffff][A-Za-z0-9_\u0080-\U0010ffff]*)?\$")
+READINGS: dict[str, tuple[LexRules, ...]] = {
+    "postgres": (LexRules(), LexRules(standard_conforming_strings=False)),
+    "redshift": tuple(
+        LexRules(standard_conforming_strings=False, prefixed_literals=p, nested_comments=c)
+        for p in (True, False)
+        for c in (True, False)
+    ),
+}
+"""Per dialect, the readings a text must pass; the first is the warehouse's usual one."""
+
+_NOT_CODE = ("space", "comment")
 
 
-def _code_only(text: str, *, backslash: bool, nested: bool, dollar: bool) -> str:
-    """``text`` with string literals, quoted identifiers and comments blanked out.
+def check_statement(statement: str, dialect: str = "postgres") -> None:
+    """Refuse (``QueryError``, one line) anything but one statement that reads.
 
-    The flags pick one reading of the lexical rules where PostgreSQL settings and
-    Redshift differ (backslash escapes in strings, nested block comments, dollar
-    quoting); :func:`check_statement` tries every reading.
+    The text must be a single statement (trailing ``;`` are fine) beginning with one of
+    :data:`READ_ONLY_KEYWORDS`, under each of the dialect's :data:`READINGS`:
+    ``SELECT 1; COMMIT; DELETE ...`` would otherwise run its ``DELETE`` after the
+    read-only transaction ended.
     """
-    out: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        start = i
-        if c in "'\"":
-            i += 1
-            while i < n:
-                if backslash and c == "'" and text[i] == "\\":
-                    i += 2
-                elif text[i] == c:
-                    if text.startswith(c * 2, i):
-                        i += 2
-                    else:
-                        i += 1
-                        break
-                else:
-                    i += 1
-        elif text.startswith("--", i):
-            end = text.find("\n", i)
-            i = n if end < 0 else end
-        elif text.startswith("/*", i):
-            depth, i = 1, i + 2
-            while i < n and depth:
-                if nested and text.startswith("/*", i):
-                    depth, i = depth + 1, i + 2
-                elif text.startswith("*/", i):
-                    depth, i = depth - 1, i + 2
-                else:
-                    i += 1
-        elif dollar and c == "$" and (i == 0 or not (text[i - 1].isalnum() or text[i - 1] in "_$")):
-            match = _DOLLAR_TAG.match(text, i)
-            if match is None:
-                i += 1
-                out.append(c)
-                continue
-            end = text.find(match.group(), match.end())
-            i = n if end < 0 else end + len(match.group())
-        else:
-            i += 1
-            out.append(c)
-            continue
-        out.append(" " * (min(i, n) - start))
-    return "".join(out)
+    if "\x00" in statement:
+        raise QueryError("the SQL text holds a NUL character")
+    usual, *others = READINGS[dialect]
+    try:
+        tokens = tokenize(statement, usual)
+    except SqlLexError as e:
+        raise QueryError(f"the SQL text cannot be read: {e}") from e
+    _one_read_statement(tokens)
+    for rules in others:
+        try:
+            tokens = tokenize(statement, rules)
+        except SqlLexError:
+            continue  # read this way, the warehouse refuses the whole text: nothing runs
+        _one_read_statement(tokens)
 
 
-def check_statement(statement: str) -> None:
-    """Refuse (``QueryError``) anything but one statement that reads.
-
-    The text must be a single statement (a trailing ``;`` is fine) beginning with one of
-    :data:`READ_ONLY_KEYWORDS`, under every reading of the lexical rules the two
-    warehouses could apply: ``SELECT 1; COMMIT; DELETE ...`` would otherwise run its
-    ``DELETE`` after the read-only transaction ended.
-    """
-    for backslash, nested, dollar in product((False, True), repeat=3):
-        code = _code_only(statement, backslash=backslash, nested=nested, dollar=dollar)
-        body = code.rstrip(" \t\r\n\f\v;")
-        if ";" in body:
-            raise QueryError("only one SQL statement at a time is accepted")
-        match = re.match(r"[\s(]*([A-Za-z_]+)", body)
-        if match is None:
-            raise QueryError("the SQL text holds no statement")
-        keyword = match.group(1).upper()
-        if keyword not in READ_ONLY_KEYWORDS:
-            raise QueryError(
-                f"only read-only queries are accepted ({', '.join(READ_ONLY_KEYWORDS)}), "
-                f"not {keyword}"
-            )
+def _one_read_statement(tokens: list[Token]) -> None:
+    code = [t for t in tokens if t.kind not in _NOT_CODE]
+    while code and code[-1].kind == "semicolon":
+        code.pop()
+    if not code:
+        raise QueryError("the SQL text holds no statement")
+    if any(t.kind == "semicolon" for t in code):
+        raise QueryError("only one SQL statement at a time is accepted")
+    first = next((t for t in code if t.text != "("), None)
+    accepted = ", ".join(READ_ONLY_KEYWORDS)
+    if first is None or first.kind != "word":
+        raise QueryError(f"only read-only queries are accepted ({accepted})")
+    keyword = first.text.upper()
+    if keyword not in READ_ONLY_KEYWORDS:
+        raise QueryError(
+            f"only read-only queries are accepted ({accepted}), not {escape(keyword[:40])}"
+        )

@@ -27,6 +27,7 @@ from .helpers import Lane, run_module
 ODD = 'Tab\there "q" 🎉 \\N\nnext line'
 ODD_TAG = "straße_🎉"
 COLUMNS = ("event_hour", "location", "tweet_count", "followers_sum", "favorite_sum", "retweet_sum")
+# batch_daily_rebuild.sql rebuilds the days since <= day < until: here, every day.
 
 
 class Data:

@@ -43,6 +43,7 @@ TOP = 2**63 - 1  # the largest count the contract allows
 PLACE = "Overflow City"
 TOO_LONG = "reason: field 'user_id' must be 1 to 256 characters"
 SUM_COLUMNS = ("followers_sum", "favorite_sum", "retweet_sum")
+# batch_daily_rebuild.sql rebuilds the days since <= day < until: here, every day.
 
 
 def _top_event(tweet_id: str, at: datetime, user_id: str = "u") -> tuple[bytes, bytes]:

@@ -9,6 +9,7 @@ import random
 import re
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from lambda_common.contract import (
     MAX_HASHTAG_CHARS,
     MAX_LANG_CHARS,
     MAX_LOCATION_CHARS,
+    MAX_NESTING,
     MAX_USER_ID_CHARS,
     SOURCES,
     UNKNOWN_LANG,
@@ -647,12 +649,80 @@ def test_validate_event_rejects_non_dict() -> None:
     ],
 )
 def test_deeply_nested_json_is_rejected_without_raising(raw: bytes) -> None:
-    assert parse_event(raw, now=NOW) == Rejection("value is not valid JSON: nested too deeply")
+    assert parse_event(raw, now=NOW) == TOO_DEEP
 
 
-def test_moderately_nested_unknown_field_is_fine() -> None:
-    raw = encode(minimal())[:-1] + b',"deep":' + b"[" * 200 + b"]" * 200 + b"}"
-    assert isinstance(parse_event(raw, now=NOW), Event)
+# One nesting limit for both paths (security finding 10): msgspec's and json's own limits
+# followed the caller's stack (the fast path accepted an unknown field nested 992 deep,
+# json 989), so the batch layer (msgspec) and a speed executor (json alone) could judge
+# one message differently.
+
+TOO_DEEP = Rejection(f"value is not valid JSON: nested too deeply (more than {MAX_NESTING} levels)")
+
+
+def _nested(levels: int, *, kind: str = "array") -> bytes:
+    """A valid event whose unknown field nests it ``levels`` deep in all (the event
+    object is level 1)."""
+    inner = levels - 1
+    if kind == "array":
+        deep = b"[" * inner + b"]" * inner
+    else:
+        deep = b'{"a":' * inner + b"1" + b"}" * inner
+    return encode(minimal())[:-1] + b',"deep":' + deep + b"}"
+
+
+@pytest.mark.parametrize("kind", ["array", "object"])
+def test_nesting_to_the_limit_is_valid_and_one_more_level_is_not_on_both_paths(
+    kind: str,
+) -> None:
+    at_limit, past = _nested(MAX_NESTING, kind=kind), _nested(MAX_NESTING + 1, kind=kind)
+    # The fast path alone (msgspec), the full path alone (json), and parse_event.
+    assert plain_event(at_limit, now=NOW) == parse(minimal())
+    assert _without_fast_path(at_limit) == parse(minimal())
+    assert parse_event(at_limit, now=NOW) == parse(minimal())
+    assert plain_event(past, now=NOW) is None
+    assert _without_fast_path(past) == TOO_DEEP
+    assert parse_event(past, now=NOW) == TOO_DEEP
+
+
+def test_brackets_inside_strings_do_not_count() -> None:
+    text = "[" * 500 + '\\"{' * 100  # escaped quotes do not end the string either
+    assert isinstance(parse_event(encode(minimal() | {"text": text}), now=NOW), Event)
+    # An unterminated string runs to the end, as the decoders read it: a syntax error.
+    result = parse_event(encode(minimal())[:-1] + b',"x":"' + b"[" * 99 + b"}", now=NOW)
+    assert isinstance(result, Rejection) and result != TOO_DEEP
+    assert result.reason.startswith("value is not valid JSON: Unterminated string")
+
+
+def test_the_limit_does_not_move_with_the_callers_stack() -> None:
+    """Called with little stack left, both paths judge as with plenty: the limit is
+    counted on the bytes, not by the decoders' recursion."""
+    at_limit, past = _nested(MAX_NESTING), _nested(MAX_NESTING + 1)
+    results: list[object] = []
+
+    def deep(frames: int) -> None:
+        if frames:
+            deep(frames - 1)
+            return
+        results.extend(
+            [
+                parse_event(at_limit, now=NOW),
+                _without_fast_path(at_limit),
+                parse_event(past, now=NOW),
+                _without_fast_path(past),
+            ]
+        )
+
+    deep(sys.getrecursionlimit() - 150)
+    assert results == [parse(minimal()), parse(minimal()), TOO_DEEP, TOO_DEEP]
+
+
+def test_the_depth_check_is_quick_on_hostile_bytes() -> None:
+    """A megabyte of brackets, or of quotes and backslashes, takes well under a second."""
+    for raw in (b"[]" * 500_000, b'"\\"' * 250_000 + b"[" * 100, b'["' + b"\\" * 500_000):
+        started = time.monotonic()
+        parse_event(raw, now=NOW)
+        assert time.monotonic() - started < 1.0
 
 
 def test_bytearray_and_memoryview_are_accepted() -> None:
@@ -1280,7 +1350,7 @@ def test_fast_path_and_full_rules_agree_on_edge_cases(value: bytes) -> None:
     assert parse_event(value, now=NOW) == _without_fast_path(value)
 
 
-@pytest.mark.parametrize("depth", [900, 980, 990, 995, 998, 1000, 1010, 1030, 3000])
+@pytest.mark.parametrize("depth", [62, 63, 64, 65, 900, 980, 990, 995, 998, 1000, 1010, 3000])
 def test_fast_path_and_full_rules_agree_on_deep_nesting(depth: int) -> None:
     value = encode(minimal())[:-1] + b',"deep":' + b"[" * depth + b"]" * depth + b"}"
     assert parse_event(value, now=NOW) == _without_fast_path(value)

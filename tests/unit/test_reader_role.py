@@ -75,6 +75,31 @@ def test_in_schema_scopes_the_readers_dsn_too() -> None:
     assert dict(scoped.query.params) == dict(scoped.warehouse.params)
 
 
+def test_the_readers_limits_default_to_20_connections_and_60_s() -> None:
+    s = load_settings()
+    assert (s.query_connection_limit, s.query_statement_timeout) == (20, 60)
+    shown = dict(s.describe())
+    assert (shown["QUERY_CONNECTION_LIMIT"], shown["QUERY_STATEMENT_TIMEOUT"]) == ("20", "60")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("QUERY_CONNECTION_LIMIT", "0", "greater than or equal to 1"),
+        ("QUERY_CONNECTION_LIMIT", "-1", "greater than or equal to 1"),
+        ("QUERY_CONNECTION_LIMIT", "lots", "valid integer"),
+        ("QUERY_STATEMENT_TIMEOUT", "0", "greater than or equal to 1"),
+        ("QUERY_STATEMENT_TIMEOUT", "2h", "less than or equal to 3600"),
+    ],
+)
+def test_bad_reader_limits_are_refused_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=f"invalid setting {name}: .*{message}"):
+        load_settings()
+
+
 # -- who connects as whom ----------------------------------------------------------------
 
 
@@ -184,3 +209,57 @@ def test_the_local_stack_refuses_a_reader_that_could_write(
     service = PostgresService(load_settings(query_dsn=query_dsn), tmp_path)
     with pytest.raises(StackError, match=message):
         service.after_healthy()  # refused before any connection is attempted
+
+
+def test_the_local_stacks_reader_set_up_limits_resets_and_shuts_other_databases(
+    tmp_path: Path,
+) -> None:
+    """What ``_ensure_reader`` sends (findings 2 and 3): the connection limit and the
+    statement timeout on the role, every per-database setting it gave itself reset, and
+    CONNECT and TEMPORARY taken from PUBLIC and the reader on every other database."""
+    settings = load_settings(query_connection_limit=7, query_statement_timeout="90s")
+    service = PostgresService(settings, tmp_path)
+    per_database = statements(load_sql("reader_role_databases", "postgres"))[0]
+    others = statements(load_sql("reader_other_databases", "postgres"))[0]
+    conn = FakeConnection(
+        {
+            "SELECT 1 FROM pg_roles WHERE rolname = %s": [(1,)],
+            per_database: [("lambda",), ("odd db",)],
+            others: [("postgres",), ("template1",)],
+        }
+    )
+    with conn.cursor() as cur:
+        service._ensure_reader(cur, 'r"o', "pw", "lambda")  # type: ignore[arg-type]
+    sent = [
+        (" ".join(line for line in text.splitlines() if not line.startswith("--")), params)
+        for text, params in conn.executed
+    ]
+    setup = {
+        "password": "pw",
+        "connection_limit": 7,
+        "statement_timeout_ms": 90_000,
+    }
+    assert sent[1] == (
+        'ALTER ROLE "r""o" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT '
+        "NOREPLICATION NOBYPASSRLS CONNECTION LIMIT %(connection_limit)s "
+        "PASSWORD %(password)s",
+        setup,
+    )
+    assert sent[2:4] == [
+        ('ALTER ROLE "r""o" RESET ALL', setup),
+        ('ALTER ROLE "r""o" SET statement_timeout = %(statement_timeout_ms)s', setup),
+    ]
+    code = [text for text, _ in sent]
+    assert [text for text in code if " IN DATABASE " in text] == [
+        'ALTER ROLE "r""o" IN DATABASE "lambda" RESET ALL',
+        'ALTER ROLE "r""o" IN DATABASE "odd db" RESET ALL',
+    ]
+    assert [text for text in code if text.startswith("REVOKE CONNECT")] == [
+        'REVOKE CONNECT, TEMPORARY ON DATABASE "postgres" FROM PUBLIC',
+        'REVOKE CONNECT, TEMPORARY ON DATABASE "postgres" FROM "r""o"',
+        'REVOKE CONNECT, TEMPORARY ON DATABASE "template1" FROM PUBLIC',
+        'REVOKE CONNECT, TEMPORARY ON DATABASE "template1" FROM "r""o"',
+    ]
+    # The databases are asked for by bound values: the reader's name, the pipeline's.
+    asked = dict(conn.executed)
+    assert (asked[per_database], asked[others]) == ({"reader": 'r"o'}, {"database": "lambda"})

@@ -37,7 +37,7 @@ BIGINT_SUMS = [
     for table in ("batch_daily", "batch_view", "speed_view")
     for column in ("favorite_sum", "followers_sum", "retweet_sum")
 ]
-LOCK = "SELECT pg_advisory_xact_lock(%s)"
+LOCK = statements(load_sql("schema_lock", "postgres"))
 
 
 VIEWS = load_views()
@@ -83,7 +83,7 @@ def _files(dialect: str, *names: str) -> list[str]:
 
 
 def _lock(dialect: str) -> list[str]:
-    return [LOCK] if dialect == "postgres" else []
+    return LOCK if dialect == "postgres" else []
 
 
 def _head(dialect: str, *after: str) -> list[str]:
@@ -157,6 +157,11 @@ def test_a_changed_view_is_replaced_in_its_own_transaction_with_a_lock_timeout(
     timeout = next(p for s, p in conn.executed if s in _files(dialect, "view_ddl_timeout"))
     assert timeout == {"ms": VIEW_DDL_TIMEOUT_MS[dialect]}
     assert conn.executed[-1][1] == {"name": "serving_view", "sha": _sha(dialect)}
+
+
+def _code(statement: str) -> str:
+    """A statement without its comment lines."""
+    return " ".join(line for line in statement.splitlines() if not line.startswith("--"))
 
 
 def _sql_only(dialect: str, name: str) -> list[str]:
@@ -400,3 +405,43 @@ def test_run_transaction_retries_the_whole_work_then_gives_up(no_waits: list[flo
     conn.times = 1
     assert warehouse.run_transaction(work, what="speed batch 8") == 5
     assert conn.commits == 1
+
+
+# -- the schema lock: one QUERY_DSN's user cannot take (security finding 2) -----------------
+
+
+@pytest.mark.parametrize("dialect", ["postgres", "redshift"])
+def test_ensure_schema_takes_no_advisory_lock(dialect: str) -> None:
+    """Any role may hold any advisory key for as long as it likes: a reader that held the
+    old schema key stalled every batch cycle and speed start. No statement ensure_schema
+    sends may take one (nor replacing a changed view, which locks again)."""
+    shas = _shas(dialect)
+    shas["serving_view"] = "0" * 64
+    warehouse, conn = _warehouse(dialect, [], view=True, recorded=shas)
+    warehouse.ensure_schema()
+    assert conn.commits == 2  # the schema, then the changed view in its own transaction
+    code = [_code(s) for s in conn.statements]
+    assert code and not [s for s in code if "advisory" in s.lower()]
+
+
+def test_the_schema_lock_is_a_table_lock_no_reader_can_take() -> None:
+    create, lock = (_sql_only("postgres", "schema_lock")[i].strip() for i in (0, 1))
+    assert create.startswith("CREATE TABLE IF NOT EXISTS schema_lock (")
+    # EXCLUSIVE conflicts with every mode but ACCESS SHARE, the only one SELECT allows.
+    assert lock == "LOCK TABLE schema_lock IN EXCLUSIVE MODE"
+    grants = " ".join(
+        _sql_only("postgres", "reader_grants") + _sql_only("postgres", "view_reader_grants")
+    )
+    assert "schema_lock" not in grants
+
+
+def test_two_first_starts_at_once_run_the_loser_again(no_waits: list[float]) -> None:
+    """Both create schema_lock before either holds it: the second gets a unique
+    violation once the first commits, and runs its whole transaction again."""
+    (create, _) = LOCK
+    duplicate = psycopg2.errors.lookup("23505")("duplicate key value violates unique constraint")
+    conn = _FlakyConnection(create, duplicate, times=1)
+    warehouse, _ = _warehouse("postgres", [], view=True, recorded=_shas("postgres"), conn=conn)
+    warehouse.ensure_schema()
+    assert (conn.commits, conn.rollbacks, len(no_waits)) == (1, 1, 1)
+    assert conn.statements.count(create) == 2
