@@ -71,7 +71,7 @@ docker-engine-stop: ## Docker: stop the dockerd that docker-prepare started (ima
 
 up: docker-prepare ## Docker: build the image and start the whole pipeline (Kafka, S3, PostgreSQL, jobs, a live stream)
 	@docker compose up -d --build --wait
-	@echo "pipeline running on the local stack's ports. Serving view: make query (or docker compose exec batch python -m serving_layer query)"
+	@echo "pipeline running on the local stack's ports. Serving view: make query (or docker compose exec dashboard python -m serving_layer query)"
 	@echo "health: make status; logs: docker compose logs -f; stop: make down (data kept; docker compose down -v drops it)"
 
 down: ## Docker: stop and remove the containers (data stays in the volumes; docker compose down -v drops it)

@@ -4,10 +4,11 @@ docker-compose.yml and docker/compose.aws.yml against the published Compose Spec
 schema (alone and merged, as ``docker compose -f ... -f ...`` merges them); every service's
 command (the pipeline's jobs and the local stack's ``serve`` of Kafka, S3 and PostgreSQL)
 against the project's real argument parsers; every variable against the settings and
-.env.example; host ports, listeners, in-network credentials, health files and volumes
-against the settings' defaults and the local stack's own code; docker/Dockerfile with
-hadolint and the image rules listed in ``test_dockerfile_*``. The stack really built and
-run under an engine is tests/docker (``make test-docker``).
+.env.example; which secrets each container receives (only those its service uses, and on
+AWS none of the local stack's passwords); host ports, listeners, in-network credentials,
+health files and volumes against the settings' defaults and the local stack's own code;
+docker/Dockerfile with hadolint and the image rules listed in ``test_dockerfile_*``. The
+stack really built and run under an engine is tests/docker (``make test-docker``).
 """
 
 from __future__ import annotations
@@ -184,6 +185,20 @@ def resolved(value: Any, env: dict[str, str]) -> Any:
     return value
 
 
+def container_env(service: dict[str, Any], env: dict[str, str]) -> dict[str, str]:
+    """What a container's environment holds, as Compose makes it: each value interpolated
+    with ``env`` (the shell and .env), a variable named without a value (``KEY:``) taken
+    from ``env`` when it is set there and left out when not."""
+    out = {}
+    for key, value in (service.get("environment") or {}).items():
+        if value is None:
+            if key in env:
+                out[key] = env[key]
+        else:
+            out[key] = interpolate(str(value), env)
+    return out
+
+
 def variables(value: Any) -> Iterator[str]:
     """Every variable a file interpolates."""
     if isinstance(value, str):
@@ -346,7 +361,7 @@ def _served(
     environment (as Compose resolves it with ``env``), stopped just before it starts."""
     services = resolved(local_project()["services"], env)
     service = services[name]
-    for key, value in service["environment"].items():
+    for key, value in container_env(local_project()["services"][name], env).items():
         monkeypatch.setenv(key, value)
     started: list[Service] = []
 
@@ -441,29 +456,24 @@ def test_every_variable_is_a_setting_or_documented() -> None:
     assert {"WAREHOUSE_PASSWORD", *MOVED_PORTS, "BUILD_CA_BUNDLE"} <= used
 
 
-def test_every_service_gets_the_same_settings() -> None:
-    """One .env and one in-network environment for all seven containers: the S3 server's
-    keys, the database role ``postgres`` creates and the addresses are the ones the jobs
-    use."""
-    services = local_project()["services"]
-    for name, service in services.items():
-        assert service.get("env_file") == [{"path": ".env", "required": False}], name
-        assert service["environment"] == services["init"]["environment"], name
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        assert key not in services["init"]["environment"], f"{key}: .env's, as on the host"
-
-
 def test_environment_is_valid_settings(defaults: Settings) -> None:
     """What the containers get (interpolated with the defaults) passes the settings' own
-    validation, locally and on AWS."""
+    validation, locally and on AWS; a setting of .env that is no secret reaches them all,
+    one that the network fixes does not move it."""
+    user = {"BATCH_INTERVAL": "45s", "S3_BUCKET": "other-bucket", "LOCAL_STACK_DIR": ".stack"}
     for project, names, env, check in (
         (local_project(), [*INFRA, *JOBS], {}, lambda s: s.s3_endpoint_url == "http://s3:9000"),
         (aws_project(), JOBS, AWS_ENV, lambda s: s.s3_endpoint_url is None),
     ):
         for name in names:
-            environment = resolved(project["services"][name]["environment"], env)
+            environment = container_env(project["services"][name], env)
             settings = load_settings(**{k.lower(): v for k, v in environment.items()})
             assert check(settings), f"{name}: {settings.s3_endpoint_url}"
+            assert settings.batch_interval == defaults.batch_interval, name
+            environment = container_env(project["services"][name], {**env, **user})
+            settings = load_settings(**{k.lower(): v for k, v in environment.items()})
+            assert (settings.batch_interval, settings.s3_bucket) == (45, "other-bucket"), name
+            assert settings.local_stack_dir == Path("/var/lib/lambda"), name
 
 
 def test_no_secret_is_written_in_the_files(defaults: Settings) -> None:
@@ -491,11 +501,13 @@ def test_in_network_credentials_match_the_settings_defaults(
     """The role the postgres container creates from WAREHOUSE_DSN (and every job connects
     as) is the host default's, not the superuser; WAREHOUSE_PASSWORD moves its password."""
     env = {"WAREHOUSE_PASSWORD": password} if password else {}
-    services = resolved(local_project()["services"], env)
+    services = local_project()["services"]
     host_side = defaults.warehouse
     assert host_side.user != "postgres"
-    for name, service in services.items():
-        environment = service["environment"]
+    writers = {name for name, s in services.items() if "WAREHOUSE_DSN" in s["environment"]}
+    assert writers == {"postgres", "init", "speed", "batch"}
+    for name in writers:
+        environment = container_env(services[name], env)
         inside = load_settings(**{k.lower(): v for k, v in environment.items()}).warehouse
         assert (inside.user, inside.dbname) == (host_side.user, host_side.dbname), name
         assert inside.password == (password or host_side.password), name
@@ -513,16 +525,166 @@ def test_in_network_reader_credentials_match_the_settings_defaults(
     (so make query on the host reaches it), a user of its own; QUERY_PASSWORD moves its
     password, which travels apart from the URL."""
     env = {"QUERY_PASSWORD": password} if password else {}
-    services = resolved(local_project()["services"], env)
+    services = local_project()["services"]
     host_side = defaults.query
-    for name, service in services.items():
-        environment = service["environment"]
+    named = {name for name, s in services.items() if "QUERY_DSN" in s["environment"]}
+    assert named == {"postgres", "init", "speed", "batch", "dashboard"}
+    for name in named:
+        environment = container_env(services[name], env)
         inside = load_settings(**{k.lower(): v for k, v in environment.items()})
         assert (inside.query.user, inside.query.dbname) == (host_side.user, host_side.dbname)
-        assert inside.query.password == (password or host_side.password), name
+        if name in ("postgres", "dashboard"):  # the others name the user, for the grants
+            assert inside.query.password == (password or host_side.password), name
         assert inside.query.user not in ("postgres", inside.warehouse.user), name
         assert parse_dsn(environment["QUERY_DSN"]).password == "", name
         assert parse_dsn(environment["QUERY_DSN"]).host == "postgres", name
+
+
+# --- Secrets: each container gets only those its service uses ------------------------------
+
+# The settings holding a secret (SecretStr: the DSNs, passwords, keys and tokens), and the
+# halves of a credential that travel with one (the S3 key's id, the Kafka SASL user).
+SECRETS = frozenset(
+    {name.upper() for name, f in Settings.model_fields.items() if "SecretStr" in str(f.annotation)}
+    | {"AWS_ACCESS_KEY_ID", "KAFKA_SASL_USERNAME"}
+)
+WRITER = {"WAREHOUSE_DSN", "WAREHOUSE_PASSWORD"}
+READER = {"QUERY_DSN", "QUERY_PASSWORD"}
+# QUERY_DSN's user alone: ensure_schema (init, batch, speed) grants it SELECT by name.
+READER_NAME = {"QUERY_DSN"}
+AWS_KEYS = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
+KAFKA_CREDENTIALS = {"KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD"}
+ALLOWED_SECRETS: dict[str, set[str]] = {
+    "kafka": set(),
+    # S3Proxy's own identity and credential (S3Service.prepare), which the jobs sign with.
+    "s3": {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"},
+    # Creates and updates both roles with their passwords on every start (after_healthy).
+    "postgres": WRITER | READER,
+    # Kafka (topic), S3 (bucket), the warehouse as the writer (tables, grants to the reader).
+    "init": WRITER | READER_NAME | AWS_KEYS | KAFKA_CREDENTIALS,
+    # Kafka, S3 (landing), the warehouse as the writer (ensure_schema, loads).
+    "batch": WRITER | READER_NAME | AWS_KEYS | KAFKA_CREDENTIALS,
+    # Kafka and the warehouse; locally no S3 (its checkpoint is on a volume).
+    "speed": WRITER | READER_NAME | KAFKA_CREDENTIALS,
+    # Kafka; the X API when run with --source x.
+    "producer": KAFKA_CREDENTIALS | {"X_BEARER_TOKEN"},
+    # Reads the warehouse as the reader; its status asks Kafka and S3 too.
+    "dashboard": READER | AWS_KEYS | KAFKA_CREDENTIALS,
+}
+# On AWS the Kafka clients may sign in to MSK with the AWS credentials (AWS_MSK_IAM).
+AWS_ALLOWED_SECRETS = {
+    **ALLOWED_SECRETS,
+    "speed": ALLOWED_SECRETS["speed"] | AWS_KEYS,
+    "producer": ALLOWED_SECRETS["producer"] | AWS_KEYS,
+}
+
+
+def _env_file_names(entry: str | dict[str, Any]) -> set[str]:
+    """The variables an ``env_file`` entry hands over: ``.env`` is the user's copy of
+    .env.example, so every setting (secrets included); any other file, what it lists."""
+    path = ROOT / (entry if isinstance(entry, str) else entry["path"])
+    if path.name == ".env":
+        return SETTINGS | _env_example_names()
+    text = path.read_text() if path.is_file() else ""
+    return set(re.findall(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=", text, re.MULTILINE))
+
+
+def received_secrets(service: dict[str, Any]) -> set[str]:
+    """The secret variables a service's container receives, by ``environment`` or
+    ``env_file``."""
+    names = set(service.get("environment") or {})
+    files = service.get("env_file") or []
+    for entry in [files] if isinstance(files, str | dict) else files:
+        names |= _env_file_names(entry)
+    return names & SECRETS
+
+
+def test_the_secrets_are_the_settings_secrets() -> None:
+    known = {*WRITER, *READER, *AWS_KEYS, *KAFKA_CREDENTIALS, "X_BEARER_TOKEN"}
+    assert known <= SECRETS <= SETTINGS
+    assert set(ALLOWED_SECRETS) == {*INFRA, *JOBS}
+    assert set().union(*ALLOWED_SECRETS.values()) == SECRETS, "a secret no service uses"
+
+
+@pytest.mark.parametrize("name", [*INFRA, *JOBS])
+def test_each_container_receives_only_the_secrets_its_service_uses(name: str) -> None:
+    """Locally and with the AWS override: the writer's credentials only to init, batch,
+    speed and postgres, the reader's password only to the dashboard and postgres, the X
+    token only to the producer, the AWS keys only to what talks to S3 (or MSK with IAM),
+    nothing to Kafka; and no container is handed .env whole."""
+    local = local_project()["services"][name]
+    assert received_secrets(local) == ALLOWED_SECRETS[name], f"{name}, locally"
+    aws = aws_project()["services"][name]
+    expected = AWS_ALLOWED_SECRETS[name] if name in JOBS else ALLOWED_SECRETS[name]
+    assert received_secrets(aws) == expected, f"{name}, with docker/compose.aws.yml"
+
+
+def test_every_container_gets_every_setting_but_the_secrets() -> None:
+    """The settings that are no secret reach every container (from .env or the shell
+    when set there, else the programs' defaults), beside the same in-network addresses
+    and image paths: only the secrets differ from one service to the next."""
+    services = local_project()["services"]
+    fixed = {k: v for k, v in services["init"]["environment"].items() if v is not None}
+    assert {"KAFKA_BOOTSTRAP_SERVERS", "S3_ENDPOINT_URL", "LOCAL_STACK_DIR"} <= set(fixed)
+    for name, service in services.items():
+        assert "env_file" not in service, f"{name}: .env is not handed to a container whole"
+        environment = service["environment"]
+        assert set(environment) - SECRETS == SETTINGS - SECRETS, name
+        written = {k: v for k, v in environment.items() if v is not None}
+        assert {k: v for k, v in written.items() if k not in SECRETS} == {
+            k: v for k, v in fixed.items() if k not in SECRETS
+        }, name
+        for key, value in environment.items():
+            if key in SECRETS and key not in fixed:
+                assert value is None or "${" in str(value), f"{name}: {key} written literally"
+
+
+LOCAL_PASSWORDS = {"lambda-local", "lambda-reader-local", "lambda-local-secret"}
+
+
+@pytest.mark.parametrize(
+    "passwords",
+    [
+        {},
+        {"WAREHOUSE_PASSWORD": "", "QUERY_PASSWORD": ""},
+        {"WAREHOUSE_PASSWORD": "etl-pw", "QUERY_PASSWORD": "reader-pw"},
+    ],
+    ids=["unset", "empty", "set-apart"],
+)
+def test_aws_override_leaves_no_local_password_or_writer_dsn(
+    passwords: dict[str, str], defaults: Settings
+) -> None:
+    """With docker/compose.aws.yml the passwords are the user's: the password inside each
+    DSN (README, "Going to AWS") stands unless .env sets *_PASSWORD, never the local
+    stack's; the dashboard gets the reader's DSN only."""
+    env = {**AWS_ENV, **passwords}
+    services = aws_project()["services"]
+    base = local_project()["services"]
+    local_values = LOCAL_PASSWORDS | {
+        base["postgres"]["environment"]["WAREHOUSE_DSN"],
+        base["postgres"]["environment"]["QUERY_DSN"],
+        defaults.warehouse_dsn.get_secret_value(),
+        defaults.query_dsn.get_secret_value(),
+    }
+    for name in JOBS:
+        environment = container_env(services[name], env)
+        for key, value in environment.items():
+            assert value not in local_values, f"{name}: {key} is the local stack's"
+        for key in ("WAREHOUSE_PASSWORD", "QUERY_PASSWORD"):
+            if key in environment:
+                assert environment[key] == passwords.get(key, ""), f"{name}: {key}"
+        settings = load_settings(**{k.lower(): v for k, v in environment.items()})
+        if "WAREHOUSE_DSN" in environment:
+            assert environment["WAREHOUSE_DSN"] == AWS_ENV["WAREHOUSE_DSN"], name
+            expected = passwords.get("WAREHOUSE_PASSWORD") or "pw"
+            assert settings.warehouse.password == expected, f"{name} logs in with another"
+        if "QUERY_PASSWORD" in environment or name == "dashboard":
+            assert environment["QUERY_DSN"] == AWS_ENV["QUERY_DSN"], name
+            expected = passwords.get("QUERY_PASSWORD") or "pw"
+            assert settings.query.password == expected, f"{name}: the reader's password"
+    dashboard = container_env(services["dashboard"], env)
+    assert not WRITER & set(dashboard), "the dashboard reads: the writer's DSN is not its"
+    assert services["dashboard"]["environment"]["QUERY_DSN"] is not None
 
 
 # --- Ports and addresses -------------------------------------------------------------------
@@ -577,7 +739,9 @@ def test_in_network_addresses_name_the_services() -> None:
         ], name
         s3 = load_settings(s3_endpoint_url=env["S3_ENDPOINT_URL"]).s3_endpoint
         assert s3 is not None and s3.host == "s3", name
-        assert parse_dsn(env["WAREHOUSE_DSN"]).host == "postgres", name
+        for key in ("WAREHOUSE_DSN", "QUERY_DSN"):
+            if key in env:
+                assert parse_dsn(env[key]).host == "postgres", name
     assert "INTERNAL=kafka:29092" in services["kafka"]["command"]
 
 
@@ -622,7 +786,7 @@ def test_the_dashboard_answers_its_healthcheck_the_host_and_the_network(
     from serving_layer.dashboard.app import allowed_hosts
 
     service = resolved(local_project()["services"]["dashboard"], env)
-    environment = service["environment"]
+    environment = container_env(local_project()["services"]["dashboard"], env)
     settings = load_settings(**{k.lower(): v for k, v in environment.items()})
     known = set(allowed_hosts(settings))
     probe = re.search(r"https?://([^/'\"]+)/healthz", " ".join(service["healthcheck"]["test"]))
@@ -693,18 +857,23 @@ def test_aws_override_drops_the_local_infrastructure() -> None:
     for name in JOBS:
         depends = services[name].get("depends_on", {})
         assert not set(depends) & set(INFRA), f"{name} still depends on {sorted(depends)}"
-        env = resolved(services[name]["environment"], AWS_ENV)
+        env = container_env(services[name], AWS_ENV)
         assert env["S3_ENDPOINT_URL"] == "" and env["WAREHOUSE_DIALECT"] == "redshift", name
         assert env["KAFKA_BOOTSTRAP_SERVERS"] == AWS_ENV["KAFKA_BOOTSTRAP_SERVERS"], name
-        assert env["WAREHOUSE_DSN"] == AWS_ENV["WAREHOUSE_DSN"], name
-        assert env["QUERY_DSN"] == AWS_ENV["QUERY_DSN"], name
+        assert env["REDSHIFT_IAM_ROLE"] == AWS_ENV["REDSHIFT_IAM_ROLE"], name
+        if name in ("init", "speed", "batch"):
+            assert env["WAREHOUSE_DSN"] == AWS_ENV["WAREHOUSE_DSN"], name
+        if name != "producer":
+            assert env["QUERY_DSN"] == AWS_ENV["QUERY_DSN"], name
     assert "depends_on" not in services["init"]
     for name in ("speed", "batch", "producer", "dashboard"):
         assert services[name]["depends_on"] == {
             "init": {"condition": "service_completed_successfully"}
         }
-    with pytest.raises(KeyError, match="KAFKA_BOOTSTRAP_SERVERS"):
-        resolved(services["speed"]["environment"], {})  # a forgotten setting stops compose
+    for forgotten in AWS_ENV:  # a forgotten setting stops compose, naming it
+        with pytest.raises(KeyError, match=forgotten):
+            rest = {k: v for k, v in AWS_ENV.items() if k != forgotten}
+            resolved(services["speed"]["environment"], rest)
 
 
 # --- The image -----------------------------------------------------------------------------
