@@ -18,6 +18,7 @@ import ast
 import importlib
 import importlib.util
 import json
+import os
 import re
 import runpy
 import shlex
@@ -685,6 +686,92 @@ def test_aws_override_leaves_no_local_password_or_writer_dsn(
     dashboard = container_env(services["dashboard"], env)
     assert not WRITER & set(dashboard), "the dashboard reads: the writer's DSN is not its"
     assert services["dashboard"]["environment"]["QUERY_DSN"] is not None
+
+
+# What .env holds in the checks below: every secret set (so any that leaks shows), and
+# the AWS addresses for the override.
+USER_SECRETS = {
+    "AWS_ACCESS_KEY_ID": "user-key-id",
+    "AWS_SECRET_ACCESS_KEY": "user-secret-key",
+    "AWS_SESSION_TOKEN": "user-session-token",
+    "KAFKA_SASL_USERNAME": "user-sasl",
+    "KAFKA_SASL_PASSWORD": "user-sasl-pw",
+    "X_BEARER_TOKEN": "user-x-token",
+    "WAREHOUSE_PASSWORD": "user-writer-pw",
+    "QUERY_PASSWORD": "user-reader-pw",
+}
+
+
+def _docker_compose() -> list[str]:
+    """``docker compose`` if it is here and knows the merge tags (2.24.4 or later)."""
+    docker = shutil.which("docker")
+    if docker is None:
+        pytest.skip("no docker CLI (make docker-prepare builds Compose)")
+    version = subprocess.run(
+        [docker, "compose", "version", "--short"], capture_output=True, text=True, check=False
+    )
+    numbers = re.match(r"v?(\d+)\.(\d+)\.(\d+)", version.stdout.strip())
+    if version.returncode != 0 or numbers is None:
+        pytest.skip("no docker compose plugin (make docker-prepare builds one)")
+    if tuple(map(int, numbers.groups())) < (2, 24, 4):
+        pytest.skip(f"docker compose {version.stdout.strip()} predates !reset/!override")
+    return [docker, "compose"]
+
+
+@pytest.mark.parametrize(
+    ("files", "dotenv"),
+    [
+        ([COMPOSE], {}),
+        ([COMPOSE], USER_SECRETS),
+        ([COMPOSE, AWS], AWS_ENV),
+        ([COMPOSE, AWS], {**AWS_ENV, **USER_SECRETS}),
+    ],
+    ids=["local", "local-user-secrets", "aws", "aws-user-secrets"],
+)
+def test_docker_compose_itself_hands_out_what_these_checks_model(
+    files: list[Path], dotenv: dict[str, str], tmp_path: Path
+) -> None:
+    """``docker compose config`` (no engine needed) with ``dotenv`` as .env gives every
+    container the environment the checks above work out with their own merge, and so
+    only the secrets its service uses; with the AWS file no local password at all."""
+    command = _docker_compose()
+    env_file = tmp_path / "dotenv"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in dotenv.items()))
+    result = subprocess.run(
+        [
+            *command,
+            "--env-file",
+            str(env_file),
+            "--profile",
+            "*",
+            *(arg for path in files for arg in ("-f", str(path))),
+            "config",
+            "--format",
+            "json",
+        ],
+        cwd=ROOT,
+        # Only what finds docker and its plugins: nothing of the caller's shell leaks in.
+        env={k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "DOCKER_CONFIG")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    real = json.loads(result.stdout)["services"]
+    aws = AWS in files
+    model = (aws_project() if aws else local_project())["services"]
+    assert set(real) == set(model)
+    for name, service in real.items():
+        environment = {k: v for k, v in service.get("environment", {}).items() if v is not None}
+        assert "env_file" not in service, name
+        assert environment == container_env(model[name], dotenv), name
+        allowed = (AWS_ALLOWED_SECRETS if aws and name in JOBS else ALLOWED_SECRETS)[name]
+        assert set(environment) & SECRETS <= allowed, name
+        assert {k for k in allowed if k in USER_SECRETS and k in dotenv} <= set(environment)
+        if aws and name in JOBS:
+            assert not LOCAL_PASSWORDS & set(environment.values()), name
+    assert not WRITER & set(real["dashboard"]["environment"]), "the writer's, to the dashboard"
 
 
 # --- Ports and addresses -------------------------------------------------------------------
