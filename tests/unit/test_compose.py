@@ -758,8 +758,12 @@ def test_docker_compose_itself_hands_out_what_these_checks_model(
         check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    real = json.loads(result.stdout)["services"]
+    config = json.loads(result.stdout)
+    real = config["services"]
     aws = AWS in files
+    if aws:  # nor in what config shows beside the services (the x- fields)
+        beside = json.dumps({k: v for k, v in config.items() if k != "services"})
+        assert not [p for p in LOCAL_PASSWORDS if p in beside], "a local password shown"
     model = (aws_project() if aws else local_project())["services"]
     assert set(real) == set(model)
     for name, service in real.items():
