@@ -227,6 +227,18 @@ def test_the_compose_stack_is_exact_through_crashes_and_restarts(
         assert wh.query("SELECT COUNT(*) FROM raw_tweets")[0][0] == raw_before
     _host(stack, "ingestion", "--count", "500", "--seed", "1303")
     _until_equal(stack, lambda: _serving(settings), _expected(settings))
+    # 6. The README's repair, inside the running batch container beside its scheduler
+    # (security finding 11: the same process lock refused it): without a terminal it only
+    # shows what it would do; confirmed, it runs, and the views stay exact.
+    maintain = ("exec", "-T", "batch", "python", "-m", "batch_layer")
+    unasked = stack.run(*maintain, "recompute", timeout=300)
+    assert unasked.returncode == 1 and "not confirmed (no terminal)" in unasked.stderr
+    for command in (("recompute", "--yes"), ("rebuild-views",)):
+        done = stack.run(*maintain, *command, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+    with Warehouse(settings) as wh:
+        assert wh.query("SELECT COUNT(*) FROM raw_tweets")[0][0] >= raw_before
+    _until_equal(stack, lambda: _serving(settings), _expected(settings))
     # make status from the host agrees: nothing FAILs, nothing served twice.
     status = json.loads(_host(stack, "serving_layer", "status", "--format", "json"))
     levels = {check["name"]: check["level"] for check in status["checks"]}
