@@ -36,7 +36,6 @@ from batch_layer.target import (
     BatchTarget,
     Coverage,
     Incarnation,
-    LossKey,
     check_incarnation,
     check_recompute,
 )
@@ -286,11 +285,11 @@ class BatchWarehouse(BatchTarget):
             )
         return generation
 
-    def open_losses(self, topic: str) -> list[LossKey]:
+    def open_losses(self, topic: str) -> list[Loss]:
         rows = self.warehouse.query(self._one("losses_open"), {"topic": topic})
-        return [LossKey(int(g), int(p), int(f), int(la)) for g, p, f, la, _ in rows]
+        return [Loss(topic, int(g), int(p), int(f), int(la)) for g, p, f, la, _ in rows]
 
-    def acknowledge_losses(self, topic: str, now: datetime, losses: list[LossKey]) -> int:
+    def acknowledge_losses(self, topic: str, now: datetime, losses: list[Loss]) -> int:
         count = 0
         with self.warehouse.transaction() as cur:
             for loss in losses:

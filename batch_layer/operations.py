@@ -22,8 +22,7 @@ from datetime import UTC, datetime
 from batch_layer.cycle import archive, real_services
 from batch_layer.landing import master_prefix, plans_prefix
 from batch_layer.load import BatchWarehouse
-from batch_layer.plan import TopicChanged
-from batch_layer.target import LossKey
+from batch_layer.plan import Loss, TopicChanged
 from lambda_common.broker import BATCH_GROUP_ID
 from lambda_common.errors import LambdaError
 from lambda_common.eventlog import open_event_log
@@ -83,7 +82,7 @@ def reset(settings: Settings) -> int:
     return generation
 
 
-def open_losses(settings: Settings) -> list[LossKey]:
+def open_losses(settings: Settings) -> list[Loss]:
     """The topic's recorded offset losses no operator has acknowledged yet."""
     with Warehouse(settings) as warehouse:
         batch = BatchWarehouse(settings, warehouse, S3ObjectStore(settings))
@@ -91,7 +90,7 @@ def open_losses(settings: Settings) -> list[LossKey]:
         return batch.open_losses(settings.kafka_topic)
 
 
-def acknowledge_losses(settings: Settings, losses: list[LossKey]) -> int:
+def acknowledge_losses(settings: Settings, losses: list[Loss]) -> int:
     """Mark exactly ``losses`` (the ones the operator was shown) as seen; returns how
     many were still open. A loss recorded since stays open for the next look."""
     now = datetime.now(UTC)
@@ -102,10 +101,10 @@ def acknowledge_losses(settings: Settings, losses: list[LossKey]) -> int:
     return count
 
 
-def losses_preview(topic: str, losses: list[LossKey]) -> str:
+def losses_preview(topic: str, losses: list[Loss]) -> str:
     """What ``make batch-ack-loss`` will acknowledge, a line per range."""
     lines = [f"make batch-ack-loss acknowledges these {len(losses)} offset losses of {topic!r}:"]
-    return "\n".join(lines + [f"  {loss.line()}" for loss in losses])
+    return "\n".join(lines + [f"  {loss.shown()}" for loss in losses])
 
 
 def reset_preview(settings: Settings) -> str:

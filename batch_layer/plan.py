@@ -58,6 +58,13 @@ class Loss:
             "make status FAILs until make batch-ack-loss"
         )
 
+    def shown(self) -> str:
+        """How ``make batch-ack-loss`` shows it before it asks."""
+        return (
+            f"generation {self.generation}, partition {self.partition}: offsets "
+            f"{self.first}..{self.last} ({self.last - self.first + 1:,})"
+        )
+
 
 @dataclass
 class PartitionDecision:

@@ -90,23 +90,6 @@ def check_recompute(topic: str, found: int, ledger: dict[str, int]) -> None:
         )
 
 
-@dataclass(frozen=True, order=True)
-class LossKey:
-    """One recorded loss as an operator is shown it: its key and range."""
-
-    generation: int
-    partition: int
-    first: int
-    last: int
-
-    def line(self) -> str:
-        """How ``make batch-ack-loss`` shows it."""
-        return (
-            f"generation {self.generation}, partition {self.partition}: offsets "
-            f"{self.first}..{self.last} ({self.last - self.first + 1:,})"
-        )
-
-
 class BatchTarget(ABC):
     """The batch layer's side of the warehouse."""
 
@@ -153,11 +136,11 @@ class BatchTarget(ABC):
         watermarks start anew. Returns the new generation."""
 
     @abstractmethod
-    def open_losses(self, topic: str) -> list[LossKey]:
-        """The topic's recorded losses no operator has acknowledged yet."""
+    def open_losses(self, topic: str) -> list[Loss]:
+        """The topic's recorded losses no operator has acknowledged yet, in key order."""
 
     @abstractmethod
-    def acknowledge_losses(self, topic: str, now: datetime, losses: list[LossKey]) -> int:
+    def acknowledge_losses(self, topic: str, now: datetime, losses: list[Loss]) -> int:
         """Mark exactly ``losses`` (still open) acknowledged; returns how many."""
 
 
@@ -338,14 +321,17 @@ class InMemoryBatchTarget(BatchTarget):
         self.watermarks = {k: v for k, v in self.watermarks.items() if k[0] != topic}
         return generation
 
-    def open_losses(self, topic: str) -> list[LossKey]:
+    def open_losses(self, topic: str) -> list[Loss]:
         return sorted(
-            LossKey(loss.generation, loss.partition, loss.first, loss.last)
-            for loss, acknowledged in self.losses.values()
-            if loss.topic == topic and acknowledged is None
+            (
+                loss
+                for loss, acknowledged in self.losses.values()
+                if loss.topic == topic and acknowledged is None
+            ),
+            key=lambda loss: (loss.generation, loss.partition, loss.first),
         )
 
-    def acknowledge_losses(self, topic: str, now: datetime, losses: list[LossKey]) -> int:
+    def acknowledge_losses(self, topic: str, now: datetime, losses: list[Loss]) -> int:
         count = 0
         for shown in losses:
             key = (topic, shown.generation, shown.partition, shown.first)

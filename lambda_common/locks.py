@@ -16,8 +16,8 @@ import logging
 import os
 import stat
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from lambda_common.errors import StackError
@@ -57,44 +57,20 @@ def ensure_private_dir(folder: Path) -> None:
 
 
 @contextmanager
-def exclusive_lock(path: Path, holder: str) -> Iterator[None]:
-    """Hold the lock on ``path`` for the block, or raise ``StackError`` at once if another
-    process holds it (``holder`` names that process in the message)."""
+def _locked(path: Path, mode: int, on_busy: Callable[[], None]) -> Iterator[None]:
+    """Hold ``flock(mode)`` on ``path`` (opened without truncation, without following a
+    link) for the block; ``on_busy`` runs when another holder has it, and either raises
+    or returns to wait for it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     except OSError as e:
         raise StackError(f"cannot open the lock {path}: {e.strerror}") from e
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise StackError(f"another {holder} is running (lock {path})") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
-
-
-@contextmanager
-def gate(path: Path, *, exclusive: bool, holder: str) -> Iterator[None]:
-    """A lock many holders may share (``exclusive=False``) or one may hold alone
-    (``exclusive=True``), waiting for the other side rather than failing: shared by every
-    batch cycle of this machine, held alone by a maintenance command, so either waits for
-    the other to finish (logged once, naming ``holder``, when it has to wait)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    except OSError as e:
-        raise StackError(f"cannot open the lock {path}: {e.strerror}") from e
-    mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
     try:
         try:
             fcntl.flock(fd, mode | fcntl.LOCK_NB)
         except BlockingIOError:
-            logger.info("waiting for the %s to finish (lock %s)", holder, path)
+            on_busy()
             fcntl.flock(fd, mode)
         try:
             yield
@@ -102,3 +78,25 @@ def gate(path: Path, *, exclusive: bool, holder: str) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def exclusive_lock(path: Path, holder: str) -> AbstractContextManager[None]:
+    """Hold the lock on ``path`` for the block, or raise ``StackError`` at once if another
+    process holds it (``holder`` names that process in the message)."""
+
+    def refuse() -> None:
+        raise StackError(f"another {holder} is running (lock {path})")
+
+    return _locked(path, fcntl.LOCK_EX, refuse)
+
+
+def gate(path: Path, *, exclusive: bool, holder: str) -> AbstractContextManager[None]:
+    """A lock many holders may share (``exclusive=False``) or one may hold alone
+    (``exclusive=True``), waiting for the other side rather than failing: shared by every
+    batch cycle of this machine, held alone by a maintenance command, so either waits for
+    the other to finish (logged once, naming ``holder``, when it has to wait)."""
+
+    def wait() -> None:
+        logger.info("waiting for the %s to finish (lock %s)", holder, path)
+
+    return _locked(path, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH, wait)
