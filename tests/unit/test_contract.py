@@ -820,8 +820,11 @@ def test_location_is_cut_to_200_code_points() -> None:
 
 def test_location_is_trimmed_before_it_is_cut() -> None:
     assert normalize_location(" " * 300 + "x" * 250 + " " * 10) == "x" * 200
-    # The cut may leave inner whitespace at the end; it is kept (no second trim).
-    assert normalize_location("x" * 199 + " y") == "x" * 199 + " "
+    # Trimmed again after the cut, so no key ends in whitespace: Redshift compares VARCHAR
+    # ignoring trailing spaces and would merge "x" and "x " (contract version 3).
+    assert normalize_location("x" * 199 + " y") == "x" * 199
+    assert normalize_location("x" * 190 + " \t" * 10 + "y") == "x" * 190
+    assert normalize_location("x y ") == "x y"  # inner whitespace below the cut is kept
 
 
 def test_location_key_of_an_event() -> None:
@@ -854,7 +857,7 @@ def test_hashtag_and_lang_limits() -> None:
         ("\t\n\r\f\v#BigData\v\f\r\n\t ", "bigdata"),
         ("##x", "#x"),  # one leading '#' only
         ("###", "##"),
-        ("# x", " x"),  # no second trim after the '#'
+        ("# x", "x"),  # trimmed again after the cut (contract version 3)
         ("#x ", "x"),  # the trim comes first
         (" x#", "x#"),  # a '#' elsewhere is kept
         ("\u00a0Tag\u00a0", "\u00a0tag\u00a0"),  # NO-BREAK SPACE is not ASCII
@@ -896,9 +899,11 @@ def test_hashtag_is_cut_to_100_code_points_after_the_hash_is_removed() -> None:
     assert normalize_hashtags(["😀" * 150]) == ("😀" * 100,)
     # Two tags that differ only after the cut are one key.
     assert normalize_hashtags(["a" * 100 + "B", "A" * 100 + "c"]) == ("a" * 100,)
-    # Trimmed before the cut; the cut may leave inner whitespace at the end.
+    # Trimmed before the cut and again after it: no key starts or ends in whitespace.
     assert normalize_hashtags([" " * 300 + "x" * 120]) == ("x" * 100,)
-    assert normalize_hashtags(["x" * 99 + " y"]) == ("x" * 99 + " ",)
+    assert normalize_hashtags(["x" * 99 + " y"]) == ("x" * 99,)
+    assert normalize_hashtags(["# Kafka", "#kafka "]) == ("kafka",)
+    assert normalize_hashtags(["a b"]) == ("a b",)
 
 
 def test_hashtag_is_lower_cased_before_it_is_cut() -> None:
@@ -1504,3 +1509,13 @@ def test_the_fast_path_knows_every_field_of_the_event() -> None:
     from lambda_common import contract
 
     assert contract._PLAIN_DECODER.type.__struct_fields__ == tuple(Event.__dataclass_fields__)
+
+
+def test_no_key_ends_in_whitespace_after_the_cut() -> None:
+    """Contract version 3: every key is trimmed again after its cut (Redshift's VARCHAR
+    comparison ignores trailing spaces, so keys differing only there would merge)."""
+    assert normalize_lang("e" * 34 + " x") == "e" * 34
+    assert normalize_lang("  EN ") == "en"
+    for raw in ("x" * 199 + " y", "x" * 200, " " + "y" * 250):
+        key = normalize_location(raw)
+        assert key == key.strip() and len(key) <= 200
