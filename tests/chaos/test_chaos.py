@@ -513,21 +513,23 @@ def test_hostile_locations_are_stored_and_served_verbatim(lane: Lane, report: Re
     report.events += len(messages)
     _settle_and_check(lane)
     ascii_space = " \t\n\r\f\v"
-    # location: trimmed (ASCII whitespace), cut to 200 code points, blank as (unknown).
-    # hashtag: trimmed, one leading '#' off, lower-cased, cut to 100, empty dropped, once
-    # per tweet. lang: trimmed, lower-cased, cut to 35, blank as (unknown).
+    # location: trimmed (ASCII whitespace), cut to 200 code points, trimmed again, blank
+    # as (unknown). hashtag: trimmed, one leading '#' off, lower-cased, cut to 100,
+    # trimmed again, empty dropped, once per tweet. lang: trimmed, lower-cased, cut to
+    # 35, trimmed again, blank as (unknown) (contract version 3).
     locations: dict[str, int] = {}
     hashtags: dict[str, int] = {}
     langs: dict[str, int] = {}
     for text in HOSTILE:
-        key = text.strip(ascii_space)[:200] or "(unknown)"
+        key = text.strip(ascii_space)[:200].strip(ascii_space) or "(unknown)"
         locations[key] = locations.get(key, 0) + copies
         tags = {
-            t.strip(ascii_space).removeprefix("#").lower()[:100] for t in (text, "#" + text.upper())
+            t.strip(ascii_space).removeprefix("#").lower()[:100].strip(ascii_space)
+            for t in (text, "#" + text.upper())
         }
         for tag in tags - {""}:
             hashtags[tag] = hashtags.get(tag, 0) + copies
-        lang = text.strip(ascii_space).lower()[:35] or "(unknown)"
+        lang = text.strip(ascii_space).lower()[:35].strip(ascii_space) or "(unknown)"
         langs[lang] = langs.get(lang, 0) + copies
     by = "SELECT {0} AS key, SUM(tweet_count) AS tweets FROM {1} GROUP BY {0}"
     assert _served(lane, by.format("location", "serving_view")) == locations

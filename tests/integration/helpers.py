@@ -342,7 +342,7 @@ _TAG_FORMS: tuple[Callable[[str], str], ...] = (
     lambda t: f"  {t.upper()}\t",
     lambda t: f"\v#{t.lower()}\f",
     lambda t: "##" + t,  # keeps one '#'
-    lambda t: "# " + t,  # keeps the space
+    lambda t: "# " + t,  # the space after the '#' is trimmed (contract version 3)
     lambda t: "\u00a0" + t,  # NO-BREAK SPACE is not trimmed
     lambda t: f"\r\n{t.swapcase()} ",
 )
