@@ -122,7 +122,11 @@ def admin_client(settings: Settings, *, timeout_s: float = 10.0) -> KafkaAdminCl
             client_id="lambda-admin", **client_config(settings, timeout_s=timeout_s)
         )
     except (KafkaError, OSError) as e:
-        if refused.seen or isinstance(e, SaslAuthenticationFailedError):
+        if (
+            refused.seen
+            or isinstance(e, SaslAuthenticationFailedError)
+            or sasl_refused(settings, timeout_s=timeout_s)
+        ):
             raise ServiceUnavailable(
                 f"Kafka at {settings.kafka_bootstrap_servers} refused the credentials "
                 f"({settings.kafka_sasl_mechanism}): check KAFKA_SASL_USERNAME and "
@@ -151,6 +155,43 @@ class _AuthFailures(logging.Handler):
             "SaslAuthenticationFailedError" in record.getMessage()
         ):
             self.seen = True
+
+
+def sasl_refused(settings: Settings, *, timeout_s: float = 10.0) -> bool:
+    """Whether the brokers refuse the SASL credentials, asked again through librdkafka.
+
+    kafka-python can lose the broker's authentication-failure response when the broker
+    closes the connection right behind it (the bytes and the end of stream arrive in one
+    read, and the read reports only the disconnect), leaving a bootstrap timeout that
+    says nothing about the credentials. librdkafka reports the refusal as its own error
+    code. PLAIN and SCRAM only: librdkafka has no AWS_MSK_IAM (signing is AWS's side).
+    """
+    mechanism = settings.kafka_sasl_mechanism
+    if mechanism is None or mechanism == "AWS_MSK_IAM":
+        return False
+    from confluent_kafka import KafkaError as RdKafkaError
+    from confluent_kafka import KafkaException as RdKafkaException
+    from confluent_kafka.admin import AdminClient
+
+    server = settings.kafka_servers[0]
+    try:  # a broker that is down: nothing to ask, and no second wait for it
+        socket.create_connection((server.host, server.port), timeout=timeout_s).close()
+    except OSError:
+        return False
+    refused: list[bool] = []
+
+    def on_error(error: RdKafkaError) -> None:
+        if error.code() == RdKafkaError._AUTHENTICATION:
+            refused.append(True)
+
+    config = confluent_config(settings, timeout_s=timeout_s) | {"error_cb": on_error}
+    admin = AdminClient(config)
+    try:
+        admin.list_topics(timeout=timeout_s)
+    except RdKafkaException as e:
+        on_error(e.args[0])
+    admin.poll(0)  # serves error_cb
+    return bool(refused)
 
 
 def tls_failure(settings: Settings, *, timeout_s: float = 10.0) -> str | None:

@@ -16,7 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
+from lambda_common.broker import sasl_refused
 from lambda_common.eventlog import open_event_log
 from lambda_common.settings import Settings, load_settings
 from lambda_common.warehouse import Warehouse
@@ -177,3 +179,12 @@ def test_a_wrong_ca_or_password_fails_naming_the_setting(
         error = [line for line in done.stderr.splitlines() if line.startswith("error:")]
         assert len(error) == 1 and setting in error[0], (setting, done.stderr[-2000:])
         assert tls_stack.password not in done.stderr and "not-the-password" not in done.stderr
+
+
+def test_the_sasl_probe_tells_refused_credentials_from_good_ones(tls_stack: TlsStack) -> None:
+    """The librdkafka probe behind the KAFKA_SASL_PASSWORD line: kafka-python can lose the
+    broker's refusal in a race, so the answer must not depend on it."""
+    good = tls_stack.settings()
+    wrong = good.model_copy(update={"kafka_sasl_password": SecretStr("not-the-password")})
+    assert sasl_refused(wrong, timeout_s=5)
+    assert not sasl_refused(good, timeout_s=5)

@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from lambda_common.broker import client_config, confluent_security_config, security_config
+from lambda_common.broker import (
+    client_config,
+    confluent_security_config,
+    sasl_refused,
+    security_config,
+)
 from lambda_common.errors import ConfigError
 from lambda_common.settings import load_settings
 from speed_layer.stream import MSK_IAM_OPTIONS, kafka_source_options
@@ -90,6 +95,15 @@ def test_msk_iam() -> None:
     spark = kafka_source_options(settings)
     assert spark["kafka.sasl.mechanism"] == "AWS_MSK_IAM"
     assert {k: spark[k] for k in MSK_IAM_OPTIONS} == MSK_IAM_OPTIONS
+
+
+def test_the_sasl_probe_asks_nothing_without_a_password_mechanism() -> None:
+    """No SASL, or IAM (which librdkafka lacks): no probe, so no claim about credentials
+    (the bootstrap server here does not exist; a probe would have to wait for it)."""
+    nowhere = {"kafka_bootstrap_servers": "localhost:1"}
+    assert not sasl_refused(load_settings(**nowhere))
+    iam = {"kafka_security_protocol": "SASL_SSL", "kafka_sasl_mechanism": "AWS_MSK_IAM"}
+    assert not sasl_refused(load_settings(**nowhere, **iam))
 
 
 @pytest.mark.parametrize(
