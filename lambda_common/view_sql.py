@@ -38,6 +38,10 @@ def _columns(view: View, alias: str | None = None) -> str:
     return ", ".join(prefix + quote(c) for c in view.columns)
 
 
+def _keys(view: View, alias: str) -> str:
+    return ", ".join(f"{alias}.{quote(c)}" for c in view.key_columns)
+
+
 def table_ddl(view: View, dialect: str) -> list[str]:
     """``CREATE TABLE IF NOT EXISTS`` of the view's batch and speed tables."""
     keys = ",\n    ".join(f"{quote(k.name)} {k.sql_type} NOT NULL" for k in view.keys)
@@ -57,8 +61,9 @@ def serving_ddl(view: View, dialect: str) -> str:
             serving=quote(view.serving_view),
             batch=quote(view.batch_table),
             speed=quote(view.speed_table),
-            b_columns=_columns(view, "b"),
-            s_columns=_columns(view, "s"),
+            u_keys=_keys(view, "u"),
+            b_keys=_keys(view, "b"),
+            s_keys=_keys(view, "s"),
         )
     )
     return statement

@@ -3,14 +3,39 @@
 -- and the horizon in one snapshot, and the batch layer moves the horizon in the
 -- transaction that rebuilds every batch table, so no row is ever counted by both layers.
 -- Before the first batch cycle all comes from speed.
+--
+-- The DECIMAL(38,0) sums cross the UNION ALL as text and are cast back after it. Amazon
+-- documents the precision of a DECIMAL column of UNION, INTERSECT and EXCEPT (and of
+-- COALESCE and DECODE) as min(max(p1-s1, p2-s2) + scale, 19): two DECIMAL(38,0) branches
+-- would give DECIMAL(19,0), and a sum past 10^19 - 1 (two counts of 2^63 - 1) would
+-- overflow. A number cast to VARCHAR and back is exact on Redshift and PostgreSQL alike,
+-- and 40 characters hold 38 digits and a sign. tweet_count is a BIGINT in both tables.
 CREATE OR REPLACE VIEW {serving} AS
 WITH h AS (SELECT MAX(horizon) AS horizon FROM batch_horizon)
-SELECT {b_columns}
-FROM {batch} AS b
-CROSS JOIN h
-WHERE b.event_hour < h.horizon
-UNION ALL
-SELECT {s_columns}
-FROM {speed} AS s
-CROSS JOIN h
-WHERE h.horizon IS NULL OR s.event_hour >= h.horizon;
+SELECT
+    {u_keys},
+    u.tweet_count,
+    CAST(u.followers_sum AS DECIMAL(38, 0)) AS followers_sum,
+    CAST(u.favorite_sum AS DECIMAL(38, 0)) AS favorite_sum,
+    CAST(u.retweet_sum AS DECIMAL(38, 0)) AS retweet_sum
+FROM (
+    SELECT
+        {b_keys},
+        b.tweet_count,
+        CAST(b.followers_sum AS VARCHAR(40)) AS followers_sum,
+        CAST(b.favorite_sum AS VARCHAR(40)) AS favorite_sum,
+        CAST(b.retweet_sum AS VARCHAR(40)) AS retweet_sum
+    FROM {batch} AS b
+    CROSS JOIN h
+    WHERE b.event_hour < h.horizon
+    UNION ALL
+    SELECT
+        {s_keys},
+        s.tweet_count,
+        CAST(s.followers_sum AS VARCHAR(40)) AS followers_sum,
+        CAST(s.favorite_sum AS VARCHAR(40)) AS favorite_sum,
+        CAST(s.retweet_sum AS VARCHAR(40)) AS retweet_sum
+    FROM {speed} AS s
+    CROSS JOIN h
+    WHERE h.horizon IS NULL OR s.event_hour >= h.horizon
+) AS u;
