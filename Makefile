@@ -18,7 +18,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 BUILD_CA_BUNDLE ?= $(if $(wildcard /etc/ssl/certs/ca-certificates.crt),/etc/ssl/certs/ca-certificates.crt,/dev/null)
 export BUILD_CA_BUNDLE
 
-.PHONY: help deps venv jars setup local-up local-down local-tls local-status spark-up spark-down spark-status docker-prepare docker-engine-stop up down init env run-producer batch-once batch recompute rebuild-views batch-reset batch-ack-loss speed query status dashboard demo bench chaos lint test test-unit test-integration test-docker clean
+.PHONY: help deps venv jars setup local-up local-down local-tls local-status spark-up spark-down spark-status docker-prepare docker-engine-stop up down init redshift-sql env run-producer batch-once batch recompute rebuild-views batch-reset batch-ack-loss speed query status dashboard demo bench chaos lint test test-unit test-integration test-docker clean
 
 help: ## List the targets
 	@echo "usage: make TARGET   (settings: environment or .env, see .env.example)"
@@ -79,6 +79,9 @@ down: ## Docker: stop and remove the containers (data stays in the volumes; dock
 
 init: venv ## Create the Kafka topic, the bucket and the warehouse tables if missing (idempotent)
 	@$(PY) -m lambda_common init
+
+redshift-sql: venv ## Dry run: every SQL statement the Redshift path sends (init, a batch cycle, a speed micro-batch), values as placeholders; OUT=file, PHASE=init|batch|speed
+	@$(PY) -m lambda_dryrun $(if $(OUT),--out "$(OUT)") $(if $(PHASE),--phase $(PHASE))
 
 env: venv ## Print the effective settings as KEY=VALUE, secrets masked
 	@$(PY) -m lambda_common env

@@ -45,7 +45,7 @@ from lambda_common.warehouse import Warehouse
 logger = logging.getLogger(__name__)
 
 # Re-exported: the horizon rule is written once, in plan.py.
-__all__ = ["CycleResult", "Services", "horizon_for", "recompute", "run_cycle"]
+__all__ = ["CycleResult", "Services", "horizon_for", "open_target", "recompute", "run_cycle"]
 
 
 @dataclass
@@ -181,12 +181,19 @@ def archive(store: ObjectStore, key: str, label: str) -> None:
     logger.info("archived %s", key)
 
 
+def open_target(settings: Settings, warehouse: Warehouse, store: ObjectStore) -> BatchWarehouse:
+    """The warehouse side of a cycle, its schema ensured first, as every cycle starts
+    (``make redshift-sql`` starts its cycle with this too)."""
+    target = BatchWarehouse(settings, warehouse, store)
+    target.ensure_schema()
+    return target
+
+
 def real_services(settings: Settings, warehouse: Warehouse) -> Services:
     """The real event log, S3 and warehouse (each checked or created lazily)."""
     store = S3ObjectStore(settings)
     store.check()
-    target = BatchWarehouse(settings, warehouse, store)
-    target.ensure_schema()
+    target = open_target(settings, warehouse, store)
     log = open_event_log(settings, BATCH_GROUP_ID, client_id="lambda-batch")
     return Services(log, store, target, settings)
 

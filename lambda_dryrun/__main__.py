@@ -1,0 +1,7 @@
+"""Allow ``python -m lambda_dryrun``."""
+
+import sys
+
+from lambda_dryrun.cli import main
+
+sys.exit(main())
