@@ -33,7 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def body(settings: Settings) -> None:
-        phases = [p for p in dry_run(settings) if args.phase is None or p.name in args.phase]
+        wanted = args.phase or list(PHASES)
+        last = max(wanted, key=PHASES.index)  # the phases before it run too, unshown
+        phases = [p for p in dry_run(settings, until=last) if p.name in wanted]
         text = script(phases, settings.views)
         if args.out is None:
             sys.stdout.write(text)

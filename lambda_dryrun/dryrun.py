@@ -78,8 +78,11 @@ def redshift_settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"warehouse_dialect": DIALECT})
 
 
-def dry_run(settings: Settings, *, now: datetime | None = None) -> list[Phase]:
-    """Run every phase against a recording warehouse; what each sent, in order."""
+def dry_run(
+    settings: Settings, *, now: datetime | None = None, until: str = PHASES[-1]
+) -> list[Phase]:
+    """Run the phases in order, up to ``until``, against a recording warehouse; what each
+    sent, in order (a phase runs on what the ones before it left)."""
     settings = redshift_settings(settings)
     when = (now or datetime.now(UTC)).replace(minute=30, second=0, microsecond=0)
     state = NewWarehouse()
@@ -90,20 +93,23 @@ def dry_run(settings: Settings, *, now: datetime | None = None) -> list[Phase]:
         body(_RecordedWarehouse(settings, conn))
         return tuple(conn.journal)
 
-    phases = [
-        Phase("init", "make init: the warehouse's tables, views and grants", record(_init)),
-        Phase(
+    steps: list[tuple[str, str, Callable[[Warehouse], None]]] = [
+        ("init", "make init: the warehouse's tables, views and grants", _init),
+        (
             "batch",
             "one batch cycle (make batch-once): schema check, COPY from S3, merge, views, horizon",
-            record(lambda wh: _batch_cycle(settings, wh, state, when)),
+            lambda wh: _batch_cycle(settings, wh, state, when),
         ),
-        Phase(
+        (
             "speed",
             "one speed micro-batch (the first of a new checkpoint) and its status row",
-            record(lambda wh: _micro_batch(settings, wh, when)),
+            lambda wh: _micro_batch(settings, wh, when),
         ),
     ]
-    assert tuple(p.name for p in phases) == PHASES
+    assert tuple(name for name, _, _ in steps) == PHASES
+    phases = []
+    for name, title, body in steps[: PHASES.index(until) + 1]:
+        phases.append(Phase(name, title, record(body)))
     return phases
 
 

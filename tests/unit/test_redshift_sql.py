@@ -16,7 +16,7 @@ from lambda_common.sql import load_sql, statements
 from lambda_common.views import load_views
 from lambda_dryrun.cli import main
 from lambda_dryrun.dryrun import PHASES, Phase, dry_run
-from lambda_dryrun.script import bound_names, script
+from lambda_dryrun.script import bound_names, script, source_files
 from tests.unit import redshift_rules as rules
 
 SECRETS = {
@@ -64,7 +64,8 @@ def test_the_dry_run_follows_the_code_not_a_list(phases: list[Phase]) -> None:
     # The cycle loads through COPY (the configured credentials' file), rebuilds, moves
     # the horizon; the micro-batch takes the speed tables over and records itself.
     (copy,) = [t for t in texts["batch"] if rules.sql_only(t).startswith("COPY")]
-    assert copy == statements(load_sql("copy_manifest_session", "redshift"))[0]
+    assert source_files()[copy].startswith("copy_")
+    assert {"ACCESS_KEY_ID", "SESSION_TOKEN"} <= set(rules.copy_parameters(copy))
     assert statements(load_sql("horizon_set", "redshift"))[-1] == texts["batch"][-1]
     assert statements(load_sql("speed_batch_record", "redshift"))[-1] == texts["speed"][-1]
     assert sum(rules.sql_only(t).startswith('DELETE FROM "speed') for t in texts["speed"]) >= len(
@@ -74,8 +75,9 @@ def test_the_dry_run_follows_the_code_not_a_list(phases: list[Phase]) -> None:
 
 def test_the_role_chooses_the_role_copy() -> None:
     batch = dry_run(_settings(redshift_iam_role=ROLE), now=NOW)[1]
-    role = statements(load_sql("copy_manifest_role", "redshift"))[0]
-    assert role in [s.text for s in batch.statements]
+    (copy,) = [s.text for s in batch.statements if rules.sql_only(s.text).startswith("COPY")]
+    assert "IAM_ROLE" in rules.copy_parameters(copy)
+    assert ROLE not in script([batch])
 
 
 @pytest.mark.parametrize("index", range(3))
@@ -123,7 +125,7 @@ def test_the_script_ends_every_statement_and_shows_the_transactions(
     )
     for phase in phases:
         assert f"-- ===== phase {phase.name}: " in text
-    assert "file copy_manifest_session.sql; bound: %(manifest)s" in text
+    assert re.search(r"; file copy_\w+\.sql; bound: %\(manifest\)s", text)
     named = script(phases, load_views())
     assert "; file view_serving.sql (hashtags)]" in named
     assert "; file view_batch_rebuild.sql (locations); bound: %(since)s, %(until)s]" in named
@@ -200,3 +202,17 @@ def test_an_allowed_command_passes_its_own_check() -> None:
     assert rules.faults("-- a comment\nLOCK batch_lock") == []
     assert rules.faults('LOCK TABLE "speed_view", batch_lock') == []
     assert rules.parse("LOCK batch_lock") is None
+
+
+def test_without_copy_credentials_the_dry_run_says_what_to_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "")
+    monkeypatch.delenv("REDSHIFT_IAM_ROLE", raising=False)
+    assert main(["--phase", "init"]) == 0  # make init needs no COPY
+    assert "phase init" in capsys.readouterr().out
+    assert main([]) == 1  # the cycle's COPY is where a cycle would stop
+    assert "REDSHIFT_IAM_ROLE, or AWS_ACCESS_KEY_ID" in capsys.readouterr().err
+    assert [p.name for p in dry_run(load_settings(), until="init")] == ["init"]
