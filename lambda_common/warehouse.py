@@ -289,11 +289,16 @@ class Warehouse:
                 if present:
                     self._run_file(cur, "view_ddl_timeout", {"ms": timeout_ms})
                     try:
+                        # Dropped, not replaced: Redshift's CREATE OR REPLACE VIEW refuses a
+                        # column whose type changed. Readers see the old view or the new
+                        # one (one transaction), and the new one gets the reader's grant.
+                        self._run_file(cur, "view_drop", view=name)
                         cur.execute(ddl)
                     except (psycopg2.errors.LockNotAvailable, psycopg2.errors.QueryCanceled) as e:
                         raise _ViewBusy(one_line(e)) from e
                     self._run_file(cur, "view_ddl_timeout_end")
                     self._run_file(cur, "schema_object_record", {"name": name, "sha": sha})
+                    self._grant_reader(cur, self.settings.views)
                 else:
                     self._create_view(cur, name, ddl, sha)
         except _ViewBusy as e:
@@ -307,9 +312,16 @@ class Warehouse:
         else:
             logger.info("%s replaced with its current definition", name)
 
-    def _run_file(self, cur: Cursor, name: str, params: dict[str, Any] | None = None) -> None:
+    def _run_file(
+        self, cur: Cursor, name: str, params: dict[str, Any] | None = None, **names: str
+    ) -> None:
+        """Run a SQL file's statements; ``names`` fill its ``{identifier}`` slots, quoted."""
         for statement in statements(load_sql(name, self.dialect)):
-            cur.execute(statement, params)
+            if names:
+                idents = {k: sql.Identifier(v) for k, v in names.items()}
+                cur.execute(sql.SQL(statement).format(**idents), params)
+            else:
+                cur.execute(statement, params)
 
     def _grant_reader(self, cur: Cursor, views: tuple[View, ...]) -> None:
         """Let QUERY_DSN's user read the pipeline's tables and views in the current
