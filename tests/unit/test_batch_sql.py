@@ -15,9 +15,10 @@ from lambda_common.sql import DIALECTS, load_sql, statements
 from lambda_common.view_sql import (
     batch_rebuild,
     serving_ddl,
-    speed_apply,
     speed_clear,
+    speed_expire,
     speed_insert,
+    speed_merge,
     speed_staging,
     table_ddl,
 )
@@ -35,7 +36,8 @@ NAMES = sorted(
 
 def _bind(statement: str) -> str:
     """Replace psycopg2 placeholders by literals, as the driver does when it sends them."""
-    statement = statement.replace("%(keys)s", "('a', 'b')")
+    statement = statement.replace("%(keys)s", "('a', 'b')").replace("%(batch_ids)s", "(1, 2)")
+    statement = statement.replace("VALUES %s", "VALUES ('v')")  # a multi-row VALUES list
     return re.sub(r"%\((\w+)\)s", "'value'", statement)
 
 
@@ -61,7 +63,8 @@ def _redshift_statements() -> list[tuple[str, str]]:
             *batch_rebuild(view, "redshift"),
             *speed_staging(view, "redshift"),
             speed_insert(view, "redshift").replace("%s", "('v')"),
-            *speed_apply(view, "redshift"),
+            *speed_merge(view, "redshift"),
+            *speed_expire(view, "redshift"),
             *speed_clear(view, "redshift"),
         ]
         out.extend((f"view {view.name}", s) for s in derived)
@@ -286,7 +289,7 @@ def test_every_dialect_has_every_statement_the_code_loads() -> None:
             "view_tables",
             "view_serving",
             "view_batch_rebuild",
-            "view_speed_apply",
+            "view_speed_merge",
         ):
             assert statements(load_sql(name, dialect)), (dialect, name)
     with pytest.raises(FileNotFoundError):
