@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg2
 import pytest
 
-from lambda_common import retry
 from lambda_common.errors import ServiceUnavailable
 from lambda_common.settings import load_settings
 from lambda_common.sql import load_sql, statements
@@ -22,6 +22,7 @@ from lambda_common.views import load_views
 from lambda_common.warehouse import Warehouse
 from speed_layer import sink as sink_module
 from speed_layer.sink import SpeedSink
+from speed_layer.stream import QUERY_NAME
 from speed_layer.view import STAGING_REUSE, BatchStatus, SpeedView, ViewRow, insert_values
 from tests.unit.fake_connection import FakeConnection, FakeCursor
 
@@ -222,7 +223,7 @@ def test_a_new_connection_makes_its_own_staging_tables() -> None:
     assert sum(s.startswith("CREATE TEMP TABLE") for s in sent) == len(VIEWS)
 
 
-class _AbortsOnce(FakeConnection):
+class _AbortsOnce(_Connection):
     """Redshift's ERROR 1023 on the first MERGE: the transaction is run again whole."""
 
     def __init__(self) -> None:
@@ -246,7 +247,7 @@ class _AbortsOnce(FakeConnection):
 def test_a_transaction_aborted_mid_way_is_run_again_whole_with_its_staging_tables(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(retry.time, "sleep", lambda s: None)
+    monkeypatch.setattr(time, "sleep", lambda s: None)  # the retry's back-off
     wh = _Warehouse("redshift")
     aborting = _AbortsOnce()
     aborting.answers = wh.conn.answers
@@ -262,7 +263,7 @@ def test_a_transaction_aborted_mid_way_is_run_again_whole_with_its_staging_table
 
 def test_a_large_micro_batch_is_split_only_past_the_statement_budget() -> None:
     conn = FakeConnection()
-    cur = conn.cursor()
+    cur: Any = conn.cursor()
     rows = [(HORIZON, f"key-{i}", 1, 10, 2, 3) for i in range(1000)]
     assert insert_values(cur, "INSERT INTO t (a, b, c, d, e, f) VALUES %s", rows) == 1
     one = len(conn.statements[0])
@@ -285,7 +286,7 @@ class _Frame:
 
 def _sink(monkeypatch: pytest.MonkeyPatch, dialect: str = "redshift") -> tuple[SpeedSink, Any]:
     monkeypatch.setattr(sink_module, "view_rows", lambda frame, views: _rows(2))
-    query = type("Q", (), {"name": sink_module.QUERY_NAME, "id": "q"})()
+    query = type("Q", (), {"name": QUERY_NAME, "id": "q"})()
     spark = type("S", (), {"streams": type("M", (), {"active": [query]})()})()
     wh = _Warehouse(dialect, progress=None)
     target = SpeedSink(load_settings(warehouse_dialect=dialect), stop=threading.Event())
@@ -345,6 +346,6 @@ def test_statuses_a_failed_write_did_not_commit_wait_for_the_next_one(
         target(_Frame(), 0)
     assert wh.warehouse._conn is None  # dropped: opened again on next use
     wh.conn.fail_on, wh.conn.closed = ("", None), False
-    wh.warehouse._conn = wh.conn  # type: ignore[assignment]  # reopened
+    wh.warehouse._conn = wh.conn  # reopened
     target(_Frame(), 0)
     assert _carried(wh.conn) == [(3,)] and wh.conn.commits == 1
