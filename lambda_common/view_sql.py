@@ -19,9 +19,10 @@ __all__ = [
     "batch_rebuild",
     "quote",
     "serving_ddl",
-    "speed_apply",
     "speed_clear",
+    "speed_expire",
     "speed_insert",
+    "speed_merge",
     "speed_staging",
     "staging_name",
     "table_ddl",
@@ -95,7 +96,8 @@ def staging_name(view: View) -> str:
 
 
 def speed_staging(view: View, dialect: str) -> list[str]:
-    """Create the (temporary) staging table of one micro-batch's rows of ``view``."""
+    """(Re)create the temporary staging table of ``view``'s micro-batch rows: kept for the
+    session, emptied by each micro-batch (:func:`speed_merge`)."""
     return statements(
         load_sql("view_speed_staging", dialect).format(
             staging=quote(staging_name(view)), speed=quote(view.speed_table)
@@ -104,7 +106,7 @@ def speed_staging(view: View, dialect: str) -> list[str]:
 
 
 def speed_insert(view: View, dialect: str) -> str:
-    """The multi-row INSERT into the staging table (``%s``: execute_values' VALUES)."""
+    """The multi-row INSERT into the staging table (``%s``: the VALUES list)."""
     (statement,) = statements(
         load_sql("view_speed_insert", dialect).format(
             staging=quote(staging_name(view)), columns=_columns(view)
@@ -113,12 +115,13 @@ def speed_insert(view: View, dialect: str) -> str:
     return statement
 
 
-def speed_apply(view: View, dialect: str) -> list[str]:
-    """Add the staged increments to the speed table; drop hours before ``%(horizon)s``."""
+def speed_merge(view: View, dialect: str) -> list[str]:
+    """Add the staged increments to the speed table (one MERGE), then empty the staging
+    table."""
     speed = quote(view.speed_table)
     match = " AND ".join(f"{speed}.{quote(c)} = s.{quote(c)}" for c in view.key_columns)
     return statements(
-        load_sql("view_speed_apply", dialect).format(
+        load_sql("view_speed_merge", dialect).format(
             speed=speed,
             staging=quote(staging_name(view)),
             columns=_columns(view),
@@ -126,6 +129,11 @@ def speed_apply(view: View, dialect: str) -> list[str]:
             match=match,
         )
     )
+
+
+def speed_expire(view: View, dialect: str) -> list[str]:
+    """Drop the speed table's hours before ``%(horizon)s`` (the batch table serves them)."""
+    return statements(load_sql("view_speed_expire", dialect).format(speed=quote(view.speed_table)))
 
 
 def speed_clear(view: View, dialect: str) -> list[str]:

@@ -67,9 +67,14 @@ class NewWarehouse:
             _last("horizon_set"): self._horizon,
             _one("batch_fingerprints"): [],
             _one("batch_rebuilt_stats"): [(len(self.staged_hours), len(self.staged_hours))],
-            _one("speed_progress_get"): lambda _: [self.progress] if self.progress else [],
-            _last("speed_progress_set"): self._progress,
+            _one("speed_progress_get"): self._speed_state,
+            _one("speed_progress_insert"): self._progress,
+            _one("speed_progress_update"): self._progress,
         }
+
+    def _speed_state(self, _: Any) -> list[tuple[Any, ...]]:
+        """speed_progress (None before the first micro-batch) beside the horizon."""
+        return [(*(self.progress or (None, None)), self.horizon)]
 
     def _sha(self, params: Any) -> list[tuple[Any, ...]]:
         name = params["name"]

@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 from lambda_common.broker import check_broker
-from lambda_common.errors import LambdaError
 from lambda_common.locks import exclusive_lock
 from lambda_common.retry import Backoff, Sleep, pause
 from lambda_common.settings import Settings
@@ -45,7 +44,7 @@ from lambda_common.warehouse import Warehouse
 from speed_layer.session import build_session, one_machine
 from speed_layer.sink import SpeedSink
 from speed_layer.stream import OBSERVED, QUERY_NAME, SpeedError, build_stream
-from speed_layer.view import FENCED, BatchStatus, SpeedView
+from speed_layer.view import FENCED, BatchStatus
 
 logger = logging.getLogger(__name__)
 
@@ -56,14 +55,12 @@ logger = logging.getLogger(__name__)
 QUERY_BACKOFF = Backoff(first_s=5.0, cap_s=60.0, jitter=0.2)
 
 
-def _status_listener(settings: Settings, sink: SpeedSink) -> Any:
+def _status_listener(sink: SpeedSink) -> Any:
     from pyspark.sql.streaming.listener import StreamingQueryListener
 
     class StatusListener(StreamingQueryListener):
-        """Logs one line per micro-batch and keeps it in ``speed_batches``."""
-
-        def __init__(self) -> None:
-            self.view = SpeedView(settings, Warehouse(settings))
+        """Logs one line per micro-batch and hands it to the sink, whose next
+        transaction keeps it in ``speed_batches`` (or, idle, a transaction of its own)."""
 
         def onQueryStarted(self, event: Any) -> None:
             logger.info("speed layer started (query id %s)", event.id)
@@ -87,17 +84,16 @@ def _status_listener(settings: Settings, sink: SpeedSink) -> Any:
             )
             logger.info("%s", status.line())
             logger.debug("speed batch %s phases (ms): %s", progress.batchId, progress.durationMs)
-            try:
-                self.view.record(status)
-            except LambdaError as e:  # status is best effort; the view itself is not
-                logger.warning("could not record speed batch %s status: %s", status.batch_id, e)
+            sink.queue_status(status)
 
         def onQueryIdle(self, event: Any) -> None:
-            pass
+            # No micro-batch follows to carry the last statuses: write them now.
+            sink.flush_statuses()
 
         def onQueryTerminated(self, event: Any) -> None:
             if event.exception:
                 logger.error("speed layer stopped: %s", event.exception.splitlines()[0])
+            sink.flush_statuses()
 
     return StatusListener()
 
@@ -164,7 +160,11 @@ def _reclaim_sigint() -> None:
 def _supervise_session(spark: Any, settings: Settings, stop: threading.Event) -> None:
     sink = SpeedSink(settings, stop=stop)
     sink.session = spark
-    spark.streams.addListener(_status_listener(settings, sink))
+    spark.streams.addListener(_status_listener(sink))
+    # Spark reports an idle query (onQueryIdle) this long after its last micro-batch
+    # (10 s by default): one trigger, so that the status of a burst's last micro-batch,
+    # which no later one carries, is kept about a trigger after it.
+    spark.conf.set("spark.sql.streaming.noDataProgressEventInterval", f"{settings.speed_trigger}s")
 
     checkpoint = settings.speed_query_checkpoint
 
@@ -194,6 +194,7 @@ def _supervise_session(spark: Any, settings: Settings, stop: threading.Event) ->
             checkpoint,
         )
     supervise(start_query, sink, stop, checkpoint)
+    sink.flush_statuses()
 
 
 def supervise(

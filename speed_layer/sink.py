@@ -1,6 +1,13 @@
 """The speed job's ``foreachBatch`` target: each micro-batch's events aggregated by every
 view's own SELECT in Spark SQL, then applied to the speed tables in one warehouse
-transaction that records the micro-batch (so a replayed one is skipped).
+transaction that records the micro-batch (so a replayed one is skipped) and carries the
+status rows of the micro-batches before it.
+
+A micro-batch's status (``make status``: input rows, rejects, duration) is only known once
+Spark has finished it, after its transaction committed: the job hands it over
+(``queue_status``) and the next micro-batch's transaction writes it, so that a running
+stream commits once per micro-batch. A stream that goes idle, or stops, writes what is
+left in a transaction of its own (``flush_statuses``).
 """
 
 from __future__ import annotations
@@ -12,14 +19,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from lambda_common.errors import ServiceUnavailable
+from lambda_common.errors import LambdaError, ServiceUnavailable
 from lambda_common.faults import failpoint
 from lambda_common.retry import Backoff, retry_call
 from lambda_common.settings import Settings
 from lambda_common.views import HOUR, MEASURES, RELATIONS, View
 from lambda_common.warehouse import Warehouse
 from speed_layer.stream import QUERY_NAME, SpeedError
-from speed_layer.view import SpeedView, ViewRow
+from speed_layer.view import BatchStatus, SpeedView, ViewRow
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +85,9 @@ class SpeedSink:
     query ends; Spark replays the micro-batch from the checkpoint at the next start).
     ``attempts`` bounds the tries instead, for tests. ``completed`` counts the micro-batches
     written, so the job can tell a query that made progress from one that did not.
+
+    Called by Spark's micro-batch thread, and (``queue_status``, ``flush_statuses``) by
+    its listener's: one warehouse connection, used by one of them at a time.
     """
 
     def __init__(
@@ -97,6 +107,10 @@ class SpeedSink:
         # The driver's own session: the one its streaming query is registered with (the
         # session foreachBatch hands the micro-batch in is a clone that lists no query).
         self.session: Any = None
+        # Status rows waiting for a transaction, by batch id (a replay's replaces).
+        self._statuses: dict[int, BatchStatus] = {}
+        self._statuses_lock = threading.Lock()
+        self._writing = threading.Lock()
 
     def __call__(self, frame: Any, batch_id: int) -> None:
         query_id = _query_id(self.session)
@@ -118,23 +132,58 @@ class SpeedSink:
 
         def write() -> None:
             # One transaction for every view, recorded in speed_progress: all or nothing,
-            # and a replayed micro-batch is skipped.
-            applied = self.view.apply(query_id, batch_id, rows)
+            # and a replayed micro-batch is skipped. It carries the statuses waiting now.
+            statuses = self._waiting()
+            applied = self.view.apply(query_id, batch_id, rows, statuses)
             self.written[batch_id] = applied[0] if applied else 0
+            self._written(statuses)
 
-        retry_call(
-            write,
-            retry_on=ServiceUnavailable,
-            backoff=self.backoff,
-            what=f"speed batch {batch_id}",
-            stop=self.stop,
-            attempts=self.attempts,
-        )
+        with self._writing:
+            retry_call(
+                write,
+                retry_on=ServiceUnavailable,
+                backoff=self.backoff,
+                what=f"speed batch {batch_id}",
+                stop=self.stop,
+                attempts=self.attempts,
+            )
         self.completed += 1
         logger.debug("speed batch %s: written in %.3f s", batch_id, time.perf_counter() - computed)
         # Committed in the warehouse, not yet in Spark's checkpoint: a crash here replays
         # this micro-batch, which speed_progress recognises.
         failpoint("speed_after_write")
+
+    def queue_status(self, status: BatchStatus) -> None:
+        """Hand over a finished micro-batch's status: the next transaction writes it."""
+        with self._statuses_lock:
+            self._statuses[status.batch_id] = status
+
+    def flush_statuses(self) -> None:
+        """Write the statuses no micro-batch has carried, in a transaction of their own:
+        for a stream gone idle, or stopping. Best effort, and never waits: a micro-batch
+        being written carries them anyway."""
+        if not self._writing.acquire(blocking=False):
+            return
+        try:
+            statuses = self._waiting()
+            if statuses:
+                self.view.record(statuses)
+                self._written(statuses)
+        except LambdaError as e:  # status is best effort; the view itself is not
+            logger.warning("could not record speed batch statuses: %s", e)
+        finally:
+            self._writing.release()
+
+    def _waiting(self) -> list[BatchStatus]:
+        with self._statuses_lock:
+            return list(self._statuses.values())
+
+    def _written(self, statuses: Sequence[BatchStatus]) -> None:
+        """Forget the statuses a committed transaction wrote (not a newer one of an id)."""
+        with self._statuses_lock:
+            for status in statuses:
+                if self._statuses.get(status.batch_id) is status:
+                    del self._statuses[status.batch_id]
 
 
 def _query_id(spark: Any) -> str:

@@ -4,22 +4,46 @@ and ``speed_batches``.
 Kept apart from Spark so it can be exercised with plain rows; the Spark job hands it each
 micro-batch's rows of every view (the view's aggregation of the micro-batch's new,
 de-duplicated events: increments, which ``speed_progress`` makes sure are applied once).
+
+One micro-batch is one transaction, and a small fixed number of statements whatever its
+size, because Redshift queues commits and every statement has a cost of its own there:
+
+    LOCK speed_progress
+    SELECT speed_progress and the horizon           (one statement)
+    per view with rows at or after the horizon:
+        INSERT INTO the view's staging table       (one multi-row VALUES list)
+        MERGE the staging table into the speed table
+        DELETE FROM the staging table
+    UPDATE (first ever: INSERT) speed_progress
+    DELETE + INSERT speed_batches                   (the status rows the job hands over)
+    COMMIT
+
+and, only in the micro-batches that need them: the staging tables made (first
+micro-batch of a connection, then every ``STAGING_REUSE``), a view's hours before a
+horizon it has not cut at yet deleted, or (a fresh checkpoint's first micro-batch) the
+speed tables emptied.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from psycopg2.extras import execute_values
+from psycopg2 import extensions
 
 from lambda_common.errors import LambdaError
 from lambda_common.settings import Settings
 from lambda_common.sql import load_sql, statements
-from lambda_common.view_sql import speed_apply, speed_clear, speed_insert, speed_staging
+from lambda_common.view_sql import (
+    speed_clear,
+    speed_expire,
+    speed_insert,
+    speed_merge,
+    speed_staging,
+)
 from lambda_common.warehouse import Cursor, Warehouse
 
 logger = logging.getLogger(__name__)
@@ -29,6 +53,18 @@ logger = logging.getLogger(__name__)
 ViewRow = tuple[Any, ...]
 
 Decision = Literal["apply", "skip", "take over"]
+
+STAGING_REUSE = 100
+"""Micro-batches a connection's staging tables serve before they are made again. Each
+micro-batch empties them with DELETE, whose rows stay on disk until a vacuum reclaims
+them: never for a temporary table on PostgreSQL (autovacuum skips those), when its
+background VACUUM DELETE gets to it on Redshift. Made again, a table starts empty, so a
+scan of it stays as short as the micro-batch it holds. Costs two statements a view once
+in this many micro-batches."""
+
+MAX_STATEMENT_BYTES = 8 * 1024 * 1024
+"""The most one multi-row INSERT carries: half of Redshift's 16 MB per statement, room
+for any key. About 100,000 view rows; a micro-batch with more is sent in several."""
 
 FENCED = "speed tables fenced"
 """Opens the message of ``SpeedFenced``: the job's supervisor recognises it as final."""
@@ -88,89 +124,184 @@ class BatchStatus:
 
 
 class SpeedView:
-    """Applies micro-batches to every view's speed table, each in one transaction."""
+    """Applies micro-batches to every view's speed table, each in one transaction.
+
+    Keeps, between micro-batches, the connection whose session holds the staging tables
+    (made in a micro-batch's transaction, so they exist once it committed) and the horizon
+    the speed tables were last cut at in a committed micro-batch (nothing before it is left
+    in them: rows before the horizon are never staged). Not thread-safe: one writer.
+    """
 
     def __init__(self, settings: Settings, warehouse: Warehouse) -> None:
         self.warehouse = warehouse
         self.dialect = settings.warehouse_dialect
         self.views = settings.views
+        self._staged_on: object | None = None
+        self._staged_uses = 0
+        self._cut_at: datetime | None = None
 
     def _run(self, cur: Cursor, name: str, params: dict[str, Any] | None = None) -> None:
-        for statement in statements(load_sql(name, self.dialect)):
-            cur.execute(statement, params)
+        _execute(cur, statements(load_sql(name, self.dialect)), params)
 
     def apply(
-        self, query_id: str, batch_id: int, rows: Mapping[str, Sequence[ViewRow]]
+        self,
+        query_id: str,
+        batch_id: int,
+        rows: Mapping[str, Sequence[ViewRow]],
+        statuses: Sequence[BatchStatus] = (),
     ) -> tuple[int, datetime | None] | None:
         """Add one micro-batch's rows (by view name: each view's aggregation of the
-        micro-batch's new events) to the speed tables, drop hours before the horizon and
-        record the micro-batch in ``speed_progress``: one transaction, so every view
-        moves together and a replayed micro-batch is recognised (None: skipped).
+        micro-batch's new events, one row per key) to the speed tables, drop hours before
+        the horizon, record the micro-batch in ``speed_progress`` and keep ``statuses``
+        (earlier micro-batches' status rows) in ``speed_batches``: one transaction, so
+        every view moves together and a replayed micro-batch is recognised (None: skipped;
+        its statuses are kept all the same).
 
         Returns (rows written at or after the horizon, the horizon used). Readers see the
         tables before or after, never in between: no TRUNCATE (it commits on Redshift).
         """
 
-        def work(cur: Cursor) -> tuple[int, datetime | None] | None:
+        def work(cur: Cursor) -> _Outcome:
             self._run(cur, "speed_lock")
-            (progress,) = statements(load_sql("speed_progress_get", self.dialect))
-            cur.execute(progress)
+            (state,) = statements(load_sql("speed_progress_get", self.dialect))
+            cur.execute(state)
             found = cur.fetchone()
-            stored = (str(found[0]), int(found[1])) if found else None
+            stored = (str(found[0]), int(found[1])) if found and found[0] is not None else None
+            horizon: datetime | None = found[2] if found else None
             decision = fence(stored, query_id, batch_id)
-            if decision == "skip":
-                return None
-            (get,) = statements(load_sql("horizon_get", self.dialect))
-            cur.execute(get)
-            row = cur.fetchone()
-            horizon: datetime | None = row[0] if row else None
-            written = 0
-            for view in self.views:
-                if decision == "take over":
-                    for statement in speed_clear(view, self.dialect):
-                        cur.execute(statement)
-                changes = rows.get(view.name, ())
-                if not changes:
-                    continue
-                for statement in speed_staging(view, self.dialect):
-                    cur.execute(statement)
-                execute_values(cur, speed_insert(view, self.dialect), changes, page_size=1000)
-                for statement in speed_apply(view, self.dialect):
-                    cur.execute(statement, {"horizon": horizon})
-                written += sum(1 for r in changes if horizon is None or r[0] >= horizon)
-            self._run(
-                cur,
-                "speed_progress_set",
-                {
-                    "query_id": query_id,
-                    "batch_id": batch_id,
-                    "now": datetime.now(UTC).replace(tzinfo=None),
-                },
-            )
+            outcome = _Outcome(cur.connection, horizon)
+            if decision != "skip":
+                outcome.restaged = self._staging_due(cur.connection)
+                outcome.written = self._write(cur, decision, horizon, rows, outcome.restaged)
+                self._run(
+                    cur,
+                    "speed_progress_update" if stored else "speed_progress_insert",
+                    {
+                        "query_id": query_id,
+                        "batch_id": batch_id,
+                        "now": datetime.now(UTC).replace(tzinfo=None),
+                    },
+                )
+            self._record(cur, statuses)
             if decision == "take over":
                 logger.info(
                     "speed layer: query %s (a fresh checkpoint) took the speed tables over",
                     query_id,
                 )
-            return written, horizon
+            return outcome
 
         # Redshift aborts one of two transactions that cannot be serialised (ERROR 1023),
         # e.g. this one beside a batch cycle's publish: run it again whole.
-        return self.warehouse.run_transaction(work, what=f"speed batch {batch_id}")
+        done = self.warehouse.run_transaction(work, what=f"speed batch {batch_id}")
+        if done.written is None:
+            return None
+        # Only now, committed: a rolled-back run made no staging table and cut nothing.
+        if done.restaged:
+            self._staged_on, self._staged_uses = done.connection, 0
+        self._staged_uses += 1
+        self._cut_at = done.horizon
+        return done.written, done.horizon
 
-    def record(self, status: BatchStatus) -> None:
-        """Keep one micro-batch's status for ``make status`` (replaces a replayed id)."""
-        with self.warehouse.transaction() as cur:
-            self._run(
-                cur,
-                "speed_batch_record",
-                {
-                    "batch_id": status.batch_id,
-                    "input_rows": status.input_rows,
-                    "rejects": status.rejects,
-                    "rows_written": status.rows_written,
-                    "duration_ms": status.duration_ms,
-                    "max_event_time": status.max_event_time,
-                    "finished_at": status.finished_at,
-                },
+    def _staging_due(self, connection: object) -> bool:
+        """Whether this micro-batch makes the staging tables (again): none in this
+        connection's session yet, or they have served ``STAGING_REUSE`` micro-batches."""
+        return connection is not self._staged_on or self._staged_uses >= STAGING_REUSE
+
+    def _write(
+        self,
+        cur: Cursor,
+        decision: Decision,
+        horizon: datetime | None,
+        rows: Mapping[str, Sequence[ViewRow]],
+        restage: bool,
+    ) -> int:
+        """Every view's statements of one micro-batch; the rows written."""
+        written = 0
+        for view in self.views:
+            if restage:
+                _execute(cur, speed_staging(view, self.dialect))
+            if decision == "take over":
+                _execute(cur, speed_clear(view, self.dialect))
+            elif horizon is not None and horizon != self._cut_at:
+                _execute(cur, speed_expire(view, self.dialect), {"horizon": horizon})
+            # Hours before the horizon are the batch table's: never staged, so the MERGE
+            # inserts no key there and the speed table holds none once cut.
+            changes = [r for r in rows.get(view.name, ()) if horizon is None or r[0] >= horizon]
+            if not changes:
+                continue
+            insert_values(cur, speed_insert(view, self.dialect), changes)
+            _execute(cur, speed_merge(view, self.dialect))
+            written += len(changes)
+        return written
+
+    def _record(self, cur: Cursor, statuses: Sequence[BatchStatus]) -> None:
+        """Keep micro-batches' statuses for ``make status`` (a replayed id's row replaced)."""
+        latest = {s.batch_id: s for s in statuses}  # one row per id: the newest
+        if not latest:
+            return
+        delete, insert = statements(load_sql("speed_batch_record", self.dialect))
+        cur.execute(
+            delete,
+            {
+                "batch_ids": tuple(latest),
+                "finished_at": max(s.finished_at for s in latest.values()),
+            },
+        )
+        insert_values(cur, insert, [astuple(s) for s in latest.values()])
+
+    def record(self, statuses: Sequence[BatchStatus]) -> None:
+        """Keep statuses no micro-batch carried (the stream went idle, or stops) in a
+        transaction of their own."""
+        if statuses:
+            self.warehouse.run_transaction(
+                lambda cur: self._record(cur, statuses), what="speed batch statuses"
             )
+
+
+@dataclass
+class _Outcome:
+    """What one run of a micro-batch's transaction did (kept once it committed)."""
+
+    connection: object
+    horizon: datetime | None
+    written: int | None = None  # None: skipped (a replay)
+    restaged: bool = False
+
+
+def _execute(cur: Cursor, texts: Sequence[str], params: dict[str, Any] | None = None) -> None:
+    for text in texts:
+        cur.execute(text, params)
+
+
+def insert_values(
+    cur: Cursor,
+    statement: str,
+    rows: Sequence[Sequence[Any]],
+    max_bytes: int = MAX_STATEMENT_BYTES,
+) -> int:
+    """Run ``statement`` (an INSERT whose one ``%s`` stands for a VALUES list) with ``rows``
+    as literals: one statement, or as few as keep each under ``max_bytes``. Returns the
+    statements run.
+
+    What psycopg2's ``execute_values`` does, paged by size instead of by row count: a
+    micro-batch's rows go in one statement whatever their number, up to the budget."""
+    if not rows:
+        return 0
+    encoding = extensions.encodings[cur.connection.encoding]
+    head, tail = statement.encode(encoding).split(b"%s")
+    template = b"(" + b",".join([b"%s"] * len(rows[0])) + b")"
+    sent = 0
+    page: list[bytes] = []
+    size = len(head) + len(tail)
+    for row in rows:
+        value = cur.mogrify(template, tuple(row))
+        if page and size + len(value) + 1 > max_bytes:
+            cur.execute(head + b",".join(page) + tail)
+            sent += 1
+            page, size = [], len(head) + len(tail)
+        page.append(value)
+        size += len(value) + 1
+    if page:
+        cur.execute(head + b",".join(page) + tail)
+        sent += 1
+    return sent

@@ -15,9 +15,10 @@ from lambda_common.sql import DIALECTS, load_sql, statements
 from lambda_common.view_sql import (
     batch_rebuild,
     serving_ddl,
-    speed_apply,
     speed_clear,
+    speed_expire,
     speed_insert,
+    speed_merge,
     speed_staging,
     table_ddl,
 )
@@ -56,7 +57,8 @@ def _redshift_statements() -> list[tuple[str, str]]:
             *batch_rebuild(view, "redshift"),
             *speed_staging(view, "redshift"),
             speed_insert(view, "redshift").replace("%s", "('v')"),
-            *speed_apply(view, "redshift"),
+            *speed_merge(view, "redshift"),
+            *speed_expire(view, "redshift"),
             *speed_clear(view, "redshift"),
         ]
         out.extend((f"view {view.name}", s) for s in derived)
@@ -198,7 +200,7 @@ def test_every_dialect_has_every_statement_the_code_loads() -> None:
             "view_tables",
             "view_serving",
             "view_batch_rebuild",
-            "view_speed_apply",
+            "view_speed_merge",
         ):
             assert statements(load_sql(name, dialect)), (dialect, name)
     with pytest.raises(FileNotFoundError):

@@ -474,7 +474,9 @@ class _View:
         self.writes: list[list[Any]] = []
         self.views = load_settings().views
 
-    def apply(self, query_id: str, batch_id: int, rows: dict[str, list[Any]]) -> tuple[int, None]:
+    def apply(
+        self, query_id: str, batch_id: int, rows: dict[str, list[Any]], statuses: Any = ()
+    ) -> tuple[int, None]:
         self.writes.append(rows["locations"])
         if len(self.writes) <= self.down:
             raise self.error
