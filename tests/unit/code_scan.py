@@ -83,7 +83,7 @@ def _annotation_names(node: ast.expr | None) -> set[str]:
     }
 
 
-def _terminal(node: ast.expr) -> str | None:
+def terminal(node: ast.AST) -> str | None:
     """The last identifier of a receiver: ``self.store`` -> store, ``store`` -> store."""
     if isinstance(node, ast.Name):
         return node.id
@@ -113,7 +113,7 @@ class CodeIndex:
             for statement in module.tree.body:
                 if isinstance(statement, ast.ClassDef):
                     self.bases.setdefault(statement.name, set()).update(
-                        b for base in statement.bases if (b := _terminal(base))
+                        b for base in statement.bases if (b := terminal(base))
                     )
         self._methods: dict[str, set[Function]] = {}
         for function in self.functions:
@@ -121,6 +121,7 @@ class CodeIndex:
                 self._methods.setdefault(function.name, set()).add(function)
         self.store_classes: set[str] = set()
         self.store_names: set[str] = set()
+        self._callees: dict[Function, set[Function]] = {}
 
     # -- reading ------------------------------------------------------------------------
 
@@ -178,22 +179,28 @@ class CodeIndex:
                 elif (
                     isinstance(node, ast.AnnAssign) and _annotation_names(node.annotation) & stores
                 ):
-                    if (target := _terminal(node.target)) is not None:
+                    if (target := terminal(node.target)) is not None:
                         names.add(target)
                 elif isinstance(node, ast.Assign) and self._builds_store(node.value):
-                    names.update(t for target in node.targets if (t := _terminal(target)))
+                    names.update(t for target in node.targets if (t := terminal(target)))
         self.store_names = names
+        self._callees.clear()  # object store receivers resolve differently now
 
     def _builds_store(self, node: ast.expr) -> bool:
-        return isinstance(node, ast.Call) and _terminal(node.func) in self.store_classes
+        return isinstance(node, ast.Call) and terminal(node.func) in self.store_classes
 
     def _is_store(self, receiver: ast.expr) -> bool:
-        return self._builds_store(receiver) or _terminal(receiver) in self.store_names
+        return self._builds_store(receiver) or terminal(receiver) in self.store_names
 
     # -- the call graph -----------------------------------------------------------------
 
     def callees(self, function: Function) -> set[Function]:
         """What ``function`` may call or hand on (a reference counts as a call)."""
+        if function not in self._callees:
+            self._callees[function] = self._find_callees(function)
+        return self._callees[function]
+
+    def _find_callees(self, function: Function) -> set[Function]:
         module = self.modules[function.module]
         out: set[Function] = set()
         for node in ast.walk(self.functions[function]):

@@ -29,7 +29,7 @@ import botocore.session
 import pytest
 
 from lambda_common.broker import BATCH_GROUP_ID
-from tests.unit.code_scan import ROOT, CodeIndex, FunctionDef
+from tests.unit.code_scan import ROOT, CodeIndex, FunctionDef, terminal
 
 POLICIES = ROOT / "aws" / "iam"
 SQL_FOLDERS = (
@@ -179,15 +179,11 @@ def _s3_calls(node: FunctionDef) -> set[str]:
         # A paginator or waiter named by a variable is kept as "None": unmapped, it fails.
         if attr in ("get_paginator", "get_waiter"):
             found.add(f"{attr}:{named!s}" if attr == "get_waiter" else f"{named!s}")
-        elif attr == "resource" and _terminal_name(call.func.value) == "boto3":
+        elif attr == "resource" and terminal(call.func.value) == "boto3":
             found.add("boto3-resource")
         elif attr in S3_METHODS and attr not in S3_LOCAL_METHODS:
             found.add(attr)
     return found
-
-
-def _terminal_name(node: ast.expr) -> str | None:
-    return node.id if isinstance(node, ast.Name) else None
 
 
 def _checkpoints(node: FunctionDef) -> set[str]:
@@ -210,7 +206,7 @@ def _makes_s3_client(node: FunctionDef) -> set[str]:
             isinstance(call, ast.Call)
             and isinstance(call.func, ast.Attribute)
             and call.func.attr == "client"
-            and _terminal_name(call.func.value) == "boto3"
+            and terminal(call.func.value) == "boto3"
             and [a.value for a in call.args[:1] if isinstance(a, ast.Constant)] == ["s3"]
         ):
             return {"client"}
