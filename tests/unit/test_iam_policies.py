@@ -406,3 +406,13 @@ def test_the_checkpoint_prefix_is_the_one_the_readme_shows() -> None:
     assert objects == {"arn:aws:s3:::BUCKET/checkpoints/*"}
     readme = (ROOT / "README.md").read_text()
     assert re.search(r"SPEED_CHECKPOINT=s3a?://[a-z0-9.-]+/checkpoints/", readme)
+
+
+@pytest.mark.parametrize("name", _files())
+def test_placeholders_stand_only_in_resources(name: str) -> None:
+    """The README substitutes the placeholders with sed over the whole file: they must
+    not stand anywhere else (a Sid, an action)."""
+    policy = _policy(name)
+    for statement in policy["Statement"]:
+        outside = json.dumps({k: v for k, v in statement.items() if k != "Resource"})
+        assert not set(re.findall(r"\b[A-Z][A-Z_]+\b", outside)) & PLACEHOLDERS, statement
