@@ -150,8 +150,9 @@ IDENTITIES = {
     "producer": Identity("producer.json", ("ingestion",), "python -m ingestion"),
 }
 # Packages that never run against AWS: the local stack's own servers (its S3 health check
-# lists buckets of the local S3 server) and the demo on the local stack.
-LOCAL_ONLY = {"local_stack", "lambda_demo"}
+# lists buckets of the local S3 server), the demo on the local stack, and make
+# redshift-sql's dry run (an in-memory bucket and topic, a recording connection).
+LOCAL_ONLY = {"local_stack", "lambda_demo", "lambda_dryrun"}
 COPY_ROLE = "redshift-copy-role.json"
 TRUST = "redshift-copy-role-trust.json"
 
