@@ -6,6 +6,9 @@ the folders are made here, and nothing is resolved."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+import tomllib
 from importlib import resources
 from pathlib import Path
 
@@ -27,6 +30,7 @@ from speed_layer.classpath import (
 from speed_layer.session import session_config
 from speed_layer.stream import MSK_IAM_OPTIONS, kafka_source_options
 
+REPO = Path(__file__).resolve().parents[2]
 IAM = {"kafka_security_protocol": "SASL_SSL", "kafka_sasl_mechanism": "AWS_MSK_IAM"}
 # What pyspark ships of the folders' jars (the same names on 3.5 and 4).
 SHIPPED = {"scala-library", "slf4j-api", "jackson-databind", "hadoop-client-api"}
@@ -176,9 +180,15 @@ def test_the_kafka_source_signs_in_as_amazons_library_documents() -> None:
 
 
 def test_the_pins_agree() -> None:
-    """The MSK IAM package the job resolves is the version make jars fetches."""
+    """The MSK IAM package the job resolves is the version make jars fetches; the Spark 3.5
+    connector's POM is the pyspark make venv-spark35 installs."""
     assert MSK_IAM_PACKAGE.rsplit(":", 1)[1] == _pom_version("msk-iam", "msk-iam.version")
     assert "software.amazon.msk:aws-msk-iam-auth" in MSK_IAM_PACKAGE
+    makefile = (REPO / "Makefile").read_text()
+    match = re.search(r"^SPARK35_VERSION := (\S+)$", makefile, re.MULTILINE)
+    assert match is not None
+    assert match.group(1) == _pom_version("spark-kafka-3.5", "spark.version")
+    assert scala_version(match.group(1)) == "2.12"
 
 
 def test_make_jars_fetches_msk_iam_only_with_aws_msk_iam(
@@ -206,3 +216,35 @@ def test_make_jars_fetches_msk_iam_only_with_aws_msk_iam(
 def test_an_unknown_jar_set_is_refused_before_maven_runs(tmp_path: Path) -> None:
     with pytest.raises(StackError, match=r"spark-kafka-3\.5"):
         ensure_jars(tmp_path, "spark-kafka-9")
+
+
+def test_the_spark35_requirements_are_the_projects_pins_but_pyspark() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "scripts" / "requirements.py"),
+            *("--without", "pyspark", "--dev", "pytest", "pytest-timeout"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    runtime = [r for r in project["dependencies"] if not r.startswith("pyspark")]
+    dev = [r for r in project["optional-dependencies"]["dev"] if r.startswith("pytest")]
+    assert len(runtime) == len(project["dependencies"]) - 1 and len(dev) == 2
+    assert result.stdout.splitlines() == runtime + dev
+
+
+def test_make_test_runs_the_spark35_tests_and_make_help_lists_them() -> None:
+    makefile = (REPO / "Makefile").read_text()
+    recipe = re.search(r"^test:.*\n((?:\t.*\n)+)", makefile, re.MULTILINE)
+    assert recipe is not None and "test-spark35" in recipe[1], "make test skips Spark 3.5"
+    listed = subprocess.run(
+        ["make", "--no-print-directory", "help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert {"venv-spark35", "test-spark35"} <= {line.split()[0] for line in listed.splitlines()[1:]}
