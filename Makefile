@@ -22,7 +22,7 @@ export BUILD_CA_BUNDLE
 
 help: ## List the targets
 	@echo "usage: make TARGET   (settings: environment or .env, see .env.example)"
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-18s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-18s %s\n", $$1, $$2}'
 
 deps: ## Install system packages if missing (PostgreSQL, Java 17, Maven, kcat, Chromium; apt as root)
 	@bash scripts/install-system-deps.sh
@@ -41,6 +41,39 @@ jars: venv ## Fetch the Kafka, S3Proxy and Spark Kafka-connector jars from Maven
 	@$(PY) -m local_stack jars
 
 setup: deps venv jars ## Everything the stack and the tests need, installed
+
+# The speed job on Spark 3.5 (Scala 2.12: the Spark of Amazon EMR 7.x) beside the project's
+# own pyspark: a second virtualenv with pyspark $(SPARK35_VERSION) and the same other pins, and
+# the connector's Scala 2.12 jars in their own folder (the job picks the folder of the
+# Spark it runs on). `make test` runs SPARK35_TESTS in it after the main run; a venv that
+# cannot be built fails it.
+.PHONY: venv-spark35 test-spark35
+SPARK35_VERSION := 3.5.7
+SPARK35_VENV ?= .venv-spark35
+SPARK35_PY := $(SPARK35_VENV)/bin/python
+# Named after the version, so that a new pin installs again.
+SPARK35_STAMP := $(SPARK35_VENV)/.installed-$(SPARK35_VERSION)
+# The speed job's unit tests, MSK IAM's jars in Spark, and events in Kafka -> speed views
+# exact across a SIGKILL (the end-to-end test of the speed layer that proves the most).
+SPARK35_TESTS ?= tests/unit/test_speed_layer.py tests/unit/test_speed_on_cluster.py \
+	tests/unit/test_spark_classpath.py tests/integration/test_msk_iam_spark.py \
+	tests/integration/test_speed_layer.py::test_speed_view_is_exact_across_a_sigkill_and_a_horizon_move
+
+$(SPARK35_STAMP): pyproject.toml scripts/requirements.py
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found: install Python 3.11 (or set PYTHON=)" >&2; exit 1; }
+	@test -x $(SPARK35_PY) || $(PYTHON) -m venv $(SPARK35_VENV)
+	@echo "installing pyspark==$(SPARK35_VERSION) and the other pinned packages into $(SPARK35_VENV)"
+	@$(PYTHON) scripts/requirements.py --without pyspark --dev pytest pytest-timeout > $(SPARK35_VENV)/requirements.txt
+	@{ $(SPARK35_PY) -m pip install -q --upgrade pip && \
+		$(SPARK35_PY) -m pip install -q pyspark==$(SPARK35_VERSION) -r $(SPARK35_VENV)/requirements.txt && \
+		$(SPARK35_PY) -m pip install -q --no-deps -e . ; } > $(SPARK35_VENV)/pip.log 2>&1 || { cat $(SPARK35_VENV)/pip.log; exit 1; }
+	@touch $@
+
+venv-spark35: $(SPARK35_STAMP) ## A second virtualenv, .venv-spark35: pyspark 3.5 and its Scala 2.12 Kafka connector (Amazon EMR 7.x's Spark)
+	@$(SPARK35_PY) -m local_stack jars spark-kafka-3.5
+
+test-spark35: setup venv-spark35 ## The speed job on Spark 3.5: its unit tests, MSK IAM's jars in Spark, events in Kafka -> speed views (starts the local stack if needed)
+	@$(SPARK35_PY) -m pytest $(SPARK35_TESTS) $(PYTEST_ARGS)
 
 local-up: setup ## Start the local stack (Kafka KRaft, PostgreSQL, S3 server); no-op if running
 	@$(PY) -m local_stack up
@@ -158,9 +191,10 @@ test-docker: venv docker-prepare ## The compose stack built from debian:bookworm
 test: setup lint ## Install everything needed, lint, and run all tests (Docker end to end; fault scenarios at quick size)
 	@bash docker/prepare.sh all || [ $$? -eq 3 ]
 	@$(PY) -m pytest -m "not chaos_only" --durations=8 $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory test-spark35 PYTEST_ARGS=
 
 chaos: setup ## Every fault-injection scenario at full size; one PASS/FAIL line per scenario
 	@CHAOS_FULL=1 $(PY) -m pytest tests/chaos -m chaos -q $(PYTEST_ARGS)
 
-clean: ## Remove the virtualenv and caches (not the stack's data: see local-down)
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+clean: ## Remove the virtualenvs and caches (not the stack's data: see local-down)
+	rm -rf $(VENV) $(SPARK35_VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

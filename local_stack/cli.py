@@ -1,4 +1,5 @@
-"""``python -m local_stack up|down|status|restart|jars``: the local stack without Docker;
+"""``python -m local_stack up|down|status|restart|jars``: the local stack without Docker
+(``jars NAME``: one POM's jars, e.g. ``spark-kafka-3.5``);
 ``python -m local_stack spark-up|spark-down|spark-status``: a Spark standalone cluster on
 this machine (a master and SPARK_WORKERS workers); ``python -m local_stack serve NAME``: one
 of the stack's services in the foreground (a container's main program in
@@ -45,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         "services",
         nargs="*",
         help="kafka (every node; with LOCAL_KAFKA_BROKERS=3 also kafka-1..kafka-3 alone), "
-        "postgres, s3 (default: all; serve: exactly one)",
+        "postgres, s3 (default: all; serve: exactly one); jars: the POMs' names "
+        "(local_stack/poms)",
     )
     parser.add_argument(
         "--listener",
@@ -91,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"?sslmode=verify-full&sslrootcert={files.ca} on both DSNs (README: TLS)"
             )
         elif args.command == "jars":
-            for path in stack.fetch_jars():
+            for path in stack.fetch_jars(args.services):
                 print(f"jars ready in {path}")
         else:
             healthy = True

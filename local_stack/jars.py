@@ -20,6 +20,12 @@ from lambda_common.errors import StackError
 logger = logging.getLogger(__name__)
 
 PROGRAMS = ("kafka", "s3proxy", "spark-kafka")
+"""What ``make jars`` (and the Docker image) fetch: the stack's services and the Kafka
+connector of the project's own Spark."""
+
+ON_REQUEST = ("spark-kafka-3.5", "msk-iam")
+"""Fetched only when asked for: the connector of Spark 3.5 (``make venv-spark35``), and
+Amazon's IAM sign-in for MSK (``make jars`` with ``KAFKA_SASL_MECHANISM=AWS_MSK_IAM``)."""
 
 
 def pom_path(name: str) -> Path:
@@ -29,6 +35,8 @@ def pom_path(name: str) -> Path:
 
 def ensure_jars(stack_dir: Path, name: str) -> Path:
     """Return the folder holding ``name``'s jars, resolving them first if needed."""
+    if name not in PROGRAMS + ON_REQUEST:
+        raise StackError(f"no jars named {name!r}; known: {', '.join(PROGRAMS + ON_REQUEST)}")
     pom = pom_path(name)
     digest = hashlib.sha256(pom.read_bytes()).hexdigest()
     dest = stack_dir / "jars" / name

@@ -91,9 +91,14 @@ class LocalStack:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def fetch_jars(self) -> list[Path]:
-        """Resolve every Java program's jars (the offline-able part of set-up)."""
-        return [ensure_jars(self.stack_dir, program) for program in PROGRAMS]
+    def fetch_jars(self, names: Sequence[str] = ()) -> list[Path]:
+        """Resolve the jars of ``names``, by default of every Java program, and Amazon's
+        MSK IAM sign-in when the speed job signs in with it (the offline-able part of
+        set-up)."""
+        if not names:
+            iam = self.settings.kafka_sasl_mechanism == "AWS_MSK_IAM"
+            names = (*PROGRAMS, "msk-iam") if iam else PROGRAMS
+        return [ensure_jars(self.stack_dir, program) for program in names]
 
     def up(
         self, names: Sequence[str] | None = None, timeout_s: float = START_TIMEOUT_S

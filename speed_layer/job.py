@@ -180,12 +180,13 @@ def _supervise_session(spark: Any, settings: Settings, stop: threading.Event) ->
         )
 
     logger.info(
-        "speed layer: topic %s -> %s, trigger %ss, checkpoint %s, master %s",
+        "speed layer: topic %s -> %s, trigger %ss, checkpoint %s, master %s, Spark %s",
         settings.kafka_topic,
         ", ".join(v.speed_table for v in settings.views),
         settings.speed_trigger,
         checkpoint,
         settings.spark_master,
+        spark.version,
     )
     if not one_machine(settings.spark_master) and _local_path(checkpoint):
         logger.warning(

@@ -1,5 +1,5 @@
-"""The speed job's Spark session: its properties, the Kafka connector's jars, and what the
-executors of a cluster need (the code the parse step imports, the interpreter).
+"""The speed job's Spark session: its properties, the jars it adds (``classpath``), and what
+the executors of a cluster need (the code the parse step imports, the interpreter).
 
 Local (``local[...]``) or a standalone master on loopback share this machine's files,
 loopback address and virtualenv; a cluster elsewhere gets the code as a zip and must have
@@ -10,49 +10,24 @@ from __future__ import annotations
 
 import importlib
 import os
-import re
 import sys
 import tempfile
 import zipfile
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from lambda_common.errors import LambdaError
 from lambda_common.settings import Settings
+from speed_layer.classpath import Classpath, artifact, job_classpath
 
-CONNECTOR = "org.apache.spark:spark-sql-kafka-0-10_2.13"
 
-
-def connector_jars(settings: Settings) -> list[Path]:
-    """The Kafka connector's jars to add to Spark, minus those pyspark already ships.
-
-    Empty when no jar folder is configured or fetched: Spark then resolves the connector
-    itself through ``spark.jars.packages`` (needs Maven Central at start).
-    """
-    folder = (
-        Path(settings.spark_kafka_jars)
-        if settings.spark_kafka_jars
-        else settings.local_stack_dir / "jars" / "spark-kafka"
-    )
-    if not folder.is_dir():
-        if settings.spark_kafka_jars:
-            raise LambdaError(f"SPARK_KAFKA_JARS={folder} is not a folder")
-        return []
+def spark_classpath(settings: Settings) -> Classpath:
+    """The connector's jars (and Amazon's MSK IAM sign-in's, with AWS_MSK_IAM) for the
+    installed pyspark, minus those it already ships; packages for what was not fetched."""
     import pyspark
 
-    shipped = {_artifact(p.name) for p in (Path(pyspark.__file__).parent / "jars").glob("*.jar")}
-    # Two versions of one library on the classpath is worse than the one Spark tested.
-    return sorted(p for p in folder.glob("*.jar") if _artifact(p.name) not in shipped)
-
-
-_VERSION_SUFFIX = re.compile(r"-\d+(?:\.\d+)+(?:[-.][A-Za-z][A-Za-z0-9]*)?$")
-
-
-def _artifact(jar_name: str) -> str:
-    """``kafka-clients-3.9.0.jar`` -> ``kafka-clients`` (the trailing version dropped)."""
-    return _VERSION_SUFFIX.sub("", jar_name.removesuffix(".jar"))
+    shipped = {artifact(p.name) for p in (Path(pyspark.__file__).parent / "jars").glob("*.jar")}
+    return job_classpath(settings, pyspark.__version__, shipped)
 
 
 def _quiet(spark: Any, logger_name: str) -> None:
@@ -93,11 +68,9 @@ def driver_environment(master: str, python: str) -> dict[str, str]:
     return {"SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": python}
 
 
-def session_config(
-    settings: Settings, jars: Sequence[Path], spark_version: str, cores: int
-) -> dict[str, str]:
-    """The Spark properties of the job's session: ``jars`` the connector's (empty: Spark
-    resolves it as a package), ``cores`` this machine's."""
+def session_config(settings: Settings, classpath: Classpath, cores: int) -> dict[str, str]:
+    """The Spark properties of the job's session: ``classpath`` what it adds to Spark's
+    (``spark_classpath``), ``cores`` this machine's."""
     master = settings.spark_master
     conf = {
         "spark.sql.session.timeZone": "UTC",
@@ -122,10 +95,10 @@ def session_config(
     if master.startswith("local"):
         conf["spark.ui.enabled"] = "false"
     # On a cluster the driver serves these jars to the executors (they read Kafka).
-    if jars:
-        conf["spark.jars"] = ",".join(str(j) for j in jars)
-    else:
-        conf["spark.jars.packages"] = f"{CONNECTOR}:{spark_version}"
+    if classpath.jars:
+        conf["spark.jars"] = ",".join(str(j) for j in classpath.jars)
+    if classpath.packages:
+        conf["spark.jars.packages"] = ",".join(classpath.packages)
     return conf
 
 
@@ -133,15 +106,12 @@ def build_session(settings: Settings, scratch: Path | None = None) -> Any:
     """A SparkSession configured for the job (the master from ``SPARK_MASTER``). Not on
     ``local[...]``, the executors get the code the parse step imports as a zip written in
     ``scratch`` (a folder that must outlive the session; default: a new temporary one)."""
-    import pyspark
     from pyspark.sql import SparkSession
 
     master = settings.spark_master
     for name, value in driver_environment(master, sys.executable).items():
         os.environ.setdefault(name, value)
-    conf = session_config(
-        settings, connector_jars(settings), pyspark.__version__, os.cpu_count() or 2
-    )
+    conf = session_config(settings, spark_classpath(settings), os.cpu_count() or 2)
     builder = SparkSession.builder.appName("lambda-speed-layer").master(master)
     for key, value in conf.items():
         builder = builder.config(key, value)

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyspark
 import pytest
 from psycopg2 import sql
 
@@ -129,6 +130,8 @@ def test_speed_view_is_exact_across_a_sigkill_and_a_horizon_move(lane: Lane, job
         return _speed(lane)
 
     wait_until_equal(job, speed, lambda: _speed_expected(lane))
+    # The job ran on this interpreter's Spark (make test-spark35 runs this test on 3.5 too).
+    assert f", Spark {pyspark.__version__}\n" in job.log.read_text(), job.tail()
     # The status row lands just after the micro-batch (Spark's progress event).
     rejects = -1
     with Warehouse(lane.settings) as wh:

@@ -22,6 +22,7 @@ from lambda_common.retry import Backoff
 from lambda_common.rows import warehouse_text
 from lambda_common.settings import load_settings
 from speed_layer import sink
+from speed_layer.classpath import artifact, connector_folder
 from speed_layer.job import (
     QUERY_BACKOFF,
     await_query,
@@ -37,7 +38,7 @@ from speed_layer.parse import (
     parse_batches,
     parse_message,
 )
-from speed_layer.session import _artifact, connector_jars
+from speed_layer.session import spark_classpath
 from speed_layer.sink import SpeedSink
 from speed_layer.stream import SpeedError
 from speed_layer.view import FENCED, BatchStatus, SpeedFenced, fence
@@ -162,16 +163,18 @@ def test_a_micro_batch_is_applied_once_per_query_and_a_new_query_takes_over() ->
 
 
 @pytest.mark.parametrize(
-    ("jar", "artifact"),
+    ("jar", "name"),
     [
         ("kafka-clients-3.9.0.jar", "kafka-clients"),
         ("spark-sql-kafka-0-10_2.13-4.0.0.jar", "spark-sql-kafka-0-10_2.13"),
+        ("spark-sql-kafka-0-10_2.12-3.5.7.jar", "spark-sql-kafka-0-10_2.12"),
         ("commons-pool2-2.12.0.jar", "commons-pool2"),
         ("scala-library-2.13.15.jar", "scala-library"),
+        ("aws-msk-iam-auth-2.4.0.jar", "aws-msk-iam-auth"),
     ],
 )
-def test_jar_names_reduce_to_their_artifact(jar: str, artifact: str) -> None:
-    assert _artifact(jar) == artifact
+def test_jar_names_reduce_to_their_artifact(jar: str, name: str) -> None:
+    assert artifact(jar) == name
 
 
 def test_connector_jars_leave_out_what_pyspark_ships(tmp_path: Path) -> None:
@@ -180,19 +183,24 @@ def test_connector_jars_leave_out_what_pyspark_ships(tmp_path: Path) -> None:
     for name in ("kafka-clients-3.9.0.jar", "scala-library-2.13.15.jar"):
         (folder / name).write_bytes(b"")
     settings = load_settings(spark_kafka_jars=str(folder))
-    assert [p.name for p in connector_jars(settings)] == ["kafka-clients-3.9.0.jar"]
+    classpath = spark_classpath(settings)
+    assert [p.name for p in classpath.jars] == ["kafka-clients-3.9.0.jar"]
+    assert classpath.packages == ()
 
 
 def test_a_missing_jar_folder_setting_fails_naming_it(tmp_path: Path) -> None:
     settings = load_settings(spark_kafka_jars=str(tmp_path / "absent"))
     with pytest.raises(Exception, match="SPARK_KAFKA_JARS"):
-        connector_jars(settings)
+        spark_classpath(settings)
 
 
 def test_the_connector_pom_matches_the_installed_pyspark() -> None:
+    """The POM of the folder the job reads for this pyspark (spark-kafka for Spark 4,
+    spark-kafka-3.5 in make venv-spark35's) resolves exactly this version."""
     import pyspark
 
-    pom = (resources.files("local_stack") / "poms" / "spark-kafka.xml").read_text()
+    name = connector_folder(load_settings(), pyspark.__version__).name
+    pom = (resources.files("local_stack") / "poms" / f"{name}.xml").read_text()
     match = re.search(r"<spark.version>([^<]+)</spark.version>", pom)
     assert match is not None
     assert match.group(1) == pyspark.__version__
@@ -223,8 +231,8 @@ def test_the_status_line_names_every_number() -> None:
 
 
 def test_qualified_versions_are_dropped_too() -> None:
-    assert _artifact("guava-33.3.1-jre.jar") == "guava"
-    assert _artifact("netty-4.1.118.Final.jar") == "netty"
+    assert artifact("guava-33.3.1-jre.jar") == "guava"
+    assert artifact("netty-4.1.118.Final.jar") == "netty"
 
 
 class _FailingQuery:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from lambda_common.settings import load_settings
+from speed_layer.classpath import Classpath
 from speed_layer.session import code_archive, driver_environment, one_machine, session_config
 
 
@@ -45,7 +46,9 @@ def test_session_config_per_master(tmp_path: Path) -> None:
     jar = tmp_path / "kafka-clients-3.9.0.jar"
 
     def conf(master: str, jars: list[Path]) -> dict[str, str]:
-        return session_config(load_settings(spark_master=master), jars, "4.0.0", 2)
+        packages = () if jars else ("org.apache.spark:spark-sql-kafka-0-10_2.13:4.0.0",)
+        classpath = Classpath(tuple(jars), packages)
+        return session_config(load_settings(spark_master=master), classpath, 2)
 
     local = conf("local[*]", [jar])
     assert local["spark.sql.shuffle.partitions"] == "2"
