@@ -38,12 +38,13 @@ import os
 import sys
 from typing import Any
 
+from lambda_common.render import FORMATS, render
 from lambda_common.settings import Settings
 from lambda_common.warehouse import Warehouse
 from serving_layer.catalogue import DEFAULT_QUERY, QueryUsageError, list_queries, load_query
 from serving_layer.execute import DEFAULT_TIMEOUT_S, run_query
 from serving_layer.params import bind_params, parse_param_pairs
-from serving_layer.render import FORMATS, render, render_query_list
+from serving_layer.render import render_query_list
 
 logger = logging.getLogger(__name__)
 
