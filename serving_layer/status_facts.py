@@ -26,6 +26,7 @@ TABLES = (
     "batch_topics",
     "lost_offsets",
     "speed_batches",
+    "verify_runs",
 )
 # The raw tables whose row counts the report shows (each view's tables are counted too).
 COUNTED = ("raw_tweets", "raw_hashtags")
