@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from batch_layer.lake import query, verify
+from batch_layer.lake import ddl, query, verify
 from lambda_common.cli import add_subcommands, run_subcommand
 
 
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
         [
             ("query", query, "SQL over master_tweets and master_rejects, in place in S3"),
             ("verify", verify, "every view recomputed from the master dataset, compared"),
+            ("ddl", ddl, "the Athena/Glue and Redshift Spectrum DDL of the master dataset"),
         ],
     )
     return parser

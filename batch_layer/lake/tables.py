@@ -14,6 +14,7 @@ The columns are defined here once, with a kind each; :func:`duckdb_type` and the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -85,10 +86,13 @@ class LakeTable:
     prefix: str
     columns: tuple[Column, ...]
 
+    def key_prefix(self, topic: str) -> str:
+        """``<prefix>/topic=<topic>/``: the key of every object of the table starts so."""
+        return master_prefix(topic) if self.prefix == MASTER_PREFIX else rejects_prefix(topic)
+
     def root(self, bucket: str, topic: str) -> str:
         """``s3://bucket/<prefix>/topic=<topic>/``: every object of the table is below."""
-        inner = master_prefix(topic) if self.prefix == MASTER_PREFIX else rejects_prefix(topic)
-        return f"s3://{bucket}/{inner}"
+        return f"s3://{bucket}/{self.key_prefix(topic)}"
 
 
 MASTER_TWEETS = LakeTable("master_tweets", MASTER_PREFIX, MASTER_COLUMNS)
@@ -123,6 +127,25 @@ class Layout:
 
 
 LAYOUTS = (Layout("", "0"), Layout("gen=*/", "gen"))
+
+_FOLDER = re.compile(r"/(?:gen=(\d+)/)?dt=([0-9-]+)/partition=(\d+)/[^/]+$")
+
+
+@dataclass(frozen=True, order=True)
+class Folder:
+    """The partition folder an object lies in."""
+
+    generation: int
+    dt: str
+    partition: int
+
+
+def folder_of(key: str) -> Folder | None:
+    """The folder of an object key of either layout (None: not an object's key)."""
+    match = _FOLDER.search(key)
+    if match is None:
+        return None
+    return Folder(int(match[1] or 0), match[2], int(match[3]))
 
 
 def _quote(text: str) -> str:
