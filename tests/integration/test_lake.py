@@ -18,6 +18,7 @@ from ingestion.synthetic import SyntheticOptions, SyntheticTweets
 from lambda_common.objectstore import S3ObjectStore
 from lambda_common.settings import Settings
 from lambda_common.warehouse import Warehouse
+from serving_layer.status_gather import gather_warehouse
 
 from .helpers import Lane, run_module, send_raw
 
@@ -151,3 +152,6 @@ def test_the_commands_query_in_place_verify_and_record_the_run(lane: Lane) -> No
             "SELECT ok, views, rows_compared, events FROM verify_runs"
         )
     assert (ok, views, events) == (True, 3, copies) and rows > 0
+    # The dashboard and make status read it through SQL, as the reader.
+    run = gather_warehouse(settings, datetime.now(UTC)).last_verify
+    assert run is not None and (run.ok, run.rows, run.events) == (True, rows, events)
