@@ -96,7 +96,7 @@ def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
     }
     con = duckdb.connect(":memory:", config=config)
     try:
-        con.execute(f"LOAD {_literal(str(httpfs_path()))}")
+        con.execute(load_lake_sql("load_httpfs").format(path=_literal(str(httpfs_path()))))
         con.execute(load_lake_sql("s3_secret"), secret_params(settings))
     except duckdb.Error as e:
         con.close()

@@ -37,6 +37,9 @@ class Snapshot:
     """What the warehouse holds, as of one moment."""
 
     horizon: datetime | None
+    until: datetime
+    """The end of the hours checked: the horizon (or the end of the days asked for, if
+    earlier); the start of them before any horizon, so no hour is checked then."""
     ledger: dict[str, Counts] = field(default_factory=dict)
     """Every object the load ledger records (all topics) -> what it held when loaded."""
     topics: set[str] = field(default_factory=set)
@@ -53,7 +56,7 @@ def read_snapshot(
     settings: Settings, views: tuple[View, ...], since: datetime, until: datetime
 ) -> Snapshot:
     """The horizon, the ledger, and each view's batch rows of the hours ``since <=
-    event_hour < min(until, horizon)``, read in one snapshot as QUERY_DSN's reader."""
+    event_hour < Snapshot.until``, read in one snapshot as QUERY_DSN's reader."""
     with Warehouse(settings, role="reader") as wh:
         conn = wh.connection()
         conn.set_session(
@@ -81,16 +84,17 @@ def _read(
 ) -> Snapshot:
     _one(cur, "horizon_get", dialect)
     row = cur.fetchone()
-    snapshot = Snapshot(horizon=row[0] if row else None)
+    horizon = row[0] if row else None
+    # Batch tables hold the hours before the horizon only (none before the first cycle).
+    snapshot = Snapshot(horizon, since if horizon is None else min(until, horizon))
     _one(cur, "verify_ledger", dialect)
     for key, topic, events, rejects in cur.fetchall():
         snapshot.ledger[str(key)] = Counts(int(events), int(rejects))
         snapshot.topics.add(str(topic))
-    end = until if snapshot.horizon is None else min(until, snapshot.horizon)
     for view in views:
         rows: dict[Key, Measures] = {}
-        if snapshot.horizon is not None and since < end:
-            cur.execute(batch_rows(view, dialect), {"since": since, "until": end})
+        if since < snapshot.until:
+            cur.execute(batch_rows(view, dialect), {"since": since, "until": snapshot.until})
             width = len(view.key_columns)
             rows = {tuple(r[:width]): tuple(r[width:]) for r in cur.fetchall()}
         snapshot.batch[view.name] = rows

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -93,10 +94,8 @@ def verify(settings: Settings, since: date | None = None, until: date | None = N
             f"note: {len(pending):,} master objects are not in load_ledger yet (a cycle "
             f"running, or one to be redone), not compared: first {pending[0]}"
         )
-    horizon = snapshot.horizon
-    if horizon is None:
+    if snapshot.horizon is None:
         notes.append("note: no batch horizon yet (no batch cycle has run): no view row to compare")
-    checked_until = start if horizon is None else min(end, horizon)
     with lake_connection(settings) as con, tempfile.TemporaryDirectory(prefix="verify-") as tmp:
         fetch(con, load_lake_sql("temp_directory"), {"dir": tmp})
         lake = MasterViews(con, f"s3://{settings.s3_bucket}/", settings.s3_endpoint_url or "AWS")
@@ -106,7 +105,7 @@ def verify(settings: Settings, since: date | None = None, until: date | None = N
         )
         counted = {k: Counts(events[k], rejected.get(rejects_key_of(k), 0)) for k in loaded}
         outcomes = [compare_ledger(snapshot.ledger, counted)]
-        lake.build_relations(start, checked_until)
+        lake.build_relations(start, snapshot.until)
         for view in views:
             rows = lake.view_rows(view, selects[view.name])
             outcomes.append(compare_view(view, snapshot.batch[view.name], rows))
@@ -132,7 +131,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     """Run the checks, print the report, record the run; the exit code (1: a check
     failed)."""
     if args.since and args.until and args.since > args.until:
-        raise LambdaError("--since must not be after --until")
+        sys.stderr.write("error: --since must not be after --until\n")
+        return 2
     report = verify(settings, args.since, args.until)
     write_output(report.text)
     failed = next((o.line for o in report.outcomes if not o.ok), "")

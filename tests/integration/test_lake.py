@@ -69,6 +69,17 @@ def test_verify_passes_then_names_each_tampering(lane: Lane) -> None:
     assert report.events == events > raw  # duplicates included
     assert f"{raw:,} tweets match" in report.outcomes[1].line
     assert rejects == 4
+    # One UTC day: only its hours are compared (every object is still read).
+    day = (NOW - timedelta(days=1)).date()
+    narrow = verify(settings, since=day, until=day)
+    with Warehouse(settings) as wh:
+        ((rows_of_day,),) = wh.query(
+            "SELECT COUNT(*) FROM batch_view WHERE CAST(event_hour AS date) = %s", (day,)
+        )
+    assert narrow.ok and narrow.events == report.events
+    assert narrow.outcomes[1].rows == rows_of_day > 0
+    empty = verify(settings, since=day - timedelta(days=5), until=day - timedelta(days=4))
+    assert empty.ok and [o.rows for o in empty.outcomes[1:]] == [0, 0, 0]
 
     # A batch row edited by hand (as the pipeline's writer).
     with Warehouse(settings) as wh:
