@@ -58,8 +58,9 @@ def httpfs_path() -> Path:
     return path
 
 
-def _literal(text: str) -> str:
-    """A SQL string literal (LOAD takes no bound parameter)."""
+def literal(text: str) -> str:
+    """A SQL string literal, for what DuckDB takes no bound parameter for (LOAD's path,
+    a table function's file list)."""
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -96,7 +97,7 @@ def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
     }
     con = duckdb.connect(":memory:", config=config)
     try:
-        con.execute(load_lake_sql("load_httpfs").format(path=_literal(str(httpfs_path()))))
+        con.execute(load_lake_sql("load_httpfs").format(path=literal(str(httpfs_path()))))
         con.execute(load_lake_sql("s3_secret"), secret_params(settings))
     except duckdb.Error as e:
         con.close()

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from batch_layer.lake.engine import fetch, load_lake_sql
+from batch_layer.lake.engine import fetch, literal, load_lake_sql
 from batch_layer.landing import MASTER_PREFIX, REJECTS_PREFIX, master_prefix, rejects_prefix
 from lambda_common.settings import Settings
 
@@ -148,14 +148,10 @@ def folder_of(key: str) -> Folder | None:
     return Folder(int(match[1] or 0), match[2], int(match[3]))
 
 
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def scan_sql(table: LakeTable, layout: Layout, files: str) -> str:
     """A SELECT of the table's rows in the objects ``files`` (a SQL expression: a glob or
     a list of URLs, all of ``layout``)."""
-    columns = ", ".join(f"{_quote(c.name)}: {_quote(duckdb_type(c.kind))}" for c in table.columns)
+    columns = ", ".join(f"{literal(c.name)}: {literal(duckdb_type(c.kind))}" for c in table.columns)
     return load_lake_sql("master_scan").format(
         names=", ".join(f'"{c.name}"' for c in table.columns),
         generation=layout.generation,
@@ -173,7 +169,7 @@ def empty_sql(table: LakeTable) -> str:
 
 def files_sql(urls: Iterable[str]) -> str:
     """A SQL list literal of object URLs."""
-    return "[" + ", ".join(_quote(u) for u in urls) + "]"
+    return "[" + ", ".join(literal(u) for u in urls) + "]"
 
 
 def union_sql(table: LakeTable, scans: list[str]) -> str:
@@ -193,6 +189,6 @@ def create_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
             pattern = layout.pattern(root)
             found = fetch(con, load_lake_sql("layout_present"), {"pattern": pattern}, where=where)
             if found.rows:
-                scans.append(scan_sql(table, layout, _quote(pattern)))
+                scans.append(scan_sql(table, layout, literal(pattern)))
         view = load_lake_sql("table_view").format(name=table.name, select=union_sql(table, scans))
         fetch(con, view, where=where)
