@@ -18,7 +18,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 BUILD_CA_BUNDLE ?= $(if $(wildcard /etc/ssl/certs/ca-certificates.crt),/etc/ssl/certs/ca-certificates.crt,/dev/null)
 export BUILD_CA_BUNDLE
 
-.PHONY: help deps venv jars setup local-up local-down local-tls local-status spark-up spark-down spark-status docker-prepare docker-engine-stop up down init redshift-sql env run-producer batch-once batch recompute rebuild-views batch-reset batch-ack-loss speed query status dashboard demo bench chaos lint test test-unit test-integration test-docker clean
+.PHONY: help deps venv jars setup local-up local-down local-tls local-status spark-up spark-down spark-status docker-prepare docker-engine-stop up down init redshift-sql env run-producer batch-once batch recompute rebuild-views batch-reset batch-ack-loss speed query lake-query verify lake-ddl status dashboard demo bench chaos lint test test-unit test-integration test-docker clean
 
 help: ## List the targets
 	@echo "usage: make TARGET   (settings: environment or .env, see .env.example)"
@@ -159,6 +159,18 @@ query: venv ## Serving views: a named query (NAME=, LOCATION= HASHTAG= HOURS= DA
 		$(if $(HOURS),--param hours=$(HOURS)) \
 		$(if $(DAYS),--param days=$(DAYS)) $(if $(LIMIT),--param limit=$(LIMIT)) \
 		$(if $(FORMAT),--format $(FORMAT)) $(if $(LIST),--list)
+
+# As for make query: the SQL reaches the command through the environment, intact.
+lake-query: export LAKE_SQL := $(SQL)
+lake-query: venv ## SQL over the master dataset in S3, in place (DuckDB): SQL="..." or NAME= (LIST=1 lists them); tables master_tweets, master_rejects; FORMAT=table|csv|json
+	@$(PY) -m batch_layer.lake query $(if $(SQL),--sql "$$LAKE_SQL") $(if $(NAME),--name $(NAME)) \
+		$(if $(LIST),--list) $(if $(FORMAT),--format $(FORMAT))
+
+verify: venv ## Every view recomputed from the S3 master dataset by DuckDB and compared row by row with its batch table (SINCE= UNTIL= days); exits 1 on any difference
+	@$(PY) -m batch_layer.lake verify $(if $(SINCE),--since $(SINCE)) $(if $(UNTIL),--until $(UNTIL))
+
+lake-ddl: venv ## The Athena/Glue and Redshift Spectrum DDL of the master dataset on stdout (DATABASE= Glue database, SCHEMA= Spectrum schema)
+	@$(PY) -m batch_layer.lake ddl $(if $(DATABASE),--database $(DATABASE)) $(if $(SCHEMA),--schema $(SCHEMA))
 
 status: venv ## Lag, horizon, freshness, row counts, rejects: OK/WARN/FAIL each; exits 1 if any FAIL
 	@$(PY) -m serving_layer status

@@ -1,5 +1,6 @@
-"""Progress of a long, object by object job (``make recompute``): the arithmetic and the
-lines an operator reads, kept apart from the I/O so it is tested with a fake clock.
+"""Progress of a long, object by object job (``make recompute``, ``make verify``): the
+arithmetic and the lines an operator reads, kept apart from the I/O so it is tested with
+a fake clock.
 
 ``Progress`` counts objects and events done against the objects to do; ``advance``
 returns a line (objects done/total, events, rate, time left) when one is due, every
@@ -76,10 +77,11 @@ class Progress:
     def __post_init__(self) -> None:
         self.started = self._last = self.clock()
 
-    def advance(self, events: int = 0) -> str | None:
-        """Count one more object holding ``events``; the progress line if one is due
-        (``every_s`` since the last, and objects still to do: the end has its summary)."""
-        self.objects += 1
+    def advance(self, events: int = 0, objects: int = 1) -> str | None:
+        """Count ``objects`` more objects holding ``events`` between them (one, unless a
+        job reads several at once); the progress line if one is due (``every_s`` since
+        the last, and objects still to do: the end has its summary)."""
+        self.objects += objects
         self.events += events
         now = self.clock()
         if now - self._last < self.every_s or self.objects >= self.total:

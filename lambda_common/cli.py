@@ -4,8 +4,10 @@ create the topic, the bucket and the warehouse tables if missing (``make init``)
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from types import ModuleType
 
 from lambda_common.errors import ConfigError, LambdaError
 from lambda_common.logs import configure_logging, secret_values
@@ -32,6 +34,29 @@ def confirm(what: str, *, yes: bool, flag: str = "--yes (YES=1 with make)") -> N
         raise NotConfirmed("not confirmed: nothing was changed")
 
 
+def write_output(text: str) -> None:
+    """A command's output to stdout; a reader that went away (``| head``) is not an error:
+    stdout then points at /dev/null, so the interpreter's final flush does not complain."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def add_subcommands(
+    parser: argparse.ArgumentParser, commands: Sequence[tuple[str, ModuleType, str]]
+) -> None:
+    """One sub-command per ``(name, module, help)``: the module's docstring describes it,
+    its ``add_arguments(parser)`` adds its options and its ``run`` becomes ``args.run``."""
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, module, help_text in commands:
+        command = sub.add_parser(name, help=help_text, description=module.__doc__)
+        module.add_arguments(command)
+        command.set_defaults(run=module.run)
+
+
 def run_command(body: Callable[[Settings], None]) -> int:
     """The start-up every command line of the pipeline shares; returns the exit code.
 
@@ -50,6 +75,18 @@ def run_command(body: Callable[[Settings], None]) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+def run_subcommand(args: argparse.Namespace) -> int:
+    """Run the sub-command ``args`` chose (:func:`add_subcommands`): its ``run(settings,
+    args)`` returns the exit code; settings and project errors as :func:`run_command`."""
+    code = 0
+
+    def body(settings: Settings) -> None:
+        nonlocal code
+        code = args.run(settings, args)
+
+    return run_command(body) or code
 
 
 def main(argv: list[str] | None = None) -> int:

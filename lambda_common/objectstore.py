@@ -11,6 +11,7 @@ import io
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import IO, Any
 
@@ -69,6 +70,48 @@ class ObjectStore(ABC):
         return f"s3://{self.bucket}/{key}"
 
 
+def credential_kwargs(settings: Settings) -> dict[str, str]:
+    """The settings' own AWS keys, as boto3 takes them; none (an empty dict) unless both
+    the key id and the secret are set: boto3 then uses its default chain (environment,
+    profile, the instance's or task's IAM role)."""
+    s = settings
+    if not (s.aws_access_key_id and s.aws_secret_access_key):
+        return {}
+    kwargs = {
+        "aws_access_key_id": s.aws_access_key_id,
+        "aws_secret_access_key": s.aws_secret_access_key.get_secret_value(),
+    }
+    if s.aws_session_token:
+        kwargs["aws_session_token"] = s.aws_session_token.get_secret_value()
+    return kwargs
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The AWS keys S3 requests are signed with (hold secrets: never log them)."""
+
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    session_token: str | None = field(default=None, repr=False)
+
+
+def resolve_credentials(settings: Settings) -> Credentials | None:
+    """The keys the S3 client signs with, for a reader other than boto3 (DuckDB): the
+    settings' own, else what boto3's default chain finds now (temporary keys of an IAM
+    role included); None when it finds none (anonymous requests)."""
+    try:
+        session = boto3.Session(region_name=settings.aws_region, **credential_kwargs(settings))
+        found = session.get_credentials()
+        if found is None:
+            return None
+        frozen = found.get_frozen_credentials()
+    except BotoCoreError as e:
+        raise ServiceUnavailable(
+            f"AWS credentials could not be resolved: {type(e).__name__}"
+        ) from e
+    return Credentials(frozen.access_key, frozen.secret_key, frozen.token or None)
+
+
 def _code(e: ClientError) -> str:
     return str(e.response.get("Error", {}).get("Code", "?"))
 
@@ -87,15 +130,9 @@ class S3ObjectStore(ObjectStore):
     def client(self) -> Any:  # botocore builds the S3 client class at run time
         """The boto3 client, created on first use."""
         s = self.settings
-        kwargs: dict[str, Any] = {"region_name": s.aws_region}
+        kwargs: dict[str, Any] = {"region_name": s.aws_region, **credential_kwargs(s)}
         if s.s3_endpoint_url:
             kwargs["endpoint_url"] = s.s3_endpoint_url
-        # Without explicit keys boto3 uses its default chain (env, profile, IAM role).
-        if s.aws_access_key_id and s.aws_secret_access_key:
-            kwargs["aws_access_key_id"] = s.aws_access_key_id
-            kwargs["aws_secret_access_key"] = s.aws_secret_access_key.get_secret_value()
-            if s.aws_session_token:
-                kwargs["aws_session_token"] = s.aws_session_token.get_secret_value()
         config = Config(
             connect_timeout=5,
             read_timeout=self._read_timeout_s,

@@ -17,6 +17,7 @@ from lambda_common.views import View
 __all__ = [
     "batch_fingerprint",
     "batch_rebuild",
+    "batch_rows",
     "quote",
     "serving_ddl",
     "speed_clear",
@@ -88,6 +89,17 @@ def batch_rebuild(view: View, dialect: str) -> list[str]:
             select=view.select,
         )
     )
+
+
+def batch_rows(view: View, dialect: str) -> str:
+    """The SELECT of the batch table's rows for the hours ``%(since)s <= event_hour <
+    %(until)s``, keys first (``make verify`` reads them as the reader)."""
+    (statement,) = statements(
+        load_sql("view_batch_rows", dialect).format(
+            batch=quote(view.batch_table), columns=_columns(view)
+        )
+    )
+    return statement
 
 
 def staging_name(view: View) -> str:

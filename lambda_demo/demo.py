@@ -38,11 +38,11 @@ from typing import IO, Any
 from lambda_common.broker import end_offsets, ensure_topic
 from lambda_common.errors import ConfigError, LambdaError
 from lambda_common.objectstore import S3ObjectStore
+from lambda_common.render import QueryResult, render
 from lambda_common.settings import Settings, parse_duration
 from lambda_common.warehouse import Warehouse
 from serving_layer.dashboard.command import address, check_port
-from serving_layer.execute import QueryResult, run_named
-from serving_layer.render import render
+from serving_layer.execute import run_named
 
 logger = logging.getLogger(__name__)
 

@@ -7,8 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lambda_common.cli import run_command
-from lambda_common.settings import Settings
+from lambda_common.cli import add_subcommands, run_subcommand
 from serving_layer import query, status
 from serving_layer.dashboard import command as dashboard
 
@@ -16,28 +15,24 @@ from serving_layer.dashboard import command as dashboard
 def build_parser() -> argparse.ArgumentParser:
     """The command line: one sub-command per module, each adding its own options."""
     parser = argparse.ArgumentParser(prog="python -m serving_layer", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, module, help_text in (
-        ("query", query, "run a named query or read-only SQL against the warehouse"),
-        ("status", status, "lag, horizon, freshness, row counts, rejects: OK/WARN/FAIL per check"),
-        ("dashboard", dashboard, "the web dashboard and Prometheus /metrics (DASHBOARD_PORT)"),
-    ):
-        sub = commands.add_parser(name, help=help_text, description=module.__doc__)
-        module.add_arguments(sub)
-        sub.set_defaults(run=module.run)
+    add_subcommands(
+        parser,
+        [
+            ("query", query, "run a named query or read-only SQL against the warehouse"),
+            (
+                "status",
+                status,
+                "lag, horizon, freshness, row counts, rejects: OK/WARN/FAIL per check",
+            ),
+            ("dashboard", dashboard, "the web dashboard and Prometheus /metrics (DASHBOARD_PORT)"),
+        ],
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code (2 bad settings or usage, 1 failure)."""
-    args = build_parser().parse_args(argv)
-    code = 0
-
-    def body(settings: Settings) -> None:
-        nonlocal code
-        code = args.run(settings, args)
-
-    return run_command(body) or code
+    return run_subcommand(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ import logging
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,26 +16,18 @@ import psycopg2.errors
 import psycopg2.extensions
 
 from lambda_common.errors import QueryError
+from lambda_common.render import QueryResult
 from lambda_common.sql import load_sql, statements
+from lambda_common.terminal import escape
 from lambda_common.warehouse import Cursor, Warehouse
 from serving_layer.catalogue import DEFAULT_QUERY, load_query
 from serving_layer.guard import check_statement
 from serving_layer.params import bind_params
-from serving_layer.terminal import escape
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 60.0
 """The statement timeout of a query, unless ``--timeout`` says otherwise."""
-
-
-@dataclass(frozen=True)
-class QueryResult:
-    """What a query returned: column names and rows of Python values (as psycopg2
-    gives them: ``int``, ``Decimal``, ``str``, ``datetime``, ``date``, ``None``...)."""
-
-    columns: tuple[str, ...]
-    rows: list[tuple[Any, ...]]
 
 
 @contextmanager

@@ -25,8 +25,8 @@ string alike let ``SELECT E'\\'', '\\'; COMMIT; ...`` hide its second statement.
 from __future__ import annotations
 
 from lambda_common.errors import QueryError
+from lambda_common.terminal import escape
 from serving_layer.sql_lexer import LexRules, SqlLexError, Token, tokenize
-from serving_layer.terminal import escape
 
 READ_ONLY_KEYWORDS = ("SELECT", "WITH", "VALUES", "TABLE", "SHOW", "EXPLAIN")
 """How a statement ``--sql`` accepts may begin (the transaction is read-only as well)."""

@@ -34,16 +34,17 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import os
 import sys
 from typing import Any
 
+from lambda_common.cli import write_output
+from lambda_common.render import FORMATS, render
 from lambda_common.settings import Settings
 from lambda_common.warehouse import Warehouse
 from serving_layer.catalogue import DEFAULT_QUERY, QueryUsageError, list_queries, load_query
 from serving_layer.execute import DEFAULT_TIMEOUT_S, run_query
 from serving_layer.params import bind_params, parse_param_pairs
-from serving_layer.render import FORMATS, render, render_query_list
+from serving_layer.render import render_query_list
 
 logger = logging.getLogger(__name__)
 
@@ -118,12 +119,5 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _write(text: str) -> int:
-    try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        # The reader (``| head``) went away: not an error. Point stdout at /dev/null so
-        # the interpreter's final flush does not complain either.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+    write_output(text)
     return 0

@@ -26,6 +26,7 @@ TABLES = (
     "batch_topics",
     "lost_offsets",
     "speed_batches",
+    "verify_runs",
 )
 # The raw tables whose row counts the report shows (each view's tables are counted too).
 COUNTED = ("raw_tweets", "raw_hashtags")
@@ -150,6 +151,20 @@ class ViewFacts:
     duplicates: int = 0
 
 
+@dataclass(frozen=True)
+class VerifyFacts:
+    """The topic's last ``make verify`` (``verify_runs``): every view recomputed from the
+    master dataset by a second engine and compared with its batch table."""
+
+    finished_at: datetime
+    ok: bool
+    views: int
+    rows: int  # rows compared, over every view
+    events: int  # events read from the master dataset
+    duration_s: float
+    failed: str  # its first FAIL line ('' when OK)
+
+
 @dataclass
 class WarehouseFacts:
     """What the warehouse's tables and views hold."""
@@ -177,6 +192,8 @@ class WarehouseFacts:
     # The topic's partitions that have a row in batch_watermarks (some batch process has
     # handled them).
     watermarked: frozenset[int] = frozenset()
+    # The topic's last make verify; None: never run.
+    last_verify: VerifyFacts | None = None
 
 
 @dataclass

@@ -40,6 +40,7 @@ from serving_layer.status_facts import (
     PartitionFacts,
     S3Facts,
     SpeedBatchFacts,
+    VerifyFacts,
     ViewFacts,
     WarehouseFacts,
     relations,
@@ -276,6 +277,12 @@ def _read_warehouse(
         facts.counts[table] = _count(wh, table)
     facts.views = tuple(_view_facts(wh, view) for view in settings.views)
     _read_batch_records(wh, facts, settings.kafka_topic)
+    verified = _rows(wh, "status_verify_last", {"topic": settings.kafka_topic})
+    if verified:
+        finished_at, ok, views, rows, events, duration_s, failed = verified[0]
+        facts.last_verify = VerifyFacts(
+            finished_at, bool(ok), int(views), int(rows), int(events), float(duration_s), failed
+        )
 
 
 def _count(wh: Warehouse, table: str) -> int:

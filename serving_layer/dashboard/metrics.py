@@ -18,7 +18,7 @@ from prometheus_client.registry import Collector
 from serving_layer.dashboard.documents import batch_rate
 from serving_layer.dashboard.monitor import Snapshot
 from serving_layer.dashboard.reads import MicroBatch
-from serving_layer.status_facts import RANK, Level
+from serving_layer.status_facts import RANK, Level, VerifyFacts
 from serving_layer.status_meanings import family
 
 PREFIX = "lambda_"
@@ -162,7 +162,24 @@ def metric_families(snapshot: Snapshot | None, now: datetime) -> list[GaugeMetri
         tweets.add_metric([name], v.serving_tweets)
         twice.add_metric([name], v.duplicates)
     families += [view_rows, tweets, twice]
+    if w.last_verify is not None:
+        families += _verify_families(w.last_verify)
     return families
+
+
+def _verify_families(run: VerifyFacts) -> list[GaugeMetricFamily]:
+    """The topic's last ``make verify``: when, whether it passed, what it compared."""
+    finished = _gauge("verify_last_run_timestamp", "When the last make verify finished", "seconds")
+    finished.add_metric([], _seconds(run.finished_at))
+    ok = _gauge("verify_ok", "1 when the last make verify found every view and object exact")
+    ok.add_metric([], 1 if run.ok else 0)
+    rows = _gauge("verify_rows_compared", "View rows the last make verify compared")
+    rows.add_metric([], run.rows)
+    events = _gauge("verify_events", "Events the last make verify read from the master dataset")
+    events.add_metric([], run.events)
+    took = _gauge("verify_duration", "How long the last make verify took", "seconds")
+    took.add_metric([], run.duration_s)
+    return [finished, ok, rows, events, took]
 
 
 class PipelineCollector(Collector):

@@ -16,11 +16,11 @@ import pytest
 from psycopg2 import sql
 
 from lambda_common.errors import QueryError
+from lambda_common.render import QueryResult, render
 from lambda_common.sql import load_sql, statements
 from lambda_common.warehouse import Warehouse
-from serving_layer.execute import QueryResult, run_named, run_query
+from serving_layer.execute import run_named, run_query
 from serving_layer.params import utc_now
-from serving_layer.render import render
 
 from .helpers import Lane, run_module
 

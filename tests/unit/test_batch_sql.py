@@ -14,6 +14,7 @@ from sqlglot import exp
 from lambda_common.sql import DIALECTS, load_sql, statements
 from lambda_common.view_sql import (
     batch_rebuild,
+    batch_rows,
     serving_ddl,
     speed_clear,
     speed_expire,
@@ -55,6 +56,7 @@ def _redshift_statements() -> list[tuple[str, str]]:
             *table_ddl(view, "redshift"),
             serving_ddl(view, "redshift"),
             *batch_rebuild(view, "redshift"),
+            batch_rows(view, "redshift"),
             *speed_staging(view, "redshift"),
             speed_insert(view, "redshift").replace("%s", "('v')"),
             *speed_merge(view, "redshift"),

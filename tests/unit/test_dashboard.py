@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -169,8 +169,10 @@ def test_status_document_holds_make_status_checks_and_their_numbers(settings: Se
     snap = snapshot(settings)
     doc = documents.status_document(snap, NOW)
     assert doc["status"] == "OK"
-    assert [c["name"] for c in doc["checks"]] == [c.name for c in snap.checks]
-    assert doc["counts"]["OK"] == len(snap.checks)
+    # make status's checks, then the last make verify's line (none has run here).
+    assert [c["name"] for c in doc["checks"]] == [*(c.name for c in snap.checks), "verify"]
+    assert doc["checks"][-1]["detail"] == "no make verify run yet"
+    assert doc["counts"]["OK"] == len(snap.checks) + 1
     assert doc["horizon_age_s"] == 30 * 60
     assert doc["freshness_s"] == 3
     assert doc["partitions"][2] == {"partition": 2, "end": 1_002, "committed": 900, "lag": 102}
@@ -263,6 +265,36 @@ def test_metrics_report_failures_and_missing_facts(settings: Settings) -> None:
     assert ("lambda_batch_horizon_age_seconds", ()) not in values  # unknown, not zero
     assert ("lambda_freshness_seconds", ()) not in values
     assert scraped(None) == {("lambda_status_up", ()): 0}
+
+
+def test_the_last_verify_is_a_metric_and_a_line_of_the_checks_panel(settings: Settings) -> None:
+    from serving_layer.status_facts import VerifyFacts
+
+    assert not any(name.startswith("lambda_verify") for name, _ in scraped(snapshot(settings)))
+    run = VerifyFacts(NOW - timedelta(minutes=5), True, 3, 1_234, 5_000, 2.5, "")
+    facts = with_warehouse(healthy(), last_verify=run)
+    values = scraped(snapshot(settings, facts))
+    assert values[("lambda_verify_ok", ())] == 1
+    assert values[("lambda_verify_rows_compared", ())] == 1_234
+    assert values[("lambda_verify_events", ())] == 5_000
+    assert values[("lambda_verify_duration_seconds", ())] == 2.5
+    finished = values[("lambda_verify_last_run_timestamp_seconds", ())]
+    assert finished == (NOW - timedelta(minutes=5)).replace(tzinfo=UTC).timestamp()
+    line = documents.status_document(snapshot(settings, facts), NOW)["checks"][-1]
+    assert (line["level"], line["name"]) == ("OK", "verify")
+    assert line["detail"].endswith(": 3 views, 1,234 rows and 5,000 events exact in 2.5s")
+    failed = replace(run, ok=False, failed="FAIL locations (batch_view): 1 of 9 rows differ")
+    doc = documents.status_document(
+        snapshot(settings, with_warehouse(healthy(), last_verify=failed)), NOW
+    )
+    assert doc["status"] == "FAIL" and doc["checks"][-1]["level"] == "FAIL"
+    assert doc["checks"][-1]["detail"].endswith(": FAIL locations (batch_view): 1 of 9 rows differ")
+    assert (
+        scraped(snapshot(settings, with_warehouse(healthy(), last_verify=failed)))[
+            ("lambda_verify_ok", ())
+        ]
+        == 0
+    )
 
 
 def test_speed_rate_metric_from_the_last_micro_batch(settings: Settings) -> None:

@@ -16,6 +16,7 @@ import sqlglot
 from sqlglot import exp
 
 from lambda_common.errors import QueryError
+from lambda_common.render import CELL_WIDTH, QueryResult, render
 from serving_layer.catalogue import (
     DERIVED,
     MAX_INT_PARAM,
@@ -25,10 +26,9 @@ from serving_layer.catalogue import (
     load_query,
     parse_query_text,
 )
-from serving_layer.execute import QueryResult
 from serving_layer.guard import check_statement
 from serving_layer.params import bind_params, parse_param_pairs
-from serving_layer.render import CELL_WIDTH, render, render_query_list
+from serving_layer.render import render_query_list
 from tests.unit import redshift_rules as rules
 
 NOW = datetime(2026, 11, 21, 10, 15, 30)

@@ -761,6 +761,7 @@ _ANSWERS: dict[str, list[tuple[Any, ...]]] = {
     "status_topic_newest": [],
     "status_losses_count": [(0, 0)],
     "status_watermarked": [],
+    "status_verify_last": [],
 }
 
 

@@ -14,3 +14,4 @@ GRANT SELECT ON TABLE batch_watermarks TO {reader};
 GRANT SELECT ON TABLE batch_topics TO {reader};
 GRANT SELECT ON TABLE lost_offsets TO {reader};
 GRANT SELECT ON TABLE speed_batches TO {reader};
+GRANT SELECT ON TABLE verify_runs TO {reader};

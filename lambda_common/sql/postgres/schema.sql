@@ -117,6 +117,20 @@ CREATE TABLE IF NOT EXISTS lost_offsets (
     PRIMARY KEY (topic, generation, kafka_partition, first_offset)
 );
 
+-- The last make verify of each topic: every view recomputed from the master dataset by a
+-- second engine and compared with its batch table, and the ledger with S3. One row per
+-- topic, replaced by each run; the dashboard and make status read it.
+CREATE TABLE IF NOT EXISTS verify_runs (
+    topic         varchar(249)     NOT NULL PRIMARY KEY,
+    finished_at   timestamp        NOT NULL,
+    ok            boolean          NOT NULL,
+    views         integer          NOT NULL,
+    rows_compared bigint           NOT NULL,
+    events        bigint           NOT NULL,
+    duration_s    double precision NOT NULL,
+    failed        varchar(1000)    NOT NULL
+);
+
 -- The batch layer's writers (cycles, make recompute, make batch-reset) serialise on a lock
 -- of this table, which nobody reads: make status and readers of
 -- load_ledger never wait for a load.
