@@ -41,6 +41,7 @@ from batch_layer.target import (
 )
 from lambda_common.errors import LambdaError
 from lambda_common.faults import failpoint
+from lambda_common.landed import is_current
 from lambda_common.objectstore import ObjectStore
 from lambda_common.rows import ROW_COLUMNS, csv_values, row_from_master
 from lambda_common.settings import Settings
@@ -387,7 +388,10 @@ class BatchWarehouse(BatchTarget):
         self, cur: Cursor, objects: list[LandedObject], cycle_id: str, recount: Rejects | None
     ) -> None:
         if recount is None:
-            self._copy_redshift(cur, objects, cycle_id)
+            # A cycle's objects are this version's, but for one a redo found landed by an
+            # earlier version (``older_form``): COPY reads that one's upgraded copy.
+            copyable = [self._copyable(o) if o.older_form else o for o in objects]
+            self._copy_redshift(cur, copyable, cycle_id)
             return
         # Only make recompute meets objects an earlier version landed: each is checked by
         # its first line before the one COPY of them all.
@@ -507,15 +511,16 @@ class BatchWarehouse(BatchTarget):
         )
 
     def _copyable(self, obj: LandedObject) -> LandedObject:
-        """The object as Redshift's COPY can load it: itself, or, when an earlier version
-        landed it without the ``lang`` and ``hashtags`` keys, an upgraded copy derived
-        from the events it keeps verbatim (written once under ``derived/``; the master
-        object stays as it is, and the ledger keeps its key).
+        """The object as Redshift's COPY can load it exactly: itself, or, when an earlier
+        version landed it in an earlier line form (bare JSON numbers, unpadded years, no
+        ``lang`` and ``hashtags``: see ``lambda_common.landed``), an upgraded copy with the
+        same lines (written once under ``derived/``; the master object stays as it is,
+        and the ledger keeps its key).
 
         Only the first line is read to decide; an object to upgrade is then read as a
         stream (the upgraded copy is built compressed, as landing builds objects)."""
         first = first_record(self.store, obj.key)
-        if first is None or "hashtags" in first:
+        if first is None or is_current(first):
             return obj
         key = f"{DERIVED_PREFIX}/{obj.key}"
         if not self.store.exists(key):

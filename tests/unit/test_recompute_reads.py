@@ -373,7 +373,7 @@ def test_recompute_on_redshift_reads_first_lines_and_counts_in_one_query(
     (ranges,) = [t for t in conn.statements if "INSERT INTO recompute_ranges" in t]
     assert ranges.endswith("VALUES (0,0,0,7),(1,1,0,4)")  # the shared offsets left out
     # The legacy object is upgraded once under derived/ and COPY reads that copy.
-    derived = f"derived/v2/{old.key}"
+    derived = f"derived/v3/{old.key}"
     assert store.objects[derived] == upgrade_master_object(legacy)
     manifest = json.loads(store.objects["manifests/r.manifest.json"])
     assert [e["url"].removeprefix("s3://test-bucket/") for e in manifest["entries"]] == [

@@ -14,7 +14,7 @@ import psycopg2
 import psycopg2.errors
 import pytest
 
-from batch_layer.landing import LandedObject
+from batch_layer.landing import LandedObject, Message, encode_chunk, upgrade_master_object
 from batch_layer.load import BatchWarehouse, LoadError
 from batch_layer.redshift_copy import (
     CopyFailed,
@@ -31,6 +31,7 @@ from lambda_common.settings import Settings, load_settings
 from lambda_common.sql import load_sql, statements
 from lambda_common.warehouse import Warehouse
 from tests.unit.fake_connection import FakeConnection
+from tests.unit.test_landed import EDGES, NOW, older_form
 
 KEY_ID = "AKIAEXAMPLEKEYID0001"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -49,6 +50,10 @@ def _settings(**overrides: Any) -> Settings:
         "redshift_iam_role": None,
     }
     return load_settings(**(base | overrides))
+
+
+def _event(i: int) -> bytes:
+    return EDGES[i].to_json_bytes()
 
 
 def _copy_statement(name: str) -> str:
@@ -160,6 +165,27 @@ def test_a_copy_writes_its_manifest_and_runs_in_the_callers_transaction(
     assert (setup.conn.commits, setup.conn.rollbacks) == (1, 0)
     for secret in (KEY_ID, SECRET, TOKEN):
         assert secret not in caplog.text
+
+
+def test_a_cycle_copies_an_object_an_earlier_version_landed_through_its_upgraded_copy() -> None:
+    setup = _Setup(_settings())
+    messages = [Message(i, 0, _event(i)) for i in range(3)]
+    chunks = [encode_chunk("tweets", p, 0, 2, messages, NOW) for p in (0, 1)]
+    for chunk in chunks:
+        setup.store.put(chunk.landed.key, chunk.body)
+    older = chunks[1].landed
+    setup.store.put(older.key, older_form(chunks[1].body))
+    older.older_form = True
+    with setup.warehouse.transaction() as cur:
+        setup.batch._stage_redshift(cur, [chunks[0].landed, older], CYCLE, None)
+    derived = f"derived/v3/{older.key}"
+    assert setup.store.objects[derived] == upgrade_master_object(older_form(chunks[1].body))
+    assert setup.store.objects[derived] == chunks[1].body  # the lines this version writes
+    manifest = json.loads(setup.store.objects[f"manifests/{CYCLE}.manifest.json"])
+    assert [e["url"].removeprefix("s3://test-bucket/") for e in manifest["entries"]] == [
+        chunks[0].landed.key,
+        derived,
+    ]
 
 
 # A COPY that fails ---------------------------------------------------------------------
