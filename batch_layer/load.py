@@ -21,6 +21,8 @@ from typing import Any
 
 from psycopg2.extras import execute_values
 
+from batch_layer.copy_rejects import CopyReject, settle
+from batch_layer.copy_rejects import record as record_rejects
 from batch_layer.hours import HourRange, day_ranges, full_range, plan_rebuild
 from batch_layer.landing import (
     DERIVED_PREFIX,
@@ -325,7 +327,8 @@ class BatchWarehouse(BatchTarget):
         if self.dialect == "postgres":
             self._stage_postgres(cur, objects, recount)
         else:
-            self._stage_redshift(cur, objects, cycle_id, recount)
+            # Rows COPY rejected: counted in their objects' ledger rows, recorded with them.
+            record_rejects(cur, self.dialect, self._stage_redshift(cur, objects, cycle_id, recount))
         self._merge_staged(cur)
         cur.execute(self._one("staging_hours"))
         hours = {row[0] for row in cur.fetchall()}
@@ -386,13 +389,17 @@ class BatchWarehouse(BatchTarget):
 
     def _stage_redshift(
         self, cur: Cursor, objects: list[LandedObject], cycle_id: str, recount: Rejects | None
-    ) -> None:
+    ) -> list[CopyReject]:
+        """COPY the objects; returns the rows COPY rejected, already counted in the
+        objects' ``events`` and ``rejects`` (see ``copy_rejects.settle``)."""
         if recount is None:
             # A cycle's objects are this version's, but for one a redo found landed by an
             # earlier version (``older_form``): COPY reads that one's upgraded copy.
             copyable = [self._copyable(o) if o.older_form else o for o in objects]
-            self._copy_redshift(cur, copyable, cycle_id)
-            return
+            lines = sum(o.events for o in objects)
+            rejects = self._copy_redshift(cur, copyable, cycle_id, lines)
+            settle(objects, rejects, landed=True)
+            return rejects
         # Only make recompute meets objects an earlier version landed: each is checked by
         # its first line before the one COPY of them all.
         progress = Progress(
@@ -406,8 +413,10 @@ class BatchWarehouse(BatchTarget):
             copyable.append(self._copyable(obj))
             obj.rejects = recount.count(obj.key)
             _report(progress.advance())
-        self._copy_redshift(cur, copyable, cycle_id)
+        rejects = self._copy_redshift(cur, copyable, cycle_id, None)
         self._count_in_staging(cur, objects)
+        settle(objects, rejects, landed=False)
+        return rejects
 
     def _count_in_staging(self, cur: Cursor, objects: list[LandedObject]) -> None:
         """Fill in each object's events from the staging table one COPY filled from S3.
@@ -442,10 +451,13 @@ class BatchWarehouse(BatchTarget):
             self.warehouse.copy_from_stream(cur, "staging_tweets", ROW_COLUMNS, rows)
         path.unlink()
 
-    def _copy_redshift(self, cur: Cursor, objects: list[LandedObject], cycle_id: str) -> None:
-        # The manifest, the credentials and the load-errors read: see redshift_copy.py.
+    def _copy_redshift(
+        self, cur: Cursor, objects: list[LandedObject], cycle_id: str, lines: int | None
+    ) -> list[CopyReject]:
+        # The manifest, the credentials, the rejects and the load-errors read: see
+        # redshift_copy.py; ``lines`` the objects hold, when known.
         try:
-            copy_objects(self.warehouse, cur, self.store, objects, cycle_id)
+            return copy_objects(self.warehouse, cur, self.store, objects, cycle_id, lines)
         except CopyFailed as e:
             raise LoadError(str(e)) from e
 
