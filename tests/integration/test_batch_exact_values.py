@@ -13,6 +13,7 @@ from batch_layer.cycle import recompute, run_cycle
 from batch_layer.landing import master_prefix
 from lambda_common.contract import Event
 from lambda_common.objectstore import S3ObjectStore
+from lambda_common.settings import Settings
 from lambda_common.warehouse import Warehouse
 from tests.unit.test_landed import older_form
 
@@ -42,26 +43,34 @@ EVENTS = [
 ]
 
 
-def _raw(lane: Lane) -> list[tuple[Any, ...]]:
-    with Warehouse(lane.settings) as wh:
-        return wh.query(
+def raw_rows(settings: Settings) -> list[tuple[Any, ...]]:
+    """``raw_tweets``' ids, times and counts (as ints), by tweet_id."""
+    with Warehouse(settings) as wh:
+        rows = wh.query(
             "SELECT tweet_id, created_at, event_hour, followers_count, favorite_count, "
             "retweet_count FROM raw_tweets ORDER BY tweet_id"
         )
+    return [(*r[:3], *(int(n) for n in r[3:])) for r in rows]
+
+
+def raw_row(e: Event) -> tuple[Any, ...]:
+    """What ``raw_rows`` holds for an event loaded exactly."""
+    return (
+        e.tweet_id,
+        e.created_at.replace(tzinfo=None),
+        e.event_hour,
+        e.followers_count,
+        e.favorite_count,
+        e.retweet_count,
+    )
+
+
+def _raw(lane: Lane) -> list[tuple[Any, ...]]:
+    return raw_rows(lane.settings)
 
 
 def _expected() -> list[tuple[Any, ...]]:
-    return [
-        (
-            e.tweet_id,
-            e.created_at.replace(tzinfo=None),
-            e.event_hour,
-            e.followers_count,
-            e.favorite_count,
-            e.retweet_count,
-        )
-        for e in EVENTS
-    ]
+    return [raw_row(e) for e in EVENTS]
 
 
 def test_edge_values_load_exactly_from_the_csv_and_from_old_and_new_objects(lane: Lane) -> None:

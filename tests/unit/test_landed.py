@@ -37,7 +37,7 @@ TOP = 2**63 - 1
 NOW = datetime(2026, 11, 21, 12, 5, tzinfo=UTC)
 
 
-def _event(tweet_id: str, created_at: datetime, count: int, **more: Any) -> Event:
+def counted_event(tweet_id: str, created_at: datetime, count: int, **more: Any) -> Event:
     return Event(
         tweet_id=tweet_id,
         created_at=created_at,
@@ -50,11 +50,11 @@ def _event(tweet_id: str, created_at: datetime, count: int, **more: Any) -> Even
 
 
 EDGES = [
-    _event("1", datetime(1, 1, 1, tzinfo=UTC), 0),
-    _event("2", datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), TOP),
-    _event("3", datetime(1000, 1, 1, 0, 0, 0, 1, tzinfo=UTC), 1),
-    _event("4", datetime(1970, 1, 1, tzinfo=UTC), TOP - 1),
-    _event("5", datetime(2026, 11, 21, 10, 15, 30, 123456, tzinfo=UTC), 2**53 + 1),
+    counted_event("1", datetime(1, 1, 1, tzinfo=UTC), 0),
+    counted_event("2", datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), TOP),
+    counted_event("3", datetime(1000, 1, 1, 0, 0, 0, 1, tzinfo=UTC), 1),
+    counted_event("4", datetime(1970, 1, 1, tzinfo=UTC), TOP - 1),
+    counted_event("5", datetime(2026, 11, 21, 10, 15, 30, 123456, tzinfo=UTC), 2**53 + 1),
 ]
 
 
@@ -201,7 +201,7 @@ HOSTILE = [
 
 @pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))
 def test_hostile_text_stays_text_and_never_reaches_a_count(text: str) -> None:
-    event = _event("7", datetime(999, 1, 1, tzinfo=UTC), TOP, location=text, user_name=text)
+    event = counted_event("7", datetime(999, 1, 1, tzinfo=UTC), TOP, location=text, user_name=text)
     event = Event(**{**_fields(event), "user_id": text or "u", "lang": text})
     record = master_record(event, 0, 5)
     back = json.loads(json.dumps(record, ensure_ascii=False))
