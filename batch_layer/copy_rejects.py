@@ -9,10 +9,11 @@ loads the others and leaves those out. None may be lost unseen, so after every C
    ``loaded_rows`` equal to that count) with its ``error_count``, and its rejected rows
    in ``SYS_LOAD_ERROR_DETAIL`` by its ``query_id``: object, line, column, reason.
 3. Every rejected row must be accounted for: as many detail rows as ``error_count``
-   (and, in a cycle, as lines not loaded), each naming an object of the load. If not
-   (a system view not caught up yet, a file name Redshift cut at 256 characters that
-   fits several objects), ``UnaccountedRejects``: the cycle's transaction rolls back,
-   its offsets stay, and the next cycle loads the same objects again.
+   (and, in a cycle, as lines not loaded), each naming an object of the load. System
+   views that do not show all of the COPY yet are read again for a few seconds; if they
+   still do not, or a file name Redshift cut at 256 characters fits several objects,
+   ``UnaccountedRejects``: the cycle's transaction rolls back, its offsets stay, and the
+   next cycle loads the same objects again.
 
 The rejects are then counted in ``load_ledger.rejects`` of their object (with the
 messages landing quarantined, which ``make status`` reports) and recorded in
@@ -32,6 +33,7 @@ from psycopg2.extras import execute_values
 
 from batch_layer.landing import LandedObject, master_key_of
 from lambda_common.errors import LambdaError
+from lambda_common.retry import Backoff, retry_call
 from lambda_common.sql import load_sql, statements
 from lambda_common.warehouse import Cursor
 
@@ -40,9 +42,18 @@ logger = logging.getLogger(__name__)
 _REASON_CHARS = 512
 """The longest reason kept (``load_rejects.reason``; Redshift gives at most 512)."""
 
+SHOWN_WAIT = Backoff(first_s=0.5, cap_s=4.0)
+SHOWN_ATTEMPTS = 5
+"""How often the system views are read for a COPY they do not show all of yet (waits of
+0.5, 1, 2 and 4 s in between), before the load fails."""
+
 
 class UnaccountedRejects(LambdaError):
     """COPY rejected rows this load cannot name each of: it must not be committed."""
+
+
+class _NotShownYet(UnaccountedRejects):
+    """The system views do not show all of this COPY yet: worth reading again."""
 
 
 @dataclass(frozen=True)
@@ -68,13 +79,26 @@ def read_rejects(cur: Cursor, urls: Mapping[str, str], expected: int | None) -> 
     loaded = int(row[0]) if row else 0
     if not _rejects_possible(loaded, expected):
         return []
+    return retry_call(
+        lambda: _shown_rejects(cur, urls, loaded, expected),
+        retry_on=_NotShownYet,
+        backoff=SHOWN_WAIT,
+        attempts=SHOWN_ATTEMPTS,
+        what="reading the rows COPY rejected",
+    )
+
+
+def _shown_rejects(
+    cur: Cursor, urls: Mapping[str, str], loaded: int, expected: int | None
+) -> list[CopyReject]:
     query_id, errors = this_copy(newest_copy(cur), loaded, expected)
     if errors == 0:
         return []
     # One row more than the count: an extra one is as wrong as a missing one.
     rejects = attribute(detail_rows(cur, query_id, errors + 1), urls)
     if len(rejects) != errors:
-        raise UnaccountedRejects(
+        error = _NotShownYet if len(rejects) < errors else UnaccountedRejects
+        raise error(
             f"COPY rejected {errors} rows but SYS_LOAD_ERROR_DETAIL lists {len(rejects)} "
             f"for its query {query_id}: not committing a load whose rejects are not all "
             "recorded (the next cycle loads the same objects again)"
@@ -115,13 +139,13 @@ def this_copy(history: Sequence[Any] | None, loaded: int, expected: int | None) 
     counted but COPY did not load); ``UnaccountedRejects`` otherwise."""
     if history is None or int(history[1]) != loaded:
         found = "no COPY" if history is None else f"a COPY that loaded {int(history[1])} rows"
-        raise UnaccountedRejects(
+        raise _NotShownYet(
             f"SYS_LOAD_HISTORY shows {found} as this session's newest, not the one that "
             f"loaded {loaded}: its rejects cannot be read yet (the next cycle tries again)"
         )
     query_id, errors = int(history[0]), int(history[2])
     if expected is not None and errors != expected - loaded:
-        raise UnaccountedRejects(
+        raise _NotShownYet(
             f"COPY loaded {loaded} of {expected} rows but SYS_LOAD_HISTORY counts {errors} "
             f"errors for its query {query_id}: not committing"
         )

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from batch_layer import copy_rejects
 from batch_layer.copy_rejects import (
     CopyReject,
     UnaccountedRejects,
@@ -27,6 +28,7 @@ from batch_layer.load import BatchWarehouse, LoadError
 from lambda_common.contract import Event
 from lambda_common.eventlog import InMemoryEventLog
 from lambda_common.objectstore import InMemoryObjectStore
+from lambda_common.retry import Backoff
 from lambda_common.settings import Settings, load_settings
 from lambda_common.sql import load_sql, statements
 from lambda_common.warehouse import Warehouse
@@ -62,6 +64,12 @@ def _urls(objects: list[LandedObject]) -> dict[str, str]:
 def _detail(key: str, line: int, column: str = "followers_count") -> tuple[Any, ...]:
     # Redshift pads its char columns.
     return (f"s3://bucket/{key}" + " " * 30, line, column + " " * 9, 1216, REASON + "  ")
+
+
+@pytest.fixture(autouse=True)
+def _short_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The system views are read again after waits of a millisecond, not seconds."""
+    monkeypatch.setattr(copy_rejects, "SHOWN_WAIT", Backoff(0.001, 0.001))
 
 
 # The pure decisions ------------------------------------------------------------------
@@ -168,6 +176,30 @@ def test_detail_rows_that_do_not_match_the_count_are_not_committed(listed: int) 
     conn = _conn(18, [(QUERY_ID, 18, 2)], details)
     with pytest.raises(UnaccountedRejects, match=f"rejected 2 rows but .* lists {listed}"):
         read_rejects(conn.cursor(), _urls(objects), expected=20)
+
+
+def test_system_views_that_catch_up_within_the_waits_are_read_again() -> None:
+    objects = _objects()
+    reads: list[int] = []
+
+    def history(params: object) -> list[tuple[int, int, int]]:
+        reads.append(1)
+        return [] if len(reads) == 1 else [(QUERY_ID, 19, 1)]  # not shown on the first read
+
+    details = [[], [_detail(objects[0].key, 1)]]  # the detail row only on the next read
+    conn = FakeConnection(
+        {COPY_COUNT: [(19,)], HISTORY: history, DETAIL: lambda params: details.pop(0)}
+    )
+    (reject,) = read_rejects(conn.cursor(), _urls(objects), expected=20)
+    assert (reject.object_key, reject.line_number) == (objects[0].key, 1)
+    assert conn.statements == [COPY_COUNT, HISTORY, HISTORY, DETAIL, HISTORY, DETAIL]
+
+
+def test_a_copy_the_system_views_never_show_fails_after_the_last_read() -> None:
+    conn = _conn(19)
+    with pytest.raises(UnaccountedRejects, match="shows no COPY"):
+        read_rejects(conn.cursor(), _urls(_objects()), expected=20)
+    assert conn.statements.count(HISTORY) == copy_rejects.SHOWN_ATTEMPTS
 
 
 def test_a_recompute_always_asks_the_history_and_finds_no_rejects_there() -> None:
