@@ -26,10 +26,12 @@ import re
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from itertools import zip_longest
 from typing import IO, Any
 
 from lambda_common.contract import Event, encode_json, parse_event
 from lambda_common.eventlog import Message
+from lambda_common.landed import encode_row
 from lambda_common.rows import csv_values, event_row, row_from_master
 
 CHUNK_EVENTS = 100_000
@@ -43,8 +45,9 @@ MASTER_PREFIX = "master"
 REJECTS_PREFIX = "rejects"
 PLANS_PREFIX = "plans"
 # Objects derived from master objects, never the master dataset itself: the upgraded
-# copies Redshift's COPY reads of objects an earlier version landed (make recompute).
-DERIVED_PREFIX = "derived/v2"
+# copies Redshift's COPY reads of objects an earlier version landed in an earlier line
+# form (see lambda_common.landed). v2 copies (bare JSON numbers) are no longer read.
+DERIVED_PREFIX = "derived/v3"
 
 
 @dataclass(frozen=True)
@@ -167,15 +170,19 @@ class LandedObject:
     # Where landing left this object's warehouse rows as CSV (see ``RowsFile``), so the
     # load need not download and decode the object again; None: read it from S3.
     rows_path: str | None = None
+    # The object holds this chunk's rows in an earlier version's line form (a redo found
+    # it landed before an upgrade): Redshift's COPY reads an upgraded copy of it.
+    older_form: bool = False
 
 
 @dataclass
 class _Writer:
     """gzip JSON lines, compressed as they come (memory bounded by the compressed size).
 
-    Each line is :func:`encode_json` of a record: the bytes every earlier version wrote
-    with ``json.dumps(ensure_ascii=False, separators=(",", ":"))``, so a redo of a chunk
-    landed before still computes the very same object.
+    Each line is :func:`encode_json` of a record (the bytes of ``json.dumps(
+    ensure_ascii=False, separators=(",", ":"))``), so a redo of a chunk computes the very
+    same object. A chunk an earlier version landed differs in its values' form only (see
+    :func:`same_rows`).
     """
 
     buffer: io.BytesIO = field(default_factory=io.BytesIO)
@@ -228,8 +235,9 @@ class RowsFile:
 
 
 def master_record(event: Event, partition: int, offset: int) -> dict[str, Any]:
-    """One line of a master object: the warehouse row plus the event verbatim."""
-    return {**event_row(event, partition, offset), "event": event.to_dict()}
+    """One line of a master object: the warehouse row in its landed form
+    (:func:`lambda_common.landed.encode_row`) plus the event verbatim."""
+    return {**encode_row(event_row(event, partition, offset)), "event": event.to_dict()}
 
 
 def reject_record(
@@ -279,12 +287,13 @@ def encode_chunk(
         parsed = parse_event(msg.value, now=now)
         if isinstance(parsed, Event):
             # master_record, with the row built once for the object and the CSV: "event"
-            # goes last, as in master_record, and the CSV takes only the row's columns.
-            record = event_row(parsed, partition, msg.offset)
-            record["event"] = parsed.to_dict()
-            good.write(record)
+            # goes last, as in master_record; the CSV takes the row's own values.
+            row = event_row(parsed, partition, msg.offset)
+            line = encode_row(row)
+            line["event"] = parsed.to_dict()
+            good.write(line)
             if rows is not None:
-                rows.write(record)
+                rows.write(row)
         else:
             bad.write(reject_record(topic, partition, msg.offset, parsed.reason, msg.value))
     if rows is not None:
@@ -322,13 +331,38 @@ def count_master_records(stream: IO[bytes]) -> int:
 
 
 def upgrade_master_object(body: bytes | IO[bytes]) -> bytes:
-    """A master object's records in the current form (each row derived again from the
-    event it keeps verbatim, see ``row_from_master``), gzip JSON lines as landing writes.
-    ``body`` may be a stream: it is then read as it is decoded."""
+    """A master object's records in the current form (each row read by ``row_from_master``:
+    its values in the current form, derived again from the event it keeps verbatim when
+    it lacks ``lang`` and ``hashtags``), gzip JSON lines as landing writes them, line for
+    line. ``body`` may be a stream: it is then read as it is decoded."""
     out = _Writer()
     source = io.BytesIO(body) if isinstance(body, bytes) else body
     for record in stream_master_records(source):
-        row = dict(row_from_master(record))
-        row["event"] = record["event"]
-        out.write(row)
+        line = encode_row(row_from_master(record))
+        line["event"] = record["event"]
+        out.write(line)
     return out.finish()
+
+
+def same_rows(landed: bytes, computed: bytes) -> bool:
+    """Whether two master objects hold the same rows and events, line for line, whatever
+    the form of their values (an object an earlier version landed, and this version's
+    redo of its chunk)."""
+    try:
+        pairs = zip_longest(read_master_object(landed), read_master_object(computed))
+        return all(
+            a is not None
+            and b is not None
+            and a["event"] == b["event"]
+            and row_from_master(a) == row_from_master(b)
+            for a, b in pairs
+        )
+    except (OSError, EOFError, ValueError, KeyError, TypeError):
+        # Not gzip JSON lines of master records at all: certainly not the same rows.
+        return False
+
+
+def master_key_of(key: str) -> str:
+    """The master object a key COPY read stands for: itself, or the object a derived copy
+    (``DERIVED_PREFIX``) was made from."""
+    return key.removeprefix(DERIVED_PREFIX + "/")

@@ -21,6 +21,8 @@ from typing import Any
 
 from psycopg2.extras import execute_values
 
+from batch_layer.copy_rejects import CopyReject, settle
+from batch_layer.copy_rejects import record as record_rejects
 from batch_layer.hours import HourRange, day_ranges, full_range, plan_rebuild
 from batch_layer.landing import (
     DERIVED_PREFIX,
@@ -41,6 +43,7 @@ from batch_layer.target import (
 )
 from lambda_common.errors import LambdaError
 from lambda_common.faults import failpoint
+from lambda_common.landed import is_current
 from lambda_common.objectstore import ObjectStore
 from lambda_common.rows import ROW_COLUMNS, csv_values, row_from_master
 from lambda_common.settings import Settings
@@ -324,7 +327,8 @@ class BatchWarehouse(BatchTarget):
         if self.dialect == "postgres":
             self._stage_postgres(cur, objects, recount)
         else:
-            self._stage_redshift(cur, objects, cycle_id, recount)
+            # Rows COPY rejected: counted in their objects' ledger rows, recorded with them.
+            record_rejects(cur, self.dialect, self._stage_redshift(cur, objects, cycle_id, recount))
         self._merge_staged(cur)
         cur.execute(self._one("staging_hours"))
         hours = {row[0] for row in cur.fetchall()}
@@ -385,10 +389,17 @@ class BatchWarehouse(BatchTarget):
 
     def _stage_redshift(
         self, cur: Cursor, objects: list[LandedObject], cycle_id: str, recount: Rejects | None
-    ) -> None:
+    ) -> list[CopyReject]:
+        """COPY the objects; returns the rows COPY rejected, already counted in the
+        objects' ``events`` and ``rejects`` (see ``copy_rejects.settle``)."""
         if recount is None:
-            self._copy_redshift(cur, objects, cycle_id)
-            return
+            # A cycle's objects are this version's, but for one a redo found landed by an
+            # earlier version (``older_form``): COPY reads that one's upgraded copy.
+            copyable = [self._copyable(o) if o.older_form else o for o in objects]
+            lines = sum(o.events for o in objects)
+            rejects = self._copy_redshift(cur, copyable, cycle_id, lines)
+            settle(objects, rejects, landed=True)
+            return rejects
         # Only make recompute meets objects an earlier version landed: each is checked by
         # its first line before the one COPY of them all.
         progress = Progress(
@@ -402,8 +413,10 @@ class BatchWarehouse(BatchTarget):
             copyable.append(self._copyable(obj))
             obj.rejects = recount.count(obj.key)
             _report(progress.advance())
-        self._copy_redshift(cur, copyable, cycle_id)
+        rejects = self._copy_redshift(cur, copyable, cycle_id, None)
         self._count_in_staging(cur, objects)
+        settle(objects, rejects, landed=False)
+        return rejects
 
     def _count_in_staging(self, cur: Cursor, objects: list[LandedObject]) -> None:
         """Fill in each object's events from the staging table one COPY filled from S3.
@@ -438,10 +451,13 @@ class BatchWarehouse(BatchTarget):
             self.warehouse.copy_from_stream(cur, "staging_tweets", ROW_COLUMNS, rows)
         path.unlink()
 
-    def _copy_redshift(self, cur: Cursor, objects: list[LandedObject], cycle_id: str) -> None:
-        # The manifest, the credentials and the load-errors read: see redshift_copy.py.
+    def _copy_redshift(
+        self, cur: Cursor, objects: list[LandedObject], cycle_id: str, lines: int | None
+    ) -> list[CopyReject]:
+        # The manifest, the credentials, the rejects and the load-errors read: see
+        # redshift_copy.py; ``lines`` the objects hold, when known.
         try:
-            copy_objects(self.warehouse, cur, self.store, objects, cycle_id)
+            return copy_objects(self.warehouse, cur, self.store, objects, cycle_id, lines)
         except CopyFailed as e:
             raise LoadError(str(e)) from e
 
@@ -507,15 +523,16 @@ class BatchWarehouse(BatchTarget):
         )
 
     def _copyable(self, obj: LandedObject) -> LandedObject:
-        """The object as Redshift's COPY can load it: itself, or, when an earlier version
-        landed it without the ``lang`` and ``hashtags`` keys, an upgraded copy derived
-        from the events it keeps verbatim (written once under ``derived/``; the master
-        object stays as it is, and the ledger keeps its key).
+        """The object as Redshift's COPY can load it exactly: itself, or, when an earlier
+        version landed it in an earlier line form (bare JSON numbers, unpadded years, no
+        ``lang`` and ``hashtags``: see ``lambda_common.landed``), an upgraded copy with the
+        same lines (written once under ``derived/``; the master object stays as it is,
+        and the ledger keeps its key).
 
         Only the first line is read to decide; an object to upgrade is then read as a
         stream (the upgraded copy is built compressed, as landing builds objects)."""
         first = first_record(self.store, obj.key)
-        if first is None or "hashtags" in first:
+        if first is None or is_current(first):
             return obj
         key = f"{DERIVED_PREFIX}/{obj.key}"
         if not self.store.exists(key):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from batch_layer.landing import LandedObject, PartitionPlan, RowsFile, encode_chunk
+from batch_layer.landing import LandedObject, PartitionPlan, RowsFile, encode_chunk, same_rows
 from lambda_common.errors import LambdaError
 from lambda_common.eventlog import EventLog, open_event_log
 from lambda_common.objectstore import ObjectStore, S3ObjectStore
@@ -67,18 +67,24 @@ def tasks_for(plans: list[PartitionPlan], default_now: datetime, rows_dir: str) 
     ]
 
 
-def _write_once(store: ObjectStore, key: str, body: bytes) -> None:
+def _write_once(store: ObjectStore, key: str, body: bytes, *, master: bool = False) -> bool:
     """Write ``body`` at ``key`` unless it holds exactly that already; never overwrite
-    other bytes (the master dataset is immutable)."""
+    other bytes (the master dataset is immutable). A ``master`` object that holds the
+    same rows in an earlier version's line form is kept as it is: returns True then."""
     if store.exists(key):
-        if store.get(key) == body:
-            return
+        landed = store.get(key)
+        if landed == body:
+            return False
+        if master and same_rows(landed, body):
+            logger.info("%s holds this chunk in an earlier version's line form: kept", key)
+            return True
         raise MasterConflict(
             f"{store.uri(key)} exists with other bytes than this cycle computes for the same "
             "offsets: refusing to overwrite the master dataset (was the topic re-created "
             "without make batch-reset?)"
         )
     store.put(key, body)
+    return False
 
 
 def land_chunk(log: EventLog, store: ObjectStore, task: ChunkTask) -> LandedObject:
@@ -100,7 +106,7 @@ def land_chunk(log: EventLog, store: ObjectStore, task: ChunkTask) -> LandedObje
         )
     if chunk.rejects_body is not None and chunk.landed.rejects_key is not None:
         _write_once(store, chunk.landed.rejects_key, chunk.rejects_body)
-    _write_once(store, chunk.landed.key, chunk.body)
+    chunk.landed.older_form = _write_once(store, chunk.landed.key, chunk.body, master=True)
     chunk.landed.rows_path = str(rows_path)
     return chunk.landed
 

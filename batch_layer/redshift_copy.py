@@ -1,6 +1,6 @@
 """Loading a cycle's objects into Redshift: the COPY manifest, the COPY itself (with the
-IAM role, or with access keys and an optional session token), and, when it fails, the
-reasons Redshift recorded for it.
+IAM role, or with access keys and an optional session token, and MAXERROR), the rows it
+rejected (``copy_rejects``), and, when it fails, the reasons Redshift recorded for it.
 
 Redshift has no ``COPY FROM STDIN``: it reads the objects from S3 itself, listed in a
 manifest the cycle writes first. Credentials are bound parameters of the SQL files
@@ -8,8 +8,9 @@ manifest the cycle writes first. Credentials are bound parameters of the SQL fil
 error message this module makes.
 
 A failed COPY leaves its transaction aborted. Its reasons are read on the **same**
-connection after a rollback (``SYS_LOAD_ERROR_DETAIL``, found by this session's process
-ID): a new connection is another session, and ``SYS_LOAD_ERROR_DETAIL`` is what both
+connection after a rollback (``SYS_LOAD_ERROR_DETAIL`` of this session's newest COPY in
+``SYS_LOAD_HISTORY``, found by this session's process ID, as ``copy_rejects`` finds a
+successful one's): a new connection is another session, and the SYS views are what both
 provisioned clusters and Serverless have.
 """
 
@@ -22,6 +23,14 @@ from typing import Any
 
 import psycopg2
 
+from batch_layer.copy_rejects import (
+    CopyReject,
+    UnaccountedRejects,
+    clean,
+    detail_rows,
+    newest_copy,
+    read_rejects,
+)
 from batch_layer.landing import LandedObject
 from lambda_common.errors import ConfigError, LambdaError
 from lambda_common.objectstore import ObjectStore
@@ -36,6 +45,9 @@ MANIFESTS_PREFIX = "manifests"
 
 _MAX_DRIVER_TEXT = 300
 """How much of the driver's own message a ``CopyFailed`` keeps (it stays one line)."""
+
+_REASONS_SHOWN = 5
+"""How many of a failed COPY's rejected rows its ``CopyFailed`` names."""
 
 
 class CopyFailed(LambdaError):
@@ -61,7 +73,11 @@ def copy_command(settings: Settings, manifest_uri: str) -> tuple[str, dict[str, 
 
     Raises ``ConfigError`` when neither a role nor both keys are set.
     """
-    params: dict[str, Any] = {"manifest": manifest_uri, "region": settings.aws_region}
+    params: dict[str, Any] = {
+        "manifest": manifest_uri,
+        "region": settings.aws_region,
+        "max_errors": settings.redshift_copy_maxerror,
+    }
     if settings.redshift_iam_role:
         params["iam_role"] = settings.redshift_iam_role
         return "copy_manifest_role", params
@@ -85,12 +101,18 @@ def copy_objects(
     store: ObjectStore,
     objects: Sequence[LandedObject],
     cycle_id: str,
-) -> None:
+    expected: int | None = None,
+) -> list[CopyReject]:
     """Write the cycle's manifest and COPY its objects into ``staging_tweets`` inside the
-    caller's transaction (``cur`` belongs to ``warehouse``'s connection).
+    caller's transaction (``cur`` belongs to ``warehouse``'s connection); return the rows
+    COPY rejected (fewer than MAXERROR), each named by the object the ledger knows it by.
+
+    ``expected``: how many lines the objects hold, when known (a cycle's, counted by
+    landing): a COPY that loaded them all needs no look at the system views. Rejects that
+    cannot all be accounted for (``copy_rejects``) raise ``CopyFailed``.
 
     On failure the transaction is rolled back here, on its own connection, to read why
-    (``load_errors.sql``); then ``CopyFailed`` is raised and the caller's transaction
+    (``read_load_errors``); then ``CopyFailed`` is raised and the caller's transaction
     context rolls back again (a no-op). The connection stays usable. A lost or closed
     connection and a serializable isolation violation (Redshift's error 1023) are raised
     unchanged: the warehouse reports the first, and the second is for the caller's retry
@@ -114,6 +136,11 @@ def copy_objects(
         reasons = read_load_errors(warehouse, cur)
         message = f"Redshift COPY of {key} failed: {_first_line(e)}; {reasons}"
         raise CopyFailed(redact(message, secrets)) from e
+    urls = {store.uri(o.key): o.key for o in objects}
+    try:
+        return read_rejects(cur, urls, expected)
+    except UnaccountedRejects as e:
+        raise CopyFailed(redact(f"Redshift COPY of {key}: {e}", secrets)) from e
 
 
 def read_load_errors(warehouse: Warehouse, cur: Cursor) -> str:
@@ -127,10 +154,10 @@ def read_load_errors(warehouse: Warehouse, cur: Cursor) -> str:
     # The COPY aborted the transaction: nothing more runs in it. The same connection
     # (same session, same pg_backend_pid()) is what finds this COPY's rows.
     conn.rollback()
-    (query,) = statements(load_sql("load_errors", "redshift"))
     try:
-        cur.execute(query)
-        rows = list(cur.fetchall())
+        found = newest_copy(cur)
+        details = [] if found is None else detail_rows(cur, int(found[0]), _REASONS_SHOWN)
+        rows = [(file, line, column, reason) for file, line, column, _code, reason in details]
     except psycopg2.OperationalError:
         raise
     except psycopg2.Error as e:
@@ -142,7 +169,7 @@ def read_load_errors(warehouse: Warehouse, cur: Cursor) -> str:
 def describe_load_errors(rows: Iterable[Sequence[Any]]) -> str:
     """``SYS_LOAD_ERROR_DETAIL: <file> line <n> column <c>: <reason>; ...`` (one line)."""
     parts = [
-        f"{_clean(file)} line {line} column {_clean(column) or '-'}: {_clean(reason)}"
+        f"{clean(file)} line {line} column {clean(column) or '-'}: {clean(reason)}"
         for file, line, column, reason in rows
     ]
     if not parts:
@@ -169,9 +196,4 @@ def _first_line(error: psycopg2.Error) -> str:
     """The server's message in one line (no DSN, no statement text)."""
     diag = getattr(error, "diag", None)
     message = getattr(diag, "message_primary", None) or str(error).strip()
-    return _clean(message)[:_MAX_DRIVER_TEXT] or type(error).__name__
-
-
-def _clean(value: object) -> str:
-    """A value of a message as one trimmed line (Redshift pads its char columns)."""
-    return " ".join(str(value).split()) if value is not None else ""
+    return clean(message)[:_MAX_DRIVER_TEXT] or type(error).__name__

@@ -7,7 +7,8 @@ becomes U+FFFD in the warehouse and in the speed layer alike (the master dataset
 keeps the event verbatim, under ``event``).
 
 A row's ``hashtags`` is a list (a JSON array in the master object, a column of the
-staging table); :func:`csv_values` is the one place that writes a row as CSV.
+staging table); :func:`csv_values` is the one place that writes a row as CSV. How a row's
+values are written in a master object, and read back, is :mod:`lambda_common.landed`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from operator import itemgetter
 from typing import Any
 
 from lambda_common.contract import Event, encode_json, event_from_dict
+from lambda_common.landed import decode_row, stamp_and_hour
 
 ROW_COLUMNS = (
     "tweet_id",
@@ -52,26 +54,10 @@ def hashtag_keys(event: Event) -> list[str]:
     return list(dict.fromkeys(warehouse_text(k) for k in keys))
 
 
-def _timestamp(event: Event) -> str:
-    # Naive UTC, microseconds: what both COPY paths (CSV and Redshift JSON 'auto') parse.
-    return event.created_at.strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-def _hour(event: Event) -> str:
-    return event.event_hour.strftime("%Y-%m-%d %H:%M:%S")
-
-
 def event_row(event: Event, partition: int, offset: int) -> dict[str, Any]:
-    """The ``raw_tweets`` row of one event read at (partition, offset)."""
-    created_at = event.created_at
-    if created_at.year >= 1000:
-        # isoformat is C and about 4x cheaper than strftime; from year 1000 on it writes
-        # the same text (the UTC offset it appends is cut off). Below, glibc's %Y is not
-        # zero-padded while isoformat's is, so those keep strftime.
-        stamp = created_at.isoformat(" ", "microseconds")[:26]
-        hour = stamp[:13] + ":00:00"
-    else:
-        stamp, hour = _timestamp(event), _hour(event)
+    """The ``raw_tweets`` row of one event read at (partition, offset): integers as ints,
+    timestamps as text (:func:`lambda_common.landed.stamp_and_hour`)."""
+    stamp, hour = stamp_and_hour(event.created_at)
     return {
         "tweet_id": event.tweet_id,
         "created_at": stamp,
@@ -97,12 +83,15 @@ def csv_values(row: dict[str, Any]) -> list[Any]:
 
 
 def row_from_master(record: dict[str, Any]) -> dict[str, Any]:
-    """The warehouse row of a master-object record, whichever version landed it.
+    """The warehouse row (``ROW_COLUMNS``, as :func:`event_row` gives them) of a
+    master-object record, whichever version landed it.
 
-    Records landed before the ``lang`` and ``hashtags`` keys existed are derived again
-    from the event they keep verbatim (``make recompute`` after an upgrade).
+    Its values are read by :func:`lambda_common.landed.decode_row`. Records landed before
+    the ``lang`` and ``hashtags`` keys existed are derived again from the event they keep
+    verbatim (``make recompute`` after an upgrade).
     """
     if "hashtags" in record:
-        return record
+        return decode_row({c: record[c] for c in ROW_COLUMNS})
+    row = decode_row(record)
     event = event_from_dict(record["event"])
-    return event_row(event, int(record["kafka_partition"]), int(record["kafka_offset"]))
+    return event_row(event, row["kafka_partition"], row["kafka_offset"])

@@ -319,6 +319,10 @@ class Settings(BaseSettings):
     query_connection_limit: int = Field(20, ge=1, le=10_000)
     query_statement_timeout: Duration = Field(60, ge=1, le=3600)
     redshift_iam_role: OptionalStr = None
+    # COPY's MAXERROR on Redshift: fewer rejected rows than this leave the load going on,
+    # each recorded in load_rejects; this many fail it. 0 or 1: fail on the first. At most
+    # 100000, Amazon's limit.
+    redshift_copy_maxerror: int = Field(100, ge=0, le=100_000)
 
     # Batch layer
     batch_interval: Duration = Field(300, ge=1, le=MAX_SPAN_S)

@@ -45,6 +45,7 @@ class NewWarehouse:
     horizon: datetime | None = None
     staged_hours: list[datetime] = field(default_factory=list)
     progress: tuple[str, int] | None = None
+    copied_rows: int = 0
 
     def answers(self) -> dict[str, Answer]:
         """Rows by statement text, each from the state (or updating it)."""
@@ -60,6 +61,7 @@ class NewWarehouse:
             _one("topic_newest"): [],
             _one("ledger_loaded"): [],
             _one("staging_id_range"): [("1", "9")],
+            _one("copy_count"): lambda _: [(self.copied_rows,)],
             _one("staging_hours"): lambda _: [(h,) for h in self.staged_hours],
             _last("watermark_set"): self._watermark,
             _one("watermark_min"): lambda _: [(min(self.watermarks) if self.watermarks else None,)],

@@ -194,6 +194,7 @@ COPY_OPTIONS: dict[str, object] = {
     "GZIP": None,
     "FORMAT": ("AS", "JSON", "value"),
     "TIMEFORMAT": "value",
+    "MAXERROR": "value",
     "REGION": "value",
     "COMPUPDATE": {"PRESET", "ON", "TRUE", "OFF", "FALSE"},
     "STATUPDATE": {"ON", "TRUE", "OFF", "FALSE"},

@@ -119,7 +119,8 @@ def test_each_redshift_copy_has_its_credentials_bound_and_skips_compression_and_
         "MANIFEST": None,
         "FORMAT": "JSON 'auto'",
         "GZIP": None,
-        "TIMEFORMAT": "'auto'",
+        "TIMEFORMAT": "'YYYY-MM-DD HH:MI:SS'",
+        "MAXERROR": "%(max_errors)s",
         "REGION": "%(region)s",
         "COMPUPDATE": "OFF",
         "STATUPDATE": "OFF",
@@ -158,29 +159,52 @@ _SYS_COLUMNS = {
         "user_id", "session_id", "database_name", "status", "session_timeout",
         "start_time", "end_time",
     },
+    "sys_load_history": {
+        "user_id", "query_id", "transaction_id", "session_id", "database_name", "status",
+        "table_name", "start_time", "end_time", "duration", "data_source", "file_format",
+        "loaded_rows", "loaded_bytes", "source_file_count", "source_file_bytes",
+        "file_count_scanned", "file_bytes_scanned", "error_count", "copy_job_id",
+    },
 }  # fmt: skip
 
 
-def test_load_errors_come_from_the_sys_views_of_this_session_only() -> None:
-    (query,) = statements(load_sql("load_errors", "redshift"))
-    select = sqlglot.parse_one(query, read="redshift")
+def _sys_select(name: str) -> tuple[exp.Select, dict[str, str]]:
+    """A file's SELECT and its tables by alias; every column is one Amazon documents."""
+    (query,) = statements(load_sql(name, "redshift"))
+    select = sqlglot.parse_one(rules.bind(query), read="redshift")
     assert isinstance(select, exp.Select)
     aliases = {t.alias_or_name: t.name for t in select.find_all(exp.Table)}
-    assert set(aliases.values()) == set(_SYS_COLUMNS)
     for column in select.find_all(exp.Column):
         assert column.name in _SYS_COLUMNS[aliases[column.table]], column.sql()
-    # File, line, column, reason; a few rows; every view read for this session only.
-    assert [e.sql("redshift") for e in select.expressions] == [
+    assert "stl_" not in rules.sql_only(query).lower()
+    return select, aliases
+
+
+def test_the_copys_rejects_are_read_by_its_query_id_found_in_this_sessions_history() -> None:
+    history, aliases = _sys_select("copy_history")
+    assert set(aliases.values()) == {"sys_load_history", "sys_session_history"}
+    assert [e.sql("redshift") for e in history.expressions] == [
+        "h.query_id",
+        "h.loaded_rows",
+        "h.error_count",
+    ]
+    for table in aliases:
+        assert f"{table}.session_id = PG_BACKEND_PID()" in history.sql("redshift")
+    assert "pg_last_copy_id" not in rules.sql_only(load_sql("copy_history", "redshift")).lower()
+    assert history.args["limit"].expression.to_py() == 1
+    assert "ORDER BY h.start_time DESC" in history.sql("redshift")
+    rejects, aliases = _sys_select("copy_rejects")
+    assert set(aliases.values()) == {"sys_load_error_detail"}
+    assert [e.sql("redshift") for e in rejects.expressions] == [
         "TRIM(e.file_name)",
         "e.line_number",
         "TRIM(e.column_name)",
+        "e.error_code",
         "TRIM(e.error_message)",
     ]
-    assert select.args["limit"].expression.to_py() <= 10
-    for table in aliases:
-        assert f"{table}.session_id = PG_BACKEND_PID()" in select.sql("redshift")
-    assert "stl_" not in rules.sql_only(query).lower()
-    assert "pg_last_copy_id" not in rules.sql_only(query).lower()
+    (query,) = statements(load_sql("copy_rejects", "redshift"))
+    assert "WHERE e.query_id = %(query_id)s" in query and "LIMIT %(limit)s" in query
+    assert rules.sql_only(load_sql("copy_count", "redshift")) == "SELECT pg_last_copy_count();"
 
 
 def test_redshift_tables_have_dist_and_sort_keys() -> None:

@@ -351,8 +351,12 @@ def test_recompute_on_redshift_reads_first_lines_and_counts_in_one_query(
     store.put(gen1.key, gen1_chunk.body)
     landed = [current, old, gen0, gen1]
     count = statements(load_sql("recompute_count", "redshift"))[0]
-    # What the one count returns: slots 0 and 1 (the others are not in the ranges).
-    conn = FakeConnection({count: [(0, 6), (1, 5)]})
+    # What the one count returns: slots 0 and 1 (the others are not in the ranges); the
+    # COPY loaded every line and its history says it rejected none.
+    copy_count, history = (
+        statements(load_sql(name, "redshift"))[0] for name in ("copy_count", "copy_history")
+    )
+    conn = FakeConnection({count: [(0, 6), (1, 5)], copy_count: [(18,)], history: [(77, 18, 0)]})
     settings = load_settings(
         warehouse_dialect="redshift",
         redshift_iam_role="arn:aws:iam::123456789012:role/copy",
@@ -373,7 +377,7 @@ def test_recompute_on_redshift_reads_first_lines_and_counts_in_one_query(
     (ranges,) = [t for t in conn.statements if "INSERT INTO recompute_ranges" in t]
     assert ranges.endswith("VALUES (0,0,0,7),(1,1,0,4)")  # the shared offsets left out
     # The legacy object is upgraded once under derived/ and COPY reads that copy.
-    derived = f"derived/v2/{old.key}"
+    derived = f"derived/v3/{old.key}"
     assert store.objects[derived] == upgrade_master_object(legacy)
     manifest = json.loads(store.objects["manifests/r.manifest.json"])
     assert [e["url"].removeprefix("s3://test-bucket/") for e in manifest["entries"]] == [

@@ -14,7 +14,7 @@ import psycopg2
 import psycopg2.errors
 import pytest
 
-from batch_layer.landing import LandedObject
+from batch_layer.landing import LandedObject, Message, encode_chunk, upgrade_master_object
 from batch_layer.load import BatchWarehouse, LoadError
 from batch_layer.redshift_copy import (
     CopyFailed,
@@ -31,13 +31,19 @@ from lambda_common.settings import Settings, load_settings
 from lambda_common.sql import load_sql, statements
 from lambda_common.warehouse import Warehouse
 from tests.unit.fake_connection import FakeConnection
+from tests.unit.test_landed import EDGES, NOW, older_form
 
 KEY_ID = "AKIAEXAMPLEKEYID0001"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 TOKEN = "IQoJb3JpZ2luX2VjEXAMPLE//SESSIONTOKEN=="
 ROLE = "arn:aws:iam::123456789012:role/copy"
-LOAD_ERRORS = statements(load_sql("load_errors", "redshift"))[0]
+HISTORY, DETAIL, COPY_COUNT = (
+    statements(load_sql(name, "redshift"))[0]
+    for name in ("copy_history", "copy_rejects", "copy_count")
+)
+FAILED_COPY = 9  # the query_id of the failed COPY in SYS_LOAD_HISTORY
 CYCLE = "20240101T000000-0.0"
+LINES = 20  # the lines _objects() hold
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -49,6 +55,10 @@ def _settings(**overrides: Any) -> Settings:
         "redshift_iam_role": None,
     }
     return load_settings(**(base | overrides))
+
+
+def _event(i: int) -> bytes:
+    return EDGES[i].to_json_bytes()
 
 
 def _copy_statement(name: str) -> str:
@@ -68,7 +78,12 @@ class _Setup:
 
     def __init__(self, settings: Settings, rows: list[tuple[Any, ...]] | None = None) -> None:
         self.settings = settings
-        self.conn = FakeConnection({LOAD_ERRORS: rows or []})
+        # The COPY loads every line unless a test says otherwise; a failed one is the
+        # session's newest in SYS_LOAD_HISTORY when it got to reject ``rows`` (file, line,
+        # column, reason), whose error code is 1200.
+        history = [(FAILED_COPY, 0, len(rows))] if rows else []
+        details = [(f, n, c, 1200, r) for f, n, c, r in rows or []]
+        self.conn = FakeConnection({HISTORY: history, DETAIL: details, COPY_COUNT: [(LINES,)]})
         self.warehouse = Warehouse(settings)
         self.warehouse._conn = self.conn  # type: ignore[assignment]
         self.store = InMemoryObjectStore()
@@ -106,6 +121,7 @@ def test_the_copy_takes_the_role_else_the_keys_and_the_token_as_bound_parameters
     assert params == {
         "manifest": "s3://b/manifests/c.manifest.json",
         "region": "us-east-1",
+        "max_errors": 100,
         **credentials,
     }
     text = _copy_statement(name)
@@ -151,8 +167,9 @@ def test_a_copy_writes_its_manifest_and_runs_in_the_callers_transaction(
     setup = _Setup(_settings())
     caplog.set_level(logging.DEBUG)
     with setup.warehouse.transaction() as cur:
-        setup.batch._copy_redshift(cur, _objects(), CYCLE)
-    assert setup.conn.statements == [_copy_statement("copy_manifest_session")]
+        setup.batch._copy_redshift(cur, _objects(), CYCLE, LINES)
+    # All the lines loaded: one look at the count, none at the system views.
+    assert setup.conn.statements == [_copy_statement("copy_manifest_session"), COPY_COUNT]
     (_, params) = setup.conn.executed[0]
     assert params["manifest"] == f"s3://test-bucket/manifests/{CYCLE}.manifest.json"
     assert params["session_token"] == TOKEN
@@ -160,6 +177,28 @@ def test_a_copy_writes_its_manifest_and_runs_in_the_callers_transaction(
     assert (setup.conn.commits, setup.conn.rollbacks) == (1, 0)
     for secret in (KEY_ID, SECRET, TOKEN):
         assert secret not in caplog.text
+
+
+def test_a_cycle_copies_an_object_an_earlier_version_landed_through_its_upgraded_copy() -> None:
+    setup = _Setup(_settings())
+    messages = [Message(i, 0, _event(i)) for i in range(3)]
+    chunks = [encode_chunk("tweets", p, 0, 2, messages, NOW) for p in (0, 1)]
+    for chunk in chunks:
+        setup.store.put(chunk.landed.key, chunk.body)
+    older = chunks[1].landed
+    setup.store.put(older.key, older_form(chunks[1].body))
+    older.older_form = True
+    setup.conn.answers[COPY_COUNT] = [(6,)]
+    with setup.warehouse.transaction() as cur:
+        setup.batch._stage_redshift(cur, [chunks[0].landed, older], CYCLE, None)
+    derived = f"derived/v3/{older.key}"
+    assert setup.store.objects[derived] == upgrade_master_object(older_form(chunks[1].body))
+    assert setup.store.objects[derived] == chunks[1].body  # the lines this version writes
+    manifest = json.loads(setup.store.objects[f"manifests/{CYCLE}.manifest.json"])
+    assert [e["url"].removeprefix("s3://test-bucket/") for e in manifest["entries"]] == [
+        chunks[0].landed.key,
+        derived,
+    ]
 
 
 # A COPY that fails ---------------------------------------------------------------------
@@ -184,7 +223,7 @@ def test_a_failed_copy_is_rolled_back_and_explained_on_its_own_connection() -> N
         ),
     )
     with pytest.raises(LoadError) as caught, setup.warehouse.transaction() as cur:
-        setup.batch._copy_redshift(cur, _objects(), CYCLE)
+        setup.batch._copy_redshift(cur, _objects(), CYCLE, LINES)
     message = str(caught.value)
     assert message == (
         f"Redshift COPY of manifests/{CYCLE}.manifest.json failed: Load into table "
@@ -195,9 +234,11 @@ def test_a_failed_copy_is_rolled_back_and_explained_on_its_own_connection() -> N
         "s3://test-bucket/master/tweets/p=1/0001.jsonl.gz line 7 column -: Missing newline"
     )
     assert "\n" not in message
-    # The COPY, then (after our rollback, on the same connection) the load errors.
-    assert setup.conn.statements == [_copy_statement("copy_manifest_session"), LOAD_ERRORS]
-    assert setup.conn.executed[1][1] is None  # nothing bound into the load-errors query
+    # The COPY, then (after our rollback, on the same connection) the load errors: the
+    # session's newest COPY, and the first five rows it rejected.
+    assert setup.conn.statements == [_copy_statement("copy_manifest_session"), HISTORY, DETAIL]
+    assert setup.conn.executed[1][1] is None  # nothing bound into the history query
+    assert setup.conn.executed[2][1] == {"query_id": FAILED_COPY, "limit": 5}
     # Ours, then the transaction context's own (harmless on an idle connection).
     assert (setup.conn.commits, setup.conn.rollbacks) == (0, 2)
     assert isinstance(caught.value.__cause__, CopyFailed)
@@ -217,7 +258,7 @@ def test_no_credential_reaches_the_error_message_even_if_the_server_echoes_it() 
         ),
     )
     with pytest.raises(LoadError) as caught, setup.warehouse.transaction() as cur:
-        setup.batch._copy_redshift(cur, _objects(), CYCLE)
+        setup.batch._copy_redshift(cur, _objects(), CYCLE, LINES)
     message = str(caught.value)
     for secret in (KEY_ID, SECRET, TOKEN):
         assert secret not in message
@@ -235,7 +276,7 @@ def test_a_copy_that_failed_before_loading_says_there_are_no_load_error_rows() -
         pytest.raises(LoadError, match="Access Denied") as caught,
         setup.warehouse.transaction() as cur,
     ):
-        setup.batch._copy_redshift(cur, _objects(), CYCLE)
+        setup.batch._copy_redshift(cur, _objects(), CYCLE, LINES)
     assert str(caught.value).endswith("no SYS_LOAD_ERROR_DETAIL rows for this session's COPY")
 
 
@@ -249,7 +290,7 @@ def test_when_the_load_errors_cannot_be_read_the_copy_error_is_still_reported() 
 
             def checked(statement: object, params: Any = None) -> None:
                 execute(statement, params)
-                if statement == LOAD_ERRORS:
+                if statement == HISTORY:
                     raise psycopg2.errors.InsufficientPrivilege("permission denied for relation")
 
             cursor.execute = checked  # type: ignore[method-assign]
@@ -259,7 +300,7 @@ def test_when_the_load_errors_cannot_be_read_the_copy_error_is_still_reported() 
     conn.fail_on = (_copy_statement("copy_manifest_session"), psycopg2.errors.InternalError_("x"))
     setup.warehouse._conn = conn  # type: ignore[assignment]
     with pytest.raises(LoadError) as caught, setup.warehouse.transaction() as cur:
-        setup.batch._copy_redshift(cur, _objects(), CYCLE)
+        setup.batch._copy_redshift(cur, _objects(), CYCLE, LINES)
     assert str(caught.value).endswith(
         "failed: x; could not read SYS_LOAD_ERROR_DETAIL: permission denied for relation"
     )
@@ -278,7 +319,7 @@ def test_a_serializable_isolation_violation_reaches_the_retry_as_a_transient_err
         pytest.raises(TransientError) as caught,
         setup.warehouse.transaction() as cur,
     ):
-        setup.batch._copy_redshift(cur, _objects(), CYCLE)
+        setup.batch._copy_redshift(cur, _objects(), CYCLE, LINES)
     assert caught.value.__cause__ is violation
     # No load-errors read: only the transaction context rolls back.
     assert setup.conn.statements == [_copy_statement("copy_manifest_session")]

@@ -11,6 +11,7 @@ test_statement_check.py`` compares the same with the real server), then the chec
 from __future__ import annotations
 
 import contextlib
+import gc
 import random
 import time
 from collections.abc import Callable
@@ -191,11 +192,15 @@ def _lex_cpu_seconds(text: str) -> float:
     """The least CPU time of three tokenisations (CPU, not wall clock: other processes
     on the machine do not count)."""
     spent = []
-    for _ in range(3):
-        started = time.process_time()
-        with contextlib.suppress(SqlLexError):
-            tokenize(text)
-        spent.append(time.process_time() - started)
+    gc.disable()  # a collection would charge one run for the test's other garbage
+    try:
+        for _ in range(3):
+            started = time.process_time()
+            with contextlib.suppress(SqlLexError):
+                tokenize(text)
+            spent.append(time.process_time() - started)
+    finally:
+        gc.enable()
     return min(spent)
 
 
@@ -211,10 +216,10 @@ def _lex_cpu_seconds(text: str) -> float:
     ],
 )
 def test_the_lexer_stays_linear_on_hostile_text(hostile: Callable[[int], str]) -> None:
-    """Four times the text costs about four times the work, not sixteen: the growth is
-    measured, not a time limit a loaded machine could miss."""
+    """Four times the text costs about four times the work (a quadratic lexer: sixteen):
+    the growth is measured, not a time limit a loaded machine could miss."""
     small, large = _lex_cpu_seconds(hostile(50_000)), _lex_cpu_seconds(hostile(200_000))
-    assert large < 8 * max(small, 0.005), (small, large)
+    assert large < 10 * max(small, 0.005), (small, large)
 
 
 # -- the check: one statement that reads, under every reading -----------------------------

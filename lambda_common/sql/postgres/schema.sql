@@ -92,6 +92,20 @@ CREATE TABLE IF NOT EXISTS speed_batches (
 );
 
 
+-- Rows of master objects Redshift's COPY rejected (its MAXERROR lets the load go on
+-- without them): the object and line, the column and Redshift's reason. PostgreSQL's
+-- load rejects no row (a row it cannot take fails the load), so here the table stays
+-- empty; it exists so make status and make query read the same tables on both.
+CREATE TABLE IF NOT EXISTS load_rejects (
+    object_key  varchar(1024) NOT NULL,
+    line_number bigint        NOT NULL,
+    column_name varchar(127)  NOT NULL,
+    error_code  integer       NOT NULL,
+    reason      varchar(512)  NOT NULL,
+    recorded_at timestamp     NOT NULL DEFAULT (now() AT TIME ZONE 'UTC'),
+    PRIMARY KEY (object_key, line_number)
+);
+
 -- The incarnations of each Kafka topic the batch layer has read, by Kafka's topic id: a
 -- topic deleted and re-created is a new incarnation (generation), which the batch layer
 -- refuses until an operator runs make batch-reset. Objects and plans of generation N > 0

@@ -1,7 +1,7 @@
 -- Load one cycle's objects listed in its manifest, with temporary credentials: access
 -- keys and their session token (AWS_SESSION_TOKEN set, no IAM role). The values are bound
--- parameters, never part of this text. COMPUPDATE OFF and STATUPDATE OFF: see
--- copy_manifest_role.sql.
+-- parameters, never part of this text. COMPUPDATE OFF, STATUPDATE OFF, TIMEFORMAT and
+-- MAXERROR: see copy_manifest_role.sql.
 COPY staging_tweets
 FROM %(manifest)s
 ACCESS_KEY_ID %(access_key_id)s
@@ -10,7 +10,8 @@ SESSION_TOKEN %(session_token)s
 MANIFEST
 FORMAT AS JSON 'auto'
 GZIP
-TIMEFORMAT 'auto'
+TIMEFORMAT 'YYYY-MM-DD HH:MI:SS'
+MAXERROR %(max_errors)s
 REGION %(region)s
 COMPUPDATE OFF
 STATUPDATE OFF;

@@ -100,6 +100,21 @@ CREATE TABLE IF NOT EXISTS speed_batches (
 DISTSTYLE ALL;
 
 
+-- Rows of master objects Redshift's COPY rejected (its MAXERROR lets the load go on
+-- without them): the object and line, the column and Redshift's reason, as
+-- SYS_LOAD_ERROR_DETAIL gave them. Never in raw_tweets, so never served; counted in
+-- load_ledger.rejects of their object. make recompute clears them and records them again.
+CREATE TABLE IF NOT EXISTS load_rejects (
+    object_key  varchar(1024) NOT NULL,
+    line_number bigint        NOT NULL,
+    column_name varchar(127)  NOT NULL,
+    error_code  integer       NOT NULL,
+    reason      varchar(512)  NOT NULL,
+    recorded_at timestamp     NOT NULL DEFAULT SYSDATE,
+    PRIMARY KEY (object_key, line_number)
+)
+DISTSTYLE ALL;
+
 -- The incarnations of each Kafka topic the batch layer has read, by Kafka's topic id: a
 -- topic deleted and re-created is a new incarnation (generation), which the batch layer
 -- refuses until an operator runs make batch-reset. Objects and plans of generation N > 0
