@@ -55,6 +55,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "files":
         SHIPPED_RULES.write_text(render_rules(Thresholds.defaults()))
         print(f"{SHIPPED_RULES} written (the rules for the default settings)")
+        # Only here: the builder library is a development dependency.
+        from lambda_monitoring.grafana import render_dashboard
+
+        SHIPPED_DASHBOARD.write_text(render_dashboard())
+        print(f"{SHIPPED_DASHBOARD} written")
         return 0
     monitoring = Monitoring(settings)
     if args.command == "up":

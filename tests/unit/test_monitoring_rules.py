@@ -19,7 +19,7 @@ from lambda_common.settings import Settings, load_settings
 from lambda_monitoring.rules import JOB, SECTION, Thresholds, alerts, duration, render_rules
 from serving_layer import status_facts
 from serving_layer.status_checks import evaluate
-from serving_layer.status_facts import Level
+from serving_layer.status_facts import Level, SpeedBatchFacts
 from serving_layer.status_meanings import MEANINGS
 from tests.unit.test_dashboard import InMemoryReads, client_for, snapshot
 from tests.unit.test_status import NOW, healthy, with_warehouse
@@ -150,9 +150,10 @@ def _selectors(expr: str) -> list[tuple[str, dict[str, str]]]:
     return found
 
 
-def _with_last_verify(settings: Settings) -> object:
-    """A snapshot whose facts hold every optional fact the dashboard turns into a metric."""
-    facts = healthy()
+def _full_snapshot(settings: Settings) -> object:
+    """A snapshot whose facts hold every optional fact the dashboard turns into a metric
+    (a micro-batch with a rate, the last make verify where the dashboard knows it)."""
+    facts = with_warehouse(healthy(), last_speed_batch=SpeedBatchFacts(9, NOW, 3_000, 1_500))
     if HAS_VERIFY:
         verify = status_facts.VerifyFacts(  # type: ignore[attr-defined]
             finished_at=NOW - timedelta(minutes=5), ok=True, views=3, rows=9, events=10,
@@ -165,7 +166,7 @@ def _with_last_verify(settings: Settings) -> object:
 def _exported() -> dict[str, set[str]]:
     """metric -> its label names, as the dashboard's /metrics serves them."""
     settings = load_settings(allowed_lateness="10m", batch_interval="5m", speed_trigger="1s")
-    client = client_for(settings, InMemoryReads(), _with_last_verify(settings))  # type: ignore[arg-type]
+    client = client_for(settings, InMemoryReads(), _full_snapshot(settings))  # type: ignore[arg-type]
     response = client.get("/metrics")
     assert response.status_code == 200
     exported: dict[str, set[str]] = {}
