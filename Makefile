@@ -18,13 +18,13 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 BUILD_CA_BUNDLE ?= $(if $(wildcard /etc/ssl/certs/ca-certificates.crt),/etc/ssl/certs/ca-certificates.crt,/dev/null)
 export BUILD_CA_BUNDLE
 
-.PHONY: help deps venv jars setup local-up local-down local-tls local-status spark-up spark-down spark-status docker-prepare docker-engine-stop up down init redshift-sql env run-producer batch-once batch recompute rebuild-views batch-reset batch-ack-loss speed query lake-query verify lake-ddl status dashboard demo bench chaos lint test test-unit test-integration test-docker clean
+.PHONY: help deps venv jars setup local-up local-down local-tls local-status spark-up spark-down spark-status docker-prepare docker-engine-stop up down init redshift-sql env run-producer batch-once batch recompute rebuild-views batch-reset batch-ack-loss speed query lake-query verify lake-ddl status dashboard monitoring-up monitoring-down monitoring-status monitoring-rules monitoring-files demo bench chaos lint test test-unit test-integration test-docker clean
 
 help: ## List the targets
 	@echo "usage: make TARGET   (settings: environment or .env, see .env.example)"
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-18s %s\n", $$1, $$2}'
 
-deps: ## Install system packages if missing (PostgreSQL, Java 17, Maven, kcat, Chromium; apt as root)
+deps: ## Install system packages if missing (PostgreSQL, Java 17, Maven, kcat, Chromium, Prometheus; apt as root)
 	@bash scripts/install-system-deps.sh
 
 $(VENV_STAMP): pyproject.toml
@@ -177,6 +177,21 @@ status: venv ## Lag, horizon, freshness, row counts, rejects: OK/WARN/FAIL each;
 
 dashboard: venv ## The web dashboard and Prometheus /metrics on 127.0.0.1:DASHBOARD_PORT (8050), read as QUERY_DSN
 	@$(PY) -m serving_layer dashboard
+
+monitoring-up: venv ## Prometheus on 127.0.0.1:PROMETHEUS_PORT (9090) scraping the dashboard, with the alert rules for your settings (data in LOCAL_STACK_DIR/prometheus)
+	@$(PY) -m lambda_monitoring up
+
+monitoring-down: venv ## Stop the Prometheus of monitoring-up (its data stays in LOCAL_STACK_DIR/prometheus)
+	@$(PY) -m lambda_monitoring down
+
+monitoring-status: venv ## Health of the Prometheus of monitoring-up; exits non-zero if it is not healthy
+	@$(PY) -m lambda_monitoring status
+
+monitoring-rules: venv ## The Prometheus alert rules for your settings, for a Prometheus of your own (OUT=file, else stdout)
+	@$(PY) -m lambda_monitoring rules $(if $(OUT),--out "$(OUT)")
+
+monitoring-files: venv ## Write monitoring/alerts.yml (the default settings' rules) and the Grafana dashboard again from code
+	@$(PY) -m lambda_monitoring files
 
 demo: local-up ## The whole pipeline on the local stack, printing the serving view, with the dashboard (DURATION=2m)
 	@$(PY) -m lambda_demo $(if $(DURATION),--duration $(DURATION))

@@ -357,6 +357,9 @@ class Settings(BaseSettings):
     # to this machine (DNS rebinding) cannot read it. ``*.example.com`` admits subdomains.
     dashboard_allowed_hosts: str = "localhost,127.0.0.1,[::1]"
 
+    # Monitoring (make monitoring-up): the project's Prometheus, on 127.0.0.1 only.
+    prometheus_port: int = Field(9090, gt=0, lt=65536)
+
     # Local stack (make local-up); ports come from the endpoint settings above.
     local_stack_dir: Path = Path(".stack")
     local_kafka_brokers: BrokerCount = 1

@@ -2,7 +2,8 @@
 # Install the system programs the local stack and the tests need, from Debian's packages:
 # PostgreSQL (the Redshift stand-in), a Java 17 runtime and Maven (Kafka and S3Proxy come
 # from Maven Central), kcat and psql (checks and benchmarks), Chromium (the dashboard's
-# browser test). A no-op when all are present.
+# browser test), Prometheus with promtool (the alert rules' tests, make monitoring-up).
+# A no-op when all are present.
 # As root it runs apt-get; otherwise it prints the command to run and fails.
 set -euo pipefail
 
@@ -19,6 +20,9 @@ command -v kcat >/dev/null || missing+=(kcat)
 command -v runuser >/dev/null || missing+=(util-linux)
 # The dashboard's browser test drives Debian's Chromium headless (no browser download).
 command -v chromium >/dev/null || missing+=(chromium)
+# Debian's Prometheus: promtool tests the alert rules (monitoring/), and make monitoring-up
+# runs the prometheus binary in LOCAL_STACK_DIR.
+command -v promtool >/dev/null && command -v prometheus >/dev/null || missing+=(prometheus)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
@@ -36,6 +40,19 @@ export DEBIAN_FRONTEND=noninteractive
 # the local stack runs PostgreSQL in its own data directory instead.
 mkdir -p /etc/postgresql-common/createcluster.d
 echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.d/lambda-no-main-cluster.conf
+# The prometheus package would start its own server on port 9090 (PROMETHEUS_PORT's
+# default) as a system service; the project runs the binary itself (make monitoring-up).
+# A policy-rc.d that denies every start keeps it stopped, unless the machine has one.
+stop_policy=""
+if [[ " ${missing[*]} " == *" prometheus "* ]] && [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
+  stop_policy=/usr/sbin/policy-rc.d
+fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ -n "$stop_policy" ]; then
+  rm -f "$stop_policy"
+  # ... and on a systemd machine, not at the next boot either.
+  if [ -d /run/systemd/system ]; then systemctl disable --quiet prometheus 2>/dev/null || true; fi
+fi
 echo "system packages installed" >&2

@@ -151,8 +151,9 @@ IDENTITIES = {
 }
 # Packages that never run against AWS: the local stack's own servers (its S3 health check
 # lists buckets of the local S3 server), the demo on the local stack, and make
-# redshift-sql's dry run (an in-memory bucket and topic, a recording connection).
-LOCAL_ONLY = {"local_stack", "lambda_demo", "lambda_dryrun"}
+# redshift-sql's dry run (an in-memory bucket and topic, a recording connection), and the
+# monitoring's rule files and Prometheus (it writes files and runs Prometheus; no AWS call).
+LOCAL_ONLY = {"local_stack", "lambda_demo", "lambda_dryrun", "lambda_monitoring"}
 COPY_ROLE = "redshift-copy-role.json"
 TRUST = "redshift-copy-role-trust.json"
 
