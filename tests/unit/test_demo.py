@@ -10,7 +10,8 @@ import socket
 from pathlib import Path
 
 from lambda_common.settings import load_settings
-from lambda_demo.demo import Demo, speed_committed_up_to
+from lambda_demo.checkpoint import speed_committed_up_to
+from lambda_demo.demo import Demo
 
 
 def _batch(checkpoint: Path, batch_id: int, offsets: dict[str, int], committed: bool) -> None:
