@@ -61,6 +61,24 @@ class Job:
         if code != 0:
             raise DemoError(f"{self.name} failed (exit {code}){self.tail()}")
 
+    def capture(self, timeout_s: float) -> tuple[int, str]:
+        """Run the process to its end: its exit code and its standard output (what it
+        logs goes to its log)."""
+        with self.log.open("ab") as err:
+            try:
+                done = subprocess.run(
+                    [sys.executable, *self.argv],
+                    env=self.env,
+                    stdout=subprocess.PIPE,
+                    stderr=err,
+                    timeout=timeout_s,
+                    check=False,
+                    start_new_session=True,
+                )
+            except subprocess.TimeoutExpired:
+                raise DemoError(f"{self.name} took over {timeout_s:.0f}s{self.tail()}") from None
+        return done.returncode, done.stdout.decode(errors="replace")
+
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = STOP_TIMEOUT_S) -> int | None:
         """Ask the process to stop with ``sig``; kill it if it has not within the timeout."""
         if self.process is None or self.process.poll() is not None:
