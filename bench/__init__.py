@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import statistics
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
+
+from lambda_common.errors import BenchmarkError
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def ingestion_argv(events: int, topic: str, *extra: str) -> list[str]:
@@ -22,6 +28,20 @@ def ingestion_argv(events: int, topic: str, *extra: str) -> list[str]:
         topic,
         *extra,
     ]
+
+
+def timed_run(
+    argv: list[str], env: dict[str, str], what: str
+) -> tuple[float, subprocess.CompletedProcess[str]]:
+    """Run ``argv`` from the repository as one process, its output captured: its seconds
+    and the finished process; ``BenchmarkError`` with the output's end if it failed."""
+    started = time.perf_counter()
+    done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        tail = (done.stdout[-400:] + done.stderr[-400:]).strip()
+        raise BenchmarkError(f"{what} failed (exit {done.returncode}): {tail}")
+    return elapsed, done
 
 
 def summarize(benchmark: str, contender: str, events: int, rates: list[float]) -> dict[str, Any]:

@@ -20,17 +20,15 @@ import logging
 import os
 import re
 import statistics
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from psycopg2 import sql
 
 from batch_layer.plan import horizon_for
-from bench import add_ratios, history_seed, summarize
+from bench import add_ratios, history_seed, summarize, timed_run
 from bench.lanes import Lane, fresh_lane
 from lambda_common.errors import BenchmarkError
 from lambda_common.settings import Settings
@@ -39,7 +37,6 @@ from lambda_common.warehouse import Warehouse
 
 logger = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[1]
 BENCHMARK = "batch history ev/s"
 DEFAULT_SIZES = "0,5000000,20000000"
 DUPLICATES = 0.05
@@ -86,12 +83,8 @@ def touched(log: str) -> dict[str, int] | None:
 
 def _run(argv: list[str], env: dict[str, str], what: str) -> tuple[float, str]:
     """Run ``argv`` from the repository as one process: its seconds and its stderr."""
-    started = time.perf_counter()
-    result = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - started
-    if result.returncode != 0:
-        raise BenchmarkError(f"{what} failed: {result.stderr[-400:]}")
-    return elapsed, result.stderr
+    elapsed, done = timed_run(argv, env, what)
+    return elapsed, done.stderr
 
 
 def _rfc3339(moment: datetime) -> str:

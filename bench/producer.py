@@ -36,6 +36,7 @@ from bench import (
     speed_cluster,
     summarize,
 )
+from bench import verify as lake_verify
 from ingestion.synthetic import SyntheticOptions, SyntheticTweets
 from lambda_common.broker import ensure_topic
 from lambda_common.errors import BenchmarkError
@@ -43,7 +44,16 @@ from lambda_common.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 # BENCH_ONLY's parts, in the order they run; all by default.
-PARTS = ("producer", "batch", "batch-scale", "batch-history", "speed", "speed-cluster", "serving")
+PARTS = (
+    "producer",
+    "batch",
+    "batch-scale",
+    "batch-history",
+    "verify",
+    "speed",
+    "speed-cluster",
+    "serving",
+)
 START, END = "2026-11-14T00:00:00Z", "2026-11-21T00:00:00Z"
 
 
@@ -223,12 +233,14 @@ def main() -> int:
         scale_rows = batch_scale.run(settings, batch_events, batch_repeats)
     history = batch_history.run_from_env(settings) if "batch-history" in only else None
     history_rows: list[dict[str, Any]] = history["rows"] if history else []
+    verified = lake_verify.run_from_env(settings) if "verify" in only else None
+    verify_rows: list[dict[str, Any]] = verified["rows"] if verified else []
     speed_result = speed.run(settings) if "speed" in only else None
     cluster_result = speed_cluster.run(settings) if "speed-cluster" in only else None
     serving_result = serving.run(settings) if "serving" in only else None
     header = ("benchmark", "contender", "median", "spread (min-max)", "ratio")
     print(f"{header[0]:<20} {header[1]:<36} {header[2]:>12} {header[3]:>22} {header[4]:>8}")
-    for r in rows + batch_rows + scale_rows + history_rows:
+    for r in rows + batch_rows + scale_rows + history_rows + verify_rows:
         spread = f"{r['min']:,.0f}-{r['max']:,.0f}"
         print(
             f"{r['benchmark']:<20} {r['contender']:<36} {r['median']:>12,.0f} "
@@ -238,6 +250,8 @@ def main() -> int:
         print(batch_scale.note(scale_rows))
     if history is not None:
         print("\n".join(batch_history.lines(history)))
+    if verified is not None:
+        print("\n".join(lake_verify.lines(verified)))
     if speed_result is not None:
         f = speed_result["freshness"]
         print(
@@ -317,11 +331,12 @@ def main() -> int:
             {
                 "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "machine": machine(),
-                "results": rows + batch_rows + scale_rows + history_rows,
+                "results": rows + batch_rows + scale_rows + history_rows + verify_rows,
                 "speed": speed_result,
                 "speed_cluster": cluster_result,
                 "batch_rss_by_volume": rss_rows,
                 "batch_history": history,
+                "verify": verified,
                 "serving": serving_result,
                 "goals": [asdict(g) for g in judged],
             },

@@ -11,7 +11,10 @@
    horizon and the freshness;
 5. after ``--duration`` (or Ctrl-C): the stream stops, the batch layer runs one last
    cycle, the speed layer catches up and stops, and the final view is printed; by then
-   ``serving_view`` is exact (the contract's guarantee).
+   ``serving_view`` is exact (the contract's guarantee);
+6. last, ``make verify`` as a user runs it (``python -m batch_layer.lake verify``), its
+   lines printed: every batch view recomputed from the master dataset in S3 by a second
+   engine and compared row by row; a FAIL fails the demo.
 
 The stack is left running (``make local-down`` stops it).
 """
@@ -19,28 +22,26 @@ The stack is left running (``make local-down`` stops it).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
 from lambda_common.broker import end_offsets, ensure_topic
-from lambda_common.errors import ConfigError, LambdaError
+from lambda_common.errors import ConfigError
 from lambda_common.objectstore import S3ObjectStore
 from lambda_common.render import QueryResult, render
 from lambda_common.settings import Settings, parse_duration
 from lambda_common.warehouse import Warehouse
+from lambda_demo.checkpoint import speed_committed_up_to
+from lambda_demo.jobs import DemoError, Job
 from serving_layer.dashboard.command import address, check_port
 from serving_layer.execute import run_named
 
@@ -51,11 +52,7 @@ logger = logging.getLogger(__name__)
 BACKFILL = "3d"
 BACKFILL_COUNT = 30_000
 SPARK_START_TIMEOUT_S = 300  # first start on two busy cores, jars and all
-STOP_TIMEOUT_S = 120
-
-
-class DemoError(LambdaError):
-    """A process of the demo failed; the message names it and its log."""
+VERIFY_TIMEOUT_S = 600
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -81,72 +78,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--log-dir", type=Path, default=None, help="the jobs' logs (default LOCAL_STACK_DIR/logs)"
     )
-
-
-@dataclass
-class Job:
-    """One process of the demo, in a session of its own so that the demo decides when
-    and how it stops (a Ctrl-C in the terminal reaches the demo only)."""
-
-    name: str
-    argv: list[str]
-    env: dict[str, str]
-    log: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        """Start the process, its output appended to its log."""
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, *self.argv],
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def alive(self) -> bool:
-        """True while the process runs."""
-        return self.process is not None and self.process.poll() is None
-
-    def run(self, timeout_s: float) -> None:
-        """Start the process and wait for it to succeed; ``DemoError`` otherwise."""
-        self.start()
-        assert self.process is not None
-        try:
-            code = self.process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise DemoError(f"{self.name} took over {timeout_s:.0f}s{self.tail()}") from None
-        if code != 0:
-            raise DemoError(f"{self.name} failed (exit {code}){self.tail()}")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = STOP_TIMEOUT_S) -> int | None:
-        """Ask the process to stop with ``sig``; kill it if it has not within the timeout."""
-        if self.process is None or self.process.poll() is not None:
-            return None if self.process is None else self.process.returncode
-        self.process.send_signal(sig)
-        try:
-            return self.process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            logger.warning("%s did not stop within %.0fs: killing it", self.name, timeout_s)
-            self.kill()
-            return self.process.returncode
-
-    def kill(self) -> None:
-        """SIGKILL the process's whole group (the speed job's JVM included)."""
-        if self.process is not None and self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):  # gone already
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-    def tail(self, lines: int = 15) -> str:
-        """The end of the log, for error messages."""
-        try:
-            text = self.log.read_text(errors="replace").splitlines()[-lines:]
-        except OSError:
-            return ""
-        return f"; last lines of {self.log}:\n" + "\n".join(f"  {line}" for line in text)
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
@@ -211,6 +142,7 @@ class Demo:
             self.history()
             self.live()
             self.finish()
+            self.verify()
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -340,9 +272,27 @@ class Demo:
             "  make query NAME=top_hashtags             # the hashtags view (serving_hashtags)\n"
             '  make query SQL="SELECT COUNT(*) FROM raw_tweets"\n'
             "  make status                              # lag, horizon, freshness, rejects\n"
+            "  make verify                              # the check below, any time\n"
             "  make dashboard                           # the web dashboard again\n"
             "  make local-down                          # stop the stack"
         )
+
+    def verify(self) -> None:
+        """``make verify``, its lines shown; a difference (exit 1) or an error fails the demo."""
+        self.step(
+            "make verify: every batch view recomputed from the master dataset in S3 by a "
+            "second engine (DuckDB) and compared row by row"
+        )
+        verify = self.job("verify", ["-m", "batch_layer.lake", "verify"])
+        code, out = verify.capture(VERIFY_TIMEOUT_S)
+        self.say(out.rstrip("\n"))
+        if code == 1:
+            raise DemoError(
+                "make verify found a difference (the FAIL lines above name it): make "
+                "rebuild-views repairs a batch table, make recompute the raw tables"
+            )
+        if code != 0:
+            raise DemoError(f"verify failed (exit {code}){verify.tail()}")
 
     # -- reading the pipeline -----------------------------------------------------------
 
@@ -427,25 +377,3 @@ class Demo:
                 raise DemoError(f"timed out after {timeout_s:.0f}s waiting for {what}")
             if self.stop_requested.wait(1.0):
                 return
-
-
-def speed_committed_up_to(checkpoint: Path, topic: str, ends: dict[int, int]) -> bool:
-    """Whether the newest committed micro-batch in a local Spark checkpoint has read every
-    partition of ``topic`` up to ``ends`` (offsets of the next message to read)."""
-    commits = checkpoint / "commits"
-    if not commits.is_dir():
-        return False
-    done = sorted((int(p.name) for p in commits.iterdir() if p.name.isdigit()), reverse=True)
-    if not done:
-        return False
-    # offsets/N: a version line, a metadata line, then one JSON line per source.
-    lines = (checkpoint / "offsets" / str(done[0])).read_text().splitlines()
-    for line in lines[2:]:
-        try:
-            offsets = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(offsets, dict) and topic in offsets:
-            read = {int(p): int(o) for p, o in offsets[topic].items()}
-            return all(read.get(p, 0) >= end for p, end in ends.items())
-    return False

@@ -19,6 +19,7 @@ from serving_layer.status_facts import (
     LossFacts,
     PartitionFacts,
     SpeedBatchFacts,
+    VerifyFacts,
     ViewFacts,
     WarehouseFacts,
     relations,
@@ -193,6 +194,7 @@ def _warehouse_checks(facts: Facts, settings: Settings, now: datetime) -> list[C
     checks.append(
         _rejects_check("batch.rejects", w.ledger_rejects, w.ledger_events + w.ledger_rejects, "")
     )
+    checks.append(_verify_check(w.last_verify, now))
     checks.append(_speed_check(w.last_speed_batch, facts.kafka, settings, now))
     if w.max_event_time is None:
         checks.append(Check(Level.OK, "speed.freshness", "no event seen by the speed layer yet"))
@@ -259,6 +261,23 @@ def _horizon_check(horizon: datetime | None, settings: Settings, now: datetime) 
     if age > limit:
         return Check(Level.WARN, name, f"{detail}: is the batch layer running? (make batch)")
     return Check(Level.OK, name, detail)
+
+
+def _verify_check(run: VerifyFacts | None, now: datetime) -> Check:
+    """The topic's last ``make verify``: it stays FAILed after a repair until verify runs
+    again, since only verify can say the views are exact again."""
+    name = "batch.verify"
+    if run is None:
+        return Check(Level.OK, name, "no make verify run yet")
+    when = f"{run.finished_at:%Y-%m-%d %H:%M:%S} ({_relative(now - run.finished_at)})"
+    if not run.ok:
+        return Check(Level.FAIL, name, f"{when}: {run.failed}")
+    return Check(
+        Level.OK,
+        name,
+        f"{when}: {run.views} views, {run.rows:,} rows and {run.events:,} events exact "
+        f"in {run.duration_s:.1f}s",
+    )
 
 
 def _partition_owner_checks(k: KafkaFacts, w: WarehouseFacts) -> list[Check]:

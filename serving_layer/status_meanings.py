@@ -30,6 +30,10 @@ MEANINGS: dict[str, str] = {
     "them. FAIL per unacknowledged range until make batch-ack-loss.",
     "batch.rejects": "Messages the batch layer rejected (quarantined with their reason). "
     "WARN above 5 % of the messages read.",
+    "batch.verify": "The last make verify: every batch view recomputed from the S3 master "
+    "dataset by a second engine (DuckDB) and compared row by row, and the load ledger with "
+    "the objects (OK before any run). FAIL: it found a difference, named in its first FAIL "
+    "line; repair (make rebuild-views, make recompute), then run make verify again.",
     "speed.last-batch": "The speed layer's newest micro-batch. WARN: none yet, or newer "
     "messages waiting. FAIL: messages waiting and no micro-batch for a day.",
     "speed.freshness": "The newest event time the speed layer has seen.",

@@ -15,7 +15,7 @@ from typing import Any
 from lambda_common.views import View
 from serving_layer.dashboard.monitor import Snapshot
 from serving_layer.dashboard.reads import Hours, MicroBatch, Top
-from serving_layer.status_facts import RANK, Check, Level, VerifyFacts
+from serving_layer.status_facts import RANK, Check, Level
 from serving_layer.status_meanings import MEANINGS, family
 
 DEFAULT_HOURS = 48
@@ -127,29 +127,8 @@ def speed_document(batches: tuple[MicroBatch, ...], now: datetime) -> dict[str, 
     }
 
 
-VERIFY_MEANING = (
-    "The last make verify: every view recomputed from the S3 master dataset by a second "
-    "engine (DuckDB) and compared row by row with its batch table, and the load ledger with "
-    "the objects. FAIL: a difference (its first keys and both values); run make verify."
-)
-
-
-def verify_check(run: VerifyFacts | None) -> Check:
-    """The last ``make verify`` as a line of the checks panel (OK before any run)."""
-    if run is None:
-        return Check(Level.OK, "verify", "no make verify run yet")
-    if not run.ok:
-        return Check(Level.FAIL, "verify", f"{iso(run.finished_at)}: {run.failed}")
-    return Check(
-        Level.OK,
-        "verify",
-        f"{iso(run.finished_at)}: {run.views} views, {run.rows:,} rows and {run.events:,} "
-        f"events exact in {run.duration_s:.1f}s",
-    )
-
-
 def _check_line(check: Check) -> dict[str, Any]:
-    meaning = VERIFY_MEANING if check.name == "verify" else MEANINGS.get(family(check.name))
+    meaning = MEANINGS.get(family(check.name))
     return {
         "level": check.level.value,
         "name": check.name,
@@ -165,8 +144,7 @@ def status_document(snapshot: Snapshot | None, now: datetime) -> dict[str, Any]:
     if snapshot is None:
         return {"status": None, "gathered_at": None, "checks": [], "message": "gathering"}
     facts, w, k = snapshot.facts, snapshot.facts.warehouse, snapshot.facts.kafka
-    # make status's checks, and the last make verify's outcome (read with the same facts).
-    checks = [*snapshot.checks, verify_check(w.last_verify)]
+    checks = snapshot.checks
     worst = max((c.level for c in checks), key=RANK.__getitem__, default=Level.OK)
     counts = Counter(c.level for c in checks)
     last = w.last_speed_batch

@@ -7,6 +7,10 @@ scenarios run at a quick size (``make test``), and those marked ``chaos_only`` a
 Every scenario runs under each ``KAFKA_CLIENT`` its marks allow (``client_params``): the
 ``kafka_client`` parameter sets the client of the lane's settings, so of every producer
 and batch process the scenario starts (``Lane.env``) and of the cycles it runs itself.
+
+Every scenario ends with ``make verify`` over its lane (``pytest_runtest_call``): once its
+own exactness checks have passed, every batch view recomputed from the master dataset in
+S3 by DuckDB must match the warehouse row for row, and the load ledger the objects.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from batch_layer.lake.verify import verify
 from tests.integration.helpers import KAFKA_CLIENTS, Lane
 
 FULL = os.environ.get("CHAOS_FULL") == "1"
@@ -103,6 +108,33 @@ def report(request: pytest.FixtureRequest) -> Iterator[Report]:
     entry = Report(request.node.name.removeprefix("test_"))
     request.node.stash[_REPORT] = entry
     yield entry
+
+
+def scenario_lane(item: pytest.Item) -> Lane:
+    """The one lane a scenario ran in (``lane``, or the topology's ``cluster_lane``)."""
+    lanes = [v for v in getattr(item, "funcargs", {}).values() if isinstance(v, Lane)]
+    assert len(lanes) == 1, f"{item.name}: a scenario runs in one lane, make verify checks it"
+    return lanes[0]
+
+
+def check_verified(lane: Lane, entry: Report | None) -> None:
+    """``make verify`` over ``lane`` passes (the report shown on a FAIL); noted in the
+    scenario's summary line."""
+    checked = verify(lane.settings)
+    assert checked.ok, f"make verify after the scenario:\n{checked.text}"
+    if entry is not None:
+        rows = sum(o.rows for o in checked.outcomes[1:])
+        entry.notes.append(f"make verify OK: {checked.events:,} events, {rows:,} view rows")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    # Here rather than in a fixture's teardown: a FAIL of verify is the scenario's FAIL
+    # (not an error after a PASS), and a scenario that failed its own checks is reported
+    # by them alone.
+    result = yield
+    check_verified(scenario_lane(item), item.stash.get(_REPORT, None))
+    return result
 
 
 @pytest.hookimpl(hookwrapper=True)

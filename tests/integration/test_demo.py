@@ -1,6 +1,7 @@
 """``make demo`` end to end in a private lane: it runs to its end, its printout shows rows
 from both layers, its dashboard serves both layers meeting at the horizon while it runs,
-it leaves ``serving_view`` exact, and ``make status`` is all OK after it."""
+it leaves ``serving_view`` exact, it ends with ``make verify``'s lines, all OK, and
+``make status`` is all OK after it."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.compose_stack import free_port
+from tests.verify_output import assert_verified
 
 from .helpers import REPO, Lane, expected_view, run_module, view_rows
 from .test_dashboard import browse
@@ -85,6 +87,8 @@ def test_demo_shows_both_layers_and_leaves_an_exact_view(lane: Lane, tmp_path: P
     assert re.search(r"^\s*speed\s+\d{4}-\d\d-\d\d \d\d:\d\d", out, re.MULTILINE), out[-4000:]
     assert out.count("--- ") >= 3, out[-4000:]  # several refreshes, then the final one
     assert "make status" in out  # it says how to go on
+    # It ends with make verify's lines: the ledger and every view checked against S3, OK.
+    assert_verified(out[out.rindex("==> make verify") :].split("\n", 1)[1], lane.settings)
     # It started the dashboard, said where, and the dashboard showed both layers meeting
     # at the horizon while the demo ran.
     assert f"dashboard at http://127.0.0.1:{port}/" in out, out[-4000:]

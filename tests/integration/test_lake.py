@@ -1,8 +1,8 @@
 """``make verify`` and ``make lake-query`` on the real S3 server and warehouse: a lane
 landed by real batch cycles verifies OK; a batch row edited by hand, a raw_tweets row
-deleted (the views rebuilt) and a master object deleted each FAIL, naming the view and
-key (or the object); ``make lake-query`` counts what S3 holds, duplicates and rejects
-included."""
+deleted (the views rebuilt), a master object deleted and a duplicate copy loaded by hand
+each FAIL, naming the view and key (or the object); ``make lake-query`` counts what S3
+holds, duplicates and rejects included."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from batch_layer.cycle import run_cycle
+from batch_layer.lake.query import run_lake_query
 from batch_layer.lake.verify import verify
 from batch_layer.operations import rebuild_views
 from ingestion.synthetic import SyntheticOptions, SyntheticTweets
@@ -166,3 +167,79 @@ def test_the_commands_query_in_place_verify_and_record_the_run(lane: Lane) -> No
     # The dashboard and make status read it through SQL, as the reader.
     run = gather_warehouse(settings, datetime.now(UTC)).last_verify
     assert run is not None and (run.ok, run.rows, run.events) == (True, rows, events)
+
+
+COPY_COLUMNS = (
+    "tweet_id, created_at, event_hour, location, user_id, followers_count, favorite_count, "
+    "retweet_count, kafka_partition, kafka_offset, lang"
+)
+
+
+def test_verify_names_a_duplicate_copy_loaded_by_hand(lane: Lane) -> None:
+    """An operator finds a copy of an event in the master dataset (``make lake-query``:
+    one the pipeline's de-duplication left out) and loads it into the warehouse by hand.
+    On Redshift nothing refuses it: its primary keys are informational, not enforced
+    (https://docs.aws.amazon.com/redshift/latest/dg/t_Defining_constraints.html), so
+    raw_tweets then holds the tweet twice and the next rebuild counts it twice. The
+    lane's PostgreSQL is made to behave so (its primary keys dropped); make verify FAILs
+    naming each view and key the copy reached, and passes again once it is removed."""
+    settings = lane.settings
+    _land(settings, 51, good=600, bad=0)
+    assert verify(settings).ok
+
+    # The second copy (by partition and offset) of a tweet with hashtags, read from S3.
+    second = (
+        f"SELECT {COPY_COLUMNS}, hashtags FROM master_tweets WHERE len(hashtags) > 0 "  # noqa: S608
+        'QUALIFY row_number() OVER (PARTITION BY tweet_id ORDER BY "partition", kafka_offset) '
+        "= 2 ORDER BY tweet_id LIMIT 1"
+    )
+    found = run_lake_query(settings, second, timeout_s=120)
+    (row,) = found.rows
+    copy, tags = row[:-1], sorted(row[-1])
+    tweet_id, hour, location, lang = copy[0], copy[2], copy[3], copy[10]
+    with Warehouse(settings) as wh:
+        ((tweets_there,),) = wh.query(
+            "SELECT tweet_count FROM batch_view WHERE event_hour = %s AND location = %s",
+            (hour, location),
+        )
+        wh.execute("ALTER TABLE raw_tweets DROP CONSTRAINT raw_tweets_pkey")
+        wh.execute("ALTER TABLE raw_hashtags DROP CONSTRAINT raw_hashtags_pkey")
+        marks = ", ".join(["%s"] * len(copy))
+        wh.execute(f"INSERT INTO raw_tweets ({COPY_COLUMNS}) VALUES ({marks})", list(copy))  # noqa: S608
+        for tag in tags:
+            wh.execute(
+                "INSERT INTO raw_hashtags (tweet_id, hashtag, event_hour) VALUES (%s, %s, %s)",
+                (tweet_id, tag, hour),
+            )
+        ((stored,),) = wh.query("SELECT COUNT(*) FROM raw_tweets WHERE tweet_id = %s", (tweet_id,))
+    assert stored == 2
+    rebuild_views(settings)
+
+    lines = _lines(settings)
+    assert lines["load_ledger"].startswith("OK"), lines  # S3 and the ledger are untouched
+    shown = f"{hour:%Y-%m-%d %H:%M}"
+    assert lines["locations"].startswith("FAIL locations (batch_view): 1 of "), lines
+    assert (
+        f"({shown}, {location!r}): warehouse tweet_count {tweets_there + 1}," in lines["locations"]
+    )
+    assert f"master dataset tweet_count {tweets_there}," in lines["locations"]
+    assert lines["languages"].startswith("FAIL languages (batch_languages): 1 of "), lines
+    assert f"({shown}, {lang!r}): warehouse tweet_count " in lines["languages"]
+    assert lines["hashtags"].startswith(f"FAIL hashtags (batch_hashtags): {len(tags)} of ")
+    assert f"({shown}, {tags[0]!r}): warehouse tweet_count " in lines["hashtags"]
+
+    # The repair: the copy taken out, the keys enforced again, the views rebuilt.
+    with Warehouse(settings) as wh:
+        wh.execute(
+            "DELETE FROM raw_tweets WHERE tweet_id = %s AND kafka_offset = %s", (tweet_id, copy[9])
+        )
+        wh.execute("DELETE FROM raw_hashtags WHERE tweet_id = %s", (tweet_id,))
+        for tag in tags:
+            wh.execute(
+                "INSERT INTO raw_hashtags (tweet_id, hashtag, event_hour) VALUES (%s, %s, %s)",
+                (tweet_id, tag, hour),
+            )
+        wh.execute("ALTER TABLE raw_tweets ADD PRIMARY KEY (tweet_id)")
+        wh.execute("ALTER TABLE raw_hashtags ADD PRIMARY KEY (tweet_id, hashtag)")
+    rebuild_views(settings)
+    assert verify(settings).ok

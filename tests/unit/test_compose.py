@@ -573,8 +573,9 @@ ALLOWED_SECRETS: dict[str, set[str]] = {
     "postgres": WRITER | READER,
     # Kafka (topic), S3 (bucket), the warehouse as the writer (tables, grants to the reader).
     "init": WRITER | READER_NAME | AWS_KEYS | KAFKA_CREDENTIALS,
-    # Kafka, S3 (landing), the warehouse as the writer (ensure_schema, loads).
-    "batch": WRITER | READER_NAME | AWS_KEYS | KAFKA_CREDENTIALS,
+    # Kafka, S3 (landing), the warehouse as the writer (ensure_schema, loads) and as the
+    # reader (make verify, run in its container).
+    "batch": WRITER | READER | AWS_KEYS | KAFKA_CREDENTIALS,
     # Kafka and the warehouse; locally no S3 (its checkpoint is on a volume).
     "speed": WRITER | READER_NAME | KAFKA_CREDENTIALS,
     # Kafka; the X API when run with --source x.
@@ -620,9 +621,9 @@ def test_the_secrets_are_the_settings_secrets() -> None:
 @pytest.mark.parametrize("name", [*INFRA, *JOBS])
 def test_each_container_receives_only_the_secrets_its_service_uses(name: str) -> None:
     """Locally and with the AWS override: the writer's credentials only to init, batch,
-    speed and postgres, the reader's password only to the dashboard and postgres, the X
-    token only to the producer, the AWS keys only to what talks to S3 (or MSK with IAM),
-    nothing to Kafka; and no container is handed .env whole."""
+    speed and postgres, the reader's password only to the dashboard, batch (make verify)
+    and postgres, the X token only to the producer, the AWS keys only to what talks to S3
+    (or MSK with IAM), nothing to Kafka; and no container is handed .env whole."""
     local = local_project()["services"][name]
     assert received_secrets(local) == ALLOWED_SECRETS[name], f"{name}, locally"
     aws = aws_project()["services"][name]

@@ -169,10 +169,11 @@ def test_status_document_holds_make_status_checks_and_their_numbers(settings: Se
     snap = snapshot(settings)
     doc = documents.status_document(snap, NOW)
     assert doc["status"] == "OK"
-    # make status's checks, then the last make verify's line (none has run here).
-    assert [c["name"] for c in doc["checks"]] == [*(c.name for c in snap.checks), "verify"]
-    assert doc["checks"][-1]["detail"] == "no make verify run yet"
-    assert doc["counts"]["OK"] == len(snap.checks) + 1
+    # make status's checks, the last make verify's among them (none has run here).
+    assert [c["name"] for c in doc["checks"]] == [c.name for c in snap.checks]
+    line = next(c for c in doc["checks"] if c["name"] == "batch.verify")
+    assert line["detail"] == "no make verify run yet" and line["meaning"].startswith("The last")
+    assert doc["counts"]["OK"] == len(snap.checks)
     assert doc["horizon_age_s"] == 30 * 60
     assert doc["freshness_s"] == 3
     assert doc["partitions"][2] == {"partition": 2, "end": 1_002, "committed": 900, "lag": 102}
@@ -267,6 +268,10 @@ def test_metrics_report_failures_and_missing_facts(settings: Settings) -> None:
     assert scraped(None) == {("lambda_status_up", ()): 0}
 
 
+def _verify_line(doc: dict[str, Any]) -> dict[str, Any]:
+    return next(c for c in doc["checks"] if c["name"] == "batch.verify")
+
+
 def test_the_last_verify_is_a_metric_and_a_line_of_the_checks_panel(settings: Settings) -> None:
     from serving_layer.status_facts import VerifyFacts
 
@@ -280,15 +285,15 @@ def test_the_last_verify_is_a_metric_and_a_line_of_the_checks_panel(settings: Se
     assert values[("lambda_verify_duration_seconds", ())] == 2.5
     finished = values[("lambda_verify_last_run_timestamp_seconds", ())]
     assert finished == (NOW - timedelta(minutes=5)).replace(tzinfo=UTC).timestamp()
-    line = documents.status_document(snapshot(settings, facts), NOW)["checks"][-1]
-    assert (line["level"], line["name"]) == ("OK", "verify")
+    line = _verify_line(documents.status_document(snapshot(settings, facts), NOW))
+    assert line["level"] == "OK" and line["family"] == "batch.verify"
     assert line["detail"].endswith(": 3 views, 1,234 rows and 5,000 events exact in 2.5s")
     failed = replace(run, ok=False, failed="FAIL locations (batch_view): 1 of 9 rows differ")
     doc = documents.status_document(
         snapshot(settings, with_warehouse(healthy(), last_verify=failed)), NOW
     )
-    assert doc["status"] == "FAIL" and doc["checks"][-1]["level"] == "FAIL"
-    assert doc["checks"][-1]["detail"].endswith(": FAIL locations (batch_view): 1 of 9 rows differ")
+    assert doc["status"] == "FAIL" and _verify_line(doc)["level"] == "FAIL"
+    assert _verify_line(doc)["detail"].endswith(": FAIL locations (batch_view): 1 of 9 rows differ")
     assert (
         scraped(snapshot(settings, with_warehouse(healthy(), last_verify=failed)))[
             ("lambda_verify_ok", ())

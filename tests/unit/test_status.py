@@ -137,6 +137,7 @@ def test_healthy_pipeline_is_all_ok(settings: Settings) -> None:
         "batch.horizon",
         "batch.lost",
         "batch.rejects",
+        "batch.verify",
         "speed.last-batch",
         "speed.freshness",
         "speed.rejects",
