@@ -208,7 +208,7 @@ def alerts(t: Thresholds) -> list[Alert]:
             "critical",
             "The last make verify found a difference",
             "A batch view or the landed objects differ from the S3 master dataset "
-            "recomputed by a second engine. The dashboard's verify line and make verify "
+            "recomputed by a second engine. make status check batch.verify and make verify "
             f"name it; {SECTION}.",
         ),
         Alert(
@@ -234,12 +234,14 @@ def alerts(t: Thresholds) -> list[Alert]:
         ),
         Alert(
             "LambdaStatusCheckFailing",
-            'lambda_status_check{family!="batch.lost", family!="serving.integrity"} == 2',
+            'lambda_status_check{family!="batch.lost", family!="batch.verify", '
+            'family!="serving.integrity"} == 2',
             timedelta(minutes=5),
             "critical",
             "make status check {{ $labels.check }} is FAIL",
             "Every make status FAIL but those with an alert of their own (LambdaOffsetsLost, "
-            "LambdaViewDuplicateKeys). make status prints the line and what to do; "
+            "LambdaVerifyMismatch, LambdaViewDuplicateKeys). make status prints the line "
+            "and what to do; "
             f"{SECTION} (its table of checks).",
         ),
     ]
