@@ -63,6 +63,7 @@ class ComposeStack:
     s3_port: int = field(default_factory=free_port)
     warehouse_port: int = field(default_factory=free_port)
     dashboard_port: int = field(default_factory=free_port)
+    prometheus_port: int = field(default_factory=free_port)
     password: str = field(default_factory=lambda: secrets.token_urlsafe(18))
     reader_password: str = field(default_factory=lambda: secrets.token_urlsafe(18))
 
@@ -77,6 +78,7 @@ class ComposeStack:
             "DOCKER_S3_PORT": str(self.s3_port),
             "DOCKER_WAREHOUSE_PORT": str(self.warehouse_port),
             "DASHBOARD_PORT": str(self.dashboard_port),
+            "PROMETHEUS_PORT": str(self.prometheus_port),
             "WAREHOUSE_PASSWORD": self.password,
             "QUERY_PASSWORD": self.reader_password,
             "BUILD_CA_BUNDLE": bundle,
@@ -127,7 +129,11 @@ class ComposeStack:
             yield
 
     def down(self, *, volumes: bool) -> None:
-        """``docker compose down`` (``-v``: with the project's volumes)."""
-        args = ["down", "--remove-orphans", *(["--volumes"] if volumes else [])]
+        """``docker compose down`` (``-v``: with the project's volumes), the ``monitoring``
+        profile's services included."""
+        args = [
+            "--profile", "monitoring", "down", "--remove-orphans",
+            *(["--volumes"] if volumes else []),
+        ]  # fmt: skip
         result = self.run(*args, timeout=300)
         assert result.returncode == 0, result.stderr[-2000:]

@@ -265,3 +265,22 @@ def test_the_compose_stack_is_exact_through_crashes_and_restarts(
     assert hours["totals"]["all"] == sum(v[0] for k, v in served.items() if k[0] >= since)
     with urllib.request.urlopen(f"{base}/metrics", timeout=30) as r:  # noqa: S310
         assert b"lambda_status_up 1.0" in r.read()
+    # 7. The monitoring profile: Prometheus built from debian:bookworm-slim with Debian's
+    # package, its rules loaded, scraping the dashboard service: the target is up.
+    up = stack.run(
+        "--profile", "monitoring", "up", "-d", "--build", "--wait", "prometheus", timeout=900
+    )  # fmt: skip
+    assert up.returncode == 0, up.stderr[-3000:]
+    prometheus = f"http://127.0.0.1:{stack.prometheus_port}/api/v1"
+    deadline = time.monotonic() + 120
+    while True:
+        with urllib.request.urlopen(f"{prometheus}/targets", timeout=30) as r:  # noqa: S310
+            targets = json.load(r)["data"]["activeTargets"]
+        health = {t["labels"]["job"]: t["health"] for t in targets}
+        if health.get("lambda-tweets") == "up":
+            break
+        assert time.monotonic() < deadline, targets
+        time.sleep(3)
+    with urllib.request.urlopen(f"{prometheus}/rules", timeout=30) as r:  # noqa: S310
+        groups = json.load(r)["data"]["groups"]
+    assert any(rule["name"] == "LambdaBatchHorizonTooOld" for g in groups for rule in g["rules"])
