@@ -90,7 +90,9 @@ def artifact(jar_name: str) -> str:
 
 
 def _jars(folder: Path) -> list[Path]:
-    return sorted(folder.glob("*.jar")) if folder.is_dir() else []
+    """The folder's jars, as absolute paths: Spark resolves a relative one against the
+    working directory of whichever JVM reads it (LOCAL_STACK_DIR is relative by default)."""
+    return sorted(folder.resolve().glob("*.jar")) if folder.is_dir() else []
 
 
 def job_classpath(settings: Settings, spark_version: str, shipped: Iterable[str]) -> Classpath:
