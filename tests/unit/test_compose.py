@@ -729,6 +729,37 @@ def _docker_compose() -> list[str]:
     return [docker, "compose"]
 
 
+def compose_config(
+    env_text: str, files: list[Path], tmp_path: Path, *, profiles: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """``docker compose config`` (no engine needed) of ``files`` with ``env_text`` as its
+    .env and the named profiles active; only what finds docker reaches it."""
+    env_file = tmp_path / "dotenv"
+    env_file.write_text(env_text)
+    result = subprocess.run(
+        [
+            *_docker_compose(),
+            "--env-file",
+            str(env_file),
+            *(arg for profile in profiles for arg in ("--profile", profile)),
+            *(arg for path in files for arg in ("-f", str(path))),
+            "config",
+            "--format",
+            "json",
+        ],
+        cwd=ROOT,
+        # Only what finds docker and its plugins: nothing of the caller's shell leaks in.
+        env={k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "DOCKER_CONFIG")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    config: dict[str, Any] = json.loads(result.stdout)
+    return config
+
+
 @pytest.mark.parametrize(
     ("files", "dotenv"),
     [
@@ -745,31 +776,8 @@ def test_docker_compose_itself_hands_out_what_these_checks_model(
     """``docker compose config`` (no engine needed) with ``dotenv`` as .env gives every
     container the environment the checks above work out with their own merge, and so
     only the secrets its service uses; with the AWS file no local password at all."""
-    command = _docker_compose()
-    env_file = tmp_path / "dotenv"
-    env_file.write_text("".join(f"{k}={v}\n" for k, v in dotenv.items()))
-    result = subprocess.run(
-        [
-            *command,
-            "--env-file",
-            str(env_file),
-            "--profile",
-            "*",
-            *(arg for path in files for arg in ("-f", str(path))),
-            "config",
-            "--format",
-            "json",
-        ],
-        cwd=ROOT,
-        # Only what finds docker and its plugins: nothing of the caller's shell leaks in.
-        env={k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "DOCKER_CONFIG")},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    config = json.loads(result.stdout)
+    env_text = "".join(f"{k}={v}\n" for k, v in dotenv.items())
+    config = compose_config(env_text, files, tmp_path, profiles=("*",))
     real = {k: v for k, v in config["services"].items() if k not in MONITORING}
     aws = AWS in files
     if aws:  # nor in what config shows beside the services (the x- fields)

@@ -11,16 +11,14 @@ binary (``docker/prepare.sh``, run by ``make test``, builds it); skipped without
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from lambda_common.settings import Settings, load_settings
-from tests.unit.test_compose import AWS, COMPOSE, LOCAL_PASSWORDS, ROOT, SECRETS, _docker_compose
+from tests.unit.test_compose import AWS, COMPOSE, LOCAL_PASSWORDS, ROOT, SECRETS, compose_config
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 
@@ -35,46 +33,16 @@ def _value(setting: Any) -> str:
 
 
 def _readme_env() -> str:
-    """The README's .env block, with the QUERY_DSN line it gives in the text below when
-    the block has none."""
+    """The README's .env block (QUERY_DSN among its lines, as compose.aws.yml needs)."""
     block = re.search(r"```bash\n(.*?)```", SECTION, re.DOTALL)
     assert block is not None, "README's Going to AWS has no .env block"
-    text = block[1]
-    if not re.search(r"^QUERY_DSN=", text, re.MULTILINE):
-        dsn = re.search(r"`(QUERY_DSN=postgresql://[^`]+)`", SECTION)
-        assert dsn is not None, "README's Going to AWS gives no QUERY_DSN"
-        text += dsn[1] + "\n"
-    return text
+    assert re.search(r"^QUERY_DSN=", block[1], re.MULTILINE), "the block sets no QUERY_DSN"
+    return block[1]
 
 
 def _config(env_text: str, tmp_path: Path) -> dict[str, Any]:
     """``docker compose config`` of the AWS stack (the services ``up`` starts)."""
-    env_file = tmp_path / "dotenv"
-    env_file.write_text(env_text)
-    result = subprocess.run(
-        [
-            *_docker_compose(),
-            "--env-file",
-            str(env_file),
-            "-f",
-            str(COMPOSE),
-            "-f",
-            str(AWS),
-            "config",
-            "--format",
-            "json",
-        ],
-        cwd=ROOT,
-        # Only what finds docker and its plugins: nothing of the caller's shell leaks in.
-        env={k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "DOCKER_CONFIG")},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    config: dict[str, Any] = json.loads(result.stdout)
-    return config
+    return compose_config(env_text, [COMPOSE, AWS], tmp_path)
 
 
 def _settings(service: dict[str, Any]) -> Settings:
