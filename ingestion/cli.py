@@ -19,13 +19,14 @@ from types import FrameType
 
 from ingestion.parallel import produce_parallel
 from ingestion.producer import EventProducer, Progress, Stats, open_producer, produce
-from ingestion.replay import BadLine, parse_lines
+from ingestion.replay import BadLine, replay_messages
 from ingestion.synthetic import SyntheticOptions, SyntheticTweets
 from lambda_common.broker import ensure_topic
 from lambda_common.contract import Event, parse_created_at
 from lambda_common.errors import ConfigError, LambdaError
 from lambda_common.logs import configure_logging, secret_values
 from lambda_common.settings import Settings, load_settings
+from lambda_common.wire import WireMessage
 
 logger = logging.getLogger(__name__)
 
@@ -116,9 +117,9 @@ def _synthetic(args: argparse.Namespace, seed: int) -> SyntheticTweets:
     return SyntheticTweets(options)
 
 
-def _replay(path: Path) -> Iterator[Event | BadLine]:
+def _replay(path: Path) -> Iterator[WireMessage | Event | BadLine]:
     with path.open("rb") as handle:
-        yield from parse_lines(handle)
+        yield from replay_messages(handle)
 
 
 def _report_bad(item: object) -> None:
@@ -230,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.source == "synthetic":
             assert source is not None
-            produce(source, producer, rate=args.rate, on_tick=progress.tick)
+            produce(source.messages(), producer, rate=args.rate, on_tick=progress.tick)
             extra = f", duplicates {source.duplicates:,}, late {source.late:,}, seed {seed}"
         elif args.source == "replay":
             assert args.file is not None
@@ -255,12 +256,14 @@ def _finish(stats: Stats, extra: str) -> int:
     return 0
 
 
-def _take_events(items: Iterator[Event | BadLine], count: int) -> Iterator[Event | BadLine]:
+def _take_events(
+    items: Iterator[WireMessage | Event | BadLine], count: int
+) -> Iterator[WireMessage | Event | BadLine]:
     """Stop after ``count`` events (bad lines do not count towards it)."""
     sent = 0
     for item in items:
         yield item
-        if isinstance(item, Event):
+        if not isinstance(item, BadLine):
             sent += 1
             if sent >= count:
                 return

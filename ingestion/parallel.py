@@ -58,7 +58,7 @@ def _worker(
                 sent.value += _REPORT_EVERY
 
     try:
-        produce(source, producer, rate=rate, on_tick=publish)
+        produce(source.messages(), producer, rate=rate, on_tick=publish)
     finally:
         # The interrupt may reach us twice (terminal and parent): never cut the flush.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
