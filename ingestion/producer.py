@@ -8,12 +8,15 @@ confluent-kafka (``KAFKA_CLIENT``; ``open_producer``).
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import sys
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 from kafka import KafkaProducer
@@ -41,7 +44,9 @@ PRODUCER_OPTIONS: dict[str, Any] = {
 
 @dataclass
 class Stats:
-    """What a producer run did."""
+    """What a producer run did. Times are ``time.monotonic()``'s: the producer made
+    (``started``), the first event handed to the client (``first_sent``), the final flush
+    done (``finished``)."""
 
     sent: int = 0
     delivered: int = 0
@@ -49,10 +54,39 @@ class Stats:
     bad_input: int = 0
     started: float = field(default_factory=time.monotonic)
     first_error: str | None = None
+    first_sent: float | None = None
+    finished: float | None = None
 
     @property
     def elapsed(self) -> float:
-        return max(time.monotonic() - self.started, 1e-9)
+        """Seconds of sending: from the first send (the start, before one) to the final
+        flush (now, before it). Start-up is not in it: see :func:`startup_s`."""
+        begin = self.started if self.first_sent is None else self.first_sent
+        end = time.monotonic() if self.finished is None else self.finished
+        return max(end - begin, 1e-9)
+
+
+def process_started() -> float:
+    """When this process started, on ``time.monotonic()``'s clock: the interpreter's own
+    start-up and the imports are before any line of ours runs. Linux tells it
+    (``/proc/self/stat``, in clock ticks since boot); elsewhere, when this module was
+    imported."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        age = time.clock_gettime(time.CLOCK_BOOTTIME) - int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return _IMPORTED
+    return time.monotonic() - max(age, 0.0)
+
+
+_IMPORTED = time.monotonic()
+
+
+def startup_s(stats: Stats, process_start: float) -> float | None:
+    """Seconds from ``process_start`` to the first send (None: nothing was sent): the
+    interpreter, imports, settings, the topic check and the client, and a source's own
+    set-up (a file opened, the synthetic authors drawn)."""
+    return None if stats.first_sent is None else stats.first_sent - process_start
 
 
 class Progress:
@@ -180,6 +214,7 @@ class KafkaPythonProducer(EventProducer):
         finally:
             self._producer.close(timeout=5)
         self.stats.delivered = self.stats.sent - self.stats.failed
+        self.stats.finished = time.monotonic()
 
 
 def produce(
@@ -199,8 +234,14 @@ def produce(
     """
     pacer = Pacer(rate)
     stats = producer.stats
+    items = iter(events)
     try:
-        for item in events:
+        # The rate is counted from the first item in hand: a source's set-up is start-up.
+        first = next(items, None)
+        if first is None:
+            return stats
+        stats.first_sent = time.monotonic()
+        for item in itertools.chain((first,), items):
             if isinstance(item, WireMessage):
                 producer.send_message(item.key, item.value)
                 pacer.wait(stats.sent)

@@ -123,3 +123,4 @@ class ConfluentProducer(EventProducer):
         finally:
             self._producer.close()
         self.stats.delivered = self.stats.sent - self.stats.failed
+        self.stats.finished = time.monotonic()
