@@ -80,6 +80,7 @@ def process_started() -> float:
 
 
 _IMPORTED = time.monotonic()
+_NOTHING = object()  # what produce() finds in an empty source
 
 
 def startup_s(stats: Stats, process_start: float) -> float | None:
@@ -237,8 +238,8 @@ def produce(
     items = iter(events)
     try:
         # The rate is counted from the first item in hand: a source's set-up is start-up.
-        first = next(items, None)
-        if first is None:
+        first = next(items, _NOTHING)
+        if first is _NOTHING:
             return stats
         stats.first_sent = time.monotonic()
         for item in itertools.chain((first,), items):
