@@ -242,17 +242,18 @@ def produce(
         if first is _NOTHING:
             return stats
         stats.first_sent = time.monotonic()
+        pace = pacer.wait if rate > 0 else None  # no call per event when unpaced
         for item in itertools.chain((first,), items):
             if isinstance(item, WireMessage):
                 producer.send_message(item.key, item.value)
-                pacer.wait(stats.sent)
             elif isinstance(item, Event):
                 producer.send(item)
-                pacer.wait(stats.sent)
             else:
                 stats.bad_input += 1
                 if on_bad is not None:
                     on_bad(item)
+            if pace is not None:
+                pace(stats.sent)  # after bad input: the same send count, no new wait
             if on_tick is not None:
                 on_tick()
     except KeyboardInterrupt:

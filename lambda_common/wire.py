@@ -54,6 +54,10 @@ class WireMessage(NamedTuple):
     value: bytes
 
 
+# WireMessage's own constructor is written in Python; the tuple's, in C, makes the same.
+_new_message = tuple.__new__
+
+
 def wire_time(text: str, when: datetime) -> str:
     """``created_at`` as :meth:`Event.to_dict` writes the time ``when`` read from ``text``:
     ``text`` itself when it is in that form already (milliseconds and ``Z``, the form our
@@ -98,11 +102,11 @@ def wire_message(value: bytes, *, now: datetime, source: str | None = None) -> W
     """The message ``plain_event(value, now=now, source=source)``'s Event would be sent as,
     built without it; None exactly where ``plain_event`` gives None (the caller then takes
     its full way, which names the reason)."""
-    checked = checked_struct(value, now=now, source=source)
+    checked = plain_struct(value, now=now, source=source)
     if checked is None:
         return None
-    plain = checked[0]
-    return WireMessage(plain.tweet_id.encode(), encode_struct(plain))
+    plain = wire_form(*checked, source)
+    return _new_message(WireMessage, (plain.tweet_id.encode(), _ENCODE(plain)))
 
 
 def event_message(
@@ -148,4 +152,4 @@ def event_message(
         return None
     if plain_struct(value, now=None) is None:
         return None
-    return WireMessage(tweet_id.encode(), value)
+    return _new_message(WireMessage, (tweet_id.encode(), value))
