@@ -27,7 +27,6 @@ except ImportError:  # the contract's own fallback: no Struct, no short cut
 
 __all__ = [
     "WireMessage",
-    "checked_struct",
     "encode_struct",
     "event_message",
     "wire_form",
@@ -84,18 +83,6 @@ def encode_struct(plain: Any) -> bytes:
     """The JSON of a Struct in the wire's form (see :func:`wire_form`)."""
     encoded: bytes = _ENCODE(plain)
     return encoded
-
-
-def checked_struct(
-    value: bytes, *, now: datetime | None, source: str | None = None
-) -> tuple[Any, datetime] | None:
-    """The contract's fast path on ``value`` (:func:`lambda_common.contract.plain_struct`),
-    its Struct put in the wire's form, and the event's time; None where it declines."""
-    checked = plain_struct(value, now=now, source=source)
-    if checked is None:
-        return None
-    plain, when = checked
-    return wire_form(plain, when, source), when
 
 
 def wire_message(value: bytes, *, now: datetime, source: str | None = None) -> WireMessage | None:
