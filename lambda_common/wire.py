@@ -15,6 +15,7 @@ Without msgspec (a bare Python) every call here says None: the Event's way then 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -36,6 +37,9 @@ __all__ = [
 
 # One encoder, made once: the contract's encode_json is this very encoder on a dict.
 _ENCODE: Any = msgspec.json.Encoder().encode if msgspec is not None else None
+encode_struct: Callable[[Any], bytes] = _ENCODE
+"""The JSON of a Struct (one in the wire's form, see :func:`wire_form`, or one holding
+it), by the encoder itself: no call of ours in between."""
 # The contract's Struct (None without msgspec): its fields in the wire's order.
 _STRUCT: Any = _PLAIN_DECODER.type if _PLAIN_DECODER is not None else None
 # len("2026-11-21T10:15:30.123Z"): the one form of _UTC_SHAPE that to_dict writes as read.
@@ -79,12 +83,6 @@ def wire_form(plain: Any, when: datetime, source: str | None = None) -> Any:
     return plain
 
 
-def encode_struct(plain: Any) -> bytes:
-    """The JSON of a Struct in the wire's form (see :func:`wire_form`)."""
-    encoded: bytes = _ENCODE(plain)
-    return encoded
-
-
 def wire_message(value: bytes, *, now: datetime, source: str | None = None) -> WireMessage | None:
     """The message ``plain_event(value, now=now, source=source)``'s Event would be sent as,
     built without it; None exactly where ``plain_event`` gives None (the caller then takes
@@ -93,7 +91,7 @@ def wire_message(value: bytes, *, now: datetime, source: str | None = None) -> W
     if checked is None:
         return None
     plain = wire_form(*checked, source)
-    return _new_message(WireMessage, (plain.tweet_id.encode(), _ENCODE(plain)))
+    return _new_message(WireMessage, (plain.tweet_id.encode(), encode_struct(plain)))
 
 
 def event_message(
