@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from itertools import zip_longest
 from typing import IO, Any
 
+from batch_layer.master_lines import MasterLines
 from lambda_common.contract import Event, encode_json, parse_event
 from lambda_common.eventlog import Message
 from lambda_common.landed import encode_row
@@ -196,7 +197,11 @@ class _Writer:
         )
 
     def write(self, record: dict[str, Any]) -> None:
-        self._lines.append(encode_json(record))
+        self.write_line(encode_json(record))
+
+    def write_line(self, line: bytes) -> None:
+        """One record already encoded (:func:`encode_json`, no newline)."""
+        self._lines.append(line)
         self.count += 1
         if len(self._lines) >= _LINES_PER_WRITE:
             self._flush()
@@ -220,17 +225,27 @@ class RowsFile:
     """
 
     def __init__(self, out: IO[str]) -> None:
-        self._writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n")
-        self._pending: list[list[Any]] = []
+        self._out = out
+        self._text = io.StringIO()
+        self._writer = csv.writer(self._text, quoting=csv.QUOTE_ALL, lineterminator="\n")
+        self._pending: list[str] = []
 
     def write(self, row: dict[str, Any]) -> None:
-        self._pending.append(csv_values(row))
+        """One row, written by the csv module."""
+        self._writer.writerow(csv_values(row))
+        self.write_line(self._text.getvalue())
+        self._text.seek(0)
+        self._text.truncate()
+
+    def write_line(self, line: str) -> None:
+        """One row already written as the csv module writes it (with its newline)."""
+        self._pending.append(line)
         if len(self._pending) >= _LINES_PER_WRITE:
             self.flush()
 
     def flush(self) -> None:
         """Write the rows held back so far."""
-        self._writer.writerows(self._pending)
+        self._out.write("".join(self._pending))
         self._pending.clear()
 
 
@@ -280,10 +295,19 @@ def encode_chunk(
     master object's rows, in its order) for the load.
     """
     good, bad = _Writer(), _Writer()
+    build, write_line = MasterLines(partition, now).build, good.write_line
+    write_row = rows.write_line if rows is not None else None
     first_ts: int | None = None
     for msg in messages:
         if first_ts is None:
             first_ts = msg.timestamp_ms
+        built = build(msg.offset, msg.value)
+        if built is not None:
+            # The contract's fast path took it: the same line and row, without an Event.
+            write_line(built[0])
+            if write_row is not None:
+                write_row(built[1])
+            continue
         parsed = parse_event(msg.value, now=now)
         if isinstance(parsed, Event):
             # master_record, with the row built once for the object and the CSV: "event"

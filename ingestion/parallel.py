@@ -58,13 +58,14 @@ def _worker(
                 sent.value += _REPORT_EVERY
 
     try:
-        produce(source, producer, rate=rate, on_tick=publish)
+        produce(source.messages(), producer, rate=rate, on_tick=publish)
     finally:
         # The interrupt may reach us twice (terminal and parent): never cut the flush.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         producer.close()
         s = producer.stats
-        results.put((s.sent, s.failed, s.first_error, source.duplicates, source.late))
+        window = (s.first_sent, s.finished)
+        results.put((s.sent, s.failed, s.first_error, source.duplicates, source.late, window))
 
 
 def produce_parallel(
@@ -91,7 +92,7 @@ def produce_parallel(
     stats = Stats()
     for proc in procs:
         proc.start()
-    collected: list[tuple[int, int, str | None, int, int]] = []
+    collected: list[tuple[int, int, str | None, int, int, tuple[float | None, float | None]]] = []
     try:
         while len(collected) < len(procs):
             try:
@@ -114,10 +115,17 @@ def produce_parallel(
             pass  # a worker died without reporting: counted as a failure below
     for proc in procs:
         proc.join(timeout=30)
-    for n_sent, failed, first_error, _, _ in collected:
+    for n_sent, failed, first_error, _, _, _ in collected:
         stats.sent += n_sent
         stats.failed += failed
         stats.first_error = stats.first_error or first_error
+    # Sending runs from the first worker's first send to the last one's final flush (the
+    # monotonic clock is the machine's, one for every process): the workers' start-up,
+    # a fresh interpreter each, stays out of the rate.
+    starts = [w[0] for *_, w in collected if w[0] is not None]
+    ends = [w[1] for *_, w in collected if w[1] is not None]
+    stats.first_sent = min(starts, default=None)
+    stats.finished = max(ends, default=None)
     stats.delivered = stats.sent - stats.failed
     if len(collected) < len(procs):
         missing = len(procs) - len(collected)

@@ -8,12 +8,15 @@ confluent-kafka (``KAFKA_CLIENT``; ``open_producer``).
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import sys
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 from kafka import KafkaProducer
@@ -23,6 +26,7 @@ from lambda_common.broker import client_config, ensure_topic
 from lambda_common.contract import Event
 from lambda_common.errors import ServiceUnavailable
 from lambda_common.settings import Settings
+from lambda_common.wire import WireMessage
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +44,9 @@ PRODUCER_OPTIONS: dict[str, Any] = {
 
 @dataclass
 class Stats:
-    """What a producer run did."""
+    """What a producer run did. Times are ``time.monotonic()``'s: the producer made
+    (``started``), the first event handed to the client (``first_sent``), the final flush
+    done (``finished``)."""
 
     sent: int = 0
     delivered: int = 0
@@ -48,10 +54,40 @@ class Stats:
     bad_input: int = 0
     started: float = field(default_factory=time.monotonic)
     first_error: str | None = None
+    first_sent: float | None = None
+    finished: float | None = None
 
     @property
     def elapsed(self) -> float:
-        return max(time.monotonic() - self.started, 1e-9)
+        """Seconds of sending: from the first send (the start, before one) to the final
+        flush (now, before it). Start-up is not in it: see :func:`startup_s`."""
+        begin = self.started if self.first_sent is None else self.first_sent
+        end = time.monotonic() if self.finished is None else self.finished
+        return max(end - begin, 1e-9)
+
+
+def process_started() -> float:
+    """When this process started, on ``time.monotonic()``'s clock: the interpreter's own
+    start-up and the imports are before any line of ours runs. Linux tells it
+    (``/proc/self/stat``, in clock ticks since boot); elsewhere, when this module was
+    imported."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        age = time.clock_gettime(time.CLOCK_BOOTTIME) - int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return _IMPORTED
+    return time.monotonic() - max(age, 0.0)
+
+
+_IMPORTED = time.monotonic()
+_NOTHING = object()  # what produce() finds in an empty source
+
+
+def startup_s(stats: Stats, process_start: float) -> float | None:
+    """Seconds from ``process_start`` to the first send (None: nothing was sent): the
+    interpreter, imports, settings, the topic check and the client, and a source's own
+    set-up (a file opened, the synthetic authors drawn)."""
+    return None if stats.first_sent is None else stats.first_sent - process_start
 
 
 class Progress:
@@ -117,9 +153,14 @@ class EventProducer(ABC):
             self.stats.first_error = error[:200]
             logger.error("delivery failed: %s", self.stats.first_error)
 
-    @abstractmethod
     def send(self, event: Event) -> None:
         """Queue one event (returns at once; delivery is counted by callbacks)."""
+        self.send_message(event.tweet_id.encode(), event.to_json_bytes())
+
+    @abstractmethod
+    def send_message(self, key: bytes, value: bytes) -> None:
+        """Queue one message already in its wire form: an event's key and value, as
+        :meth:`send` would make them (:mod:`lambda_common.wire`)."""
 
     @abstractmethod
     def close(self, timeout_s: float = 60.0) -> None:
@@ -157,10 +198,8 @@ class KafkaPythonProducer(EventProducer):
     def _errback(self, error: BaseException) -> None:
         self._failed(f"{type(error).__name__}: {error}")
 
-    def send(self, event: Event) -> None:
-        future = self._producer.send(
-            self.topic, key=event.tweet_id.encode(), value=event.to_json_bytes()
-        )
+    def send_message(self, key: bytes, value: bytes) -> None:
+        future = self._producer.send(self.topic, key=key, value=value)
         # Only failures get a callback: a success callback per message costs ~10% of
         # throughput, and after the final flush delivered = sent - failed.
         future.add_errback(self._errback)
@@ -176,17 +215,19 @@ class KafkaPythonProducer(EventProducer):
         finally:
             self._producer.close(timeout=5)
         self.stats.delivered = self.stats.sent - self.stats.failed
+        self.stats.finished = time.monotonic()
 
 
 def produce(
-    events: Iterable[Event | Any],
+    events: Iterable[WireMessage | Event | Any],
     producer: EventProducer,
     *,
     rate: float = 0,
     on_tick: Callable[[], None] | None = None,
     on_bad: Callable[[Any], None] | None = None,
 ) -> Stats:
-    """Send every ``Event`` from ``events`` at ``rate``; anything else is bad input.
+    """Send every ``Event`` and ``WireMessage`` from ``events`` at ``rate``; anything else
+    is bad input.
 
     ``on_tick`` runs after every item (progress reporting; it must be cheap).
 
@@ -194,15 +235,25 @@ def produce(
     """
     pacer = Pacer(rate)
     stats = producer.stats
+    items = iter(events)
     try:
-        for item in events:
-            if isinstance(item, Event):
+        # The rate is counted from the first item in hand: a source's set-up is start-up.
+        first = next(items, _NOTHING)
+        if first is _NOTHING:
+            return stats
+        stats.first_sent = time.monotonic()
+        pace = pacer.wait if rate > 0 else None  # no call per event when unpaced
+        for item in itertools.chain((first,), items):
+            if isinstance(item, WireMessage):
+                producer.send_message(item.key, item.value)
+            elif isinstance(item, Event):
                 producer.send(item)
-                pacer.wait(stats.sent)
             else:
                 stats.bad_input += 1
                 if on_bad is not None:
                     on_bad(item)
+            if pace is not None:
+                pace(stats.sent)  # after bad input: the same send count, no new wait
             if on_tick is not None:
                 on_tick()
     except KeyboardInterrupt:

@@ -17,7 +17,6 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from ingestion.producer import PRODUCER_OPTIONS, EventProducer
 from lambda_common.broker import confluent_config
-from lambda_common.contract import Event
 from lambda_common.errors import ServiceUnavailable
 from lambda_common.settings import Settings
 
@@ -27,6 +26,11 @@ logger = logging.getLogger(__name__)
 # compression.type, linger.ms, batch.size); max_block_ms has no librdkafka counterpart:
 # send() below bounds its wait for room in the queue by it.
 _MAX_BLOCK_S = PRODUCER_OPTIONS["max_block_ms"] / 1000
+# Messages sent between two polls, which serve delivery reports (failures only) and log
+# lines: a poll per message is a call into librdkafka that almost always finds nothing,
+# while a report can wait this long in its queue (a full queue and the final flush poll
+# at once, whatever the count).
+POLL_EVERY = 1024
 CONFLUENT_PRODUCER_OPTIONS: dict[str, Any] = {
     **{k.replace("_", "."): v for k, v in PRODUCER_OPTIONS.items() if k != "max_block_ms"},
     # librdkafka's default partitioner hashes keys with CRC32; kafka-python's with murmur2.
@@ -64,8 +68,7 @@ class ConfluentProducer(EventProducer):
         if error is not None:
             self._failed(f"{error.name()}: {error.str()}")
 
-    def send(self, event: Event) -> None:
-        key, value = event.tweet_id.encode(), event.to_json_bytes()
+    def send_message(self, key: bytes, value: bytes) -> None:
         try:
             self._produce(key, value)
         except KafkaException as e:
@@ -79,8 +82,9 @@ class ConfluentProducer(EventProducer):
             self._failed(f"{error.name()}: {error.str()}")
             return
         self.stats.sent += 1
-        # Serves delivery reports (failures only) and librdkafka's log lines; no wait.
-        self._producer.poll(0)
+        if not self.stats.sent % POLL_EVERY:
+            # Serves delivery reports (failures only) and librdkafka's log lines; no wait.
+            self._producer.poll(0)
 
     def _produce(self, key: bytes, value: bytes) -> None:
         try:
@@ -119,3 +123,4 @@ class ConfluentProducer(EventProducer):
         finally:
             self._producer.close()
         self.stats.delivered = self.stats.sent - self.stats.failed
+        self.stats.finished = time.monotonic()

@@ -8,20 +8,24 @@ skipped, never fatal. ``source`` of replayed events becomes ``replay``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from ingestion.jsonline import Undecodable, decode_object
 from ingestion.xapi import XReject, looks_like_x_payload, parse_payload
 from lambda_common.contract import Event, EventError, plain_event, validate_event
+from lambda_common.wire import WireMessage, wire_message
 
 # Lines shorter than this that the contract's fast path accepts are contract events the
 # full check below accepts too, as the same Event (an X object has no tweet_id, so it
 # never passes). Longer ones go the full way only: json.loads refuses integers of over
 # 4,300 digits, which the contract's decoder lets pass in a field it ignores.
 _PLAIN_LINE_BYTES = 4000
+
+# What the fast path gives for a line it takes: the Event, or the message it is sent as.
+_Fast = TypeVar("_Fast", Event, WireMessage)
 
 
 @dataclass(frozen=True)
@@ -36,14 +40,30 @@ def parse_lines(
     lines: Iterable[str | bytes], *, now: datetime | None = None
 ) -> Iterator[Event | BadLine]:
     """Events (``source='replay'``) and ``BadLine``s, in file order; blank lines skipped."""
+    return _parse(lines, now, plain_event)
+
+
+def replay_messages(
+    lines: Iterable[str | bytes], *, now: datetime | None = None
+) -> Iterator[WireMessage | Event | BadLine]:
+    """:func:`parse_lines`, where each Event its fast path gives comes as the message it
+    is sent as (:func:`lambda_common.wire.wire_message`), built without the Event: the
+    same bytes, in the same order, and every other line exactly as there."""
+    return _parse(lines, now, wire_message)
+
+
+def _parse(
+    lines: Iterable[str | bytes], now: datetime | None, fast: Callable[..., _Fast | None]
+) -> Iterator[_Fast | Event | BadLine]:
+    """The lines' items: what ``fast`` gives for a short line it takes, else the full way's."""
     clock = now or datetime.now(UTC)
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
         if isinstance(raw, bytes) and len(raw) < _PLAIN_LINE_BYTES:
-            event = plain_event(raw, now=clock, source="replay")
-            if event is not None:
-                yield event
+            taken = fast(raw, now=clock, source="replay")
+            if taken is not None:
+                yield taken
                 continue
         obj = decode_object(raw)
         if isinstance(obj, Undecodable):

@@ -22,9 +22,11 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
 from ingestion.places import PLACES
 from lambda_common.contract import Event
+from lambda_common.wire import WireMessage, event_message
 
 AUTHORS = 20_000
 LANGS = (
@@ -181,8 +183,42 @@ def _authors(rng: random.Random) -> list[Author]:
     return authors
 
 
+class _Tweet(NamedTuple):
+    """One synthetic tweet's own values: an :class:`Event` of them, or its message."""
+
+    tweet_id: str
+    created_at: datetime
+    author: Author
+    favorite_count: int
+    retweet_count: int
+    lang: str
+    text: str
+    hashtags: tuple[str, ...]
+
+    def fields(self) -> dict[str, Any]:
+        """The Event's fields (``source`` is ``synthetic``)."""
+        who = self.author
+        return {
+            "tweet_id": self.tweet_id,
+            "created_at": self.created_at,
+            "user_id": who.user_id,
+            "user_name": who.user_name,
+            "followers_count": who.followers_count,
+            "favorite_count": self.favorite_count,
+            "retweet_count": self.retweet_count,
+            "location": who.location,
+            "lang": self.lang,
+            "text": self.text,
+            "hashtags": self.hashtags,
+            "source": "synthetic",
+        }
+
+
 class SyntheticTweets:
-    """An iterable of contract :class:`Event` objects; see the module docstring."""
+    """An iterable of contract :class:`Event` objects; see the module docstring.
+
+    :meth:`messages` gives the same events as Kafka messages, built without the Event.
+    """
 
     def __init__(
         self, options: SyntheticOptions, *, clock: Callable[[], datetime] | None = None
@@ -193,12 +229,29 @@ class SyntheticTweets:
         self.late = 0
 
     def __iter__(self) -> Iterator[Event]:
+        for tweet in self._tweets():
+            yield Event(**tweet.fields())
+
+    def messages(self) -> Iterator[WireMessage]:
+        """The events' messages, the bytes ``(e.tweet_id.encode(), e.to_json_bytes())`` of
+        each event ``e`` of ``iter(self)``, built as Structs and checked on their bytes by
+        the contract (:func:`lambda_common.wire.event_message`); an event it declines is
+        made an Event, as in ``iter(self)``, and raises that Event's error, if any."""
+        for tweet in self._tweets():
+            fields = tweet.fields()
+            message = event_message(**fields)
+            if message is None:
+                event = Event(**fields)
+                message = WireMessage(event.tweet_id.encode(), event.to_json_bytes())
+            yield message
+
+    def _tweets(self) -> Iterator[_Tweet]:
         o = self.options
         rng = random.Random(o.seed)
         authors = _authors(rng)
         author = _Draw(rng, _power_law_cum_weights(AUTHORS, 0.9))
         lang = _Draw(rng, list(itertools.accumulate(w for _, w in LANGS)))
-        history: deque[Event] = deque(maxlen=DUPLICATE_HISTORY)
+        history: deque[_Tweet] = deque(maxlen=DUPLICATE_HISTORY)
         lateness_span = (o.max_lateness - o.min_lateness).total_seconds()
         window = (o.end - o.start) if o.start is not None and o.end is not None else None
         self.duplicates = self.late = 0
@@ -224,37 +277,23 @@ class SyntheticTweets:
             who = authors[author()]
             tags = tuple(rng.sample(HASHTAGS, rng.choice((0, 0, 0, 1, 1, 2, 3))))
             text = " ".join(rng.choices(WORDS, k=6)) + "".join(f" #{t}" for t in tags)
-            event = Event(
+            tweet = _Tweet(
                 tweet_id=str(1_000_000_000_000_000_000 + rng.getrandbits(61)),
                 created_at=created,
-                user_id=who.user_id,
-                user_name=who.user_name,
-                followers_count=who.followers_count,
+                author=who,
                 favorite_count=int(rng.paretovariate(1.3)) - 1,
                 retweet_count=int(rng.paretovariate(1.6)) - 1,
-                location=who.location,
                 lang=LANGS[lang()][0],
                 text=text,
                 hashtags=tags,
-                source="synthetic",
             )
-            history.append(event)
-            yield event
+            history.append(tweet)
+            yield tweet
 
     @staticmethod
-    def _recapture(rng: random.Random, first: Event) -> Event:
+    def _recapture(rng: random.Random, first: _Tweet) -> _Tweet:
         """The same tweet seen again later: same id, author and time, higher counts."""
-        return Event(
-            tweet_id=first.tweet_id,
-            created_at=first.created_at,
-            user_id=first.user_id,
-            user_name=first.user_name,
-            followers_count=first.followers_count,
+        return first._replace(
             favorite_count=first.favorite_count + rng.randrange(1, 50),
             retweet_count=first.retweet_count + rng.randrange(0, 10),
-            location=first.location,
-            lang=first.lang,
-            text=first.text,
-            hashtags=first.hashtags,
-            source="synthetic",
         )

@@ -663,24 +663,26 @@ _PLAIN_DECODER: Any = None
 if msgspec is not None:
     _Count = Annotated[int, msgspec.Meta(ge=0, le=_COUNT_LIMIT - 1)]
 
-    class _PlainEvent(msgspec.Struct):
+    class _PlainEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
         """The JSON shape of a plainly valid event, for msgspec to decode and type-check in C.
 
         Not a second statement of the rules, only a sieve: a message it refuses, or one that
-        fails the checks after it (see :func:`_plain_event`), goes down the full path, which
+        fails the checks after it (see :func:`_plain_checked`), goes down the full path, which
         decides by :func:`validate_event` and names the reason. Unknown fields are skipped
         (still checked for JSON syntax); duplicate keys keep the last value, as json does; a
         null anywhere but an optional field, a float or a bool for a count, a string too
-        long or short, any lone surrogate or non-JSON input: refused.
+        long or short, any lone surrogate or non-JSON input: refused. Its fields stand in
+        the wire's order (:meth:`Event.to_dict`'s), so that it encodes as the Event would
+        (:mod:`lambda_common.wire`); the order changes nothing in what it decodes.
         """
 
         tweet_id: str
         created_at: str
         user_id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_USER_ID_CHARS)]
+        user_name: str | None = None
         followers_count: _Count
         favorite_count: _Count
         retweet_count: _Count
-        user_name: str | None = None
         location: str | None = None
         lang: str | None = None
         text: str | None = None
@@ -701,7 +703,16 @@ def plain_event(
     ``source`` (one of :data:`SOURCES`), when given, replaces the event's own, which must
     still be valid: the same Event as ``plain_event(value).with_source(source)``, built once.
     """
-    now = _reader_clock(now)
+    checked = plain_struct(value, now=_reader_clock(now), source=source)
+    return None if checked is None else _struct_event(*checked, source)
+
+
+def plain_struct(
+    value: bytes, *, now: datetime | None, source: str | None = None
+) -> tuple[Any, datetime] | None:
+    """:func:`plain_event`'s checks alone: the decoded Struct (the wire's field order) and
+    its ``created_at`` read, or None. ``now`` None skips the clock's rule alone (an Event
+    is made without it: a producer's check). The Struct's fields are as received."""
     if source is not None:
         _check_source(source)
     try:
@@ -710,17 +721,23 @@ def plain_event(
         return None
     if _too_deep(value):
         return None  # parse_event rejects it
-    return _plain_event(value, now, source)
+    return _plain_checked(value, now)
 
 
-def _plain_event(raw: bytes, now: datetime, new_source: str | None = None) -> Event | None:
-    """The Event of ``raw`` (strict UTF-8) when it passes every rule, else None, never
-    raising: None sends the message down the full path, which finds the reason. So which
-    messages are valid, and every reason, stay exactly as they were."""
+def _plain_event(raw: bytes, now: datetime) -> Event | None:
+    checked = _plain_checked(raw, now)
+    return None if checked is None else _struct_event(*checked)
+
+
+def _plain_checked(raw: bytes, now: datetime | None) -> tuple[Any, datetime] | None:
+    """The Struct of ``raw`` (strict UTF-8) and its time when it passes every rule, else
+    None, never raising: None sends the message down the full path, which finds the
+    reason. So which messages are valid, and every reason, stay exactly as they were."""
     # A \\u escape is the only way to a lone surrogate in valid UTF-8; msgspec refuses
     # those too, but escapes are rare (our producers write raw UTF-8), so leaving them
-    # all to the full path costs nothing and needs no trust.
-    if _PLAIN_DECODER is None or b"\\u" in raw:
+    # all to the full path costs nothing and needs no trust. (A value without a backslash
+    # has no escape: that one-byte search, by find, is the cheapest.)
+    if _PLAIN_DECODER is None or (raw.find(b"\\") >= 0 and b"\\u" in raw):
         return None
     try:
         plain = _PLAIN_DECODER.decode(raw)
@@ -733,22 +750,16 @@ def _plain_event(raw: bytes, now: datetime, new_source: str | None = None) -> Ev
         when = parse_created_at(plain.created_at)
     except EventError:
         return None
-    if _too_far_ahead(when, now):
+    if now is not None and _too_far_ahead(when, now):
         return None
-    hashtags = plain.hashtags
-    return _checked_event(
-        {
-            "tweet_id": plain.tweet_id,
-            "created_at": when,
-            "user_id": plain.user_id,
-            "followers_count": plain.followers_count,
-            "favorite_count": plain.favorite_count,
-            "retweet_count": plain.retweet_count,
-            "user_name": plain.user_name,
-            "location": plain.location,
-            "lang": plain.lang,
-            "text": plain.text,
-            "hashtags": tuple(hashtags) if hashtags else (),
-            "source": source if new_source is None else new_source,
-        }
-    )
+    return plain, when
+
+
+def _struct_event(plain: Any, when: datetime, new_source: str | None = None) -> Event:
+    # The Struct's fields are the Event's (test_contract pins it): copied in C.
+    fields = msgspec.structs.asdict(plain)
+    fields["created_at"] = when
+    fields["hashtags"] = tuple(plain.hashtags) if plain.hashtags else ()
+    if new_source is not None:
+        fields["source"] = new_source
+    return _checked_event(fields)

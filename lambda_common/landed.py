@@ -48,6 +48,10 @@ _DIGITS = re.compile(r"0|[1-9][0-9]{0,18}")
 _STAMP = re.compile(r"([0-9]{1,4})(-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{6})?)")
 
 
+# len("2026-11-21T10:15:30.123Z"): created_at as Event.to_dict writes a whole millisecond.
+_MILLIS_CHARS = 24
+
+
 class LandedLineError(ValueError):
     """A master object line whose value no version of the pipeline writes."""
 
@@ -58,6 +62,17 @@ def stamp_and_hour(moment: datetime) -> tuple[str, str]:
     # isoformat (C) pads the year to four digits at every year, unlike strftime.
     stamp = moment.isoformat(" ", "microseconds")[:26]
     return stamp, stamp[:13] + ":00:00"
+
+
+def stamp_and_hour_of(created_at: str, moment: datetime) -> tuple[str, str]:
+    """:func:`stamp_and_hour` of ``moment``, where ``created_at`` is that time as
+    ``Event.to_dict`` writes it: read off the text when it has milliseconds
+    (``2026-11-21T10:15:30.123Z`` holds every digit of the stamp but its three zeros),
+    else from ``moment``. The same text either way (tests/unit/test_landing_equivalence.py)."""
+    if len(created_at) == _MILLIS_CHARS:
+        stamp = f"{created_at[:10]} {created_at[11:23]}000"
+        return stamp, stamp[:13] + ":00:00"
+    return stamp_and_hour(moment)
 
 
 def encode_row(row: dict[str, Any]) -> dict[str, Any]:

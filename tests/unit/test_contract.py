@@ -1505,10 +1505,15 @@ def test_plain_event_is_the_fast_path_alone() -> None:
 
 def test_the_fast_path_knows_every_field_of_the_event() -> None:
     # The msgspec sieve names the event's fields as its JSON has them (a field of Event
-    # it lacked would be left unset on the fast path's Events).
+    # it lacked would be left unset on the fast path's Events), in the order to_dict
+    # writes them (lambda_common.wire encodes it as the Event's own JSON).
     from lambda_common import contract
 
-    assert contract._PLAIN_DECODER.type.__struct_fields__ == tuple(Event.__dataclass_fields__)
+    fields = contract._PLAIN_DECODER.type.__struct_fields__
+    assert sorted(fields) == sorted(Event.__dataclass_fields__)
+    every = parse(full())
+    assert isinstance(every, Event)
+    assert fields == tuple(every.to_dict())
 
 
 def test_no_key_ends_in_whitespace_after_the_cut() -> None:

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from ingestion import cli
+from ingestion import producer as producer_module
 from ingestion.parallel import shard_options
+from ingestion.producer import EventProducer, Stats, process_started, produce, startup_s
 from ingestion.replay import BadLine, parse_lines
 from ingestion.synthetic import SyntheticOptions, SyntheticTweets
 from ingestion.xapi import XReject, looks_like_x_payload, parse_payload
 from lambda_common.contract import UNKNOWN_LOCATION, Event, parse_event
+from lambda_common.wire import WireMessage
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "x"
 START = datetime(2026, 11, 14, tzinfo=UTC)
@@ -219,3 +225,41 @@ def test_x_objects_are_told_apart_from_contract_events() -> None:
     assert looks_like_x_payload(_fixture("stream_tweet.json"))
     assert looks_like_x_payload({"id": "1", "author_id": "2"})
     assert not looks_like_x_payload({"tweet_id": "1", "created_at": "x"})
+
+
+# --- the rate a producer reports: sending alone, start-up apart ---------------------------
+
+
+class _Keeper(EventProducer):
+    """An EventProducer without Kafka: it counts what it is given."""
+
+    def __init__(self) -> None:
+        self.stats = Stats()
+
+    def send_message(self, key: bytes, value: bytes) -> None:
+        self.stats.sent += 1
+
+    def close(self, timeout_s: float = 60.0) -> None:
+        self.stats.delivered = self.stats.sent
+        self.stats.finished = time.monotonic()
+
+
+def test_the_rate_is_of_sending_alone_and_start_up_is_told_apart() -> None:
+    def slow_to_start() -> Iterator[WireMessage]:
+        time.sleep(0.3)  # a source's set-up: authors drawn, a file opened
+        for n in range(1000):
+            yield WireMessage(str(n).encode(), b"{}")
+
+    started = process_started()
+    producer = _Keeper()
+    produce(slow_to_start(), producer)
+    producer.close()
+    stats = producer.stats
+    assert stats.sent == 1000 and stats.elapsed < 0.25
+    startup = startup_s(stats, started)
+    assert startup is not None and startup >= 0.3
+    # The process began before this module was imported, and not long before that.
+    assert started <= producer_module._IMPORTED <= time.monotonic()
+    summary = cli._summary(stats)
+    assert summary.startswith("done: sent 1,000 events in ") and ", start-up " in summary
+    assert startup_s(Stats(), started) is None
