@@ -153,10 +153,11 @@ speed: venv ## The Spark streaming job keeping every speed table (SPEED_TRIGGER,
 query: export QUERY_SQL := $(SQL)
 query: export QUERY_LOCATION := $(LOCATION)
 query: export QUERY_HASHTAG := $(HASHTAG)
-query: venv ## Serving views: a named query (NAME=, LOCATION= HASHTAG= HOURS= DAYS= LIMIT=) or SQL="..."; FORMAT=table|csv|json
+query: export QUERY_PARAM := $(PARAM)
+query: venv ## Serving views: a named query (NAME=, LOCATION= HASHTAG= HOURS= DAYS= LIMIT=, any other PARAM=name=value) or SQL="..."; FORMAT=table|csv|json
 	@$(PY) -m serving_layer query $(if $(NAME),--name $(NAME)) $(if $(SQL),--sql "$$QUERY_SQL") \
 		$(if $(LOCATION),--param "location=$$QUERY_LOCATION") $(if $(HASHTAG),--param "hashtag=$$QUERY_HASHTAG") \
-		$(if $(HOURS),--param hours=$(HOURS)) \
+		$(if $(PARAM),--param "$$QUERY_PARAM") $(if $(HOURS),--param hours=$(HOURS)) \
 		$(if $(DAYS),--param days=$(DAYS)) $(if $(LIMIT),--param limit=$(LIMIT)) \
 		$(if $(FORMAT),--format $(FORMAT)) $(if $(LIST),--list)
 

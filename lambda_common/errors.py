@@ -41,6 +41,11 @@ class QueryError(LambdaError):
     a SQL error, a timeout, a bad parameter). The message is one line, never the DSN."""
 
 
+class QueryUsageError(QueryError):
+    """The command line asked for something that cannot run: an unknown query name, an
+    unknown, missing or invalid parameter. The CLI exits with 2 for these."""
+
+
 class BenchmarkError(LambdaError):
     """A benchmark (``make bench``) could not measure: a process it started failed, a
     tool it compares with is missing, or the job did not come up in time."""

@@ -1,5 +1,6 @@
-"""The named queries of ``make query``: ``serving_layer/queries/<name>.sql``, one SQL
-statement each over the serving views, written to run unchanged on PostgreSQL and Redshift.
+"""The named queries of ``make query``: ``serving_layer/queries/<name>.sql`` and those every
+view gets from its definition (:mod:`serving_layer.view_queries`), one SQL statement each
+over the serving views, written to run unchanged on PostgreSQL and Redshift.
 
 Each opens with comment lines that describe it, one of which declares its parameters and
 their defaults (``-- params: location (required), hours=48``). A parameter whose default
@@ -8,6 +9,7 @@ is a whole number takes a positive whole number; a required one takes text.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -15,7 +17,11 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from typing import Literal
 
-from lambda_common.errors import QueryError
+from lambda_common.errors import QueryUsageError
+from lambda_common.views import View, load_views
+from serving_layer.view_queries import view_queries
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_QUERY = "latest"
 """What ``python -m serving_layer query`` runs with neither ``--name`` nor ``--sql``."""
@@ -28,11 +34,6 @@ DERIVED = ("now", "since")
 
 _NAME = re.compile(r"[a-z_][a-z0-9_]*\Z")
 _PARAM = re.compile(r"(?P<name>[a-z_][a-z0-9_]*)\s*(?:=\s*(?P<default>.*?)|\(\s*required\s*\))\Z")
-
-
-class QueryUsageError(QueryError):
-    """The command line asked for something that cannot run: an unknown query name, an
-    unknown, missing or invalid parameter. The CLI exits with 2 for these."""
 
 
 @dataclass(frozen=True)
@@ -77,25 +78,53 @@ def _queries_root() -> Traversable:
     return resources.files("serving_layer").joinpath("queries")
 
 
-def list_queries() -> list[str]:
-    """The names of the shipped named queries, sorted."""
-    return sorted(
-        entry.name.removesuffix(".sql")
+def _shipped() -> dict[str, Traversable]:
+    return {
+        entry.name.removesuffix(".sql"): entry
         for entry in _queries_root().iterdir()
         if entry.name.endswith(".sql") and _NAME.match(entry.name.removesuffix(".sql"))
-    )
+    }
 
 
 @cache
-def load_query(name: str) -> NamedQuery:
-    """The named query ``name``, its header parsed.
+def _texts(views: tuple[View, ...]) -> dict[str, str]:
+    """Name -> text of every named query: the shipped files, then each view's own. A
+    view's query named like one before it is left out, with a warning."""
+    texts = {name: entry.read_text(encoding="utf-8") for name, entry in _shipped().items()}
+    for view in views:
+        for name, text in view_queries(view).items():
+            if name in texts:
+                logger.warning(
+                    "view %s (%s): its named query %s is not offered: the name is taken",
+                    view.name,
+                    view.source,
+                    name,
+                )
+                continue
+            texts[name] = text
+    return texts
+
+
+def list_queries(views: tuple[View, ...] | None = None) -> list[str]:
+    """The names of the named queries (shipped, and derived from ``views``: by default
+    the views shipped with the package), sorted."""
+    return sorted(_texts(load_views() if views is None else views))
+
+
+@cache
+def load_query(name: str, views: tuple[View, ...] | None = None) -> NamedQuery:
+    """The named query ``name`` (shipped, or derived from one of ``views``: by default
+    the views shipped with the package), its header parsed.
 
     Raises ``QueryUsageError`` (listing the names there are) for an unknown name.
     """
-    if not _NAME.match(name) or name not in list_queries():
-        raise QueryUsageError(f"unknown query {name!r}; named queries: {', '.join(list_queries())}")
-    text = _queries_root().joinpath(f"{name}.sql").read_text(encoding="utf-8")
-    return parse_query_text(name, text)
+    views = load_views() if views is None else views
+    texts = _texts(views)
+    if name not in texts:
+        raise QueryUsageError(
+            f"unknown query {name!r}; named queries: {', '.join(list_queries(views))}"
+        )
+    return parse_query_text(name, texts[name])
 
 
 def parse_query_text(name: str, text: str) -> NamedQuery:

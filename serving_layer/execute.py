@@ -113,7 +113,7 @@ def run_named(
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> QueryResult:
     """Load, bind and run the named query ``name`` (``given``: its parameters as text)."""
-    query = load_query(name)
+    query = load_query(name, warehouse.settings.views)
     values = bind_params(query, given or {}, now=now)
     logger.debug("running named query %s with %s", name, values)
     return run_query(warehouse, query.text, values, timeout_s=timeout_s)

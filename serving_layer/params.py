@@ -9,13 +9,14 @@ the pipeline groups that key (:mod:`lambda_common.contract`): ``" Paris "`` find
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from lambda_common.contract import normalize_hashtags, normalize_lang, normalize_location
+from lambda_common.errors import QueryUsageError
 from lambda_common.rows import warehouse_text
-from serving_layer.catalogue import NamedQuery, QueryUsageError, positive_int
+from serving_layer.catalogue import NamedQuery, positive_int
+from serving_layer.key_params import KEY_NORMALISERS
 
 
 def parse_param_pairs(pairs: Sequence[str]) -> dict[str, str]:
@@ -34,25 +35,6 @@ def parse_param_pairs(pairs: Sequence[str]) -> dict[str, str]:
             raise QueryUsageError(f"parameter {key} is given twice")
         given[key] = value
     return given
-
-
-def _hashtag(raw: str) -> str:
-    keys = normalize_hashtags([raw])
-    if not keys:
-        raise QueryUsageError(
-            f"parameter hashtag {raw[:40]!r} is empty once trimmed and its leading # "
-            "removed; give a hashtag, e.g. hashtag=python"
-        )
-    return keys[0]
-
-
-# Parameter name -> the contract's normaliser of that grouping key: a value is compared
-# with what the views hold, so it is normalised as the pipeline normalises events.
-_KEYS: dict[str, Callable[[str], str]] = {
-    "location": normalize_location,
-    "hashtag": _hashtag,
-    "lang": normalize_lang,
-}
 
 
 def utc_now() -> datetime:
@@ -90,7 +72,7 @@ def bind_params(
             values[param.name] = positive_int(param.name, raw)
         else:
             values[param.name] = raw
-        normalize = _KEYS.get(param.name)
+        normalize = KEY_NORMALISERS.get(param.name)
         if normalize is not None and param.kind == "text":
             # NUL as the warehouse stores it (lambda_common.rows).
             values[param.name] = warehouse_text(normalize(values[param.name]))

@@ -38,10 +38,11 @@ import sys
 from typing import Any
 
 from lambda_common.cli import write_output
+from lambda_common.errors import QueryUsageError
 from lambda_common.render import FORMATS, render
 from lambda_common.settings import Settings
 from lambda_common.warehouse import Warehouse
-from serving_layer.catalogue import DEFAULT_QUERY, QueryUsageError, list_queries, load_query
+from serving_layer.catalogue import DEFAULT_QUERY, list_queries, load_query
 from serving_layer.execute import DEFAULT_TIMEOUT_S, run_query
 from serving_layer.params import bind_params, parse_param_pairs
 from serving_layer.render import render_query_list
@@ -98,14 +99,19 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     """
     try:
         if args.list:
-            return _write(render_query_list([load_query(n) for n in list_queries()], args.format))
+            return _write(
+                render_query_list(
+                    [load_query(n, settings.views) for n in list_queries(settings.views)],
+                    args.format,
+                )
+            )
         params: dict[str, Any] = {}
         if args.sql is not None:
             if args.param:
                 raise QueryUsageError("--param applies to named queries (--name), not to --sql")
             statement = args.sql
         else:
-            query = load_query(args.name or DEFAULT_QUERY)
+            query = load_query(args.name or DEFAULT_QUERY, settings.views)
             params = bind_params(query, parse_param_pairs(args.param))
             statement = query.text
             logger.debug("running named query %s with %s", query.name, params)

@@ -1,0 +1,24 @@
+-- The serving view's most recent rows: those of the newest day of data (the 24 hours up
+-- to the newest hour the pipeline holds, so a replay of old events shows too), newest
+-- hour first, then the most tweets. The layer column names the layer that served each
+-- row: batch for hours before the batch horizon, speed for hours at or after it (all
+-- speed before the first batch cycle).
+-- params: limit=20
+SELECT
+    v.event_hour,
+    {v_keys},
+    v.tweet_count,
+    v.followers_sum,
+    v.favorite_sum,
+    v.retweet_sum,
+    CASE WHEN v.event_hour < h.horizon THEN 'batch' ELSE 'speed' END AS layer
+FROM {serving} AS v
+CROSS JOIN (SELECT MAX(horizon) AS horizon FROM batch_horizon) AS h
+-- The newest hour from the two tables' own indexes: a bound on event_hour lets the
+-- warehouse read one day instead of sorting the whole view (51 ms -> 1 ms at 216,000 rows).
+WHERE v.event_hour > (
+    SELECT GREATEST(MAX(b.event_hour), (SELECT MAX(s.event_hour) FROM {speed} AS s))
+    FROM {batch} AS b
+) - INTERVAL '1 day'
+ORDER BY v.event_hour DESC, v.tweet_count DESC, {v_keys}
+LIMIT %(limit)s
