@@ -36,7 +36,8 @@ from batch_layer.plan import (
 )
 from batch_layer.target import BatchTarget, Coverage
 from lambda_common.broker import BATCH_GROUP_ID
-from lambda_common.eventlog import EventLog, open_event_log
+from lambda_common.eventlog import EventLog
+from lambda_common.eventlog_factory import open_event_log
 from lambda_common.faults import failpoint
 from lambda_common.objectstore import ObjectStore, S3ObjectStore
 from lambda_common.settings import Settings

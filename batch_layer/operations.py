@@ -25,7 +25,7 @@ from batch_layer.load import BatchWarehouse
 from batch_layer.plan import Loss, TopicChanged
 from lambda_common.broker import BATCH_GROUP_ID
 from lambda_common.errors import LambdaError
-from lambda_common.eventlog import open_event_log
+from lambda_common.eventlog_factory import open_event_log
 from lambda_common.objectstore import S3ObjectStore
 from lambda_common.settings import Settings
 from lambda_common.warehouse import Warehouse

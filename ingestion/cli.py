@@ -17,12 +17,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
+from ingestion.factory import open_producer
 from ingestion.parallel import produce_parallel
 from ingestion.producer import (
     EventProducer,
     Progress,
     Stats,
-    open_producer,
     process_started,
     produce,
     startup_s,

@@ -19,7 +19,8 @@ from collections.abc import Callable
 from multiprocessing.sharedctypes import Synchronized
 from typing import Any
 
-from ingestion.producer import Stats, open_producer, produce
+from ingestion.factory import open_producer
+from ingestion.producer import Stats, produce
 from ingestion.synthetic import SyntheticOptions, SyntheticTweets
 from lambda_common.settings import Settings
 

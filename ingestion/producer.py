@@ -3,7 +3,7 @@
 Every source ends here. Messages are keyed by ``tweet_id`` (so copies of a tweet share a
 partition and keep their order), sent with ``acks=all`` and the idempotent producer (a
 retried batch is never written twice), lz4-compressed in batches, by kafka-python or
-confluent-kafka (``KAFKA_CLIENT``; ``open_producer``).
+confluent-kafka (``KAFKA_CLIENT``; :func:`ingestion.factory.open_producer`).
 """
 
 from __future__ import annotations
@@ -132,7 +132,8 @@ class EventProducer(ABC):
 
     What both clients share: the topic (created if missing, which also fails fast, naming
     the setting, when the broker is down or refuses TLS or the credentials), the stats,
-    and failure accounting. ``open_producer`` picks the client (``KAFKA_CLIENT``).
+    and failure accounting. :func:`ingestion.factory.open_producer` picks the client
+    (``KAFKA_CLIENT``).
     """
 
     def __init__(self, settings: Settings, topic: str | None = None) -> None:
@@ -165,18 +166,6 @@ class EventProducer(ABC):
     @abstractmethod
     def close(self, timeout_s: float = 60.0) -> None:
         """Flush what is queued (bounded wait), close, and set ``stats.delivered``."""
-
-
-def open_producer(
-    settings: Settings, topic: str | None = None, *, timeout_s: float = 10.0
-) -> EventProducer:
-    """The producer of ``KAFKA_CLIENT``: the one place the producers' client is chosen."""
-    if settings.kafka_client == "confluent":
-        # Imported here: confluent-kafka is loaded only by those who chose it.
-        from ingestion.producer_confluent import ConfluentProducer
-
-        return ConfluentProducer(settings, topic, timeout_s=timeout_s)
-    return KafkaPythonProducer(settings, topic, timeout_s=timeout_s)
 
 
 class KafkaPythonProducer(EventProducer):

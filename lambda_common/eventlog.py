@@ -3,10 +3,10 @@
 ``EventLog`` is what a batch cycle needs of a topic: its identity and partitions, each
 partition's beginning, end and committed offsets, a bounded read of an offset range,
 and the commit. ``KafkaEventLog`` (kafka-python) and ``ConfluentEventLog``
-(confluent-kafka, ``KAFKA_CLIENT=confluent``; ``open_event_log`` picks one) are the real
-ones, mapping every Kafka error to the project's errors, so a broker that goes away
-mid-cycle is a ``ServiceUnavailable`` the scheduler retries, never a vendor traceback that
-ends it.
+(confluent-kafka, ``KAFKA_CLIENT=confluent``) are the real ones (one picked by
+:func:`lambda_common.eventlog_factory.open_event_log`), mapping every Kafka error to
+the project's errors, so a broker that goes away mid-cycle is a ``ServiceUnavailable``
+the scheduler retries, never a vendor traceback that ends it.
 ``InMemoryEventLog`` is the fake the batch core's decisions are unit-tested with: it can
 expire offsets (retention), add partitions and re-create a topic, as operators do.
 """
@@ -125,17 +125,6 @@ class EventLog(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def open_event_log(settings: Settings, group: str | None, *, client_id: str) -> EventLog:
-    """The real event log of ``KAFKA_CLIENT``: the one place the Kafka client is chosen
-    for the batch layer (``group=None``: read only, for landing workers)."""
-    if settings.kafka_client == "confluent":
-        # Imported here: confluent-kafka is loaded only by those who chose it.
-        from lambda_common.eventlog_confluent import ConfluentEventLog
-
-        return ConfluentEventLog(settings, group, client_id=client_id)
-    return KafkaEventLog(settings, group, client_id=client_id)
 
 
 def topic_missing(topic: str) -> TopicMissing:

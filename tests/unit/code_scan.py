@@ -243,7 +243,22 @@ class CodeIndex:
         # but the object stores' (reached only through a receiver known to be one).
         visible = {module.name, *module.modules.values()}
         visible |= {source for source, _ in module.names.values()}
+        # And the classes the functions it imports say they return (a factory's product).
+        for source, imported in module.names.values():
+            visible |= self._returned_modules(Function(source, imported))
         return {m for m in candidates if m.cls not in self.store_classes and m.module in visible}
+
+    def _returned_modules(self, function: Function) -> set[str]:
+        """The modules of the names in ``function``'s return annotation."""
+        node = self.functions.get(function)
+        if node is None or node.returns is None:
+            return set()
+        home = self.modules[function.module]
+        found: set[str] = set()
+        for name in ast.walk(node.returns):
+            if isinstance(name, ast.Name):
+                found.add(home.names[name.id][0] if name.id in home.names else home.name)
+        return found
 
     def reachable(self, roots: Iterable[Function]) -> dict[Function, Function | None]:
         """Every function reachable from ``roots``, each with the one it was first

@@ -14,19 +14,16 @@ from confluent_kafka import KafkaError, KafkaException
 
 import ingestion.producer_confluent as producer_confluent
 import lambda_common.eventlog_confluent as eventlog_confluent
+from ingestion import factory as producer_factory
 from ingestion import producer as producer_module
 from ingestion.producer import PRODUCER_OPTIONS
 from ingestion.producer_confluent import CONFLUENT_PRODUCER_OPTIONS, ConfluentProducer
 from lambda_common.broker import confluent_config, confluent_security_config
 from lambda_common.contract import Event
 from lambda_common.errors import ConfigError, ServiceUnavailable
-from lambda_common.eventlog import (
-    KafkaEventLog,
-    OffsetsGone,
-    TopicMissing,
-    open_event_log,
-)
+from lambda_common.eventlog import KafkaEventLog, OffsetsGone, TopicMissing
 from lambda_common.eventlog_confluent import ConfluentEventLog
+from lambda_common.eventlog_factory import open_event_log
 from lambda_common.settings import Settings, load_settings
 
 
@@ -119,13 +116,13 @@ def test_the_producers_get_the_producer_of_the_setting(
 ) -> None:
     made: list[tuple[str, Settings, str | None]] = []
     monkeypatch.setattr(
-        producer_module, "KafkaPythonProducer", lambda s, t, **_: made.append(("kp", s, t))
+        producer_factory, "KafkaPythonProducer", lambda s, t, **_: made.append(("kp", s, t))
     )
     monkeypatch.setattr(
         producer_confluent, "ConfluentProducer", lambda s, t, **_: made.append(("cf", s, t))
     )
     settings = load_settings(kafka_client=client)
-    producer_module.open_producer(settings, "t")
+    producer_factory.open_producer(settings, "t")
     assert made == [("kp" if client == "kafka-python" else "cf", settings, "t")]
 
 
