@@ -18,7 +18,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 BUILD_CA_BUNDLE ?= $(if $(wildcard /etc/ssl/certs/ca-certificates.crt),/etc/ssl/certs/ca-certificates.crt,/dev/null)
 export BUILD_CA_BUNDLE
 
-.PHONY: help deps venv jars setup local-up local-down local-tls local-status spark-up spark-down spark-status docker-prepare docker-engine-stop up down init redshift-sql env run-producer batch-once batch recompute rebuild-views batch-reset batch-ack-loss speed query lake-query verify lake-ddl status dashboard monitoring-up monitoring-down monitoring-status monitoring-rules monitoring-files demo bench chaos lint test test-unit test-integration test-docker clean
+.PHONY: help deps venv jars setup local-up local-down local-tls local-status spark-up spark-down spark-status docker-prepare docker-engine-stop up down init redshift-sql env run-producer batch-once batch recompute rebuild-views batch-reset batch-ack-loss speed query lake-query verify lake-ddl status dashboard monitoring-up monitoring-down monitoring-status monitoring-rules monitoring-files demo bench chaos docs lint test test-unit test-integration test-docker clean
 
 help: ## List the targets
 	@echo "usage: make TARGET   (settings: environment or .env, see .env.example)"
@@ -200,6 +200,13 @@ demo: local-up ## The whole pipeline on the local stack, printing the serving vi
 bench: local-up ## Benchmarks on the local stack: table on stdout, JSON in bench/results/latest.json
 	@$(PY) -m bench.producer
 
+# mkdocs.yml sets strict and validation: a link to a missing page, a missing #anchor (from
+# the README too: scripts/docs_hooks.py makes it the front page) or a missing repository
+# file fails the build. Never -q (it drops the warnings strict counts) nor -v (MkDocs 1.6.1
+# then skips the anchor checks).
+docs: venv ## Build the documentation site into site/ (README.md its front page, docs/ its pages); a broken link or anchor fails it
+	@$(VENV)/bin/mkdocs build
+
 lint: venv ## ruff and mypy
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/mypy
@@ -216,7 +223,7 @@ test-docker: venv docker-prepare ## The compose stack built from debian:bookworm
 # The Docker path is prepared first (visibly: the first time builds Compose and the base
 # image); where it cannot be prepared here (exit 3: no root, no engine), the Docker test
 # skips with the reason, and everything else still runs.
-test: setup lint ## Install everything needed, lint, and run all tests (Docker end to end; fault scenarios at quick size)
+test: setup lint docs ## Install everything needed, lint, build the docs, and run all tests (Docker end to end; fault scenarios at quick size)
 	@bash docker/prepare.sh all || [ $$? -eq 3 ]
 	@$(PY) -m pytest -m "not chaos_only" --durations=8 $(PYTEST_ARGS)
 	@$(MAKE) --no-print-directory test-spark35 PYTEST_ARGS=
@@ -224,5 +231,5 @@ test: setup lint ## Install everything needed, lint, and run all tests (Docker e
 chaos: setup ## Every fault-injection scenario at full size; one PASS/FAIL line per scenario
 	@CHAOS_FULL=1 $(PY) -m pytest tests/chaos -m chaos -q $(PYTEST_ARGS)
 
-clean: ## Remove the virtualenvs and caches (not the stack's data: see local-down)
-	rm -rf $(VENV) $(SPARK35_VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+clean: ## Remove the virtualenvs, caches and the docs site (not the stack's data: see local-down)
+	rm -rf $(VENV) $(SPARK35_VENV) site .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -33,7 +33,7 @@ from batch_layer.landing import PartitionPlan, plan_key
 from lambda_common.errors import ConfigError, LambdaError
 from lambda_common.eventlog import Offsets
 
-RESET_HINT = "make batch-reset (README: Operations)"
+RESET_HINT = "make batch-reset (docs/operations.md)"
 
 
 class TopicChanged(LambdaError):

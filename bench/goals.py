@@ -1,6 +1,6 @@
 """The performance goals ``make bench`` reports on, each judged from one run's results.
 
-Goals are the project's targets (README, Performance), not test assertions: a missed
+Goals are the project's targets (docs/performance.md), not test assertions: a missed
 one is printed as missed, with the figure that missed it, and the run still succeeds.
 """
 

@@ -323,7 +323,7 @@ def main() -> int:
             )
     judged = goals.judge(rows, batch_rows, speed_result, history_rows)
     if judged:
-        print("\ngoals (the project's targets; a missed one is profiled in the README):")
+        print("\ngoals (the project's targets; a missed one is profiled in docs/performance.md):")
         print("\n".join(g.line() for g in judged))
     out = REPO / "bench" / "results" / "latest.json"
     out.write_text(

@@ -335,7 +335,7 @@ class Settings(BaseSettings):
     speed_retention: Duration = Field(3 * 3600, le=MAX_SPAN_S)
     spark_kafka_jars: OptionalStr = None
 
-    # Views: a folder of view definitions (*.sql) beside the shipped ones (README: Adding a view)
+    # Views: a folder of view definitions (*.sql) beside the shipped ones (docs/adding-a-view.md)
     views_dir: Annotated[Path | None, BeforeValidator(_empty_to_none)] = None
 
     # Producers

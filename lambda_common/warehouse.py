@@ -331,7 +331,7 @@ class Warehouse:
         if reader == self.settings.warehouse.user:
             logger.warning(
                 "QUERY_DSN connects as the pipeline's own user %s: make query could write; "
-                "give it a user that can only read (README: Settings)",
+                "give it a user that can only read (docs/contract-summary.md: Settings)",
                 reader,
             )
             return
@@ -341,7 +341,7 @@ class Warehouse:
         if not rows or not rows[0][1]:
             logger.warning(
                 "QUERY_DSN's user %s does not exist in the warehouse: make query and "
-                "make status cannot connect until it is created (README: Going to AWS)",
+                "make status cannot connect until it is created (docs/aws.md)",
                 reader,
             )
             return

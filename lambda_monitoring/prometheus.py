@@ -38,7 +38,8 @@ RULES = "alerts.yml"
 # costs it no query (it serves its newest snapshot), so every 15 s is cheap and an alert's
 # `for:` counts in samples a quarter as long.
 SCRAPE_INTERVAL = timedelta(seconds=15)
-# How long the local Prometheus keeps samples (its own default, said here so the README can).
+# How long the local Prometheus keeps samples (its own default, said here so that
+# docs/monitoring.md can).
 RETENTION = "15d"
 
 

@@ -1,12 +1,12 @@
 """The Prometheus alerting rules over the dashboard's ``lambda_*`` metrics, as code.
 
 Each rule mirrors a ``make status`` check (or the dashboard itself) and names it, and the
-README section (Monitoring and alerts) that says what to do. The thresholds that depend on
-settings are computed here from the same settings and the same constants ``make status``
-judges with, so the alerts and ``make status`` never disagree on what "too old" means:
-:func:`render_rules` writes the rule file for one set of settings (``make monitoring-rules``,
-``make monitoring-up``), and ``monitoring/alerts.yml`` is that file for the defaults (a
-unit test keeps it in step).
+section of docs/monitoring.md (Monitoring and alerts) that says what to do. The
+thresholds that depend on settings are computed here from the same settings and the same
+constants ``make status`` judges with, so the alerts and ``make status`` never disagree on
+what "too old" means: :func:`render_rules` writes the rule file for one set of settings
+(``make monitoring-rules``, ``make monitoring-up``), and ``monitoring/alerts.yml`` is that
+file for the defaults (a unit test keeps it in step).
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from serving_layer.status_checks import (
     SPEED_FRESH_TRIGGERS,
 )
 
-# The scrape job the rules expect the dashboard under (the README's scrape configuration).
+# The scrape job the rules expect the dashboard under (docs/monitoring.md's scrape config).
 JOB = "lambda-tweets"
 GROUP = "lambda-tweets"
-SECTION = "README: Monitoring and alerts"
+SECTION = "docs/monitoring.md: Monitoring and alerts"
 
 # Kafka lag: the batch layer lands (and commits) every BATCH_INTERVAL, so a healthy lag is
 # a saw-tooth that drops at least once an interval. Growing over LAG_WINDOW_INTERVALS
@@ -129,7 +129,7 @@ def duration(span: timedelta) -> str:
 
 
 def alerts(t: Thresholds) -> list[Alert]:
-    """Every rule, for these thresholds (in the order of the README's table)."""
+    """Every rule, for these thresholds (in the order of docs/monitoring.md's table)."""
     horizon, speed, window = duration(t.horizon_limit), duration(t.speed_limit), t.lag_window
     lag = f"lambda_kafka_partition_lag[{duration(window)}]"
     ratio = f"{REJECT_WARN_RATIO:g}"

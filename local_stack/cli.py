@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
                 "serve TLS with, e.g.: KAFKA_SECURITY_PROTOCOL=SASL_SSL "
                 f"KAFKA_SSL_CAFILE={files.ca} KAFKA_SASL_MECHANISM=SCRAM-SHA-512 "
                 "KAFKA_SASL_USERNAME=... KAFKA_SASL_PASSWORD=... and "
-                f"?sslmode=verify-full&sslrootcert={files.ca} on both DSNs (README: TLS)"
+                f"?sslmode=verify-full&sslrootcert={files.ca} on both DSNs "
+                "(docs/security.md: TLS and SASL)"
             )
         elif args.command == "jars":
             for path in stack.fetch_jars(args.services):

@@ -301,7 +301,7 @@ def _partition_owner_checks(k: KafkaFacts, w: WarehouseFacts) -> list[Check]:
             f"batch.partition.{p.partition}",
             f"partition {p.partition} has never been landed by a batch process: no batch "
             f"process takes it (PARTITIONS=...), so {held}; give it an owner "
-            "(README: Scaling out)",
+            "(docs/scaling.md: Scaling out the batch layer)",
         )
         for p in k.partitions
         if p.partition not in w.watermarked

@@ -2,7 +2,7 @@
 
 A family is a check's name without its instance (``kafka.partition.2`` is of
 ``kafka.partition``; :func:`family`). The dashboard links every status line to its
-family's meaning; the README's table of checks lists the same families (a unit test
+family's meaning; docs/monitoring.md's table of checks lists the same families (a unit test
 keeps the two in step).
 """
 

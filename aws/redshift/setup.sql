@@ -1,4 +1,4 @@
--- One-time set-up of the pipeline's Redshift database (README, "Going to AWS"): the
+-- One-time set-up of the pipeline's Redshift database (docs/aws.md, "Going to AWS"): the
 -- read-only user of QUERY_DSN, and no table or temporary table created by anyone but the
 -- pipeline's user (WAREHOUSE_DSN). Run once, as a superuser, connected to the pipeline's
 -- database itself (schemas and their privileges belong to one database), with psql:

@@ -1,8 +1,8 @@
 """The dashboard's JSON documents, built from what was read: pure functions, no I/O.
 
 Every chart of the page draws one of these documents, and users script against the same
-endpoints (README: The dashboard). Times are UTC, written ``2026-12-02T10:00:00Z``; counts
-are whole numbers; durations are seconds.
+endpoints (docs/monitoring.md: make dashboard). Times are UTC, written
+``2026-12-02T10:00:00Z``; counts are whole numbers; durations are seconds.
 """
 
 from __future__ import annotations

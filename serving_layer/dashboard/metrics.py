@@ -3,7 +3,7 @@
 :func:`metric_families` is a pure function of a :class:`Snapshot` and the clock, so every
 metric is unit-tested with crafted facts; :class:`PipelineCollector` hands it to the
 Prometheus client library, which renders the text format on each scrape. Every metric is
-documented in the README (The dashboard: Prometheus metrics).
+documented in docs/monitoring.md (Prometheus metrics).
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ def metric_families(snapshot: Snapshot | None, now: datetime) -> list[GaugeMetri
     took.add_metric([], snapshot.duration_s)
     checks = _gauge(
         "status_check",
-        "Each make status check: 0 OK, 1 WARN, 2 FAIL (family: the README's table of checks)",
+        "Each make status check: 0 OK, 1 WARN, 2 FAIL "
+        "(family: docs/monitoring.md, its table of checks)",
         labels=("check", "family"),
     )
     for c in snapshot.checks:

@@ -13,9 +13,9 @@ keeps the contract's exactness through crashes and a ``down``/``up``.
 4. ``serving_view`` equals the test's own aggregation of the topic, row for row.
 5. ``down`` then ``up``: every row is still there; events produced after it are counted
    exactly once on top (broker log, consumer offsets, objects and checkpoint all kept).
-6. The README's repair and ``make verify`` inside the running batch container: DuckDB
-   reads the master dataset from the s3 container, the warehouse is read as the reader,
-   and every batch view and the load ledger are OK.
+6. The repair docs/batch-layer.md gives, and ``make verify`` inside the running batch
+   container: DuckDB reads the master dataset from the s3 container, the warehouse is read
+   as the reader, and every batch view and the load ledger are OK.
 7. ``down -v``.
 
 Skipped, with the reason, only where no engine can be had (no root to start one).
@@ -231,8 +231,8 @@ def test_the_compose_stack_is_exact_through_crashes_and_restarts(
         assert wh.query("SELECT COUNT(*) FROM raw_tweets")[0][0] == raw_before
     _host(stack, "ingestion", "--count", "500", "--seed", "1303")
     _until_equal(stack, lambda: _serving(settings), _expected(settings))
-    # 6. The README's repair, inside the running batch container beside its scheduler
-    # (security finding 11: the same process lock refused it): without a terminal it only
+    # 6. The repair docs/batch-layer.md gives, inside the running batch container beside its
+    # scheduler (security finding 11: the same process lock refused it): without a terminal it only
     # shows what it would do; confirmed, it runs, and the views stay exact.
     maintain = ("exec", "-T", "batch", "python", "-m", "batch_layer")
     unasked = stack.run(*maintain, "recompute", timeout=300)

@@ -2,7 +2,7 @@
 
 A deleted and re-created topic, partitions added, retention deleting offsets before
 they are landed, and ``make recompute`` while a cycle of other partitions commits: each
-ends in the documented behaviour (README: Operations), with nothing lost silently.
+ends in the documented behaviour (docs/operations.md), with nothing lost silently.
 """
 
 from __future__ import annotations

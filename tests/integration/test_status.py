@@ -220,7 +220,7 @@ def test_the_batch_layers_records_of_trouble_fail_until_resolved(lane: Lane) -> 
         "batch.partition.2",
         "partition 2 has never been landed by a batch process: no batch process takes it "
         "(PARTITIONS=...), so the horizon is held at 2026-11-25 11:00; give it an owner "
-        "(README: Scaling out)",
+        "(docs/scaling.md: Scaling out the batch layer)",
     )
     assert [name for name in checks if name.startswith("batch.partition.")] == ["batch.partition.2"]
     # The command says the same, and exits 1.

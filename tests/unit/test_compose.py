@@ -667,7 +667,7 @@ def test_aws_override_leaves_no_local_password_or_writer_dsn(
     passwords: dict[str, str], defaults: Settings
 ) -> None:
     """With docker/compose.aws.yml the passwords are the user's: the password inside each
-    DSN (README, "Going to AWS") stands unless .env sets *_PASSWORD, never the local
+    DSN (docs/aws.md, "Going to AWS") stands unless .env sets *_PASSWORD, never the local
     stack's; the dashboard gets the reader's DSN only."""
     env = {**AWS_ENV, **passwords}
     services = aws_project()["services"]

@@ -1,7 +1,7 @@
-"""docker compose itself, given the .env the README's "Going to AWS" tells users to write.
+"""docker compose itself, given the .env that docs/aws.md ("Going to AWS") tells users to write.
 
 tests/unit/test_compose.py runs ``docker compose config`` with its own AWS values; here the
-values are the README's own block (and the QUERY_DSN the README gives below it), as a user
+values are that page's own block (with the QUERY_DSN it gives among them), as a user
 copies them, and what is checked is what each container's program ends up with: its
 settings loaded from the environment Compose hands it, so a setting left out falls back to
 the program's default, which for the secrets is the local stack's. Needs the compose
@@ -22,7 +22,8 @@ from tests.unit.test_compose import AWS, COMPOSE, LOCAL_PASSWORDS, ROOT, SECRETS
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 
-SECTION = (ROOT / "README.md").read_text().split("\n## Going to AWS", 1)[1].split("\n## ", 1)[0]
+# The page's opening, before its first section: where the .env block stands.
+SECTION = (ROOT / "docs" / "aws.md").read_text().split("\n## ", 1)[0]
 
 
 def _value(setting: Any) -> str:
@@ -33,9 +34,9 @@ def _value(setting: Any) -> str:
 
 
 def _readme_env() -> str:
-    """The README's .env block (QUERY_DSN among its lines, as compose.aws.yml needs)."""
+    """The .env block of docs/aws.md (QUERY_DSN among its lines, as compose.aws.yml needs)."""
     block = re.search(r"```bash\n(.*?)```", SECTION, re.DOTALL)
-    assert block is not None, "README's Going to AWS has no .env block"
+    assert block is not None, "docs/aws.md has no .env block"
     assert re.search(r"^QUERY_DSN=", block[1], re.MULTILINE), "the block sets no QUERY_DSN"
     return block[1]
 
@@ -69,14 +70,14 @@ def _local_secrets() -> set[str]:
 def test_the_readme_block_without_a_setting_stops_compose_naming_it(
     tmp_path: Path, setting: str
 ) -> None:
-    """The README promises a line naming a missing setting: its block with it left out."""
+    """docs/aws.md promises a line naming a missing setting: its block with it left out."""
     text = re.sub(rf"(?m)^{setting}=.*\n", "", _readme_env())
     with pytest.raises(AssertionError, match=setting):
         _config(text, tmp_path)
 
 
 def test_no_container_gets_a_local_password_or_dsn_from_the_readme_env(tmp_path: Path) -> None:
-    """With the README's .env, no local-stack password, key or DSN is in anything
+    """With the .env of docs/aws.md, no local-stack password, key or DSN is in anything
     ``docker compose config`` shows, nor in any container's loaded settings; the
     dashboard gets the reader's DSN and never the writer's."""
     config = _config(_readme_env(), tmp_path)

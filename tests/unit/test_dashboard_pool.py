@@ -211,8 +211,9 @@ def test_the_reads_use_at_most_the_pool_size_of_connections(
     assert len(connections) == reads_module.POOL_SIZE
 
 
-def test_the_readme_states_the_bounds_the_code_has() -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+def test_the_docs_state_the_bounds_the_code_has() -> None:
+    page = Path(__file__).resolve().parents[2] / "docs" / "monitoring.md"
+    text = page.read_text(encoding="utf-8")
     timeouts = reads_module.STATEMENT_TIMEOUT_S
     for said in (
         f"share {reads_module.POOL_SIZE} sessions of the reader role",
@@ -220,4 +221,4 @@ def test_the_readme_states_the_bounds_the_code_has() -> None:
         f"at most {reads_module.POOL_MAX_WAITING} wait at once",
         f"runs at most {timeouts['postgres']:g} s ({timeouts['redshift']:g} s on Redshift",
     ):
-        assert said in " ".join(readme.split()), said
+        assert said in " ".join(text.split()), said

@@ -10,7 +10,7 @@ uses. Two uses are not boto3's: the speed job's checkpoint on ``s3a://``/``s3://
 (found in the SQL files), which runs as the role of ``REDSHIFT_IAM_ROLE``.
 
 The files are also checked as policies: the 2012-10-17 language, one form of ARN per
-resource type, only the placeholders the README names, and each action on the resource
+resource type, only the placeholders docs/aws.md names, and each action on the resource
 type it applies to.
 """
 
@@ -109,7 +109,7 @@ BUCKET_ACTIONS = {
     "s3:ListBucketMultipartUploads",
     "s3:GetBucketLocation",
 }
-# The placeholders the README tells users to replace, and the forms of ARN they stand in.
+# The placeholders docs/aws.md tells users to replace, and the forms of ARN they stand in.
 PLACEHOLDERS = {"BUCKET", "REGION", "ACCOUNT", "MSK_CLUSTER", "TOPIC"}
 ARN_FORMS = {
     "s3-bucket": re.compile(r"arn:aws:s3:::BUCKET"),
@@ -368,7 +368,7 @@ def test_each_file_is_a_valid_policy_document(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(set(_files()) - {TRUST}))
 def test_each_resource_is_a_placeholder_arn_of_its_actions_type(name: str) -> None:
-    """Resources are written with the README's placeholders only (nothing of an account
+    """Resources are written with docs/aws.md's placeholders only (nothing of an account
     of ours), in the ARN form of their service, and bucket actions on the bucket, object
     actions on objects (an action on the other type would match nothing)."""
     for statement in _policy(name)["Statement"]:
@@ -402,17 +402,17 @@ def test_group_arns_name_the_groups_the_code_uses() -> None:
 
 
 def test_the_checkpoint_prefix_is_the_one_the_readme_shows() -> None:
-    """speed-job.json's objects are under checkpoints/, where the README's
+    """speed-job.json's objects are under checkpoints/, where docs/aws.md's
     SPEED_CHECKPOINT=s3://BUCKET/checkpoints/speed puts them."""
     objects = {r for rs in _grants("speed-job.json").values() for r in rs if "/" in r[13:]}
     assert objects == {"arn:aws:s3:::BUCKET/checkpoints/*"}
-    readme = (ROOT / "README.md").read_text()
-    assert re.search(r"SPEED_CHECKPOINT=s3a?://[a-z0-9.-]+/checkpoints/", readme)
+    page = (ROOT / "docs" / "aws.md").read_text()
+    assert re.search(r"SPEED_CHECKPOINT=s3a?://[a-z0-9.-]+/checkpoints/", page)
 
 
 @pytest.mark.parametrize("name", _files())
 def test_placeholders_stand_only_in_resources(name: str) -> None:
-    """The README substitutes the placeholders with sed over the whole file: they must
+    """docs/aws.md substitutes the placeholders with sed over the whole file: they must
     not stand anywhere else (a Sid, an action)."""
     policy = _policy(name)
     for statement in policy["Statement"]:

@@ -30,7 +30,7 @@ MONITORING = ROOT / "monitoring"
 ALERTS = MONITORING / "alerts.yml"
 # Prometheus' own series for each target it scrapes: not the dashboard's to export.
 PROMETHEUS_SERIES = {"up"}
-# The families a rule may name in a label matcher: make status's (the README's table).
+# The families a rule may name in a label matcher: make status's (the table of docs/monitoring.md).
 FAMILIES = set(MEANINGS)
 
 
@@ -77,7 +77,7 @@ def test_every_rule_has_a_hold_a_severity_and_says_what_to_do() -> None:
         assert a.hold >= timedelta(minutes=1), a.name
         assert a.severity in ("warning", "critical"), a.name
         assert a.summary and "\n" not in a.summary, a.name
-        # What to do is in the README section; the check it mirrors is named (or, for
+        # What to do is in the docs section; the check it mirrors is named (or, for
         # make verify's alert, the command that names the difference).
         assert SECTION in a.description, a.name
         assert re.search(r"make (status|verify)", a.description), a.name

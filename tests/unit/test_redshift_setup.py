@@ -1,4 +1,4 @@
-"""aws/redshift/setup.sql, the one-time Redshift set-up the README shows, without Redshift.
+"""aws/redshift/setup.sql, the one-time Redshift set-up docs/aws.md shows, without Redshift.
 
 The psql script is read as psql would run it (its variables substituted, its
 meta-commands apart) and each statement parsed with sqlglot's Redshift dialect. What it

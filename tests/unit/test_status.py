@@ -645,7 +645,7 @@ def test_a_partition_without_a_watermark_holds_the_horizon(settings: Settings) -
         "batch.partition.3",
         "partition 3 has never been landed by a batch process: no batch process takes it "
         "(PARTITIONS=...), so the horizon is held at 2026-11-25 12:00; give it an owner "
-        "(README: Scaling out)",
+        "(docs/scaling.md: Scaling out the batch layer)",
     )
     assert [c.name for c in checks if c.name.startswith("batch.partition.")] == [
         "batch.partition.3"

@@ -1,5 +1,5 @@
 """The view definitions (lambda_common.views): the shipped files, the parsing rules, and
-``VIEWS_DIR`` adding views of one's own (CONTRACT section 2b, README "Adding a view")."""
+``VIEWS_DIR`` adding views of one's own (CONTRACT section 2b, docs/adding-a-view.md)."""
 
 from __future__ import annotations
 
