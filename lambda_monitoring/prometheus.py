@@ -26,7 +26,7 @@ from lambda_common.errors import ServiceUnavailable, StackError
 from lambda_common.settings import HostPort, Settings
 from lambda_monitoring.rules import JOB, Thresholds, duration, render_rules
 from local_stack.process import pid_alive, resolve_host, spawn_detached, stop_pid
-from local_stack.services import Port, Service
+from local_stack.service import Port, Service
 from local_stack.stack import START_TIMEOUT_S, LocalStack
 
 logger = logging.getLogger(__name__)

@@ -14,8 +14,9 @@ import sys
 from lambda_common.errors import LambdaError, StackError
 from lambda_common.logs import configure_logging, secret_values
 from lambda_common.settings import HostPort, Settings, load_settings, parse_hostport
+from local_stack.kafka_node import KafkaService
 from local_stack.serve import serve
-from local_stack.services import KafkaService, Service
+from local_stack.service import Service
 from local_stack.spark import SparkCluster
 from local_stack.stack import SERVICE_TYPES, LocalStack
 from local_stack.tls import ensure_certificates

@@ -21,7 +21,7 @@ from lambda_common.errors import StackError
 from lambda_common.settings import HostPort, Settings
 from lambda_common.sql import load_sql, statements
 from local_stack.process import log_tail, pid_alive, resolve_host
-from local_stack.services import Port, Service
+from local_stack.service import Port, Service
 from local_stack.tls import postgres_tls, tls_files
 
 logger = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from types import FrameType
 import psycopg2
 
 from lambda_common.errors import LambdaError
-from local_stack.services import Service
+from local_stack.service import Service
 
 logger = logging.getLogger(__name__)
 

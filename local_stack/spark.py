@@ -24,7 +24,7 @@ from typing import Any
 from lambda_common.errors import ServiceUnavailable, StackError
 from lambda_common.settings import HostPort, Settings
 from local_stack.process import free_ports, pid_alive, spawn_detached, stop_pid
-from local_stack.services import Port, Service, _java
+from local_stack.service import Port, Service, java_command
 from local_stack.stack import START_TIMEOUT_S, LocalStack, check_ports_free
 
 logger = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ class SparkDaemon(Service):
         }
 
     def foreground_command(self) -> list[str]:
-        _java()  # a one-line error when Java is missing, before spark-class says less
+        java_command()  # a one-line error when Java is missing, before spark-class says less
         self.home.mkdir(parents=True, exist_ok=True)
         self.properties_path.write_text("".join(f"{k} {v}\n" for k, v in self.properties().items()))
         spark_class = spark_home() / "bin" / "spark-class"

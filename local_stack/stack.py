@@ -12,9 +12,11 @@ from pathlib import Path
 from lambda_common.errors import StackError
 from lambda_common.settings import Settings
 from local_stack.jars import PROGRAMS, ensure_jars
+from local_stack.kafka_node import KafkaService
 from local_stack.postgres import PostgresService
 from local_stack.process import port_in_use
-from local_stack.services import JavaService, KafkaService, S3Service, Service, Status
+from local_stack.s3proxy import S3Service
+from local_stack.service import JavaService, Service, Status
 
 logger = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from kafka.admin import KafkaAdminClient
 
 from lambda_common.broker import admin_client
 from lambda_common.settings import Settings, load_settings
+from local_stack.kafka_node import KafkaService
 from local_stack.process import free_ports
-from local_stack.services import KafkaService
 from local_stack.spark import SparkCluster, SparkDaemon, cluster_settings
 from local_stack.stack import LocalStack
 

@@ -41,7 +41,8 @@ import local_stack.cli
 from lambda_common.settings import HostPort, Settings, load_settings, parse_dsn, parse_hostport
 from local_stack import serve as serve_module
 from local_stack.jars import PROGRAMS
-from local_stack.services import ALL_INTERFACES, KafkaService, Service
+from local_stack.kafka_node import KafkaService
+from local_stack.service import ALL_INTERFACES, Service
 from local_stack.stack import SERVICE_TYPES
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,9 +16,10 @@ import pytest
 from lambda_common.errors import ConfigError, StackError
 from lambda_common.settings import HostPort, Settings, load_settings
 from local_stack import cli as cli_module
-from local_stack import services as services_module
+from local_stack import kafka_node as kafka_node_module
+from local_stack.kafka_node import KafkaService, kafka_node_ports
 from local_stack.process import stop_pids
-from local_stack.services import KafkaService, Service, kafka_node_ports
+from local_stack.service import Service
 from local_stack.stack import LocalStack
 
 
@@ -189,7 +190,7 @@ def test_down_stops_a_clusters_nodes_together_and_the_other_modes_too(
 ) -> None:
     stopped: list[list[int]] = []
     monkeypatch.setattr(
-        services_module,
+        kafka_node_module,
         "stop_pids",
         lambda targets, last_grace_s: stopped.append([p for p, _ in targets]),
     )

@@ -20,10 +20,12 @@ import pytest
 from lambda_common.errors import ServiceUnavailable, StackError
 from lambda_common.settings import HostPort, Settings, load_settings
 from local_stack import serve as serve_module
-from local_stack import services as services_module
+from local_stack import service as service_module
 from local_stack.cli import _listener, main
+from local_stack.kafka_node import KafkaService
 from local_stack.postgres import PostgresService
-from local_stack.services import KafkaService, Port, S3Service, Service
+from local_stack.s3proxy import S3Service
+from local_stack.service import Port, Service
 
 
 @pytest.fixture
@@ -270,8 +272,8 @@ def test_serve_names_an_unknown_service(
 def test_a_java_services_data_is_private(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(services_module, "ensure_jars", lambda stack_dir, program: tmp_path)
-    monkeypatch.setattr(services_module, "_java", lambda: "/usr/bin/java")
+    monkeypatch.setattr(service_module, "ensure_jars", lambda stack_dir, program: tmp_path)
+    monkeypatch.setattr(service_module, "java_command", lambda: "/usr/bin/java")
     s3 = S3Service(settings, tmp_path, bind_all=True)
     s3.home.mkdir(mode=0o755)
     s3.home.chmod(0o755)

@@ -213,7 +213,7 @@ def test_the_local_stacks_certificates(tmp_path: Path) -> None:
 
 
 def test_the_local_kafka_serves_the_settings_tls(tmp_path: Path) -> None:
-    from local_stack.services import KafkaService
+    from local_stack.kafka_node import KafkaService
     from local_stack.tls import ensure_certificates
 
     plain = load_settings(local_stack_dir=str(tmp_path))
@@ -241,7 +241,7 @@ def test_the_local_kafka_serves_the_settings_tls(tmp_path: Path) -> None:
 
 def test_the_local_stack_needs_its_certificates_first(tmp_path: Path, cafile: Path) -> None:
     from lambda_common.errors import StackError
-    from local_stack.services import KafkaService
+    from local_stack.kafka_node import KafkaService
 
     settings = load_settings(
         local_stack_dir=str(tmp_path), kafka_security_protocol="SSL", kafka_ssl_cafile=str(cafile)

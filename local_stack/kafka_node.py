@@ -1,230 +1,25 @@
-"""The services of the local stack and how to start, probe and stop them: the common
-interface, the Java programs (Kafka, S3Proxy); PostgreSQL is in :mod:`local_stack.postgres`.
-
-Each service keeps its data, config, log and pid under ``<stack>/<name>/``. Services are
-started detached (their own session, reparented to init) so they outlive the command
-that started them and a Ctrl-C in the terminal does not reach them.
-"""
+"""Kafka of the local stack: a KRaft node (broker and controller in one), alone or one of
+a 3-node cluster (``LOCAL_KAFKA_BROKERS``), plain or in the TLS mode (``make local-tls``)."""
 
 from __future__ import annotations
 
 import logging
-import shutil
-import signal
 import socket
 import subprocess
 import time
-from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
-import psycopg2
-from botocore.exceptions import BotoCoreError, ClientError
 from kafka.admin import ScramMechanism, UserScramCredentialUpsertion
 
 from lambda_common.broker import admin_client, check_broker
-from lambda_common.errors import LambdaError, ServiceUnavailable, StackError
-from lambda_common.objectstore import S3ObjectStore
+from lambda_common.errors import ServiceUnavailable, StackError
 from lambda_common.settings import HostPort, Settings
 from local_stack.jars import ensure_jars
-from local_stack.process import (
-    free_ports,
-    log_tail,
-    pid_alive,
-    resolve_host,
-    spawn_detached,
-    stop_pid,
-    stop_pids,
-)
+from local_stack.process import free_ports, resolve_host, stop_pids
+from local_stack.service import ALL_INTERFACES, JavaService, Port, conf_file, java_command
 from local_stack.tls import kafka_tls, tls_files
 
 logger = logging.getLogger(__name__)
-
-ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - only in a container, where the network is its own
-LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0", "ip6-localhost"})  # noqa: S104
-
-
-@dataclass(frozen=True)
-class Port:
-    """A TCP port a service listens on, and the setting it comes from."""
-
-    setting: str
-    address: HostPort
-
-
-@dataclass(frozen=True)
-class Status:
-    """What ``local-status`` reports for one service."""
-
-    name: str
-    pid: int | None
-    healthy: bool
-    detail: str
-    log: Path
-
-
-def _conf(name: str) -> Path:
-    return Path(str(resources.files("local_stack") / "conf" / name))
-
-
-def _java() -> str:
-    java = shutil.which("java")
-    if java is None:
-        raise StackError(
-            "Java 17+ is needed for Kafka and the S3 server: "
-            "apt-get install openjdk-17-jre-headless"
-        )
-    return java
-
-
-class Service(ABC):
-    """One program of the local stack."""
-
-    name: str
-    # The signal that stops the program cleanly and promptly (``serve`` forwards it).
-    stop_signal: signal.Signals = signal.SIGTERM
-
-    def __init__(self, settings: Settings, stack_dir: Path, *, bind_all: bool = False) -> None:
-        self.settings = settings
-        self.stack_dir = stack_dir
-        self.home = stack_dir / self.name
-        # In a container (``serve``) the service listens on every interface of the
-        # container, for the other containers and the published port; on a machine it
-        # listens only on the host its setting names.
-        self.bind_all = bind_all
-
-    @property
-    def log_path(self) -> Path:
-        """Where the service's output goes."""
-        return self.home / f"{self.name}.log"
-
-    @abstractmethod
-    def ports(self) -> list[Port]:
-        """The ports the service listens on, with the settings that choose them."""
-
-    @abstractmethod
-    def pid(self) -> int | None:
-        """The running process, or None."""
-
-    @abstractmethod
-    def start(self) -> None:
-        """Launch the service (it is known not to be running and its ports are free)."""
-
-    @abstractmethod
-    def foreground_command(self) -> list[str]:
-        """Prepare the service as ``start`` does and return the command line that runs it
-        in the foreground instead of detached (``serve``: a container's main program)."""
-
-    @abstractmethod
-    def probe(self) -> str:
-        """Raise unless the service answers requests; return a short detail line."""
-
-    @abstractmethod
-    def stop(self) -> None:
-        """Stop the service cleanly (no-op when not running)."""
-
-    def after_healthy(self) -> None:  # noqa: B027 - optional hook, most services need none
-        """One-time set-up that needs the running service (users, buckets)."""
-
-    def check_local(self) -> None:
-        """Refuse to manage endpoints that are not on this machine."""
-        for port in self.ports():
-            if port.address.host not in LOCAL_HOSTS and not port.address.host.startswith("127."):
-                raise StackError(
-                    f"{port.setting} points at {port.address.host}, not this machine: "
-                    "the local stack only serves local endpoints"
-                )
-
-    def status(self) -> Status:
-        """Running and healthy?"""
-        pid = self.pid()
-        if pid is None:
-            return Status(self.name, None, False, "stopped", self.log_path)
-        try:
-            return Status(self.name, pid, True, self.probe(), self.log_path)
-        except (LambdaError, OSError, psycopg2.Error) as e:
-            return Status(self.name, pid, False, f"not answering: {str(e)[:160]}", self.log_path)
-
-    def wait_healthy(self, timeout_s: float) -> str:
-        """Poll ``probe`` until it passes; raise ``StackError`` naming the log otherwise."""
-        deadline = time.monotonic() + timeout_s
-        last = "no answer"
-        gone = 0
-        while time.monotonic() < deadline:
-            # Two misses in a row, half a second apart, before calling it dead: a process
-            # that is exec-ing can look absent for an instant.
-            gone = gone + 1 if self.pid() is None else 0
-            if gone >= 2:
-                raise StackError(
-                    f"{self.name} exited during start-up; see {self.log_path}: "
-                    f"{log_tail(self.log_path)}"
-                )
-            if not gone:
-                try:
-                    return self.probe()
-                except (LambdaError, OSError, psycopg2.Error) as e:
-                    last = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
-            time.sleep(0.5)
-        raise StackError(
-            f"{self.name} did not become healthy within {timeout_s:.0f}s ({last}); "
-            f"see {self.log_path}"
-        )
-
-
-class JavaService(Service):
-    """A JVM program we launch ourselves and track by pid file."""
-
-    main_class: str
-    heap: str
-    program: str  # the POM in local_stack/poms naming its jars
-
-    @property
-    def pid_path(self) -> Path:
-        return self.home / f"{self.name}.pid"
-
-    @property
-    def marker(self) -> str:
-        # The config file path is unique to this stack folder: it tells our process
-        # apart from another stack's on the same machine.
-        return str(self.config_path)
-
-    @property
-    def config_path(self) -> Path:
-        return self.home / f"{self.name}.properties"
-
-    @abstractmethod
-    def prepare(self) -> list[str]:
-        """Write config, initialise storage; return the program arguments."""
-
-    def jvm_options(self) -> list[str]:
-        return [f"-Xmx{self.heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true"]
-
-    def pid(self) -> int | None:
-        try:
-            pid = int(self.pid_path.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        return pid if pid_alive(pid, self.marker) else None
-
-    def foreground_command(self) -> list[str]:
-        # The data bypasses the program's own authentication (log segments, objects on
-        # disk): only the user running the stack may read it.
-        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.home.chmod(0o700)
-        args = self.prepare()
-        jars = ensure_jars(self.stack_dir, self.program)
-        return [_java(), *self.jvm_options(), "-cp", f"{jars}/*", self.main_class, *args]
-
-    def start(self) -> None:
-        pid = spawn_detached(self.foreground_command(), self.log_path)
-        self.pid_path.write_text(f"{pid}\n")
-
-    def stop(self) -> None:
-        pid = self.pid()
-        if pid is not None:
-            stop_pid(pid, self.marker)
-        self.pid_path.unlink(missing_ok=True)
 
 
 def kafka_node_ports(settings: Settings, nodes: int) -> list[tuple[HostPort, HostPort]]:
@@ -307,7 +102,10 @@ class KafkaService(JavaService):
         return [Port("KAFKA_BOOTSTRAP_SERVERS", broker), Port("KAFKA_CONTROLLER_PORT", controller)]
 
     def jvm_options(self) -> list[str]:
-        return [*super().jvm_options(), f"-Dlog4j2.configurationFile={_conf('kafka-log4j2.xml')}"]
+        return [
+            *super().jvm_options(),
+            f"-Dlog4j2.configurationFile={conf_file('kafka-log4j2.xml')}",
+        ]
 
     def listener_properties(self) -> dict[str, str]:
         """The broker's listeners: one PLAINTEXT listener on ``KAFKA_BOOTSTRAP_SERVERS``, or
@@ -488,14 +286,21 @@ class KafkaService(JavaService):
     def _format(self, data: Path) -> None:
         jars = ensure_jars(self.stack_dir, self.program)
         classpath = f"{jars}/*"
-        log4j = f"-Dlog4j2.configurationFile={_conf('kafka-log4j2.xml')}"
+        log4j = f"-Dlog4j2.configurationFile={conf_file('kafka-log4j2.xml')}"
         # Every node of a cluster is formatted with one cluster id: the first formatted
         # node's (a node's data lost and formatted again joins its old cluster).
         cluster_id = (
             self._sibling_cluster_id()
             or (
                 subprocess.run(
-                    [_java(), log4j, "-cp", classpath, "kafka.tools.StorageTool", "random-uuid"],
+                    [
+                        java_command(),
+                        log4j,
+                        "-cp",
+                        classpath,
+                        "kafka.tools.StorageTool",
+                        "random-uuid",
+                    ],
                     capture_output=True,
                     text=True,
                     check=True,
@@ -506,7 +311,7 @@ class KafkaService(JavaService):
         )
         result = subprocess.run(
             [
-                _java(),
+                java_command(),
                 log4j,
                 "-cp",
                 classpath,
@@ -593,63 +398,3 @@ class KafkaService(JavaService):
                 )
             time.sleep(0.5)
         return detail
-
-
-class S3Service(JavaService):
-    """S3Proxy with its filesystem backend: an S3 API over files on disk."""
-
-    name = "s3"
-    program = "s3proxy"
-    main_class = "org.gaul.s3proxy.Main"
-    heap = "256m"
-
-    def ports(self) -> list[Port]:
-        endpoint = self.settings.s3_endpoint
-        if endpoint is None:
-            raise StackError(
-                "S3_ENDPOINT_URL is unset (real AWS S3): the local stack needs a local endpoint"
-            )
-        return [Port("S3_ENDPOINT_URL", endpoint)]
-
-    def jvm_options(self) -> list[str]:
-        return [
-            *super().jvm_options(),
-            f"-Dlogback.configurationFile={_conf('s3proxy-logback.xml')}",
-        ]
-
-    def prepare(self) -> list[str]:
-        s = self.settings
-        if not (s.aws_access_key_id and s.aws_secret_access_key):
-            raise StackError(
-                "the local S3 server needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-            )
-        (endpoint,) = (p.address for p in self.ports())
-        bind = ALL_INTERFACES if self.bind_all else endpoint.host
-        data = self.home / "data"
-        data.mkdir(parents=True, exist_ok=True)
-        props = {
-            "s3proxy.endpoint": f"http://{bind}:{endpoint.port}",
-            "s3proxy.authorization": "aws-v2-or-v4",
-            "s3proxy.identity": s.aws_access_key_id,
-            "s3proxy.credential": s.aws_secret_access_key.get_secret_value(),
-            "jclouds.provider": "filesystem-nio2",
-            "jclouds.identity": "local",
-            "jclouds.credential": "local",
-            "jclouds.filesystem.basedir": str(data),
-        }
-        # The file holds the local S3 secret: readable by us only.
-        self.config_path.touch(mode=0o600, exist_ok=True)
-        self.config_path.chmod(0o600)
-        self.config_path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
-        return ["--properties", str(self.config_path)]
-
-    def probe(self) -> str:
-        # list_buckets, not head_bucket: the bucket does not exist before the first start.
-        try:
-            S3ObjectStore(self.settings).client.list_buckets()
-        except (BotoCoreError, ClientError) as e:
-            raise ServiceUnavailable(f"S3 server not answering: {type(e).__name__}") from e
-        return f"S3 API at {self.settings.s3_endpoint_url}"
-
-    def after_healthy(self) -> None:
-        S3ObjectStore(self.settings).ensure_bucket()
