@@ -3,7 +3,9 @@ as its tables and serving view do: ``top_<view>``, ``<key>_hourly`` and the newe
 overall (``latest``) and per layer (``layers``) of the view.
 
 The templates are ``serving_layer/queries/per_view/*.sql``: a named query's text with the
-view's names, keys and the words that describe them left as ``{placeholders}``. Names
+view's names, keys and the words that describe them left as ``{placeholders}``
+(``tagged.sql`` is not a query: the serving view's rows with their layer, which the
+others read). Names
 come from validated definitions and are double-quoted all the same; values stay bound
 (``%(hashtag)s``). The ``locations`` view (CONTRACT section 2) keeps the names it always
 had, ``latest`` and ``layers``; any other view's get its name as a suffix.
@@ -65,6 +67,8 @@ def view_queries(view: View) -> dict[str, str]:
         "key_params": ", ".join(f"{k} (required)" for k in keys),
         "key_match": " AND ".join(f"v.{quote(k)} = %({k})s" for k in keys),
     }
+    # The serving view's rows, each with the layer that serves it: what three of them read.
+    fill["tagged"] = _template("tagged").rstrip("\n").format(**fill)
     texts: dict[str, str] = {}
     for kind, name in _names(view).items():
         if kind == "hourly" and RESERVED_PARAMS & set(keys):
