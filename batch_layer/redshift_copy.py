@@ -3,9 +3,9 @@ IAM role, or with access keys and an optional session token, and MAXERROR), the 
 rejected (``copy_rejects``), and, when it fails, the reasons Redshift recorded for it.
 
 Redshift has no ``COPY FROM STDIN``: it reads the objects from S3 itself, listed in a
-manifest the cycle writes first. Credentials are bound parameters of the SQL files
-(``copy_manifest_*.sql``): never formatted into text, never logged, and redacted from any
-error message this module makes.
+manifest the cycle writes first. Credentials are bound parameters of ``copy_manifest.sql``
+(its credentials clause one of :data:`CREDENTIALS`): never formatted into text, never
+logged, and redacted from any error message this module makes.
 
 A failed COPY leaves its transaction aborted. Its reasons are read on the **same**
 connection after a rollback (``SYS_LOAD_ERROR_DETAIL`` of this session's newest COPY in
@@ -66,10 +66,28 @@ def manifest_body(store: ObjectStore, objects: Sequence[LandedObject]) -> bytes:
     return json.dumps({"entries": entries}, indent=1).encode()
 
 
+CREDENTIALS = {
+    "role": "IAM_ROLE %(iam_role)s",
+    "keys": "ACCESS_KEY_ID %(access_key_id)s\nSECRET_ACCESS_KEY %(secret_access_key)s",
+    "session": (
+        "ACCESS_KEY_ID %(access_key_id)s\nSECRET_ACCESS_KEY %(secret_access_key)s\n"
+        "SESSION_TOKEN %(session_token)s"
+    ),
+}
+"""The credentials clause of the COPY, by how it authorizes (its values bound)."""
+
+
+def copy_sql(mode: str) -> str:
+    """The COPY statement of ``copy_manifest.sql`` with the credentials clause of ``mode``
+    (a key of :data:`CREDENTIALS`)."""
+    (statement,) = statements(load_sql("copy_manifest", "redshift"))
+    return statement.format(credentials=CREDENTIALS[mode])
+
+
 def copy_command(settings: Settings, manifest_uri: str) -> tuple[str, dict[str, Any]]:
-    """The COPY file to run and its parameters: ``copy_manifest_role`` with
-    ``REDSHIFT_IAM_ROLE`` (what AWS recommends), else ``copy_manifest_keys`` with the AWS
-    access keys, or ``copy_manifest_session`` when ``AWS_SESSION_TOKEN`` is set too.
+    """How the COPY authorizes (a key of :data:`CREDENTIALS`) and its parameters: ``role``
+    with ``REDSHIFT_IAM_ROLE`` (what AWS recommends), else ``keys`` with the AWS access
+    keys, or ``session`` when ``AWS_SESSION_TOKEN`` is set too.
 
     Raises ``ConfigError`` when neither a role nor both keys are set.
     """
@@ -80,7 +98,7 @@ def copy_command(settings: Settings, manifest_uri: str) -> tuple[str, dict[str, 
     }
     if settings.redshift_iam_role:
         params["iam_role"] = settings.redshift_iam_role
-        return "copy_manifest_role", params
+        return "role", params
     key_id, secret = settings.aws_access_key_id, settings.aws_secret_access_key
     if not (key_id and secret):
         raise ConfigError(
@@ -90,9 +108,9 @@ def copy_command(settings: Settings, manifest_uri: str) -> tuple[str, dict[str, 
     params["access_key_id"] = key_id
     params["secret_access_key"] = secret.get_secret_value()
     if settings.aws_session_token is None:
-        return "copy_manifest_keys", params
+        return "keys", params
     params["session_token"] = settings.aws_session_token.get_secret_value()
-    return "copy_manifest_session", params
+    return "session", params
 
 
 def copy_objects(
@@ -119,13 +137,12 @@ def copy_objects(
     of the whole transaction to recognise.
     """
     key = manifest_key(cycle_id)
-    name, params = copy_command(warehouse.settings, store.uri(key))
+    mode, params = copy_command(warehouse.settings, store.uri(key))
     store.put(key, manifest_body(store, objects))
     secrets = _secret_values(params)
-    logger.info("COPY of %d objects listed in %s (%s)", len(objects), key, name)
+    logger.info("COPY of %d objects listed in %s (credentials: %s)", len(objects), key, mode)
     try:
-        for statement in statements(load_sql(name, "redshift")):
-            cur.execute(statement, params)
+        cur.execute(copy_sql(mode), params)
     except (psycopg2.OperationalError, psycopg2.InterfaceError):
         # No session left to read the reasons in (and warehouse.connection() would open
         # a new one): the warehouse's transaction reports the connection.

@@ -11,6 +11,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from batch_layer.redshift_copy import CREDENTIALS, copy_sql
 from lambda_common.sql import load_sql, statements
 from lambda_common.view_sql import batch_rebuild, serving_ddl, table_ddl
 from lambda_common.views import View
@@ -38,6 +39,7 @@ def source_files(views: Iterable[View] = ()) -> dict[str, str]:
     """The SQL file each statement text of the dialect comes from, with the views' tables,
     serving views and rebuilds their templates fill in (``view_tables.sql (locations)``)."""
     found = dict(_files())
+    found.update({copy_sql(mode): f"copy_manifest.sql ({mode})" for mode in CREDENTIALS})
     for view in views:
         for template, texts in (
             ("view_tables", table_ddl(view, DIALECT)),

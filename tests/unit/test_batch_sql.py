@@ -11,6 +11,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
+from batch_layer.redshift_copy import CREDENTIALS, copy_sql
 from lambda_common.sql import DIALECTS, load_sql, statements
 from lambda_common.view_sql import (
     batch_rebuild,
@@ -45,6 +46,9 @@ def _redshift_statements() -> list[tuple[str, str]]:
             continue  # a postgres-only file
         if name.startswith(("view_", "relation_")):
             continue  # templates: checked below as each view fills them in
+        if name == "copy_manifest":  # its credentials clause filled in: each one
+            out.extend((f"copy_manifest {mode}", copy_sql(mode)) for mode in CREDENTIALS)
+            continue
         if name == "reader_grants":  # identifiers the warehouse code quotes and fills in
             text = text.format(schema='"public"', reader='"lambda_reader"')
         if "{relation}" in text or "{serving}" in text:  # identifiers status and the
@@ -82,7 +86,7 @@ def test_redshift_sql_parses_without_unsupported_features(name: str, statement: 
 
 
 def test_redshift_copy_uses_manifest_json_gzip_and_a_role() -> None:
-    copy = rules.parse(statements(load_sql("copy_manifest_role", "redshift"))[0])
+    copy = rules.parse(copy_sql("role"))
     assert isinstance(copy, exp.Copy)
     text = copy.sql("redshift").upper()
     for option in ("IAM_ROLE", "MANIFEST", "FORMAT AS JSON", "GZIP"):
@@ -92,16 +96,16 @@ def test_redshift_copy_uses_manifest_json_gzip_and_a_role() -> None:
 @pytest.mark.parametrize(
     ("name", "authorization"),
     [
-        ("copy_manifest_role", {"IAM_ROLE": "%(iam_role)s"}),
+        ("role", {"IAM_ROLE": "%(iam_role)s"}),
         (
-            "copy_manifest_keys",
+            "keys",
             {
                 "ACCESS_KEY_ID": "%(access_key_id)s",
                 "SECRET_ACCESS_KEY": "%(secret_access_key)s",
             },
         ),
         (
-            "copy_manifest_session",
+            "session",
             {
                 "ACCESS_KEY_ID": "%(access_key_id)s",
                 "SECRET_ACCESS_KEY": "%(secret_access_key)s",
@@ -113,7 +117,7 @@ def test_redshift_copy_uses_manifest_json_gzip_and_a_role() -> None:
 def test_each_redshift_copy_has_its_credentials_bound_and_skips_compression_and_stats(
     name: str, authorization: dict[str, str]
 ) -> None:
-    (statement,) = statements(load_sql(name, "redshift"))
+    statement = copy_sql(name)
     assert rules.copy_parameters(statement) == {
         **authorization,
         "MANIFEST": None,
@@ -141,7 +145,7 @@ def test_each_redshift_copy_has_its_credentials_bound_and_skips_compression_and_
     ],
 )
 def test_the_copy_check_catches_a_typo(typo: tuple[str, str]) -> None:
-    statement = rules.sql_only(statements(load_sql("copy_manifest_session", "redshift"))[0])
+    statement = rules.sql_only(copy_sql("session"))
     assert typo[0] in statement
     with pytest.raises(AssertionError):
         rules.copy_parameters(statement.replace(typo[0], typo[1], 1))
@@ -230,7 +234,7 @@ def test_every_dialect_has_every_statement_the_code_loads() -> None:
         ):
             assert statements(load_sql(name, dialect)), (dialect, name)
     with pytest.raises(FileNotFoundError):
-        load_sql("copy_manifest_role", "postgres")
+        load_sql("copy_manifest", "postgres")
     with pytest.raises(ValueError, match="unknown SQL dialect"):
         load_sql("schema", "mysql")
 

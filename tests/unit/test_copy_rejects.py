@@ -25,6 +25,7 @@ from batch_layer.copy_rejects import (
 from batch_layer.cycle import Services, cycle
 from batch_layer.landing import LandedObject, Message, encode_chunk
 from batch_layer.load import BatchWarehouse, LoadError
+from batch_layer.redshift_copy import copy_sql
 from lambda_common.contract import Event
 from lambda_common.eventlog import InMemoryEventLog
 from lambda_common.objectstore import InMemoryObjectStore
@@ -246,7 +247,7 @@ def test_the_copy_carries_the_maxerror_setting() -> None:
     batch = _batch(conn, _store(), redshift_copy_maxerror=7)
     with batch.warehouse.transaction() as cur:
         batch._load(cur, _objects(), "c")
-    (copy,) = [p for t, p in conn.executed if t == _sql("copy_manifest_role")]
+    (copy,) = [p for t, p in conn.executed if t == copy_sql("role")]
     assert copy["max_errors"] == 7
 
 

@@ -20,6 +20,7 @@ from batch_layer.redshift_copy import (
     CopyFailed,
     copy_command,
     copy_objects,
+    copy_sql,
     describe_load_errors,
     manifest_body,
     manifest_key,
@@ -61,9 +62,8 @@ def _event(i: int) -> bytes:
     return EDGES[i].to_json_bytes()
 
 
-def _copy_statement(name: str) -> str:
-    (statement,) = statements(load_sql(name, "redshift"))
-    return statement
+def _copy_statement(mode: str) -> str:
+    return copy_sql(mode)
 
 
 def _objects() -> list[LandedObject]:
@@ -100,15 +100,15 @@ class _Setup:
 @pytest.mark.parametrize(
     ("overrides", "name", "credentials"),
     [
-        ({"redshift_iam_role": ROLE}, "copy_manifest_role", {"iam_role": ROLE}),
+        ({"redshift_iam_role": ROLE}, "role", {"iam_role": ROLE}),
         (
             {"aws_session_token": None},
-            "copy_manifest_keys",
+            "keys",
             {"access_key_id": KEY_ID, "secret_access_key": SECRET},
         ),
         (
             {},
-            "copy_manifest_session",
+            "session",
             {"access_key_id": KEY_ID, "secret_access_key": SECRET, "session_token": TOKEN},
         ),
     ],
@@ -169,7 +169,7 @@ def test_a_copy_writes_its_manifest_and_runs_in_the_callers_transaction(
     with setup.warehouse.transaction() as cur:
         setup.batch._copy_redshift(cur, _objects(), CYCLE, LINES)
     # All the lines loaded: one look at the count, none at the system views.
-    assert setup.conn.statements == [_copy_statement("copy_manifest_session"), COPY_COUNT]
+    assert setup.conn.statements == [_copy_statement("session"), COPY_COUNT]
     (_, params) = setup.conn.executed[0]
     assert params["manifest"] == f"s3://test-bucket/manifests/{CYCLE}.manifest.json"
     assert params["session_token"] == TOKEN
@@ -216,7 +216,7 @@ def test_a_failed_copy_is_rolled_back_and_explained_on_its_own_connection() -> N
     ]
     setup = _Setup(_settings(), rows)
     setup.fail_copy(
-        "copy_manifest_session",
+        "session",
         psycopg2.errors.InternalError_(
             "Load into table 'staging_tweets' failed.  Check 'sys_load_error_detail' "
             "system table for details.\nDETAIL: ..."
@@ -236,7 +236,7 @@ def test_a_failed_copy_is_rolled_back_and_explained_on_its_own_connection() -> N
     assert "\n" not in message
     # The COPY, then (after our rollback, on the same connection) the load errors: the
     # session's newest COPY, and the first five rows it rejected.
-    assert setup.conn.statements == [_copy_statement("copy_manifest_session"), HISTORY, DETAIL]
+    assert setup.conn.statements == [_copy_statement("session"), HISTORY, DETAIL]
     assert setup.conn.executed[1][1] is None  # nothing bound into the history query
     assert setup.conn.executed[2][1] == {"query_id": FAILED_COPY, "limit": 5}
     # Ours, then the transaction context's own (harmless on an idle connection).
@@ -252,7 +252,7 @@ def test_a_failed_copy_is_rolled_back_and_explained_on_its_own_connection() -> N
 def test_no_credential_reaches_the_error_message_even_if_the_server_echoes_it() -> None:
     setup = _Setup(_settings(), [("s3://b/k", 1, "c", f"odd {SECRET} reason")])
     setup.fail_copy(
-        "copy_manifest_session",
+        "session",
         psycopg2.errors.InternalError_(
             f"S3ServiceException: key {KEY_ID} secret {SECRET} token {TOKEN} denied"
         ),
@@ -269,7 +269,7 @@ def test_no_credential_reaches_the_error_message_even_if_the_server_echoes_it() 
 def test_a_copy_that_failed_before_loading_says_there_are_no_load_error_rows() -> None:
     setup = _Setup(_settings(redshift_iam_role=ROLE))
     setup.fail_copy(
-        "copy_manifest_role",
+        "role",
         psycopg2.errors.InternalError_("S3ServiceException:Access Denied,Status 403"),
     )
     with (
@@ -297,7 +297,7 @@ def test_when_the_load_errors_cannot_be_read_the_copy_error_is_still_reported() 
             return cursor
 
     conn = Failing({})
-    conn.fail_on = (_copy_statement("copy_manifest_session"), psycopg2.errors.InternalError_("x"))
+    conn.fail_on = (_copy_statement("session"), psycopg2.errors.InternalError_("x"))
     setup.warehouse._conn = conn  # type: ignore[assignment]
     with pytest.raises(LoadError) as caught, setup.warehouse.transaction() as cur:
         setup.batch._copy_redshift(cur, _objects(), CYCLE, LINES)
@@ -314,7 +314,7 @@ def test_a_serializable_isolation_violation_reaches_the_retry_as_a_transient_err
         "1023\nDETAIL:  Serializable isolation violation on table - 100123, transactions "
         "forming the cycle are: 5001, 5002 (pid:1234)"
     )
-    setup.fail_copy("copy_manifest_session", violation)
+    setup.fail_copy("session", violation)
     with (
         pytest.raises(TransientError) as caught,
         setup.warehouse.transaction() as cur,
@@ -322,7 +322,7 @@ def test_a_serializable_isolation_violation_reaches_the_retry_as_a_transient_err
         setup.batch._copy_redshift(cur, _objects(), CYCLE, LINES)
     assert caught.value.__cause__ is violation
     # No load-errors read: only the transaction context rolls back.
-    assert setup.conn.statements == [_copy_statement("copy_manifest_session")]
+    assert setup.conn.statements == [_copy_statement("session")]
     assert setup.conn.rollbacks == 1
 
 
@@ -333,12 +333,12 @@ def test_a_lost_connection_during_the_copy_is_the_warehouse_being_unavailable() 
 
     setup = _Setup(_settings())
     conn = Closable({})
-    conn.fail_on = (_copy_statement("copy_manifest_session"), psycopg2.OperationalError("gone"))
+    conn.fail_on = (_copy_statement("session"), psycopg2.OperationalError("gone"))
     setup.warehouse._conn = conn  # type: ignore[assignment]
     with pytest.raises(ServiceUnavailable), setup.warehouse.transaction() as cur:
         copy_objects(setup.warehouse, cur, setup.store, _objects(), CYCLE)
     # No rollback or load-errors read on a dead connection; the warehouse drops it.
-    assert conn.statements == [_copy_statement("copy_manifest_session")]
+    assert conn.statements == [_copy_statement("session")]
     assert (conn.rollbacks, conn.closed, setup.warehouse._conn) == (0, True, None)
 
 

@@ -129,7 +129,7 @@ def test_the_script_ends_every_statement_and_shows_the_transactions(
     )
     for phase in phases:
         assert f"-- ===== phase {phase.name}: " in text
-    assert re.search(r"; file copy_\w+\.sql; bound: %\(manifest\)s", text)
+    assert re.search(r"; file copy_manifest\.sql \(\w+\); bound: %\(manifest\)s", text)
     named = script(phases, load_views())
     assert "; file view_serving.sql (hashtags)]" in named
     assert "; file view_batch_rebuild.sql (locations); bound: %(since)s, %(until)s]" in named

@@ -1,4 +1,7 @@
--- Load one cycle's objects listed in its manifest, with the IAM role Redshift assumes.
+-- Load one cycle's objects listed in its manifest. The credentials clause is filled in by
+-- batch_layer/redshift_copy.py (CREDENTIALS): the IAM role Redshift assumes (what AWS
+-- recommends), or access keys, with a session token for temporary credentials; their
+-- values are bound parameters, never part of this text.
 -- COMPUPDATE OFF and STATUPDATE OFF: staging_tweets is created empty every cycle and lives
 -- one transaction; into an empty table COPY would otherwise choose compression encodings
 -- and compute optimizer statistics on every load, for a table nobody queries afterwards.
@@ -8,7 +11,7 @@
 -- the load; as many rejects as MAXERROR fail it, as before.
 COPY staging_tweets
 FROM %(manifest)s
-IAM_ROLE %(iam_role)s
+{credentials}
 MANIFEST
 FORMAT AS JSON 'auto'
 GZIP
