@@ -4,6 +4,7 @@ create the topic, the bucket and the warehouse tables if missing (``make init``)
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -11,6 +12,7 @@ from types import ModuleType
 
 from lambda_common.errors import ConfigError, LambdaError
 from lambda_common.logs import configure_logging, secret_values
+from lambda_common.render import FORMATS
 from lambda_common.settings import Settings, load_settings
 
 
@@ -55,6 +57,45 @@ def add_subcommands(
         command = sub.add_parser(name, help=help_text, description=module.__doc__)
         module.add_arguments(command)
         command.set_defaults(run=module.run)
+
+
+def subcommand_main(
+    prog: str,
+    description: str | None,
+    commands: Sequence[tuple[str, ModuleType, str]],
+    argv: list[str] | None,
+) -> int:
+    """A command line of sub-commands (:func:`add_subcommands`), parsed and run
+    (:func:`run_subcommand`); returns the exit code (2 bad settings or usage, 1 failure)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    add_subcommands(parser, commands)
+    return run_subcommand(parser.parse_args(argv))
+
+
+def positive_seconds(text: str) -> float:
+    """An option's positive, finite number of seconds (argparse's ``type``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
+def add_output_options(parser: argparse.ArgumentParser, *, timeout_s: float, what: str) -> None:
+    """``--format`` (:data:`lambda_common.render.FORMATS`) and ``--timeout`` (``what``
+    the timeout does, and its default) of a command that prints a query's result."""
+    parser.add_argument(
+        "--format", choices=FORMATS, default="table", help="output format (default: table)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=timeout_s,
+        metavar="SECONDS",
+        help=f"{what} (default: {timeout_s:g})",
+    )
 
 
 def run_command(body: Callable[[Settings], None]) -> int:

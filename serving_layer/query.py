@@ -33,13 +33,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import sys
 from typing import Any
 
-from lambda_common.cli import write_output
+from lambda_common.cli import add_output_options, write_output
 from lambda_common.errors import QueryUsageError
-from lambda_common.render import FORMATS, render
+from lambda_common.render import render
 from lambda_common.settings import Settings
 from lambda_common.warehouse import Warehouse
 from serving_layer.catalogue import DEFAULT_QUERY, list_queries, load_query
@@ -48,16 +47,6 @@ from serving_layer.params import bind_params, parse_param_pairs
 from serving_layer.render import render_query_list
 
 logger = logging.getLogger(__name__)
-
-
-def _timeout(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,16 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=VALUE",
         help="a parameter of the named query (repeatable), e.g. --param hours=6",
     )
-    parser.add_argument(
-        "--format", choices=FORMATS, default="table", help="output format (default: table)"
-    )
-    parser.add_argument(
-        "--timeout",
-        type=_timeout,
-        default=DEFAULT_TIMEOUT_S,
-        metavar="SECONDS",
-        help=f"statement timeout (default: {DEFAULT_TIMEOUT_S:g})",
-    )
+    add_output_options(parser, timeout_s=DEFAULT_TIMEOUT_S, what="statement timeout")
     parser.add_argument(
         "--list", action="store_true", help="list the named queries and their parameters"
     )

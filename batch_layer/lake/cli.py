@@ -4,30 +4,22 @@ verify``), and its Athena/Glue and Redshift Spectrum DDL (``make lake-ddl``)."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from batch_layer.lake import ddl, query, verify
-from lambda_common.cli import add_subcommands, run_subcommand
+from lambda_common.cli import subcommand_main
 
-
-def build_parser() -> argparse.ArgumentParser:
-    """The command line: one sub-command per module, each adding its own options."""
-    parser = argparse.ArgumentParser(prog="python -m batch_layer.lake", description=__doc__)
-    add_subcommands(
-        parser,
-        [
-            ("query", query, "SQL over master_tweets and master_rejects, in place in S3"),
-            ("verify", verify, "every view recomputed from the master dataset, compared"),
-            ("ddl", ddl, "the Athena/Glue and Redshift Spectrum DDL of the master dataset"),
-        ],
-    )
-    return parser
+COMMANDS = [
+    ("query", query, "SQL over master_tweets and master_rejects, in place in S3"),
+    ("verify", verify, "every view recomputed from the master dataset, compared"),
+    ("ddl", ddl, "the Athena/Glue and Redshift Spectrum DDL of the master dataset"),
+]
+"""One sub-command per module, each adding its own options."""
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code (2 bad settings or usage, 1 failure)."""
-    return run_subcommand(build_parser().parse_args(argv))
+    return subcommand_main("python -m batch_layer.lake", __doc__, COMMANDS, argv)
 
 
 if __name__ == "__main__":

@@ -25,9 +25,9 @@ import duckdb
 
 from batch_layer.lake.engine import describe, fetch, lake_connection, load_lake_sql
 from batch_layer.lake.tables import TABLES, create_tables
-from lambda_common.cli import write_output
+from lambda_common.cli import add_output_options, write_output
 from lambda_common.errors import QueryError
-from lambda_common.render import FORMATS, QueryResult, render, render_catalogue
+from lambda_common.render import QueryResult, render, render_catalogue
 from lambda_common.settings import Settings
 from lambda_common.sql import statements
 
@@ -118,16 +118,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     which.add_argument("--sql", metavar="TEXT", help="one SELECT in DuckDB's SQL")
     which.add_argument("--name", metavar="NAME", help="a named example (--list shows them)")
     which.add_argument("--list", action="store_true", help="list the named examples")
-    parser.add_argument(
-        "--format", choices=FORMATS, default="table", help="output format (default: table)"
-    )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=DEFAULT_TIMEOUT_S,
-        metavar="SECONDS",
-        help=f"cancel the query after this long (default: {DEFAULT_TIMEOUT_S:g})",
-    )
+    add_output_options(parser, timeout_s=DEFAULT_TIMEOUT_S, what="cancel the query after this long")
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
