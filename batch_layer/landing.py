@@ -31,9 +31,9 @@ from typing import IO, Any
 
 from batch_layer.master_lines import MasterLines
 from lambda_common.contract import Event, encode_json, parse_event
+from lambda_common.contract.landed import encode_row
+from lambda_common.contract.rows import csv_values, event_row, row_from_master
 from lambda_common.eventlog import Message
-from lambda_common.landed import encode_row
-from lambda_common.rows import csv_values, event_row, row_from_master
 
 CHUNK_EVENTS = 100_000
 # gzip level of the objects: 3 is ~15% bigger than the default 6 at under half the
@@ -47,7 +47,7 @@ REJECTS_PREFIX = "rejects"
 PLANS_PREFIX = "plans"
 # Objects derived from master objects, never the master dataset itself: the upgraded
 # copies Redshift's COPY reads of objects an earlier version landed in an earlier line
-# form (see lambda_common.landed). v2 copies (bare JSON numbers) are no longer read.
+# form (see lambda_common.contract.landed). v2 copies (bare JSON numbers) are no longer read.
 DERIVED_PREFIX = "derived/v3"
 
 
@@ -251,7 +251,7 @@ class RowsFile:
 
 def master_record(event: Event, partition: int, offset: int) -> dict[str, Any]:
     """One line of a master object: the warehouse row in its landed form
-    (:func:`lambda_common.landed.encode_row`) plus the event verbatim."""
+    (:func:`lambda_common.contract.landed.encode_row`) plus the event verbatim."""
     return {**encode_row(event_row(event, partition, offset)), "event": event.to_dict()}
 
 

@@ -41,11 +41,11 @@ from batch_layer.target import (
     check_incarnation,
     check_recompute,
 )
+from lambda_common.contract.landed import is_current
+from lambda_common.contract.rows import ROW_COLUMNS, csv_values, row_from_master
 from lambda_common.errors import LambdaError
 from lambda_common.faults import failpoint
-from lambda_common.landed import is_current
 from lambda_common.objectstore import ObjectStore
-from lambda_common.rows import ROW_COLUMNS, csv_values, row_from_master
 from lambda_common.settings import Settings
 from lambda_common.sql import load_sql, statements
 from lambda_common.view_sql import batch_fingerprint, batch_rebuild
@@ -525,7 +525,7 @@ class BatchWarehouse(BatchTarget):
     def _copyable(self, obj: LandedObject) -> LandedObject:
         """The object as Redshift's COPY can load it exactly: itself, or, when an earlier
         version landed it in an earlier line form (bare JSON numbers, unpadded years, no
-        ``lang`` and ``hashtags``: see ``lambda_common.landed``), an upgraded copy with the
+        ``lang`` and ``hashtags``: see ``lambda_common.contract.landed``), an upgraded copy with the
         same lines (written once under ``derived/``; the master object stays as it is,
         and the ledger keeps its key).
 

@@ -4,12 +4,12 @@ Landing writes, for each valid event, one master object line (``encode_row`` of 
 ``event_row`` plus the event as ``Event.to_dict`` gives it, see ``batch_layer.landing``)
 and one CSV row for COPY (``csv_values``, written by the csv module). For a message the
 contract's fast path takes (:func:`lambda_common.contract.plain_struct`, every rule of
-``parse_event``), its Struct put in the wire's form (:func:`lambda_common.wire.wire_form`),
+``parse_event``), its Struct put in the wire's form (:func:`lambda_common.contract.wire.wire_form`),
 :class:`MasterLines` builds the same two without an Event: the line as a msgspec Struct
 whose fields are ``ROW_COLUMNS`` and ``event`` (encoded in C), the grouping keys
 from a cache per distinct raw value, with their CSV fields
-(:class:`lambda_common.rows.RowKeys`), and the CSV row as text in the csv module's
-quoting (:func:`lambda_common.rows.csv_quoted`).
+(:class:`lambda_common.contract.rows.RowKeys`), and the CSV row as text in the csv module's
+quoting (:func:`lambda_common.contract.rows.csv_quoted`).
 
 A message it declines gets None, and landing takes today's way for it. That both ways
 give the same bytes, master line and CSV row alike, is proven on thousands of hostile
@@ -24,9 +24,9 @@ from typing import Any
 import msgspec
 
 from lambda_common.contract import plain_struct
-from lambda_common.landed import stamp_and_hour_of
-from lambda_common.rows import ROW_COLUMNS, RowKeys, csv_quoted, warehouse_text
-from lambda_common.wire import encode_struct, wire_form
+from lambda_common.contract.landed import stamp_and_hour_of
+from lambda_common.contract.rows import ROW_COLUMNS, RowKeys, csv_quoted, warehouse_text
+from lambda_common.contract.wire import encode_struct, wire_form
 
 # A master line: the row's columns in order, then the event (the key order encode_json
 # writes a dict of encode_row's row plus "event" in).

@@ -19,9 +19,9 @@ from typing import Any
 from batch_layer.hours import HourRange, full_range, plan_rebuild
 from batch_layer.landing import LandedObject, read_master_object
 from batch_layer.plan import RESET_HINT, Loss, TopicChanged, choose_horizon
+from lambda_common.contract.rows import row_from_master
 from lambda_common.errors import LambdaError, ServiceUnavailable
 from lambda_common.objectstore import ObjectStore
-from lambda_common.rows import row_from_master
 from lambda_common.views import View
 
 
@@ -155,7 +155,7 @@ def _row_hour(row: dict[str, Any]) -> datetime:
 def aggregate(
     view: View, rows: Iterable[dict[str, Any]], ranges: Iterable[HourRange]
 ) -> dict[tuple[Any, ...], Sums]:
-    """The view over raw rows (``lambda_common.rows.event_row``'s form) in ``ranges``,
+    """The view over raw rows (``lambda_common.contract.rows.event_row``'s form) in ``ranges``,
     in memory: the relation the view reads (a row per tweet, or per tweet and hashtag
     key), grouped by the view's key columns with the contract's measures. This is what
     every shipped view's SELECT computes; the in-memory target uses it in place of SQL."""

@@ -24,9 +24,9 @@ from kafka.errors import KafkaError
 
 from lambda_common.broker import client_config, ensure_topic
 from lambda_common.contract import Event
+from lambda_common.contract.wire import WireMessage
 from lambda_common.errors import ServiceUnavailable
 from lambda_common.settings import Settings
-from lambda_common.wire import WireMessage
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ class EventProducer(ABC):
     @abstractmethod
     def send_message(self, key: bytes, value: bytes) -> None:
         """Queue one message already in its wire form: an event's key and value, as
-        :meth:`send` would make them (:mod:`lambda_common.wire`)."""
+        :meth:`send` would make them (:mod:`lambda_common.contract.wire`)."""
 
     @abstractmethod
     def close(self, timeout_s: float = 60.0) -> None:

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from ingestion.jsonline import Undecodable, decode_object
 from ingestion.xapi import XReject, looks_like_x_payload, parse_payload
 from lambda_common.contract import Event, EventError, plain_event, validate_event
-from lambda_common.wire import WireMessage, wire_message
+from lambda_common.contract.wire import WireMessage, wire_message
 
 # Lines shorter than this that the contract's fast path accepts are contract events the
 # full check below accepts too, as the same Event (an X object has no tweet_id, so it
@@ -47,7 +47,7 @@ def replay_messages(
     lines: Iterable[str | bytes], *, now: datetime | None = None
 ) -> Iterator[WireMessage | Event | BadLine]:
     """:func:`parse_lines`, where each Event its fast path gives comes as the message it
-    is sent as (:func:`lambda_common.wire.wire_message`), built without the Event: the
+    is sent as (:func:`lambda_common.contract.wire.wire_message`), built without the Event: the
     same bytes, in the same order, and every other line exactly as there."""
     return _parse(lines, now, wire_message)
 

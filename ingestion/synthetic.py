@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 
 from ingestion.places import PLACES
 from lambda_common.contract import Event
-from lambda_common.wire import WireMessage, event_message
+from lambda_common.contract.wire import WireMessage, event_message
 
 AUTHORS = 20_000
 LANGS = (
@@ -235,7 +235,7 @@ class SyntheticTweets:
     def messages(self) -> Iterator[WireMessage]:
         """The events' messages, the bytes ``(e.tweet_id.encode(), e.to_json_bytes())`` of
         each event ``e`` of ``iter(self)``, built as Structs and checked on their bytes by
-        the contract (:func:`lambda_common.wire.event_message`); an event it declines is
+        the contract (:func:`lambda_common.contract.wire.event_message`); an event it declines is
         made an Event, as in ``iter(self)``, and raises that Event's error, if any."""
         for tweet in self._tweets():
             fields = tweet.fields()

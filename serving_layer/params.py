@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from lambda_common.contract.rows import warehouse_text
 from lambda_common.errors import QueryUsageError
-from lambda_common.rows import warehouse_text
 from serving_layer.catalogue import NamedQuery, positive_int
 from serving_layer.key_params import KEY_NORMALISERS
 
@@ -74,7 +74,7 @@ def bind_params(
             values[param.name] = raw
         normalize = KEY_NORMALISERS.get(param.name)
         if normalize is not None and param.kind == "text":
-            # NUL as the warehouse stores it (lambda_common.rows).
+            # NUL as the warehouse stores it (lambda_common.contract.rows).
             values[param.name] = warehouse_text(normalize(values[param.name]))
     now = utc_now() if now is None else now
     values["now"] = now

@@ -5,7 +5,7 @@ Spark hands the messages over in Arrow record batches (``mapInArrow``):
 :func:`parse_message` on every message. Arrow moves the columns between the JVM and
 Python with no per-row (un)pickling on either side. :func:`parse_message` decides validity with
 the same :func:`lambda_common.contract.parse_event` the batch layer uses, and builds the
-grouping keys (location, lang, the hashtag keys) with the same :mod:`lambda_common.rows`
+grouping keys (location, lang, the hashtag keys) with the same :mod:`lambda_common.contract.rows`
 helpers, so the two layers cannot disagree on what an event is or where it counts.
 """
 
@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
 from lambda_common.contract import Event, parse_event
-from lambda_common.rows import hashtag_keys, warehouse_text
+from lambda_common.contract.rows import hashtag_keys, warehouse_text
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -34,10 +34,10 @@ from batch_layer.load import BatchWarehouse
 from ingestion.synthetic import SyntheticOptions, SyntheticTweets
 from lambda_common.broker import ensure_topic
 from lambda_common.contract import Event, parse_event
+from lambda_common.contract.rows import warehouse_text
 from lambda_common.errors import TransientError
 from lambda_common.objectstore import S3ObjectStore
 from lambda_common.retry import Backoff, retry_call
-from lambda_common.rows import warehouse_text
 from lambda_common.settings import Settings, load_settings
 from lambda_common.sql import load_sql, statements
 from lambda_common.views import load_views

@@ -1174,13 +1174,13 @@ def test_rejection_is_a_small_frozen_value() -> None:
 
 def _full_path(value: bytes) -> Event | Rejection:
     """What parse_event decides, the long way: json.loads with the hooks, validate_event."""
-    from lambda_common import contract
+    from lambda_common.contract import parse as contract_parse
 
     try:
         obj = json.loads(
             value.decode("utf-8"),
-            parse_constant=contract._reject_constant,
-            parse_int=contract._parse_int,
+            parse_constant=contract_parse._reject_constant,
+            parse_int=contract_parse._parse_int,
         )
         return validate_event(obj, now=NOW)
     except EventError as e:
@@ -1296,14 +1296,14 @@ def test_fast_path_and_full_rules_agree_on_random_events() -> None:
 
 def _without_fast_path(value: bytes) -> Event | Rejection:
     """parse_event with its msgspec fast path switched off: the full way for every value."""
-    from lambda_common import contract
+    from lambda_common.contract import parse as contract_parse
 
-    saved = contract._plain_event
-    contract._plain_event = lambda *args: None  # type: ignore[assignment]
+    saved = contract_parse.plain_event_or_none
+    contract_parse.plain_event_or_none = lambda *args: None  # type: ignore[assignment]
     try:
         return parse_event(value, now=NOW)
     finally:
-        contract._plain_event = saved
+        contract_parse.plain_event_or_none = saved
 
 
 def test_fast_path_and_full_rules_agree_on_randomly_mutated_messages() -> None:
@@ -1363,14 +1363,14 @@ def test_fast_path_and_full_rules_agree_on_deep_nesting(depth: int) -> None:
 
 def _general_created_at(value: str) -> datetime:
     """parse_created_at without its fromisoformat shortcut."""
-    from lambda_common import contract
+    from lambda_common.contract import event as contract_event
 
-    saved = contract._UTC_SHAPE
-    contract._UTC_SHAPE = re.compile(r"(?!)")  # matches nothing
+    saved = contract_event.UTC_SHAPE
+    contract_event.UTC_SHAPE = re.compile(r"(?!)")  # matches nothing
     try:
         return parse_created_at(value)
     finally:
-        contract._UTC_SHAPE = saved
+        contract_event.UTC_SHAPE = saved
 
 
 def _outcome(parse: Any, value: str) -> object:
@@ -1411,9 +1411,9 @@ def test_created_at_shortcut_and_general_path_agree_on_random_times() -> None:
 
 
 def _in_utc_shape(value: str) -> bool:
-    from lambda_common import contract
+    from lambda_common.contract import event as contract_event
 
-    return contract._UTC_SHAPE.fullmatch(value) is not None
+    return contract_event.UTC_SHAPE.fullmatch(value) is not None
 
 
 def test_events_are_encoded_exactly_as_json_dumps_did() -> None:
@@ -1464,7 +1464,8 @@ def test_without_msgspec_the_standard_library_gives_the_same_outcomes(tmp_path: 
     script = (
         "import json, sys; sys.path.insert(0, sys.argv[1]);"
         "from datetime import datetime, UTC;"
-        "from lambda_common import contract as c; assert c.msgspec is None;"
+        "from lambda_common import contract as c; from lambda_common.contract import event;"
+        "assert event.msgspec is None;"
         "values = [v.encode('latin-1') for v in json.load(open(sys.argv[2]))];"
         "now = datetime(2026, 11, 21, 12, tzinfo=UTC);"
         "out = [c.parse_event(v, now=now) for v in values];"
@@ -1506,10 +1507,10 @@ def test_plain_event_is_the_fast_path_alone() -> None:
 def test_the_fast_path_knows_every_field_of_the_event() -> None:
     # The msgspec sieve names the event's fields as its JSON has them (a field of Event
     # it lacked would be left unset on the fast path's Events), in the order to_dict
-    # writes them (lambda_common.wire encodes it as the Event's own JSON).
-    from lambda_common import contract
+    # writes them (lambda_common.contract.wire encodes it as the Event's own JSON).
+    from lambda_common.contract import fast as contract_fast
 
-    fields = contract._PLAIN_DECODER.type.__struct_fields__
+    fields = contract_fast.PLAIN_DECODER.type.__struct_fields__
     assert sorted(fields) == sorted(Event.__dataclass_fields__)
     every = parse(full())
     assert isinstance(every, Event)

@@ -19,7 +19,7 @@ from ingestion.replay import BadLine, parse_lines
 from ingestion.synthetic import SyntheticOptions, SyntheticTweets
 from ingestion.xapi import XReject, looks_like_x_payload, parse_payload
 from lambda_common.contract import UNKNOWN_LOCATION, Event, parse_event
-from lambda_common.wire import WireMessage
+from lambda_common.contract.wire import WireMessage
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "x"
 START = datetime(2026, 11, 14, tzinfo=UTC)

@@ -27,9 +27,9 @@ from batch_layer.landing import encode_chunk, read_master_object
 from batch_layer.target import aggregate
 from ingestion.synthetic import SyntheticOptions, SyntheticTweets
 from lambda_common.contract import Event
+from lambda_common.contract.rows import row_from_master
 from lambda_common.errors import ConfigError, QueryError
 from lambda_common.eventlog import Message
-from lambda_common.rows import row_from_master
 from lambda_common.settings import load_settings
 from lambda_common.views import load_views, parse_view
 

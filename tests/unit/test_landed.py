@@ -1,4 +1,4 @@
-"""The landed line's form (lambda_common.landed): integers as JSON strings, four-digit
+"""The landed line's form (lambda_common.contract.landed): integers as JSON strings, four-digit
 years, read back whichever version wrote them; the edge values of the contract (counts 0
 and 2^63 - 1, years 0001 and 0999) and hostile values, through a whole master object and
 the CSV the PostgreSQL load copies."""
@@ -22,8 +22,7 @@ from batch_layer.landing import (
     same_rows,
 )
 from lambda_common.contract import Event
-from lambda_common.eventlog import Message
-from lambda_common.landed import (
+from lambda_common.contract.landed import (
     INT_COLUMNS,
     LandedLineError,
     decode_row,
@@ -31,7 +30,8 @@ from lambda_common.landed import (
     is_current,
     stamp_and_hour,
 )
-from lambda_common.rows import ROW_COLUMNS, csv_values, event_row, row_from_master
+from lambda_common.contract.rows import ROW_COLUMNS, csv_values, event_row, row_from_master
+from lambda_common.eventlog import Message
 
 TOP = 2**63 - 1
 NOW = datetime(2026, 11, 21, 12, 5, tzinfo=UTC)

@@ -24,7 +24,7 @@ from batch_layer.landing import (
 from batch_layer.load import _CsvStream
 from batch_layer.plan import horizon_for
 from lambda_common.contract import Event, parse_event
-from lambda_common.rows import row_from_master
+from lambda_common.contract.rows import row_from_master
 
 NOW = datetime(2026, 11, 21, 12, 5, tzinfo=UTC)
 TS = int(datetime(2026, 11, 20, 23, 59, tzinfo=UTC).timestamp() * 1000)
@@ -74,7 +74,7 @@ def test_encode_chunk_splits_valid_and_rejected_and_is_byte_stable() -> None:
     assert (chunk.landed.events, chunk.landed.rejects) == (2, 1)
     assert chunk.landed.rejects_key is not None and chunk.landed.rejects_key.startswith("rejects/")
     records = list(read_master_object(chunk.body))
-    # Integers are JSON strings in the object (lambda_common.landed), ints once read.
+    # Integers are JSON strings in the object (lambda_common.contract.landed), ints once read.
     assert [r["kafka_offset"] for r in records] == ["0", "2"]
     assert [row_from_master(r)["kafka_offset"] for r in records] == [0, 2]
     assert records[0]["location"] == "Paris" and records[1]["location"] == "(unknown)"

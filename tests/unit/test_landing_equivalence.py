@@ -31,18 +31,17 @@ from batch_layer.landing import (
 )
 from batch_layer.load import _CsvStream
 from batch_layer.master_lines import MasterLines
-from lambda_common import rows as rows_module
 from lambda_common.contract import (
     Event,
-    _format_created_at,
     normalize_lang,
     normalize_location,
     parse_created_at,
     parse_event,
 )
-from lambda_common.eventlog import Message
-from lambda_common.landed import encode_row, stamp_and_hour, stamp_and_hour_of
-from lambda_common.rows import (
+from lambda_common.contract import rows as rows_module
+from lambda_common.contract.event import format_created_at
+from lambda_common.contract.landed import encode_row, stamp_and_hour, stamp_and_hour_of
+from lambda_common.contract.rows import (
     RowKeys,
     csv_quoted,
     csv_values,
@@ -50,7 +49,8 @@ from lambda_common.rows import (
     hashtag_keys,
     warehouse_text,
 )
-from lambda_common.wire import wire_time
+from lambda_common.contract.wire import wire_time
+from lambda_common.eventlog import Message
 
 from .hostile_events import NOW, REASONS, TEXTS, TIMES, hostile_values
 
@@ -225,7 +225,7 @@ def test_the_stamp_read_off_created_at_is_the_stamp() -> None:
     edges = [datetime(1, 1, 1, tzinfo=UTC), datetime(999, 12, 31, 23, 59, 59, 999_000, tzinfo=UTC)]
     edges += [datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)]
     for moment in edges + [_random_moment(rng) for _ in range(50_000)]:
-        text = _format_created_at(moment)
+        text = format_created_at(moment)
         assert stamp_and_hour_of(text, moment) == stamp_and_hour(moment), moment
 
 
@@ -233,7 +233,7 @@ def test_wire_time_is_how_to_dict_writes_the_time_read() -> None:
     rng = random.Random(32)
     texts = list(TIMES)
     for _ in range(50_000):
-        iso = _format_created_at(_random_moment(rng))
+        iso = format_created_at(_random_moment(rng))
         form = rng.randrange(6)
         if form == 1:
             iso = iso[:10] + rng.choice(["t", " "]) + iso[11:]
@@ -252,7 +252,7 @@ def test_wire_time_is_how_to_dict_writes_the_time_read() -> None:
             when = parse_created_at(text)
         except ValueError:
             continue
-        assert wire_time(text, when) == _format_created_at(when), text
+        assert wire_time(text, when) == format_created_at(when), text
         compared += 1
     assert compared > 40_000
 

@@ -1,4 +1,4 @@
-"""An event as a warehouse row (lambda_common.rows): the keys of every view, NUL in the
+"""An event as a warehouse row (lambda_common.contract.rows): the keys of every view, NUL in the
 warehouse, the CSV COPY takes, and master records landed before ``lang``/``hashtags``."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from lambda_common.contract import UNKNOWN_LANG, UNKNOWN_LOCATION, Event, EventError
-from lambda_common.landed import encode_row
-from lambda_common.rows import (
+from lambda_common.contract.landed import encode_row
+from lambda_common.contract.rows import (
     ROW_COLUMNS,
     csv_values,
     event_row,

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from lambda_common.contract import Event
+from lambda_common.contract.rows import warehouse_text
 from lambda_common.errors import ServiceUnavailable, TransientError
 from lambda_common.retry import Backoff
-from lambda_common.rows import warehouse_text
 from lambda_common.settings import load_settings
 from speed_layer import sink
 from speed_layer.classpath import artifact, connector_folder

@@ -71,7 +71,7 @@ def test_the_code_zip_is_all_the_parse_step_needs_besides_what_is_installed(
 ) -> None:
     archive = code_archive(tmp_path)
     names = zipfile.ZipFile(archive).namelist()
-    assert {"speed_layer/parse.py", "lambda_common/contract.py"} <= set(names)
+    assert {"speed_layer/parse.py", "lambda_common/contract/parse.py"} <= set(names)
     assert not [n for n in names if n.endswith(".pyc") or "__pycache__" in n]
     # An interpreter without site-packages (so without this checkout's editable install)
     # imports the parse step from the zip alone and runs it, as an executor's Python does

@@ -1,4 +1,4 @@
-"""The producers' C-speed path (lambda_common.wire) sends the very bytes the Event's way
+"""The producers' C-speed path (lambda_common.contract.wire) sends the very bytes the Event's way
 sends, line for line: replay on thousands of seeded hostile lines, synthetic on every
 kind of run, and hostile field values; through the CLI and the confluent producer too.
 
@@ -37,7 +37,7 @@ from ingestion.synthetic import (
 )
 from ingestion.xapi import XReject, looks_like_x_payload, parse_payload
 from lambda_common.contract import Event, EventError, validate_event
-from lambda_common.wire import WireMessage, event_message, wire_message
+from lambda_common.contract.wire import WireMessage, event_message, wire_message
 
 from .hostile_events import NOW, REASONS, TEXTS, hostile_values
 from .ingestion_mutations import mutated_lines, serialise, x_seeds

@@ -5,7 +5,7 @@
 -- COMPUPDATE OFF and STATUPDATE OFF: staging_tweets is created empty every cycle and lives
 -- one transaction; into an empty table COPY would otherwise choose compression encodings
 -- and compute optimizer statistics on every load, for a table nobody queries afterwards.
--- TIMEFORMAT: the one form the objects' timestamps take (lambda_common/landed.py: four-
+-- TIMEFORMAT: the one form the objects' timestamps take (lambda_common/contract/landed.py: four-
 -- digit years, seconds with their fraction). MAXERROR (REDSHIFT_COPY_MAXERROR): a row
 -- COPY rejects is left out and recorded (batch_layer/copy_rejects.py) instead of failing
 -- the load; as many rejects as MAXERROR fail it, as before.

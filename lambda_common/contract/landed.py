@@ -1,9 +1,9 @@
 """The landed line: how a warehouse row's values are written in a master object, and read
 back. The one place these rules live.
 
-A master object line is a warehouse row (:func:`lambda_common.rows.event_row`) plus the
+A master object line is a warehouse row (:func:`lambda_common.contract.rows.event_row`) plus the
 event verbatim. Redshift's ``COPY ... FORMAT AS JSON 'auto'`` reads its values from S3;
-the PostgreSQL load writes the same values as CSV (:func:`lambda_common.rows.csv_values`).
+the PostgreSQL load writes the same values as CSV (:func:`lambda_common.contract.rows.csv_values`).
 Every valid event must reach both warehouses exactly, so:
 
 - **Integer columns** (the three counts, up to 2^63 - 1, and the Kafka partition and

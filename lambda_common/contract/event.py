@@ -1,24 +1,7 @@
-"""The event on Kafka: the one definition of a valid tweet event (CONTRACT.md, section 1).
-
-Every producer builds its messages with :class:`Event` and every consumer (batch layer,
-speed layer, replay) decides valid vs rejected with :func:`parse_event`, so the layers
-cannot drift apart on what counts. The rules live here and nowhere else:
-
-* the value is one UTF-8 JSON object; unknown fields are ignored; ``null`` is absent;
-* required: ``tweet_id`` (1 to 19 ASCII digits), ``created_at`` (RFC 3339 with an
-  offset), ``user_id`` (a string of 1 to 256 code points) and the three counts (JSON
-  integers, ``0 <= n < 2**63``);
-* optional: ``user_name``, ``location``, ``lang``, ``text`` (strings), ``hashtags``
-  (array of strings), ``source`` (``synthetic``, ``x`` or ``replay``);
-* ``created_at`` more than one hour ahead of the reader's clock is rejected;
-* grouping uses :func:`normalize_location`, :func:`normalize_hashtags` and
-  :func:`normalize_lang` (CONTRACT section 2b): every layer takes its keys from here.
-
-With msgspec (a C JSON library, pinned in pyproject.toml) the common case, a plainly
-valid event, is decoded, type-checked and encoded in C. Without it (a Spark executor's
-bare Python, which gets only the code in a zip) the standard library alone gives the
-very same events, reasons and bytes, more slowly: msgspec is only ever a short cut.
-"""
+"""The event itself: :class:`Event` (every type and range rule checked when it is made), its
+JSON form (:meth:`Event.to_json_bytes`, :func:`encode_json`), ``created_at``'s reading
+(:func:`parse_created_at`) and :func:`validate_event` of a decoded JSON value, with the
+reasons a rejected message is kept with."""
 
 from __future__ import annotations
 
@@ -26,59 +9,18 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from itertools import accumulate
-from typing import Annotated, Any
+
+from lambda_common.contract.keys import normalize_hashtags, normalize_lang, normalize_location
 
 try:
     import msgspec
 except ImportError:  # the standard library alone: same outcomes, slower (see above)
     msgspec = None  # type: ignore[assignment]
 
-__all__ = [
-    "COUNT_FIELDS",
-    "MAX_FUTURE_SKEW",
-    "MAX_HASHTAG_CHARS",
-    "MAX_LANG_CHARS",
-    "MAX_LOCATION_CHARS",
-    "MAX_NESTING",
-    "MAX_USER_ID_CHARS",
-    "REQUIRED_FIELDS",
-    "SOURCES",
-    "UNKNOWN_LANG",
-    "UNKNOWN_LOCATION",
-    "Event",
-    "EventError",
-    "Rejection",
-    "event_from_dict",
-    "normalize_hashtags",
-    "normalize_lang",
-    "normalize_location",
-    "parse_created_at",
-    "parse_event",
-    "plain_event",
-    "validate_event",
-]
-
-MAX_LOCATION_CHARS = 200
-"""Grouping keeps at most this many code points of the trimmed location."""
-
 MAX_USER_ID_CHARS = 256
 """``user_id`` holds 1 to this many code points: an empty id names nobody, and an unbounded
 one would let a single message fill the warehouse's text column (and every reader's
 memory) without limit."""
-
-UNKNOWN_LOCATION = "(unknown)"
-"""The grouping key of an absent or blank location."""
-
-MAX_HASHTAG_CHARS = 100
-"""The ``hashtags`` view keeps at most this many code points of a normalised hashtag."""
-
-MAX_LANG_CHARS = 35
-"""The ``languages`` view keeps at most this many code points of the normalised ``lang``
-(35 is BCP 47's longest registered language tag)."""
-
-UNKNOWN_LANG = "(unknown)"
-"""The grouping key of an absent or blank ``lang``."""
 
 MAX_FUTURE_SKEW = timedelta(hours=1)
 """``created_at`` may be at most this far ahead of the reader's clock (inclusive)."""
@@ -99,15 +41,11 @@ _OPTIONAL_STRING_FIELDS = ("user_name", "location", "lang", "text")
 
 # Exclusive upper bound of a count: it must fit a signed 64-bit BIGINT in raw_tweets (the
 # views' sums are numeric(38,0), so no number of such counts overflows them).
-_COUNT_LIMIT = 2**63
+COUNT_LIMIT = 2**63
 
-# Only the six ASCII whitespace characters the contract names. str.strip() with no
-# argument would also remove U+00A0, U+3000, U+0085, U+001C..U+001F, which the
-# contract says to keep verbatim.
-_ASCII_WHITESPACE = " \t\n\r\f\v"
 
 # [0-9], never \d: in a str pattern \d also matches other scripts' digits (e.g. "٣").
-_TWEET_ID = re.compile(r"[0-9]{1,19}")
+TWEET_ID = re.compile(r"[0-9]{1,19}")
 
 # RFC 3339 section 5.6 "date-time". The offset is mandatory (a naive time has no single
 # UTC instant). 'T', 't' and ' ' separators and 'Z'/'z' are all allowed by the RFC
@@ -124,7 +62,7 @@ _RFC3339 = re.compile(
 # digits or none, 'Z'. For these, and only these, datetime.fromisoformat reads exactly
 # what the general path does (it would truncate or round other fraction lengths its own
 # way, and takes offsets, lower case and basic formats the contract words otherwise).
-_UTC_SHAPE = re.compile(
+UTC_SHAPE = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-5][0-9](?:\.[0-9]{3}|\.[0-9]{6})?Z"
 )
 _from_isoformat = datetime.fromisoformat
@@ -135,25 +73,10 @@ _from_isoformat = datetime.fromisoformat
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 # Longest piece of input echoed in a reason: reasons are one line in a rejects table.
-_ECHO_CHARS = 60
+ECHO_CHARS = 60
 
 # JSON integers with more digits than this are >= 10**19 > 2**63, i.e. out of range.
-_MAX_COUNT_DIGITS = 19
-
-MAX_NESTING = 64
-"""The deepest a message may nest JSON arrays and objects (the event object itself is
-level 1). Checked on the bytes before either decoder runs: msgspec's and json's own
-limits follow whatever Python stack the caller left them (one accepted 992 levels, the
-other 989, both less when called deeper), so the batch and the speed layer could judge
-one crafted message differently. Far above any real event (hashtags: level 2)."""
-
-_TOO_DEEP = f"value is not valid JSON: nested too deeply (more than {MAX_NESTING} levels)"
-
-# For the depth scan: a JSON string (an unterminated one runs to the end, as a decoder
-# would read it), every byte but the four brackets, and each bracket's step.
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*+"?', re.DOTALL)
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
-_DEPTH_STEP = tuple(1 if b in b"[{" else -1 if b in b"]}" else 0 for b in range(256))
+MAX_COUNT_DIGITS = 19
 
 
 class EventError(ValueError):
@@ -173,11 +96,11 @@ class Rejection:
 
 def _echo(value: str) -> str:
     """Quote a piece of input for a reason: one line (repr escapes it) and short."""
-    shown = repr(value[:_ECHO_CHARS])
+    shown = repr(value[:ECHO_CHARS])
     # repr can grow a character to 10 ("\\U0001xxxx"), so cap the quoted form too.
-    if len(shown) > _ECHO_CHARS + 2:
-        return shown[:_ECHO_CHARS] + "..."
-    if len(value) > _ECHO_CHARS:
+    if len(shown) > ECHO_CHARS + 2:
+        return shown[:ECHO_CHARS] + "..."
+    if len(value) > ECHO_CHARS:
         return shown + "..."
     return shown
 
@@ -204,12 +127,12 @@ def _check_count(name: str, value: object) -> int:
     # bool is a subclass of int in Python, but JSON true/false are not numbers.
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise EventError(f"field {name!r} must be an integer >= 0")
-    if value >= _COUNT_LIMIT:
+    if value >= COUNT_LIMIT:
         raise EventError(f"field {name!r} must be below 2^63")
     return value
 
 
-def _check_source(value: object) -> str:
+def check_source(value: object) -> str:
     if value not in SOURCES:
         raise EventError("field 'source' must be one of 'synthetic', 'x', 'replay'")
     return str(value)
@@ -242,7 +165,7 @@ class Event:
     source: str | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.tweet_id, str) or not _TWEET_ID.fullmatch(self.tweet_id):
+        if not isinstance(self.tweet_id, str) or not TWEET_ID.fullmatch(self.tweet_id):
             raise EventError("field 'tweet_id' must be a string of 1 to 19 digits")
         created_at: object = self.created_at
         if not isinstance(created_at, datetime) or created_at.utcoffset() is None:
@@ -271,7 +194,7 @@ class Event:
         # A list would make the frozen Event unhashable; store the immutable form.
         object.__setattr__(self, "hashtags", tuple(hashtags))
         if self.source is not None:
-            _check_source(self.source)
+            check_source(self.source)
 
     @property
     def event_hour(self) -> datetime:
@@ -302,7 +225,7 @@ class Event:
         """
         out: dict[str, object] = {
             "tweet_id": self.tweet_id,
-            "created_at": _format_created_at(self.created_at),
+            "created_at": format_created_at(self.created_at),
             "user_id": self.user_id,
         }
         if self.user_name is not None:
@@ -333,10 +256,10 @@ class Event:
         """This event with another ``source`` (one of :data:`SOURCES`, else
         :class:`EventError`). Only ``source`` is checked: every other field was checked
         when this Event was made, and a frozen Event cannot have changed since."""
-        _check_source(source)
+        check_source(source)
         fields = {name: getattr(self, name) for name in _EVENT_FIELDS}
         fields["source"] = source
-        return _checked_event(fields)
+        return checked_event(fields)
 
 
 _EVENT_FIELDS = tuple(Event.__dataclass_fields__)
@@ -359,7 +282,7 @@ def encode_json(obj: object) -> bytes:
     return _STDLIB_ENCODER.encode(obj).encode()
 
 
-def _checked_event(fields: dict[str, object]) -> Event:
+def checked_event(fields: dict[str, object]) -> Event:
     """An Event of ``fields`` that are known to pass every rule (created_at already in
     UTC), built without running ``__post_init__`` again."""
     event = object.__new__(Event)
@@ -370,7 +293,7 @@ def _checked_event(fields: dict[str, object]) -> Event:
     return event
 
 
-def _format_created_at(value: datetime) -> str:
+def format_created_at(value: datetime) -> str:
     if value.tzinfo is UTC:
         # isoformat (C, zero-pads the year like the f-string below) is ~8x cheaper; in
         # UTC it ends in "+00:00", which the Z replaces.
@@ -386,63 +309,6 @@ def _format_created_at(value: datetime) -> str:
     return f"{stamp}.{value.microsecond // 1000:03d}Z"
 
 
-def normalize_location(raw: str | None) -> str:
-    """The grouping key of a location.
-
-    Trim surrounding ASCII whitespace (space, ``\\t``, ``\\n``, ``\\r``, ``\\f``, ``\\v``
-    only -- not Unicode spaces such as U+00A0 or U+3000), then cut to the first 200 code
-    points, trimmed again; absent or blank -> ``'(unknown)'``. Everything else is kept
-    verbatim.
-    """
-    if raw is None:
-        return UNKNOWN_LOCATION
-    trimmed = raw.strip(_ASCII_WHITESPACE)
-    if not trimmed:
-        return UNKNOWN_LOCATION
-    # Trim, cut, trim again (the contract's order): the cut may end in whitespace, and
-    # Redshift compares VARCHAR ignoring trailing spaces, so "x" and "x " would be one
-    # group there and two in PostgreSQL and Spark. No key ends in whitespace.
-    return _trimmed_cut(trimmed, MAX_LOCATION_CHARS)
-
-
-def _trimmed_cut(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` code points, then trimmed again (only a cut that ends in
-    whitespace changes)."""
-    cut = text[:limit]
-    return cut.strip(_ASCII_WHITESPACE) if len(text) > limit else cut
-
-
-def normalize_lang(raw: str | None) -> str:
-    """The grouping key of ``lang``: surrounding ASCII whitespace trimmed, lower-cased as
-    ``str.lower()`` does, cut to the first 35 code points, trimmed again; absent or blank
-    -> ``'(unknown)'``."""
-    if raw is None:
-        return UNKNOWN_LANG
-    trimmed = raw.strip(_ASCII_WHITESPACE)
-    if not trimmed:
-        return UNKNOWN_LANG
-    # Lower first, then cut: str.lower() can lengthen a string ("İ" becomes two code
-    # points), and the contract's order is trim, lower, cut.
-    return _trimmed_cut(trimmed.lower(), MAX_LANG_CHARS)
-
-
-def normalize_hashtags(raw: tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    """The distinct hashtag keys of a tweet, in the order they first appear.
-
-    Each element: surrounding ASCII whitespace trimmed, then one leading ``#`` removed,
-    then lower-cased as ``str.lower()`` does, then cut to its first 100 code points, then
-    trimmed again (``"# Kafka"`` is ``kafka``); an element empty after this is dropped.
-    Two elements with the same key count once.
-    """
-    keys: dict[str, None] = {}
-    for tag in raw:
-        lowered = tag.strip(_ASCII_WHITESPACE).removeprefix("#").lower()
-        key = lowered[:MAX_HASHTAG_CHARS].strip(_ASCII_WHITESPACE)
-        if key:
-            keys[key] = None
-    return tuple(keys)
-
-
 def parse_created_at(value: str) -> datetime:
     """Parse an RFC 3339 date-time with a mandatory offset into an aware UTC datetime.
 
@@ -455,7 +321,7 @@ def parse_created_at(value: str) -> datetime:
     """
     if not isinstance(value, str):
         raise EventError("field 'created_at' must be a string")
-    if _UTC_SHAPE.fullmatch(value):
+    if UTC_SHAPE.fullmatch(value):
         # The form our producers write: datetime.fromisoformat parses it in C, ~5x
         # cheaper, to the very datetime the general path builds (already in UTC). An
         # impossible date or time in it falls through to the general path's reason.
@@ -506,7 +372,7 @@ def validate_event(obj: object, *, now: datetime | None = None) -> Event:
     Checks run in a fixed order (object, missing fields, types, clock), so the same
     message always gets the same reason.
     """
-    now = _reader_clock(now)
+    now = reader_clock(now)
     if not isinstance(obj, dict):
         raise EventError("value is not a JSON object")
     for name in REQUIRED_FIELDS:
@@ -530,12 +396,12 @@ def validate_event(obj: object, *, now: datetime | None = None) -> Event:
         hashtags=hashtags if hashtags is not None else (),
         source=obj.get("source"),
     )
-    if _too_far_ahead(event.created_at, now):
+    if too_far_ahead(event.created_at, now):
         raise EventError("created_at is more than 1 hour in the future")
     return event
 
 
-def _too_far_ahead(created_at: datetime, now: datetime) -> bool:
+def too_far_ahead(created_at: datetime, now: datetime) -> bool:
     """The clock's rule: more than :data:`MAX_FUTURE_SKEW` ahead of the reader's clock."""
     return created_at - now > MAX_FUTURE_SKEW
 
@@ -550,216 +416,10 @@ def event_from_dict(obj: dict[str, object]) -> Event:
     return validate_event(obj, now=created_at)
 
 
-def _reader_clock(now: datetime | None) -> datetime:
+def reader_clock(now: datetime | None) -> datetime:
     if now is None:
         return datetime.now(UTC)
     if now.utcoffset() is None:
         # A caller bug, not bad input: a naive clock would silently shift the window.
         raise ValueError("now must be a timezone-aware datetime")
     return now
-
-
-class _NonStandardConstant(ValueError):
-    """NaN, Infinity or -Infinity: Python's json accepts them, JSON does not."""
-
-
-def _reject_constant(name: str) -> object:
-    raise _NonStandardConstant(f"{name} is not allowed")
-
-
-def _parse_int(digits: str) -> int:
-    # Python refuses int() of more than 4300 digits (ValueError), and big conversions are
-    # slow. Any JSON integer over 19 digits is out of a count's range anyway, so stand in
-    # a value that is just as out of range; in an unknown field it is simply ignored.
-    if len(digits.lstrip("-")) > _MAX_COUNT_DIGITS:
-        return -_COUNT_LIMIT if digits.startswith("-") else _COUNT_LIMIT
-    return int(digits)
-
-
-def _too_deep(raw: bytes) -> bool:
-    """Whether ``raw`` nests arrays and objects deeper than :data:`MAX_NESTING` (brackets
-    inside strings do not count). In C but for a sum over the brackets alone, and only
-    when there are more opening brackets than the limit: two counts for a real event."""
-    if raw.count(b"[") + raw.count(b"{") <= MAX_NESTING:
-        return False
-    brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
-    return max(accumulate(map(_DEPTH_STEP.__getitem__, brackets)), default=0) > MAX_NESTING
-
-
-def parse_event(value: bytes | None, *, now: datetime | None = None) -> Event | Rejection:
-    """Decide whether a raw Kafka message value is a valid event.
-
-    Returns the :class:`Event`, or a :class:`Rejection` with a one-line reason when the
-    value is absent or empty, not strict UTF-8, not JSON (including NaN/Infinity and
-    arrays and objects nested deeper than :data:`MAX_NESTING`), not an object, or breaks
-    a rule of
-    :func:`validate_event`. Never raises for any input value: a bad message must not stop
-    the pipeline. (It does raise ``ValueError`` for a naive ``now``: that is a caller bug.)
-    """
-    now = _reader_clock(now)
-    if value is None:
-        return Rejection("value is null (no message body)")
-    if not isinstance(value, bytes | bytearray | memoryview):
-        return Rejection(f"value is not bytes (got {type(value).__name__})")
-    raw = bytes(value)
-    if not raw:
-        return Rejection("value is empty")
-    try:
-        text = raw.decode("utf-8")  # strict: overlong forms and encoded surrogates fail
-    except UnicodeDecodeError:
-        return Rejection("value is not valid UTF-8")
-    if _too_deep(raw):  # before both paths, so that both judge it alike
-        return Rejection(_TOO_DEEP)
-    # Fast path for the common case, a plainly valid event, decoded and type-checked in
-    # C; anything else (or anything it is unsure of) goes the full way, through json and
-    # validate_event, which names the reason.
-    event = _plain_event(raw, now)
-    if event is not None:
-        return event
-    try:
-        obj = _decode_json(text)
-    except RecursionError:  # within the limit, but called with the stack nearly used up
-        return Rejection(_TOO_DEEP)
-    except json.JSONDecodeError as e:
-        return Rejection(f"value is not valid JSON: {e.msg} at char {e.pos}")
-    except ValueError as e:  # _NonStandardConstant, and anything else json refuses
-        return Rejection(f"value is not valid JSON: {str(e)[:_ECHO_CHARS]}")
-    try:
-        return validate_event(obj, now=now)
-    except EventError as e:
-        return Rejection(e.reason)
-
-
-# Decoders made once: json.loads with keyword arguments builds a new decoder (and
-# scanner) per call, which costs about as much as decoding a small event.
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_int=_parse_int)
-# Below this many characters the biggest integer conversions stay cheap, so
-# _parse_int (a Python call per integer) is not needed: an integer of 20+ digits then
-# decodes to its true value instead of +-2**63, and every rule treats both alike (out
-# of a count's range; not a string elsewhere).
-_SHORT_TEXT = 4000
-_SHORT_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
-
-
-def _decode_json(text: str) -> object:
-    """``json.loads(text, parse_constant=..., parse_int=...)``: same outcome or exception."""
-    if text.startswith("\ufeff"):
-        # json.loads refuses a leading BOM before decoding; let it word the error.
-        return json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
-    if len(text) < _SHORT_TEXT:
-        try:
-            return _SHORT_DECODER.decode(text)
-        except json.JSONDecodeError:
-            raise  # a syntax error: the same with either decoder
-        except ValueError:
-            # NaN, or an integer over int()'s digit limit (lowered from 4300 by
-            # PYTHONINTMAXSTRDIGITS, say): the hooked decoder decides, as it always did.
-            pass
-    return _DECODER.decode(text)
-
-
-# msgspec's decoder of _PlainEvent (None without msgspec).
-_PLAIN_DECODER: Any = None
-if msgspec is not None:
-    _Count = Annotated[int, msgspec.Meta(ge=0, le=_COUNT_LIMIT - 1)]
-
-    class _PlainEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
-        """The JSON shape of a plainly valid event, for msgspec to decode and type-check in C.
-
-        Not a second statement of the rules, only a sieve: a message it refuses, or one that
-        fails the checks after it (see :func:`_plain_checked`), goes down the full path, which
-        decides by :func:`validate_event` and names the reason. Unknown fields are skipped
-        (still checked for JSON syntax); duplicate keys keep the last value, as json does; a
-        null anywhere but an optional field, a float or a bool for a count, a string too
-        long or short, any lone surrogate or non-JSON input: refused. Its fields stand in
-        the wire's order (:meth:`Event.to_dict`'s), so that it encodes as the Event would
-        (:mod:`lambda_common.wire`); the order changes nothing in what it decodes.
-        """
-
-        tweet_id: str
-        created_at: str
-        user_id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_USER_ID_CHARS)]
-        user_name: str | None = None
-        followers_count: _Count
-        favorite_count: _Count
-        retweet_count: _Count
-        location: str | None = None
-        lang: str | None = None
-        text: str | None = None
-        hashtags: list[str] | None = None
-        source: str | None = None
-
-    _PLAIN_DECODER = msgspec.json.Decoder(_PlainEvent)
-
-
-def plain_event(
-    value: bytes, *, now: datetime | None = None, source: str | None = None
-) -> Event | None:
-    """:func:`parse_event`'s fast path alone: the Event when ``value`` is a plainly valid
-    event (the common case), else None, never raising. None says nothing about why: the
-    value may even be valid (a ``\\u`` escape, say), so ask :func:`parse_event` or
-    :func:`validate_event`. For a reader with reasons of its own (the replay).
-
-    ``source`` (one of :data:`SOURCES`), when given, replaces the event's own, which must
-    still be valid: the same Event as ``plain_event(value).with_source(source)``, built once.
-    """
-    checked = plain_struct(value, now=_reader_clock(now), source=source)
-    return None if checked is None else _struct_event(*checked, source)
-
-
-def plain_struct(
-    value: bytes, *, now: datetime | None, source: str | None = None
-) -> tuple[Any, datetime] | None:
-    """:func:`plain_event`'s checks alone: the decoded Struct (the wire's field order) and
-    its ``created_at`` read, or None. ``now`` None skips the clock's rule alone (an Event
-    is made without it: a producer's check). The Struct's fields are as received."""
-    if source is not None:
-        _check_source(source)
-    try:
-        value.decode("utf-8")  # strict, as parse_event: msgspec's own check is its own
-    except UnicodeDecodeError:
-        return None
-    if _too_deep(value):
-        return None  # parse_event rejects it
-    return _plain_checked(value, now)
-
-
-def _plain_event(raw: bytes, now: datetime) -> Event | None:
-    checked = _plain_checked(raw, now)
-    return None if checked is None else _struct_event(*checked)
-
-
-def _plain_checked(raw: bytes, now: datetime | None) -> tuple[Any, datetime] | None:
-    """The Struct of ``raw`` (strict UTF-8) and its time when it passes every rule, else
-    None, never raising: None sends the message down the full path, which finds the
-    reason. So which messages are valid, and every reason, stay exactly as they were."""
-    # A \\u escape is the only way to a lone surrogate in valid UTF-8; msgspec refuses
-    # those too, but escapes are rare (our producers write raw UTF-8), so leaving them
-    # all to the full path costs nothing and needs no trust. (A value without a backslash
-    # has no escape: that one-byte search, by find, is the cheapest.)
-    if _PLAIN_DECODER is None or (raw.find(b"\\") >= 0 and b"\\u" in raw):
-        return None
-    try:
-        plain = _PLAIN_DECODER.decode(raw)
-    except (msgspec.DecodeError, RecursionError):
-        return None
-    source = plain.source
-    if not _TWEET_ID.fullmatch(plain.tweet_id) or (source is not None and source not in SOURCES):
-        return None
-    try:
-        when = parse_created_at(plain.created_at)
-    except EventError:
-        return None
-    if now is not None and _too_far_ahead(when, now):
-        return None
-    return plain, when
-
-
-def _struct_event(plain: Any, when: datetime, new_source: str | None = None) -> Event:
-    # The Struct's fields are the Event's (test_contract pins it): copied in C.
-    fields = msgspec.structs.asdict(plain)
-    fields["created_at"] = when
-    fields["hashtags"] = tuple(plain.hashtags) if plain.hashtags else ()
-    if new_source is not None:
-        fields["source"] = new_source
-    return _checked_event(fields)

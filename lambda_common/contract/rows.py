@@ -8,7 +8,7 @@ keeps the event verbatim, under ``event``).
 
 A row's ``hashtags`` is a list (a JSON array in the master object, a column of the
 staging table); :func:`csv_values` is the one place that writes a row as CSV. How a row's
-values are written in a master object, and read back, is :mod:`lambda_common.landed`.
+values are written in a master object, and read back, is :mod:`lambda_common.contract.landed`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from lambda_common.contract import (
     normalize_lang,
     normalize_location,
 )
-from lambda_common.landed import decode_row, stamp_and_hour
+from lambda_common.contract.landed import decode_row, stamp_and_hour
 
 ROW_COLUMNS = (
     "tweet_id",
@@ -68,7 +68,7 @@ def _warehouse_hashtags(raw: tuple[str, ...] | list[str]) -> list[str]:
 
 def event_row(event: Event, partition: int, offset: int) -> dict[str, Any]:
     """The ``raw_tweets`` row of one event read at (partition, offset): integers as ints,
-    timestamps as text (:func:`lambda_common.landed.stamp_and_hour`)."""
+    timestamps as text (:func:`lambda_common.contract.landed.stamp_and_hour`)."""
     stamp, hour = stamp_and_hour(event.created_at)
     return {
         "tweet_id": event.tweet_id,
@@ -165,7 +165,7 @@ def row_from_master(record: dict[str, Any]) -> dict[str, Any]:
     """The warehouse row (``ROW_COLUMNS``, as :func:`event_row` gives them) of a
     master-object record, whichever version landed it.
 
-    Its values are read by :func:`lambda_common.landed.decode_row`. Records landed before
+    Its values are read by :func:`lambda_common.contract.landed.decode_row`. Records landed before
     the ``lang`` and ``hashtags`` keys existed are derived again from the event they keep
     verbatim (``make recompute`` after an upgrade).
     """

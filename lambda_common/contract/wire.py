@@ -19,7 +19,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from lambda_common.contract import _PLAIN_DECODER, _UTC_SHAPE, _format_created_at, plain_struct
+from lambda_common.contract.event import UTC_SHAPE, format_created_at
+from lambda_common.contract.fast import PLAIN_DECODER, plain_struct
 
 try:
     import msgspec
@@ -41,8 +42,8 @@ encode_struct: Callable[[Any], bytes] = _ENCODE
 """The JSON of a Struct (one in the wire's form, see :func:`wire_form`, or one holding
 it), by the encoder itself: no call of ours in between."""
 # The contract's Struct (None without msgspec): its fields in the wire's order.
-_STRUCT: Any = _PLAIN_DECODER.type if _PLAIN_DECODER is not None else None
-# len("2026-11-21T10:15:30.123Z"): the one form of _UTC_SHAPE that to_dict writes as read.
+_STRUCT: Any = PLAIN_DECODER.type if PLAIN_DECODER is not None else None
+# len("2026-11-21T10:15:30.123Z"): the one form of UTC_SHAPE that to_dict writes as read.
 _MILLIS_CHARS = 24
 # What building or encoding a Struct of fields no Event would hold can raise (a naive or
 # odd created_at, a surrogate, a value of no JSON type): the Event then says why.
@@ -66,9 +67,9 @@ def wire_time(text: str, when: datetime) -> str:
     ``text`` itself when it is in that form already (milliseconds and ``Z``, the form our
     producers write: the contract's fast read takes it as it is, and writing gives it back
     digit for digit; the test proves it), else formatted from ``when``."""
-    if len(text) == _MILLIS_CHARS and _UTC_SHAPE.fullmatch(text):
+    if len(text) == _MILLIS_CHARS and UTC_SHAPE.fullmatch(text):
         return text
-    return _format_created_at(when)
+    return format_created_at(when)
 
 
 def wire_form(plain: Any, when: datetime, source: str | None = None) -> Any:
@@ -120,7 +121,7 @@ def event_message(
             return None  # the Event refuses a naive time; astimezone would guess one
         plain = _STRUCT(
             tweet_id=tweet_id,
-            created_at=_format_created_at(created_at.astimezone(UTC)),
+            created_at=format_created_at(created_at.astimezone(UTC)),
             user_id=user_id,
             user_name=user_name,
             followers_count=followers_count,
