@@ -35,10 +35,10 @@ from batch_layer.plan import (
     plan_partition,
 )
 from batch_layer.target import BatchTarget, Coverage
-from lambda_common.broker import BATCH_GROUP_ID
-from lambda_common.eventlog import EventLog
-from lambda_common.eventlog_factory import open_event_log
 from lambda_common.faults import failpoint
+from lambda_common.kafka.broker import BATCH_GROUP_ID
+from lambda_common.kafka.eventlog import EventLog
+from lambda_common.kafka.factory import open_event_log
 from lambda_common.objectstore import ObjectStore, S3ObjectStore
 from lambda_common.settings import Settings
 from lambda_common.warehouse import Warehouse

@@ -33,7 +33,7 @@ from batch_layer.master_lines import MasterLines
 from lambda_common.contract import Event, encode_json, parse_event
 from lambda_common.contract.landed import encode_row
 from lambda_common.contract.rows import csv_values, event_row, row_from_master
-from lambda_common.eventlog import Message
+from lambda_common.kafka.eventlog import Message
 
 CHUNK_EVENTS = 100_000
 # gzip level of the objects: 3 is ~15% bigger than the default 6 at under half the

@@ -23,9 +23,9 @@ from batch_layer.cycle import archive, real_services
 from batch_layer.landing import master_prefix, plans_prefix
 from batch_layer.load import BatchWarehouse
 from batch_layer.plan import Loss, TopicChanged
-from lambda_common.broker import BATCH_GROUP_ID
 from lambda_common.errors import LambdaError
-from lambda_common.eventlog_factory import open_event_log
+from lambda_common.kafka.broker import BATCH_GROUP_ID
+from lambda_common.kafka.factory import open_event_log
 from lambda_common.objectstore import S3ObjectStore
 from lambda_common.settings import Settings
 from lambda_common.warehouse import Warehouse

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from batch_layer.landing import LandedObject, PartitionPlan, RowsFile, encode_chunk, same_rows
 from lambda_common.errors import LambdaError
-from lambda_common.eventlog import EventLog
-from lambda_common.eventlog_factory import open_event_log
+from lambda_common.kafka.eventlog import EventLog
+from lambda_common.kafka.factory import open_event_log
 from lambda_common.objectstore import ObjectStore, S3ObjectStore
 from lambda_common.settings import Settings
 

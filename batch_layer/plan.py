@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 
 from batch_layer.landing import PartitionPlan, plan_key
 from lambda_common.errors import ConfigError, LambdaError
-from lambda_common.eventlog import Offsets
+from lambda_common.kafka.eventlog import Offsets
 
 RESET_HINT = "make batch-reset (docs/operations.md)"
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from lambda_common.broker import ensure_topic
+from lambda_common.kafka.broker import ensure_topic
 from lambda_common.settings import Settings
 from lambda_common.warehouse import Warehouse
 

@@ -38,8 +38,8 @@ from bench import (
 )
 from bench import verify as lake_verify
 from ingestion.synthetic import SyntheticOptions, SyntheticTweets
-from lambda_common.broker import ensure_topic
 from lambda_common.errors import BenchmarkError
+from lambda_common.kafka.broker import ensure_topic
 from lambda_common.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]

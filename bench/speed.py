@@ -39,9 +39,9 @@ from kafka import KafkaProducer
 
 from bench import ingestion_argv, peak_rss_mb, summarize
 from bench.lanes import Lane, fresh_lane
-from lambda_common.broker import client_config
 from lambda_common.contract import Event
 from lambda_common.errors import BenchmarkError
+from lambda_common.kafka.broker import client_config
 from lambda_common.settings import Settings
 from lambda_common.warehouse import Warehouse
 

@@ -29,10 +29,10 @@ from ingestion.producer import (
 )
 from ingestion.replay import BadLine, replay_messages
 from ingestion.synthetic import SyntheticOptions, SyntheticTweets
-from lambda_common.broker import ensure_topic
 from lambda_common.contract import Event, parse_created_at
 from lambda_common.contract.wire import WireMessage
 from lambda_common.errors import ConfigError, LambdaError
+from lambda_common.kafka.broker import ensure_topic
 from lambda_common.logs import configure_logging, secret_values
 from lambda_common.settings import Settings, load_settings
 

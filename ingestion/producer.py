@@ -22,10 +22,10 @@ from typing import Any, TextIO
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from lambda_common.broker import client_config, ensure_topic
 from lambda_common.contract import Event
 from lambda_common.contract.wire import WireMessage
 from lambda_common.errors import ServiceUnavailable
+from lambda_common.kafka.broker import client_config, ensure_topic
 from lambda_common.settings import Settings
 
 logger = logging.getLogger(__name__)

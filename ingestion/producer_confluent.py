@@ -16,8 +16,8 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from ingestion.producer import PRODUCER_OPTIONS, EventProducer
-from lambda_common.broker import confluent_config
 from lambda_common.errors import ServiceUnavailable
+from lambda_common.kafka.broker import confluent_config
 from lambda_common.settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
-from lambda_common.broker import ensure_topic
 from lambda_common.errors import ServiceUnavailable
+from lambda_common.kafka.broker import ensure_topic
 from lambda_common.objectstore import S3ObjectStore
 from lambda_common.retry import Backoff, retry_call
 from lambda_common.settings import Settings

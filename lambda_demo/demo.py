@@ -34,8 +34,8 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-from lambda_common.broker import end_offsets, ensure_topic
 from lambda_common.errors import ConfigError
+from lambda_common.kafka.broker import end_offsets, ensure_topic
 from lambda_common.objectstore import S3ObjectStore
 from lambda_common.render import QueryResult, render
 from lambda_common.settings import Settings, parse_duration

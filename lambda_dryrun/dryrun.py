@@ -29,7 +29,7 @@ import psycopg2.extensions
 
 from batch_layer.cycle import Services, cycle, open_target
 from lambda_common.contract import Event
-from lambda_common.eventlog import InMemoryEventLog
+from lambda_common.kafka.eventlog import InMemoryEventLog
 from lambda_common.objectstore import InMemoryObjectStore
 from lambda_common.settings import Settings
 from lambda_common.sql_recorder import RecordingConnection, Sent

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from kafka.admin import ScramMechanism, UserScramCredentialUpsertion
 
-from lambda_common.broker import admin_client, check_broker
 from lambda_common.errors import ServiceUnavailable, StackError
+from lambda_common.kafka.broker import admin_client, check_broker
 from lambda_common.settings import HostPort, Settings
 from local_stack.jars import ensure_jars
 from local_stack.process import free_ports, resolve_host, stop_pids

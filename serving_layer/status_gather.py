@@ -23,8 +23,8 @@ from kafka.admin import OffsetSpec
 from kafka.errors import KafkaError, NoError, UnknownTopicOrPartitionError, for_code
 from psycopg2 import sql
 
-from lambda_common.broker import BATCH_GROUP_ID, admin_client
 from lambda_common.errors import LambdaError
+from lambda_common.kafka.broker import BATCH_GROUP_ID, admin_client
 from lambda_common.objectstore import S3ObjectStore
 from lambda_common.settings import Settings
 from lambda_common.sql import load_sql, statements

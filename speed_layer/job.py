@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lambda_common.broker import check_broker
+from lambda_common.kafka.broker import check_broker
 from lambda_common.locks import exclusive_lock
 from lambda_common.retry import Backoff, Sleep, pause
 from lambda_common.settings import Settings

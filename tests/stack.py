@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from lambda_common.broker import check_broker, ensure_topic
+from lambda_common.kafka.broker import check_broker, ensure_topic
 from lambda_common.objectstore import S3ObjectStore
 from lambda_common.settings import Settings, load_settings
 from lambda_common.warehouse import Warehouse

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from kafka.admin import KafkaAdminClient
 
-from lambda_common.broker import admin_client
+from lambda_common.kafka.broker import admin_client
 from lambda_common.settings import Settings, load_settings
 from local_stack.kafka_node import KafkaService
 from local_stack.process import free_ports

@@ -27,9 +27,9 @@ import pytest
 
 from batch_layer.cycle import run_cycle
 from ingestion.synthetic import SyntheticOptions, SyntheticTweets
-from lambda_common.broker import end_offsets
 from lambda_common.contract import Event, parse_event
 from lambda_common.contract.rows import warehouse_text
+from lambda_common.kafka.broker import end_offsets
 from lambda_common.objectstore import S3ObjectStore
 from lambda_common.warehouse import Warehouse
 from tests.integration.helpers import (

@@ -33,9 +33,9 @@ from pathlib import Path
 import pytest
 
 from ingestion.synthetic import SyntheticOptions, SyntheticTweets
-from lambda_common.broker import ensure_topic
 from lambda_common.contract import Event, parse_event
 from lambda_common.contract.rows import warehouse_text
+from lambda_common.kafka.broker import ensure_topic
 from lambda_common.settings import Settings
 from lambda_common.warehouse import Warehouse
 from local_stack.spark import SparkCluster, master_url

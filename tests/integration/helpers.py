@@ -26,10 +26,10 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from psycopg2 import sql
 
-from lambda_common.broker import client_config
 from lambda_common.contract import Event, normalize_hashtags, normalize_lang, parse_event
 from lambda_common.contract.rows import warehouse_text
 from lambda_common.errors import LambdaError
+from lambda_common.kafka.broker import client_config
 from lambda_common.settings import Settings
 from lambda_common.views import View
 from lambda_common.warehouse import Warehouse

@@ -20,8 +20,8 @@ from psycopg2 import sql
 
 from batch_layer.cycle import run_cycle
 from batch_layer.load import BatchWarehouse
-from lambda_common.broker import admin_client
 from lambda_common.contract import Event
+from lambda_common.kafka.broker import admin_client
 from lambda_common.objectstore import S3ObjectStore
 from lambda_common.settings import Settings
 from lambda_common.warehouse import Warehouse

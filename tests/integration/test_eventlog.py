@@ -8,10 +8,10 @@ import time
 import pytest
 from kafka import TopicPartition
 
-from lambda_common.broker import BATCH_GROUP_ID, admin_client
 from lambda_common.errors import ServiceUnavailable
-from lambda_common.eventlog import Offsets, OffsetsGone, TopicMissing
-from lambda_common.eventlog_factory import open_event_log
+from lambda_common.kafka.broker import BATCH_GROUP_ID, admin_client
+from lambda_common.kafka.eventlog import Offsets, OffsetsGone, TopicMissing
+from lambda_common.kafka.factory import open_event_log
 
 from .helpers import KAFKA_CLIENTS, Lane, send_raw
 

@@ -14,7 +14,7 @@ import pytest
 from kafka import KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType
 
-from lambda_common.broker import admin_client, client_config, ensure_topic
+from lambda_common.kafka.broker import admin_client, client_config, ensure_topic
 from lambda_common.settings import Settings, load_settings
 from local_stack.stack import LocalStack
 from tests.topology import kafka_cluster, kafka_node

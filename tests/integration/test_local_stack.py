@@ -18,7 +18,7 @@ import pytest
 from kafka import KafkaProducer
 from psycopg2 import sql
 
-from lambda_common.broker import client_config, ensure_topic
+from lambda_common.kafka.broker import client_config, ensure_topic
 from lambda_common.objectstore import S3ObjectStore
 from lambda_common.settings import Settings
 from lambda_common.warehouse import Warehouse

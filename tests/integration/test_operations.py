@@ -19,8 +19,8 @@ from batch_layer import load
 from batch_layer.cycle import recompute, run_cycle
 from batch_layer.plan import PartitionSet
 from ingestion.synthetic import SyntheticOptions, SyntheticTweets
-from lambda_common.broker import admin_client, end_offsets, ensure_topic
 from lambda_common.contract import Event
+from lambda_common.kafka.broker import admin_client, end_offsets, ensure_topic
 from lambda_common.objectstore import S3ObjectStore
 from lambda_common.settings import Settings
 from lambda_common.warehouse import Warehouse

@@ -32,10 +32,10 @@ from batch_layer.cycle import horizon_for, run_cycle
 from batch_layer.hours import BEGINNING
 from batch_layer.load import BatchWarehouse
 from ingestion.synthetic import SyntheticOptions, SyntheticTweets
-from lambda_common.broker import ensure_topic
 from lambda_common.contract import Event, parse_event
 from lambda_common.contract.rows import warehouse_text
 from lambda_common.errors import TransientError
+from lambda_common.kafka.broker import ensure_topic
 from lambda_common.objectstore import S3ObjectStore
 from lambda_common.retry import Backoff, retry_call
 from lambda_common.settings import Settings, load_settings

@@ -21,9 +21,9 @@ import pytest
 
 from batch_layer.cycle import Services, cycle, recompute
 from batch_layer.load import BatchWarehouse
-from lambda_common.broker import BATCH_GROUP_ID
 from lambda_common.contract import Event
-from lambda_common.eventlog_factory import open_event_log
+from lambda_common.kafka.broker import BATCH_GROUP_ID
+from lambda_common.kafka.factory import open_event_log
 from lambda_common.objectstore import S3ObjectStore
 from lambda_common.settings import Settings
 from lambda_common.warehouse import Warehouse

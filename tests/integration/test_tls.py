@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from lambda_common.broker import sasl_refused
-from lambda_common.eventlog_factory import open_event_log
+from lambda_common.kafka.broker import sasl_refused
+from lambda_common.kafka.factory import open_event_log
 from lambda_common.settings import Settings, load_settings
 from lambda_common.warehouse import Warehouse
 from tests.compose_stack import free_port

@@ -25,7 +25,7 @@ from batch_layer.plan import (
 from batch_layer.target import Incarnation, InMemoryBatchTarget, check_incarnation
 from lambda_common.contract import Event
 from lambda_common.errors import ConfigError, ServiceUnavailable
-from lambda_common.eventlog import InMemoryEventLog, Offsets
+from lambda_common.kafka.eventlog import InMemoryEventLog, Offsets
 from lambda_common.objectstore import InMemoryObjectStore
 from tests.unit.test_landed import older_form
 

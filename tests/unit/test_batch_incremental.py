@@ -31,7 +31,7 @@ from batch_layer.hours import (
 )
 from batch_layer.target import InMemoryBatchTarget
 from lambda_common.contract import Event
-from lambda_common.eventlog import InMemoryEventLog
+from lambda_common.kafka.eventlog import InMemoryEventLog
 from lambda_common.objectstore import InMemoryObjectStore
 from lambda_common.views import Key, View, load_views
 

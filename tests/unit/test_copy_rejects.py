@@ -27,7 +27,7 @@ from batch_layer.landing import LandedObject, Message, encode_chunk
 from batch_layer.load import BatchWarehouse, LoadError
 from batch_layer.redshift_copy import copy_sql
 from lambda_common.contract import Event
-from lambda_common.eventlog import InMemoryEventLog
+from lambda_common.kafka.eventlog import InMemoryEventLog
 from lambda_common.objectstore import InMemoryObjectStore
 from lambda_common.retry import Backoff
 from lambda_common.settings import Settings, load_settings

@@ -29,7 +29,7 @@ import botocore.session
 import pytest
 
 from batch_layer.redshift_copy import CREDENTIALS, copy_sql
-from lambda_common.broker import BATCH_GROUP_ID
+from lambda_common.kafka.broker import BATCH_GROUP_ID
 from tests.unit.code_scan import ROOT, CodeIndex, FunctionDef, terminal
 
 POLICIES = ROOT / "aws" / "iam"

@@ -82,7 +82,7 @@ def graph() -> dict[str, set[str]]:
 
 
 def test_the_scan_reads_the_imports(graph: dict[str, set[str]]) -> None:
-    assert "lambda_common.eventlog" in graph["lambda_common.eventlog_factory"]
+    assert "lambda_common.kafka.eventlog" in graph["lambda_common.kafka.factory"]
     assert "ingestion.producer_confluent" in graph["ingestion.factory"]  # inside a function
     assert len(graph) > 100
 

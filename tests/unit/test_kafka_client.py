@@ -13,17 +13,17 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 
 import ingestion.producer_confluent as producer_confluent
-import lambda_common.eventlog_confluent as eventlog_confluent
+import lambda_common.kafka.eventlog_confluent as eventlog_confluent
 from ingestion import factory as producer_factory
 from ingestion import producer as producer_module
 from ingestion.producer import PRODUCER_OPTIONS
 from ingestion.producer_confluent import CONFLUENT_PRODUCER_OPTIONS, ConfluentProducer
-from lambda_common.broker import confluent_config, confluent_security_config
 from lambda_common.contract import Event
 from lambda_common.errors import ConfigError, ServiceUnavailable
-from lambda_common.eventlog import KafkaEventLog, OffsetsGone, TopicMissing
-from lambda_common.eventlog_confluent import ConfluentEventLog
-from lambda_common.eventlog_factory import open_event_log
+from lambda_common.kafka.broker import confluent_config, confluent_security_config
+from lambda_common.kafka.eventlog import KafkaEventLog, OffsetsGone, TopicMissing
+from lambda_common.kafka.eventlog_confluent import ConfluentEventLog
+from lambda_common.kafka.factory import open_event_log
 from lambda_common.settings import Settings, load_settings
 
 

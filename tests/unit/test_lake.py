@@ -29,7 +29,7 @@ from ingestion.synthetic import SyntheticOptions, SyntheticTweets
 from lambda_common.contract import Event
 from lambda_common.contract.rows import row_from_master
 from lambda_common.errors import ConfigError, QueryError
-from lambda_common.eventlog import Message
+from lambda_common.kafka.eventlog import Message
 from lambda_common.settings import load_settings
 from lambda_common.views import load_views, parse_view
 

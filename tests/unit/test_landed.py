@@ -31,7 +31,7 @@ from lambda_common.contract.landed import (
     stamp_and_hour,
 )
 from lambda_common.contract.rows import ROW_COLUMNS, csv_values, event_row, row_from_master
-from lambda_common.eventlog import Message
+from lambda_common.kafka.eventlog import Message
 
 TOP = 2**63 - 1
 NOW = datetime(2026, 11, 21, 12, 5, tzinfo=UTC)

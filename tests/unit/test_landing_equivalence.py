@@ -50,7 +50,7 @@ from lambda_common.contract.rows import (
     warehouse_text,
 )
 from lambda_common.contract.wire import wire_time
-from lambda_common.eventlog import Message
+from lambda_common.kafka.eventlog import Message
 
 from .hostile_events import NOW, REASONS, TEXTS, TIMES, hostile_values
 

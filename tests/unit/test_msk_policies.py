@@ -237,7 +237,7 @@ def test_the_scan_finds_the_kafka_clients(index: CodeIndex, uses: dict[str, set[
     """The scan reads the code it checks (one that found nothing would pass any policy)."""
     clients, confluent = _finder(index)
     assert {"admin", "consumer"} <= clients
-    assert {"lambda_common.eventlog_confluent", "ingestion.producer_confluent"} <= confluent
+    assert {"lambda_common.kafka.eventlog_confluent", "ingestion.producer_confluent"} <= confluent
     found = set().union(*uses.values())
     assert {"create_topics", "commit", "poll", "send", "producer", "spark-source"} <= found
 

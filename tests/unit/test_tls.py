@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from lambda_common.broker import (
+from lambda_common.errors import ConfigError
+from lambda_common.kafka.broker import (
     client_config,
     confluent_security_config,
     sasl_refused,
     security_config,
 )
-from lambda_common.errors import ConfigError
 from lambda_common.settings import load_settings
 from speed_layer.stream import MSK_IAM_OPTIONS, kafka_source_options
 

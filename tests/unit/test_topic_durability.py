@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from lambda_common import broker as broker_module
-from lambda_common.broker import ensure_topic, topic_durability
 from lambda_common.errors import ConfigError, ServiceUnavailable
+from lambda_common.kafka import broker as broker_module
+from lambda_common.kafka.broker import ensure_topic, topic_durability
 from lambda_common.settings import Settings, load_settings
 
 

@@ -4,7 +4,7 @@
 partition's beginning, end and committed offsets, a bounded read of an offset range,
 and the commit. ``KafkaEventLog`` (kafka-python) and ``ConfluentEventLog``
 (confluent-kafka, ``KAFKA_CLIENT=confluent``) are the real ones (one picked by
-:func:`lambda_common.eventlog_factory.open_event_log`), mapping every Kafka error to
+:func:`lambda_common.kafka.factory.open_event_log`), mapping every Kafka error to
 the project's errors, so a broker that goes away mid-cycle is a ``ServiceUnavailable``
 the scheduler retries, never a vendor traceback that ends it.
 ``InMemoryEventLog`` is the fake the batch core's decisions are unit-tested with: it can
@@ -33,8 +33,8 @@ from kafka.errors import (
 )
 from kafka.structs import OffsetAndMetadata
 
-from lambda_common.broker import admin_client, client_config
 from lambda_common.errors import LambdaError, ServiceUnavailable
+from lambda_common.kafka.broker import admin_client, client_config
 from lambda_common.settings import Settings
 
 logger = logging.getLogger(__name__)

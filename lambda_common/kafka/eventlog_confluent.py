@@ -24,9 +24,9 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from lambda_common.broker import confluent_config
 from lambda_common.errors import ServiceUnavailable
-from lambda_common.eventlog import (
+from lambda_common.kafka.broker import confluent_config
+from lambda_common.kafka.eventlog import (
     READ_STALL_S,
     BrokerEventLog,
     Message,
