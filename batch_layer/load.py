@@ -48,8 +48,8 @@ from lambda_common.faults import failpoint
 from lambda_common.objectstore import ObjectStore
 from lambda_common.settings import Settings
 from lambda_common.sql import load_sql, statements
-from lambda_common.view_sql import batch_fingerprint, batch_rebuild
 from lambda_common.views import LOCATIONS, View
+from lambda_common.views.sql import batch_fingerprint, batch_rebuild
 from lambda_common.warehouse import Cursor, Warehouse
 
 logger = logging.getLogger(__name__)

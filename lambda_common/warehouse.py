@@ -24,8 +24,8 @@ from lambda_common.errors import ConfigError, SchemaError, ServiceUnavailable, T
 from lambda_common.retry import Backoff, retry_call
 from lambda_common.settings import DsnParts, Settings, mask_dsn
 from lambda_common.sql import load_sql, statements
-from lambda_common.view_sql import serving_ddl, table_ddl
 from lambda_common.views import View
+from lambda_common.views.sql import serving_ddl, table_ddl
 
 logger = logging.getLogger(__name__)
 

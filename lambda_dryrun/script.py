@@ -13,8 +13,8 @@ from typing import Any
 
 from batch_layer.redshift_copy import CREDENTIALS, copy_sql
 from lambda_common.sql import load_sql, statements
-from lambda_common.view_sql import batch_rebuild, serving_ddl, table_ddl
 from lambda_common.views import View
+from lambda_common.views.sql import batch_rebuild, serving_ddl, table_ddl
 from lambda_dryrun.dryrun import Phase
 from lambda_dryrun.scenario import DIALECT
 

@@ -17,8 +17,8 @@ import logging
 from functools import cache
 from importlib import resources
 
-from lambda_common.view_sql import quote
 from lambda_common.views import LOCATIONS, RELATIONS, View
+from lambda_common.views.sql import quote
 from serving_layer.key_params import match_rule
 
 logger = logging.getLogger(__name__)

@@ -37,7 +37,7 @@ from psycopg2 import extensions
 from lambda_common.errors import LambdaError
 from lambda_common.settings import Settings
 from lambda_common.sql import load_sql, statements
-from lambda_common.view_sql import (
+from lambda_common.views.sql import (
     speed_clear,
     speed_expire,
     speed_insert,

@@ -22,8 +22,8 @@ from batch_layer.lake.compare import Counts, Key, Measures
 from lambda_common.errors import QueryError
 from lambda_common.settings import Settings
 from lambda_common.sql import load_sql, statements
-from lambda_common.view_sql import batch_rows
 from lambda_common.views import View
+from lambda_common.views.sql import batch_rows
 from lambda_common.warehouse import Cursor, Warehouse, one_line
 
 logger = logging.getLogger(__name__)

@@ -25,8 +25,8 @@ import pytest
 from batch_layer.cycle import run_cycle
 from ingestion.synthetic import SyntheticOptions, SyntheticTweets
 from lambda_common.errors import TransientError
-from lambda_common.view_sql import serving_ddl
 from lambda_common.views import load_views
+from lambda_common.views.sql import serving_ddl
 from lambda_common.warehouse import VIEW_DDL_TIMEOUT_MS, Warehouse
 
 from .helpers import Lane, send_raw

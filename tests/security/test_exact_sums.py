@@ -24,8 +24,8 @@ from batch_layer.landing import REJECTS_PREFIX, read_master_object
 from lambda_common.contract import Event
 from lambda_common.objectstore import S3ObjectStore
 from lambda_common.sql import load_sql, statements
-from lambda_common.view_sql import serving_ddl, table_ddl
 from lambda_common.views import load_views
+from lambda_common.views.sql import serving_ddl, table_ddl
 from lambda_common.warehouse import Warehouse
 from tests.integration.helpers import (
     Lane,

@@ -13,7 +13,8 @@ from sqlglot import exp
 
 from batch_layer.redshift_copy import CREDENTIALS, copy_sql
 from lambda_common.sql import DIALECTS, load_sql, statements
-from lambda_common.view_sql import (
+from lambda_common.views import View, load_views
+from lambda_common.views.sql import (
     batch_rebuild,
     batch_rows,
     serving_ddl,
@@ -24,7 +25,6 @@ from lambda_common.view_sql import (
     speed_staging,
     table_ddl,
 )
-from lambda_common.views import View, load_views
 from tests.unit import redshift_rules as rules
 
 NAMES = sorted(

@@ -10,8 +10,8 @@ import sqlglot
 from sqlglot import exp
 
 from lambda_common.sql import load_sql, statements
-from lambda_common.view_sql import quote, serving_ddl
 from lambda_common.views import View, load_views, parse_view
+from lambda_common.views.sql import quote, serving_ddl
 from serving_layer.catalogue import list_queries, load_query
 from tests.unit import redshift_rules as rules
 

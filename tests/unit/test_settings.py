@@ -294,7 +294,7 @@ def test_the_query_checkpoint_is_named_after_the_views(tmp_path: Path) -> None:
     assert shipped.speed_query_checkpoint.startswith("s3a://bucket/speed/views-")
     folder = tmp_path / "views"
     folder.mkdir()
-    text = (Path(views_module.__file__).parent / "views" / "languages.sql").read_text("utf-8")
+    text = (Path(views_module.__file__).parent / "languages.sql").read_text("utf-8")
     (folder / "langs.sql").write_text(text.replace("-- view: languages", "-- view: langs"))
     more = load_settings(speed_checkpoint="s3a://bucket/speed/", views_dir=folder)
     assert more.speed_query_checkpoint != shipped.speed_query_checkpoint

@@ -17,8 +17,8 @@ from lambda_common import retry
 from lambda_common.errors import SchemaError, ServiceUnavailable, TransientError
 from lambda_common.settings import load_settings
 from lambda_common.sql import load_sql, statements
-from lambda_common.view_sql import serving_ddl, table_ddl
 from lambda_common.views import View, load_views
+from lambda_common.views.sql import serving_ddl, table_ddl
 from lambda_common.warehouse import (
     VIEW_DDL_TIMEOUT_MS,
     Warehouse,
