@@ -1,7 +1,7 @@
 """``make redshift-sql``: every SQL statement the Redshift path runs, without a Redshift.
 
 The real code runs, with ``WAREHOUSE_DIALECT=redshift``, against a recording connection
-(:mod:`lambda_common.sql_recorder`) in place of the warehouse, an in-memory bucket in
+(:mod:`lambda_common.warehouse.recorder`) in place of the warehouse, an in-memory bucket in
 place of S3 and an in-memory topic in place of Kafka, in three phases:
 
 - ``init``: what ``make init`` runs in the warehouse (``Warehouse.ensure_schema`` on a
@@ -32,9 +32,9 @@ from lambda_common.contract import Event
 from lambda_common.kafka.eventlog import InMemoryEventLog
 from lambda_common.objectstore import InMemoryObjectStore
 from lambda_common.settings import Settings
-from lambda_common.sql_recorder import RecordingConnection, Sent
 from lambda_common.views import HOUR, View
 from lambda_common.warehouse import Warehouse
+from lambda_common.warehouse.recorder import RecordingConnection, Sent
 from lambda_dryrun.scenario import DIALECT, NewWarehouse
 from speed_layer.view import BatchStatus, SpeedView, ViewRow
 

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from lambda_common.sql import load_sql, statements
-from lambda_common.sql_recorder import Answer
+from lambda_common.warehouse.recorder import Answer
 
 DIALECT = "redshift"
 

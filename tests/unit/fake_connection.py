@@ -1,6 +1,6 @@
 """A recording stand-in for a psycopg2 connection, for unit tests of what
 ``lambda_common.warehouse.Warehouse`` sends: the package's own recorder
-(:mod:`lambda_common.sql_recorder`, which ``make redshift-sql`` runs the code against),
+(:mod:`lambda_common.warehouse.recorder`, which ``make redshift-sql`` runs the code against),
 with the rows ``execute_values`` sends written out as literals.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lambda_common.sql_recorder import RecordingConnection, RecordingCursor, render
+from lambda_common.warehouse.recorder import RecordingConnection, RecordingCursor, render
 
 __all__ = ["FakeConnection", "FakeCursor", "render"]
 
