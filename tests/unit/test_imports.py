@@ -118,3 +118,13 @@ def test_the_layers_lean_on_lambda_common_alone(graph: dict[str, set[str]]) -> N
         and dep.split(".")[0] not in (top, "lambda_common")
     ]
     assert not wrong, "; ".join(sorted(wrong))
+
+
+def test_every_module_opens_with_what_it_is_for() -> None:
+    bare = [
+        str(path.relative_to(ROOT))
+        for pkg in PACKAGES
+        for path in (ROOT / pkg).rglob("*.py")
+        if not ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
+    ]
+    assert not bare, "modules without a docstring: " + ", ".join(sorted(bare))
