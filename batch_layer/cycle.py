@@ -35,6 +35,7 @@ from batch_layer.plan import (
     plan_partition,
 )
 from batch_layer.target import BatchTarget, Coverage
+from batch_layer.timings import Phases
 from lambda_common.faults import failpoint
 from lambda_common.kafka.broker import BATCH_GROUP_ID
 from lambda_common.kafka.eventlog import EventLog
@@ -103,6 +104,8 @@ def cycle(
 ) -> CycleResult:
     """Run one cycle against ``services``; raise on any failure (offsets then stay)."""
     started = time.monotonic()
+    phases = Phases()
+    planning = time.perf_counter()
     cycle_start = now or datetime.now(UTC)
     log, store, target = services.log, services.store, services.target
     info = log.describe(topic)
@@ -138,6 +141,7 @@ def cycle(
             else:
                 store.put(plan.key, plan.to_json())
         plans += decision.plans
+    phases.add("plan", time.perf_counter() - planning)
     with rows_dir() as rows:
         # The landed chunks' warehouse rows, as CSV for the load: deleted with the cycle.
         landed = land(log, store, tasks_for(plans, cycle_start, rows), services.settings)
@@ -155,6 +159,11 @@ def cycle(
         publishing = time.monotonic()
         loaded, horizon = target.publish(landed, cycle_id, coverage, losses, cycle_start)
         logger.info("published in %.1fs", time.monotonic() - publishing)
+    for obj in landed:
+        phases.merge(obj.phases)
+    # The in-memory target of the unit tests keeps no phases.
+    phases.merge(getattr(target, "phases", Phases()).seconds)
+    committing = time.perf_counter()
     failpoint("after_load_commit")
     ends = plan_ends(plans)
     for loss in losses:
@@ -163,9 +172,13 @@ def cycle(
         ends.setdefault(loss.partition, loss.last + 1)
     if ends:
         log.commit(topic, ends)
+    phases.add("offsets commit", time.perf_counter() - committing)
     failpoint("after_offsets")
+    events = sum(o.events for o in landed)
+    # One line of where the time went, per phase (make bench reads it from the run).
+    logger.info("%s", phases.line(events))
     return CycleResult(
-        events=sum(o.events for o in landed),
+        events=events,
         rejects=sum(o.rejects for o in landed),
         objects=len(landed),
         loaded=loaded,

@@ -41,6 +41,7 @@ from batch_layer.target import (
     check_incarnation,
     check_recompute,
 )
+from batch_layer.timings import Phases
 from lambda_common.contract.landed import is_current
 from lambda_common.contract.rows import ROW_COLUMNS, csv_values, row_from_master
 from lambda_common.errors import LambdaError
@@ -101,6 +102,8 @@ class BatchWarehouse(BatchTarget):
         self.warehouse = warehouse
         self.store = store
         self.dialect = settings.warehouse_dialect
+        # The last publish's seconds per phase (the cycle logs them: batch_layer.timings).
+        self.phases = Phases()
 
     def _run_file(self, cur: Cursor, name: str, params: dict[str, Any] | None = None) -> None:
         for statement in statements(load_sql(name, self.dialect)):
@@ -161,6 +164,8 @@ class BatchWarehouse(BatchTarget):
         ``Coverage``), never backwards. Returns (whether anything was loaded, the horizon
         now in force; None while some partition has never been through a cycle).
         """
+        self.phases = phases = Phases()
+        started = time.perf_counter()
         with self.warehouse.transaction() as cur:
             self._run_file(cur, "batch_lock")
             loaded = False
@@ -213,9 +218,13 @@ class BatchWarehouse(BatchTarget):
             old = row[0] if row else None
             horizon = choose_horizon(covered, old)
             if horizon is not None:
-                self._refresh_views(cur, new_hours, old, horizon)
+                with phases.timed("views"):
+                    self._refresh_views(cur, new_hours, old, horizon)
                 if horizon != old:
                     self._run_file(cur, "horizon_set", {"horizon": horizon})
+        # The rest of the transaction: the lock, the ledger, watermarks, horizon, commit.
+        timed = sum(phases.seconds.values())
+        phases.add("horizon+commit", time.perf_counter() - started - timed)
         return loaded, horizon
 
     def rebuild_views(self) -> datetime | None:
@@ -323,16 +332,21 @@ class BatchWarehouse(BatchTarget):
         ``recount`` (make recompute, whose objects come from a listing): fill in each
         object's events and rejects as a cycle records them, with progress lines.
         """
-        self._run_file(cur, "staging_create")
-        if self.dialect == "postgres":
-            self._stage_postgres(cur, objects, recount)
-        else:
-            # Rows COPY rejected: counted in their objects' ledger rows, recorded with them.
-            record_rejects(cur, self.dialect, self._stage_redshift(cur, objects, cycle_id, recount))
-        self._merge_staged(cur)
-        cur.execute(self._one("staging_hours"))
-        hours = {row[0] for row in cur.fetchall()}
-        self._run_file(cur, "hashtags_merge")
+        phases = self.phases
+        with phases.timed("copy"):
+            self._run_file(cur, "staging_create")
+            if self.dialect == "postgres":
+                self._stage_postgres(cur, objects, recount)
+            else:
+                # Rows COPY rejected: counted in their objects' ledger rows, recorded too.
+                rejects = self._stage_redshift(cur, objects, cycle_id, recount)
+                record_rejects(cur, self.dialect, rejects)
+        with phases.timed("de-dup insert"):
+            self._merge_staged(cur)
+            cur.execute(self._one("staging_hours"))
+            hours = {row[0] for row in cur.fetchall()}
+        with phases.timed("hashtags"):
+            self._run_file(cur, "hashtags_merge")
         for obj in objects:
             self._run_file(
                 cur,

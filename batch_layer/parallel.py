@@ -18,6 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from time import perf_counter
 
 from batch_layer.landing import LandedObject, PartitionPlan, RowsFile, encode_chunk, same_rows
 from lambda_common.errors import LambdaError
@@ -105,10 +106,12 @@ def land_chunk(log: EventLog, store: ObjectStore, task: ChunkTask) -> LandedObje
             RowsFile(out),
             task.generation,
         )
+    uploading = perf_counter()
     if chunk.rejects_body is not None and chunk.landed.rejects_key is not None:
         _write_once(store, chunk.landed.rejects_key, chunk.rejects_body)
     chunk.landed.older_form = _write_once(store, chunk.landed.key, chunk.body, master=True)
     chunk.landed.rows_path = str(rows_path)
+    chunk.landed.phases = {**chunk.phases, "s3 upload": perf_counter() - uploading}
     return chunk.landed
 
 

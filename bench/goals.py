@@ -9,9 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-# Ours over the stock tool's median (kcat -P; kcat -C | gzip + psql \copy).
-PRODUCER_RATIO = 0.25
-BATCH_RATIO = 0.6
+# Ours over the stock tool's median: the producer's rate of sending over kcat -P's, per
+# process, in the same run on the same cores; the batch cycle over the fair floor (the
+# cycle's work with stock tools, bench/fair_floor.py) and over the raw floor (kcat -C |
+# gzip + psql \copy into one column).
+PRODUCER_RATIO = 0.3
+BATCH_FAIR_RATIO = 0.8
+BATCH_RAW_RATIO = 0.4
 # Events/s the speed job keeps up with on local[*], and the probe's p95 at the
 # freshness rate.
 SPEED_KEPT_UP = 25_000
@@ -36,10 +40,15 @@ class Goal:
         return f"  {self.name:<34} {self.target:<28} {self.achieved:<44} {verdict}"
 
 
-def _best(rows: list[dict[str, Any]], benchmark: str) -> dict[str, Any] | None:
-    """Our best contender of ``benchmark`` (the stock tool's row has ratio 1 and is last)."""
-    ours = [r for r in rows if r["benchmark"] == benchmark][:-1]
-    return max(ours, key=lambda r: r["ratio"]) if ours else None
+def _best(
+    rows: list[dict[str, Any]], benchmark: str, ratio: str = "ratio"
+) -> dict[str, Any] | None:
+    """Our best contender of ``benchmark`` by ``ratio``: the stock tools' rows are marked
+    ``stock`` (or, unmarked, the stock tool's row is the last, the baseline)."""
+    rows = [r for r in rows if r["benchmark"] == benchmark]
+    marked = any(r.get("stock") for r in rows)
+    ours = [r for r in rows if not r.get("stock")] if marked else rows[:-1]
+    return max(ours, key=lambda r: r[ratio]) if ours else None
 
 
 def judge(
@@ -51,18 +60,40 @@ def judge(
     """The goals the run measured (a part left out by BENCH_ONLY is not judged)."""
     goals = []
     ratio_goals = (
-        (producer_rows, "producer events/s", "producer vs kcat -P", PRODUCER_RATIO, "kcat -P"),
-        (batch_rows, "batch cycle events/s", "batch cycle vs its floor", BATCH_RATIO, "the floor"),
+        (
+            producer_rows,
+            "producer events/s",
+            "producer vs kcat -P, per process",
+            PRODUCER_RATIO,
+            "kcat -P",
+            "ratio_per_process",
+        ),
+        (
+            batch_rows,
+            "batch cycle events/s",
+            "batch cycle vs the fair floor",
+            BATCH_FAIR_RATIO,
+            "the fair floor",
+            "ratio_fair",
+        ),
+        (
+            batch_rows,
+            "batch cycle events/s",
+            "batch cycle vs the raw floor",
+            BATCH_RAW_RATIO,
+            "the raw floor",
+            "ratio",
+        ),
     )
-    for rows, benchmark, name, ratio, stock in ratio_goals:
-        best = _best(rows, benchmark)
-        if best is not None:
+    for rows, benchmark, name, ratio, stock, key in ratio_goals:
+        best = _best(rows, benchmark, key)
+        if best is not None and key in best:
             goals.append(
                 Goal(
                     name,
                     f">= {ratio:.2f} of {stock}",
-                    f"{best['ratio']:.2f} ({best['contender']})",
-                    best["ratio"] >= ratio,
+                    f"{best[key]:.2f} ({best['contender']})",
+                    best[key] >= ratio,
                 )
             )
     if speed is not None:

@@ -145,7 +145,7 @@ def _summary(stats: Stats, extra: str = "") -> str:
     return (
         f"done: sent {stats.sent:,} events in {stats.elapsed:.2f}s "
         f"({stats.sent / stats.elapsed:,.0f}/s{before}), delivered {stats.delivered:,}, "
-        f"failed {stats.failed:,}, bad input {stats.bad_input:,}{extra}"
+        f"failed {stats.failed:,}, bad input {stats.bad_input:,}{extra}; {stats.breakdown()}"
     )
 
 

@@ -66,7 +66,10 @@ def _worker(
         producer.close()
         s = producer.stats
         window = (s.first_sent, s.finished)
-        results.put((s.sent, s.failed, s.first_error, source.duplicates, source.late, window))
+        times = (s.source_s, s.send_s, s.flush_s)
+        results.put(
+            (s.sent, s.failed, s.first_error, source.duplicates, source.late, window, times)
+        )
 
 
 def produce_parallel(
@@ -93,7 +96,17 @@ def produce_parallel(
     stats = Stats()
     for proc in procs:
         proc.start()
-    collected: list[tuple[int, int, str | None, int, int, tuple[float | None, float | None]]] = []
+    collected: list[
+        tuple[
+            int,
+            int,
+            str | None,
+            int,
+            int,
+            tuple[float | None, float | None],
+            tuple[float, float, float],
+        ]
+    ] = []
     try:
         while len(collected) < len(procs):
             try:
@@ -116,15 +129,19 @@ def produce_parallel(
             pass  # a worker died without reporting: counted as a failure below
     for proc in procs:
         proc.join(timeout=30)
-    for n_sent, failed, first_error, _, _, _ in collected:
+    for n_sent, failed, first_error, _, _, _, (source_s, send_s, flush_s) in collected:
         stats.sent += n_sent
         stats.failed += failed
         stats.first_error = stats.first_error or first_error
+        # The workers' seconds, added up: per event they are each worker's own cost.
+        stats.source_s += source_s
+        stats.send_s += send_s
+        stats.flush_s = max(stats.flush_s, flush_s)
     # Sending runs from the first worker's first send to the last one's final flush (the
     # monotonic clock is the machine's, one for every process): the workers' start-up,
     # a fresh interpreter each, stays out of the rate.
-    starts = [w[0] for *_, w in collected if w[0] is not None]
-    ends = [w[1] for *_, w in collected if w[1] is not None]
+    starts = [w[0] for *_, w, _ in collected if w[0] is not None]
+    ends = [w[1] for *_, w, _ in collected if w[1] is not None]
     stats.first_sent = min(starts, default=None)
     stats.finished = max(ends, default=None)
     stats.delivered = stats.sent - stats.failed

@@ -109,6 +109,7 @@ class ConfluentProducer(EventProducer):
                     ) from None
 
     def close(self, timeout_s: float = 60.0) -> None:
+        flushing = time.perf_counter()
         try:
             if self._producer.flush(timeout_s):
                 # Not delivered within the wait: purged, each reports its failure through
@@ -124,3 +125,4 @@ class ConfluentProducer(EventProducer):
             self._producer.close()
         self.stats.delivered = self.stats.sent - self.stats.failed
         self.stats.finished = time.monotonic()
+        self.stats.flush_s = time.perf_counter() - flushing

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the system programs the local stack and the tests need, from Debian's packages:
 # PostgreSQL (the Redshift stand-in), a Java 17 runtime and Maven (Kafka and S3Proxy come
-# from Maven Central), kcat and psql (checks and benchmarks), Chromium (the dashboard's
+# from Maven Central), kcat, psql and s3cmd (checks and benchmarks), Chromium (the dashboard's
 # browser test), Prometheus with promtool (the alert rules' tests, make monitoring-up).
 # A no-op when all are present.
 # As root it runs apt-get; otherwise it prints the command to run and fails.
@@ -17,6 +17,8 @@ command -v mvn >/dev/null || missing+=(maven)
 have_pg_server || missing+=(postgresql-15)
 command -v psql >/dev/null || missing+=(postgresql-client-15)
 command -v kcat >/dev/null || missing+=(kcat)
+# s3cmd: the batch benchmark's stock floor uploads its objects with it.
+command -v s3cmd >/dev/null || missing+=(s3cmd)
 command -v runuser >/dev/null || missing+=(util-linux)
 # The dashboard's browser test drives Debian's Chromium headless (no browser download).
 command -v chromium >/dev/null || missing+=(chromium)

@@ -184,20 +184,28 @@ def test_the_replay_file_holds_the_synthetic_contenders_events(
     assert tsv.stat().st_mtime_ns == written
 
 
-def _row(benchmark: str, contender: str, ratio: float) -> dict[str, Any]:
-    return {"benchmark": benchmark, "contender": contender, "ratio": ratio}
+def _row(benchmark: str, contender: str, ratio: float, **more: Any) -> dict[str, Any]:
+    return {"benchmark": benchmark, "contender": contender, "ratio": ratio, **more}
+
+
+def _producer(contender: str, ratio: float, processes: int = 1) -> dict[str, Any]:
+    return _row("producer events/s", contender, ratio, ratio_per_process=ratio / processes)
 
 
 def test_goals_judge_our_best_contender_against_each_target() -> None:
     producer_rows = [
-        _row("producer events/s", "python -m ingestion (1 process)", 0.03),
-        _row("producer events/s", "KAFKA_CLIENT=confluent --workers 2", 0.26),
-        _row("producer events/s", "kcat -P (pre-generated)", 1.0),
+        _producer("python -m ingestion (1 process)", 0.03),
+        # 0.52 with two processes is 0.26 per process: under the goal of 0.3 ...
+        _producer("KAFKA_CLIENT=confluent --workers 2", 0.52, processes=2),
+        # ... and 0.31 with one is over it.
+        _producer("KAFKA_CLIENT=confluent (1 process)", 0.31),
+        _producer("kcat -P (pre-generated)", 1.0),
     ]
     batch_rows = [
-        _row("batch cycle events/s", "batch cycle (land+COPY+view)", 0.41),
-        _row("batch cycle events/s", "batch cycle, KAFKA_CLIENT=confluent", 0.55),
-        _row("batch cycle events/s", "kcat -C | gzip; psql \\copy", 1.0),
+        _row("batch cycle events/s", "batch cycle (land+COPY+view)", 0.41, ratio_fair=0.7),
+        _row("batch cycle events/s", "batch cycle, KAFKA_CLIENT=confluent", 0.35, ratio_fair=0.6),
+        _row("batch cycle events/s", "fair floor", 0.58, ratio_fair=1.0, stock="fair"),
+        _row("batch cycle events/s", "kcat -C | gzip", 1.0, ratio_fair=1.7, stock="raw"),
     ]
     speed_result = {
         "freshness": {"rate": 2000, "p95_s": 2.4},
@@ -208,10 +216,14 @@ def test_goals_judge_our_best_contender_against_each_target() -> None:
         ],
     }
     judged = {g.name: g for g in goals.judge(producer_rows, batch_rows, speed_result)}
-    assert judged["producer vs kcat -P"].met
-    assert "KAFKA_CLIENT=confluent --workers 2" in judged["producer vs kcat -P"].achieved
-    assert not judged["batch cycle vs its floor"].met
-    assert judged["batch cycle vs its floor"].achieved.startswith("0.55")
+    producer_goal = judged["producer vs kcat -P, per process"]
+    assert producer_goal.met
+    assert producer_goal.achieved == "0.31 (KAFKA_CLIENT=confluent (1 process))"
+    # The stock rows are never ours, wherever they are in the table.
+    assert not judged["batch cycle vs the fair floor"].met
+    assert judged["batch cycle vs the fair floor"].achieved == "0.70 (batch cycle (land+COPY+view))"
+    assert judged["batch cycle vs the raw floor"].met
+    assert judged["batch cycle vs the raw floor"].achieved.startswith("0.41")
     speed_goal = judged["speed layer kept up (local[*])"]
     assert not speed_goal.met
     assert speed_goal.achieved == "15,900/s, fell behind at 31,700/s"
