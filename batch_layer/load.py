@@ -9,31 +9,21 @@ until the commit, then the new one.
 
 from __future__ import annotations
 
-import csv
-import dataclasses
-import io
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from psycopg2.extras import execute_values
-
-from batch_layer.copy_rejects import CopyReject, settle
+from batch_layer.batch_views import BatchViews
 from batch_layer.copy_rejects import record as record_rejects
-from batch_layer.hours import HourRange, day_ranges, full_range, plan_rebuild
 from batch_layer.landing import (
-    DERIVED_PREFIX,
     LandedObject,
-    stream_master_records,
-    upgrade_master_object,
 )
-from batch_layer.master_reads import Rejects, count_records, first_record, overlapping
+from batch_layer.master_reads import Rejects
 from batch_layer.plan import Loss, choose_horizon
-from batch_layer.progress import Progress, summary
-from batch_layer.redshift_copy import CopyFailed, copy_objects
+from batch_layer.progress import summary
+from batch_layer.staging import LoadError, Stager
 from batch_layer.target import (
     BatchTarget,
     Coverage,
@@ -42,56 +32,15 @@ from batch_layer.target import (
     check_recompute,
 )
 from batch_layer.timings import Phases
-from lambda_common.contract.landed import is_current
-from lambda_common.contract.rows import ROW_COLUMNS, csv_values, row_from_master
-from lambda_common.errors import LambdaError
 from lambda_common.faults import failpoint
 from lambda_common.objectstore import ObjectStore
 from lambda_common.settings import Settings
 from lambda_common.sql import load_sql, statements
-from lambda_common.views import LOCATIONS, View
-from lambda_common.views.sql import batch_fingerprint, batch_rebuild
 from lambda_common.warehouse import Cursor, Warehouse
 
 logger = logging.getLogger(__name__)
 
-PROGRESS_EVERY_S = 5.0
-"""How often ``make recompute`` logs a progress line while it loads, in seconds."""
-
-
-class LoadError(LambdaError):
-    """A load failed; the message carries the warehouse's own reasons."""
-
-
-class _CsvStream(io.RawIOBase):
-    """A file-like view of rows as CSV text, for COPY FROM STDIN without buffering it all."""
-
-    def __init__(self, rows: Iterator[dict[str, Any]]) -> None:
-        self._rows = rows
-        self.rows = 0  # rows turned into CSV so far: all of them once read to the end
-        self._pending = b""
-        self._text = io.StringIO()
-        # QUOTE_ALL: in PostgreSQL's CSV an unquoted empty field is NULL; "" is ''.
-        self._writer = csv.writer(self._text, quoting=csv.QUOTE_ALL, lineterminator="\n")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while len(self._pending) < len(buffer):
-            batch = [next(self._rows, None) for _ in range(1000)]
-            rows = [r for r in batch if r is not None]
-            if not rows:
-                break
-            self._writer.writerows(csv_values(row_from_master(r)) for r in rows)
-            self.rows += len(rows)
-            self._pending += self._text.getvalue().encode("utf-8")
-            self._text.seek(0)
-            self._text.truncate()
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        return n
+__all__ = ["BatchWarehouse", "LoadError"]
 
 
 class BatchWarehouse(BatchTarget):
@@ -104,6 +53,8 @@ class BatchWarehouse(BatchTarget):
         self.dialect = settings.warehouse_dialect
         # The last publish's seconds per phase (the cycle logs them: batch_layer.timings).
         self.phases = Phases()
+        self.staging = Stager(warehouse, store)
+        self.views = BatchViews(settings)
 
     def _run_file(self, cur: Cursor, name: str, params: dict[str, Any] | None = None) -> None:
         for statement in statements(load_sql(name, self.dialect)):
@@ -219,7 +170,7 @@ class BatchWarehouse(BatchTarget):
             horizon = choose_horizon(covered, old)
             if horizon is not None:
                 with phases.timed("views"):
-                    self._refresh_views(cur, new_hours, old, horizon)
+                    self.views.refresh(cur, new_hours, old, horizon)
                 if horizon != old:
                     self._run_file(cur, "horizon_set", {"horizon": horizon})
         # The rest of the transaction: the lock, the ledger, watermarks, horizon, commit.
@@ -237,7 +188,7 @@ class BatchWarehouse(BatchTarget):
             row = cur.fetchone()
             horizon = row[0] if row else None
             if horizon is not None:
-                self._rebuild_all_views(cur, horizon)
+                self.views.rebuild_all(cur, horizon)
         return horizon
 
     def recompute(
@@ -269,7 +220,7 @@ class BatchWarehouse(BatchTarget):
             cur.execute(self._one("horizon_get"))
             row = cur.fetchone()
             if row and row[0] is not None:
-                self._rebuild_all_views(cur, row[0])
+                self.views.rebuild_all(cur, row[0])
         logger.info(
             "%s",
             summary(
@@ -335,12 +286,9 @@ class BatchWarehouse(BatchTarget):
         phases = self.phases
         with phases.timed("copy"):
             self._run_file(cur, "staging_create")
-            if self.dialect == "postgres":
-                self._stage_postgres(cur, objects, recount)
-            else:
-                # Rows COPY rejected: counted in their objects' ledger rows, recorded too.
-                rejects = self._stage_redshift(cur, objects, cycle_id, recount)
-                record_rejects(cur, self.dialect, rejects)
+            # Rows COPY rejected: counted in their objects' ledger rows, recorded too.
+            rejects = self.staging.stage(cur, objects, cycle_id, recount)
+            record_rejects(cur, self.dialect, rejects)
         with phases.timed("de-dup insert"):
             self._merge_staged(cur)
             cur.execute(self._one("staging_hours"))
@@ -371,198 +319,3 @@ class BatchWarehouse(BatchTarget):
             row = cur.fetchone()
             params = {"first_id": row[0] if row else None, "last_id": row[1] if row else None}
         self._run_file(cur, "staging_merge", params)
-
-    def _stage_postgres(
-        self, cur: Cursor, objects: list[LandedObject], recount: Rejects | None
-    ) -> None:
-        # The events are counted as they stream into COPY: the object's own lines, so no
-        # query per object, and objects of two generations sharing offsets stay apart.
-        progress = Progress(len(objects), every_s=PROGRESS_EVERY_S)
-        for obj in objects:
-            if obj.rows_path is not None:
-                self._copy_rows_file(cur, Path(obj.rows_path))
-                continue
-            events = self._copy_object(cur, obj.key)
-            if recount is not None:
-                obj.events = events
-                obj.rejects = recount.count(obj.key)
-                _report(progress.advance(events))
-
-    def _copy_object(self, cur: Cursor, key: str) -> int:
-        """COPY a master object's rows into ``staging_tweets`` as it streams from the
-        store (a line in memory at a time); returns how many rows it held."""
-        with self.store.open(key) as body:
-            rows = _CsvStream(stream_master_records(body))
-            self.warehouse.copy_from_stream(
-                cur,
-                "staging_tweets",
-                ROW_COLUMNS,
-                io.BufferedReader(rows, buffer_size=1 << 16),
-            )
-        return rows.rows
-
-    def _stage_redshift(
-        self, cur: Cursor, objects: list[LandedObject], cycle_id: str, recount: Rejects | None
-    ) -> list[CopyReject]:
-        """COPY the objects; returns the rows COPY rejected, already counted in the
-        objects' ``events`` and ``rejects`` (see ``copy_rejects.settle``)."""
-        if recount is None:
-            # A cycle's objects are this version's, but for one a redo found landed by an
-            # earlier version (``older_form``): COPY reads that one's upgraded copy.
-            copyable = [self._copyable(o) if o.older_form else o for o in objects]
-            lines = sum(o.events for o in objects)
-            rejects = self._copy_redshift(cur, copyable, cycle_id, lines)
-            settle(objects, rejects, landed=True)
-            return rejects
-        # Only make recompute meets objects an earlier version landed: each is checked by
-        # its first line before the one COPY of them all.
-        progress = Progress(
-            len(objects),
-            label="recompute: checked for COPY",
-            every_s=PROGRESS_EVERY_S,
-            counts_events=False,
-        )
-        copyable = []
-        for obj in objects:
-            copyable.append(self._copyable(obj))
-            obj.rejects = recount.count(obj.key)
-            _report(progress.advance())
-        rejects = self._copy_redshift(cur, copyable, cycle_id, None)
-        self._count_in_staging(cur, objects)
-        settle(objects, rejects, landed=False)
-        return rejects
-
-    def _count_in_staging(self, cur: Cursor, objects: list[LandedObject]) -> None:
-        """Fill in each object's events from the staging table one COPY filled from S3.
-
-        Redshift's COPY reads the objects itself, so the rows never pass through here:
-        one GROUP BY counts the staged rows of every object's (partition, first, last)
-        range, put in a temporary table. An object sharing offsets with another (two
-        generations of a re-created topic) is counted from its own stream instead.
-        """
-        shared = overlapping(objects)
-        ranges = [
-            (slot, o.partition, o.first_offset, o.last_offset)
-            for slot, o in enumerate(objects)
-            if o.key not in shared
-        ]
-        self._run_file(cur, "recompute_ranges_create")
-        execute_values(cur, self._one("recompute_ranges_insert"), ranges, page_size=1000)
-        cur.execute(self._one("recompute_count"))
-        counts = {int(slot): int(events) for slot, events in cur.fetchall()}
-        self._run_file(cur, "recompute_ranges_drop")
-        for slot, obj in enumerate(objects):
-            if obj.key in shared:
-                obj.events = count_records(self.store, obj.key)
-            else:
-                obj.events = counts.get(slot, 0)
-
-    def _copy_rows_file(self, cur: Cursor, path: Path) -> None:
-        # The CSV landing wrote from the very rows it put in the object: no need to
-        # download and decode the object again. Removed once copied (the staging table
-        # has the rows), so a long cycle holds at most one chunk's CSV after its load.
-        with path.open("rb") as rows:
-            self.warehouse.copy_from_stream(cur, "staging_tweets", ROW_COLUMNS, rows)
-        path.unlink()
-
-    def _copy_redshift(
-        self, cur: Cursor, objects: list[LandedObject], cycle_id: str, lines: int | None
-    ) -> list[CopyReject]:
-        # The manifest, the credentials, the rejects and the load-errors read: see
-        # redshift_copy.py; ``lines`` the objects hold, when known.
-        try:
-            return copy_objects(self.warehouse, cur, self.store, objects, cycle_id, lines)
-        except CopyFailed as e:
-            raise LoadError(str(e)) from e
-
-    def _refresh_views(
-        self, cur: Cursor, new_hours: set[datetime], old: datetime | None, horizon: datetime
-    ) -> None:
-        """Bring every batch table to ``horizon``: the hours this cycle touched
-        (:func:`batch_layer.hours.rebuild_ranges`), and in full a view whose definition
-        changed since its table was last rebuilt in full (or that never was)."""
-        views = {v.name: v for v in self.settings.views}
-        plan = plan_rebuild(views, self._stale_views(cur), new_hours, old, horizon)
-        if plan:
-            self._rebuild(cur, {views[name]: ranges for name, ranges in plan.items()})
-
-    def _rebuild_all_views(self, cur: Cursor, horizon: datetime) -> None:
-        self._rebuild(cur, {v: full_range(horizon) for v in self.settings.views})
-
-    def _stale_views(self, cur: Cursor) -> set[str]:
-        """The views whose batch table was not last rebuilt in full by their definition."""
-        views = self.settings.views
-        cur.execute(
-            self._one("batch_fingerprints"),
-            {"names": tuple(_fingerprint_name(v) for v in views)},
-        )
-        recorded = {str(name): str(sha) for name, sha in cur.fetchall()}
-        return {
-            v.name
-            for v in views
-            if recorded.get(_fingerprint_name(v)) != batch_fingerprint(v, self.dialect)
-        }
-
-    def _rebuild(self, cur: Cursor, plan: dict[View, list[HourRange]]) -> None:
-        # Every view in this one transaction, with the horizon: readers never see one
-        # view's batch table of another horizon than the rest, nor a half-rebuilt hour.
-        for view, ranges in plan.items():
-            for statement in batch_rebuild(view, self.dialect):
-                for r in ranges:
-                    cur.execute(statement, {"since": r.since, "until": r.until})
-            if ranges and ranges[0].is_full:
-                self._run_file(
-                    cur,
-                    "schema_object_record",
-                    {"name": _fingerprint_name(view), "sha": batch_fingerprint(view, self.dialect)},
-                )
-        hours = rows = 0
-        locations = next((v for v in plan if v.name == LOCATIONS), None)
-        rebuilt = plan[locations] if locations is not None else []
-        for r in rebuilt:
-            cur.execute(self._one("batch_rebuilt_stats"), {"since": r.since, "until": r.until})
-            counted = cur.fetchone() or (0, 0)
-            hours, rows = hours + int(counted[0]), rows + int(counted[1])
-        # batch_daily sums batch_view (the locations view) by day.
-        for day in day_ranges(rebuilt):
-            self._run_file(cur, "batch_daily_rebuild", {"since": day.since, "until": day.until})
-        full = sorted(v.name for v, ranges in plan.items() if ranges and ranges[0].is_full)
-        logger.info(
-            "rebuilt %d hours (%d raw rows) of %d views in %d ranges%s",
-            hours,
-            rows,
-            len(plan),
-            len(rebuilt),
-            f"; in full: {', '.join(full)}" if full else "",
-        )
-
-    def _copyable(self, obj: LandedObject) -> LandedObject:
-        """The object as Redshift's COPY can load it exactly: itself, or, when an earlier
-        version landed it in an earlier line form (bare JSON numbers, unpadded years, no
-        ``lang`` and ``hashtags``: see ``lambda_common.contract.landed``), an upgraded copy with the
-        same lines (written once under ``derived/``; the master object stays as it is,
-        and the ledger keeps its key).
-
-        Only the first line is read to decide; an object to upgrade is then read as a
-        stream (the upgraded copy is built compressed, as landing builds objects)."""
-        first = first_record(self.store, obj.key)
-        if first is None or is_current(first):
-            return obj
-        key = f"{DERIVED_PREFIX}/{obj.key}"
-        if not self.store.exists(key):
-            with self.store.open(obj.key) as body:
-                upgraded = upgrade_master_object(body)
-            self.store.put(key, upgraded)
-            logger.info("upgraded %s for COPY as %s", obj.key, key)
-        return dataclasses.replace(obj, key=key)
-
-
-def _fingerprint_name(view: View) -> str:
-    """The ``schema_objects`` name of a view's batch-table fingerprint."""
-    return f"batch_rebuild:{view.name}"
-
-
-def _report(line: str | None) -> None:
-    """Log a progress line, when one was due."""
-    if line is not None:
-        logger.info("%s", line)

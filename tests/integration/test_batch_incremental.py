@@ -58,7 +58,7 @@ def incremental_and_full(settings: Settings) -> tuple[dict[str, object], dict[st
                 cur.execute("SELECT horizon FROM batch_horizon")
                 row = cur.fetchone()
                 assert row is not None and row[0] is not None
-                batch._rebuild_all_views(cur, row[0])
+                batch.views.rebuild_all(cur, row[0])
                 for view in settings.views:
                     cur.execute(
                         sql.SQL("SELECT {} FROM {}").format(
@@ -123,7 +123,7 @@ def test_every_cycle_leaves_each_batch_table_equal_to_a_full_rebuild(
     producer = Producer(settings, seed=28)
     now = REAL_NOW - timedelta(hours=14)
     rng = random.Random(5)
-    caplog.set_level(logging.INFO, logger="batch_layer.load")
+    caplog.set_level(logging.INFO, logger="batch_layer")
     for step in range(7):
         producer.send(now, rng.randrange(20, 200))
         if step == 3:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from batch_layer import load, target
+from batch_layer import load, staging, target
 from batch_layer.cycle import recompute, recompute_objects, run_cycle
 from ingestion.synthetic import SyntheticOptions, SyntheticTweets
 from lambda_common.objectstore import S3ObjectStore
@@ -75,15 +75,20 @@ def test_recompute_records_what_the_cycles_did_and_logs_its_progress(
             return _real(self, key)
 
         monkeypatch.setattr(S3ObjectStore, name, counted)
-    monkeypatch.setattr(load, "PROGRESS_EVERY_S", 0.0)  # a line after every object
-    with caplog.at_level(logging.INFO, logger="batch_layer.load"):
+    monkeypatch.setattr(staging, "PROGRESS_EVERY_S", 0.0)  # a line after every object
+    with caplog.at_level(logging.INFO):
         assert recompute(settings) == len(cycles)
 
     assert _ledger(settings) == cycles
     with Warehouse(settings) as wh:
         assert wh.query("SELECT COUNT(*) FROM raw_tweets") == [(raw,)]
     assert calls == {}  # streamed: no HEAD per object, no whole object held in memory
-    messages = [r.getMessage() for r in caplog.records if r.name == "batch_layer.load"]
+    # The progress lines are staging's, the summary the load's.
+    messages = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name in ("batch_layer.load", "batch_layer.staging")
+    ]
     total = len(cycles)
     progress = [m for m in messages if re.match(rf"recompute: \d+/{total} objects, ", m)]
     assert [int(m.split(":")[1].split("/")[0]) for m in progress] == list(range(1, total))
@@ -110,8 +115,8 @@ def test_the_set_based_count_redshift_uses_agrees_with_the_streamed_count(lane: 
         batch = load.BatchWarehouse(settings, wh, store)
         with wh.transaction() as cur:
             batch._run_file(cur, "staging_create")
-            streamed = [batch._copy_object(cur, o.key) for o in objects]
-            batch._count_in_staging(cur, objects)
+            streamed = [batch.staging._copy_object(cur, o.key) for o in objects]
+            batch.staging._count_in_staging(cur, objects)
     assert [o.events for o in objects] == streamed
     assert sum(streamed) == 800  # every valid copy, duplicates included
     assert sum(r[4] for r in _ledger(settings)) == sum(streamed)

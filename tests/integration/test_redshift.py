@@ -209,7 +209,7 @@ def test_a_later_cycle_rebuilds_only_the_hours_its_late_events_touched_on_redshi
     ]
     copy = dataclasses.replace(events[0], created_at=horizon - timedelta(hours=9))
     _send(redshift, [*late, copy], [])
-    caplog.set_level(logging.INFO, logger="batch_layer.load")
+    caplog.set_level(logging.INFO, logger="batch_layer")
     run_cycle(redshift, now=now)
     assert any("of 3 views in 1 ranges" in r.getMessage() for r in caplog.records)
     everything = [*events, *late, copy]

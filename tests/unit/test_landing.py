@@ -21,8 +21,8 @@ from batch_layer.landing import (
     plan_key,
     read_master_object,
 )
-from batch_layer.load import _CsvStream
 from batch_layer.plan import horizon_for
+from batch_layer.staging import CsvStream
 from lambda_common.contract import Event, parse_event
 from lambda_common.contract.rows import row_from_master
 
@@ -110,7 +110,7 @@ def test_rows_file_is_what_the_load_from_s3_would_copy() -> None:
     # warehouse must get the same rows, byte for byte, either way.
     out = io.StringIO()
     chunk = encode_chunk("tweets", 1, 0, 5, _messages(), NOW, RowsFile(out))
-    from_s3 = io.BufferedReader(_CsvStream(read_master_object(chunk.body)), buffer_size=1 << 16)
+    from_s3 = io.BufferedReader(CsvStream(read_master_object(chunk.body)), buffer_size=1 << 16)
     assert out.getvalue().encode() == from_s3.read()
     assert out.getvalue().count("\n") >= chunk.landed.events == 4
     assert encode_chunk("tweets", 1, 0, 5, _messages(), NOW).body == chunk.body

@@ -29,8 +29,8 @@ from batch_layer.landing import (
     read_master_object,
     reject_record,
 )
-from batch_layer.load import _CsvStream
 from batch_layer.master_lines import MasterLines
+from batch_layer.staging import CsvStream
 from lambda_common.contract import (
     Event,
     normalize_lang,
@@ -138,7 +138,7 @@ def test_master_rejects_and_rows_are_todays_bytes(seed: int, partition: int, fir
     assert chunk.landed == expected.landed
     assert out.getvalue() == expected_out.getvalue()
     # The load from S3 (recompute) copies the same CSV as the load of landing's rows.
-    from_s3 = io.BufferedReader(_CsvStream(read_master_object(chunk.body)), buffer_size=1 << 16)
+    from_s3 = io.BufferedReader(CsvStream(read_master_object(chunk.body)), buffer_size=1 << 16)
     assert from_s3.read() == out.getvalue().encode()
     # The messages reach both ways and every reason.
     build = MasterLines(partition, NOW).build

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, ResponseStreamingError
 
-from batch_layer import load
+from batch_layer import staging
 from batch_layer.landing import (
     LandedObject,
     Message,
@@ -309,8 +309,8 @@ def test_recompute_on_postgres_counts_while_streaming_and_logs_progress(
     conn = FakeConnection()
     batch = _batch(load_settings(), store, conn)
     store.calls.clear()
-    monkeypatch.setattr(load, "PROGRESS_EVERY_S", 0.0)
-    with caplog.at_level(logging.INFO, logger="batch_layer.load"):
+    monkeypatch.setattr(staging, "PROGRESS_EVERY_S", 0.0)
+    with caplog.at_level(logging.INFO, logger="batch_layer"):
         assert batch.recompute(TOPIC, lambda: [_listed(o) for o in landed], "r") == 3
     assert _ledger(conn) == {o.key: (o.events, o.rejects) for o in landed}
     assert _ledger(conn) == {
@@ -364,8 +364,8 @@ def test_recompute_on_redshift_reads_first_lines_and_counts_in_one_query(
     )
     batch = _batch(settings, store, conn)
     store.calls.clear()
-    monkeypatch.setattr(load, "PROGRESS_EVERY_S", 0.0)
-    with caplog.at_level(logging.INFO, logger="batch_layer.load"):
+    monkeypatch.setattr(staging, "PROGRESS_EVERY_S", 0.0)
+    with caplog.at_level(logging.INFO, logger="batch_layer"):
         assert batch.recompute(TOPIC, lambda: [_listed(o) for o in landed], "r") == 4
     assert _ledger(conn) == {
         current.key: (6, 2),

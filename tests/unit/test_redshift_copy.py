@@ -167,7 +167,7 @@ def test_a_copy_writes_its_manifest_and_runs_in_the_callers_transaction(
     setup = _Setup(_settings())
     caplog.set_level(logging.DEBUG)
     with setup.warehouse.transaction() as cur:
-        setup.batch._copy_redshift(cur, _objects(), CYCLE, LINES)
+        setup.batch.staging._copy_redshift(cur, _objects(), CYCLE, LINES)
     # All the lines loaded: one look at the count, none at the system views.
     assert setup.conn.statements == [_copy_statement("session"), COPY_COUNT]
     (_, params) = setup.conn.executed[0]
@@ -190,7 +190,7 @@ def test_a_cycle_copies_an_object_an_earlier_version_landed_through_its_upgraded
     older.older_form = True
     setup.conn.answers[COPY_COUNT] = [(6,)]
     with setup.warehouse.transaction() as cur:
-        setup.batch._stage_redshift(cur, [chunks[0].landed, older], CYCLE, None)
+        setup.batch.staging._stage_redshift(cur, [chunks[0].landed, older], CYCLE, None)
     derived = f"derived/v3/{older.key}"
     assert setup.store.objects[derived] == upgrade_master_object(older_form(chunks[1].body))
     assert setup.store.objects[derived] == chunks[1].body  # the lines this version writes
@@ -223,7 +223,7 @@ def test_a_failed_copy_is_rolled_back_and_explained_on_its_own_connection() -> N
         ),
     )
     with pytest.raises(LoadError) as caught, setup.warehouse.transaction() as cur:
-        setup.batch._copy_redshift(cur, _objects(), CYCLE, LINES)
+        setup.batch.staging._copy_redshift(cur, _objects(), CYCLE, LINES)
     message = str(caught.value)
     assert message == (
         f"Redshift COPY of manifests/{CYCLE}.manifest.json failed: Load into table "
@@ -258,7 +258,7 @@ def test_no_credential_reaches_the_error_message_even_if_the_server_echoes_it() 
         ),
     )
     with pytest.raises(LoadError) as caught, setup.warehouse.transaction() as cur:
-        setup.batch._copy_redshift(cur, _objects(), CYCLE, LINES)
+        setup.batch.staging._copy_redshift(cur, _objects(), CYCLE, LINES)
     message = str(caught.value)
     for secret in (KEY_ID, SECRET, TOKEN):
         assert secret not in message
@@ -276,7 +276,7 @@ def test_a_copy_that_failed_before_loading_says_there_are_no_load_error_rows() -
         pytest.raises(LoadError, match="Access Denied") as caught,
         setup.warehouse.transaction() as cur,
     ):
-        setup.batch._copy_redshift(cur, _objects(), CYCLE, LINES)
+        setup.batch.staging._copy_redshift(cur, _objects(), CYCLE, LINES)
     assert str(caught.value).endswith("no SYS_LOAD_ERROR_DETAIL rows for this session's COPY")
 
 
@@ -300,7 +300,7 @@ def test_when_the_load_errors_cannot_be_read_the_copy_error_is_still_reported() 
     conn.fail_on = (_copy_statement("session"), psycopg2.errors.InternalError_("x"))
     setup.warehouse._conn = conn  # type: ignore[assignment]
     with pytest.raises(LoadError) as caught, setup.warehouse.transaction() as cur:
-        setup.batch._copy_redshift(cur, _objects(), CYCLE, LINES)
+        setup.batch.staging._copy_redshift(cur, _objects(), CYCLE, LINES)
     assert str(caught.value).endswith(
         "failed: x; could not read SYS_LOAD_ERROR_DETAIL: permission denied for relation"
     )
@@ -319,7 +319,7 @@ def test_a_serializable_isolation_violation_reaches_the_retry_as_a_transient_err
         pytest.raises(TransientError) as caught,
         setup.warehouse.transaction() as cur,
     ):
-        setup.batch._copy_redshift(cur, _objects(), CYCLE, LINES)
+        setup.batch.staging._copy_redshift(cur, _objects(), CYCLE, LINES)
     assert caught.value.__cause__ is violation
     # No load-errors read: only the transaction context rolls back.
     assert setup.conn.statements == [_copy_statement("session")]
