@@ -34,7 +34,7 @@ from batch_layer.plan import (
     plan_ends,
     plan_partition,
 )
-from batch_layer.target import BatchTarget, Coverage
+from batch_layer.target import BatchTarget, Coverage, Publication
 from batch_layer.timings import Phases
 from lambda_common.faults import failpoint
 from lambda_common.kafka.broker import BATCH_GROUP_ID
@@ -157,7 +157,9 @@ def cycle(
             horizon=horizon_for(cycle_start, allowed_lateness_s),
         )
         publishing = time.monotonic()
-        loaded, horizon = target.publish(landed, cycle_id, coverage, losses, cycle_start)
+        loaded, horizon = target.publish(
+            Publication(landed, cycle_id, coverage, losses, cycle_start)
+        )
         logger.info("published in %.1fs", time.monotonic() - publishing)
     for obj in landed:
         phases.merge(obj.phases)

@@ -26,8 +26,8 @@ from batch_layer.progress import summary
 from batch_layer.staging import LoadError, Stager
 from batch_layer.target import (
     BatchTarget,
-    Coverage,
     Incarnation,
+    Publication,
     check_incarnation,
     check_recompute,
 )
@@ -100,14 +100,7 @@ class BatchWarehouse(BatchTarget):
                 )
         return generation
 
-    def publish(
-        self,
-        objects: list[LandedObject],
-        cycle_id: str,
-        coverage: Coverage,
-        losses: list[Loss],
-        now: datetime,
-    ) -> tuple[bool, datetime | None]:
+    def publish(self, cycle: Publication) -> tuple[bool, datetime | None]:
         """Load ``objects`` (unless the ledger has them), record ``losses``, rebuild the
         view, move the horizon: one transaction.
 
@@ -115,6 +108,7 @@ class BatchWarehouse(BatchTarget):
         ``Coverage``), never backwards. Returns (whether anything was loaded, the horizon
         now in force; None while some partition has never been through a cycle).
         """
+        objects, cycle_id, coverage, losses, now = cycle.parts()
         self.phases = phases = Phases()
         started = time.perf_counter()
         with self.warehouse.transaction() as cur:

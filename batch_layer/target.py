@@ -38,6 +38,23 @@ class Coverage:
 
 
 @dataclass(frozen=True)
+class Publication:
+    """What a cycle hands its target to publish in one transaction: the ``objects`` it
+    landed (``cycle_id`` names them), what it vouches for (``coverage``), the offset
+    ``losses`` it found, and its start (``now``)."""
+
+    objects: list[LandedObject]
+    cycle_id: str
+    coverage: Coverage
+    losses: list[Loss]
+    now: datetime
+
+    def parts(self) -> tuple[list[LandedObject], str, Coverage, list[Loss], datetime]:
+        """The fields, in order (no copies)."""
+        return self.objects, self.cycle_id, self.coverage, self.losses, self.now
+
+
+@dataclass(frozen=True)
 class Incarnation:
     """One registered incarnation of a topic (a row of ``batch_topics``)."""
 
@@ -103,14 +120,7 @@ class BatchTarget(ABC):
         :func:`check_incarnation`); ``TopicChanged`` on another id."""
 
     @abstractmethod
-    def publish(
-        self,
-        objects: list[LandedObject],
-        cycle_id: str,
-        coverage: Coverage,
-        losses: list[Loss],
-        now: datetime,
-    ) -> tuple[bool, datetime | None]:
+    def publish(self, cycle: Publication) -> tuple[bool, datetime | None]:
         """In one transaction: load ``objects`` the ledger lacks, record ``losses``, move
         the handled partitions' watermarks and the horizon (never backwards), rebuild the
         batch view. Returns (whether anything was loaded, the horizon now in force)."""
@@ -212,14 +222,8 @@ class InMemoryBatchTarget(BatchTarget):
             self.incarnations.setdefault(topic, []).append(Incarnation(generation, topic_id))
         return generation
 
-    def publish(
-        self,
-        objects: list[LandedObject],
-        cycle_id: str,
-        coverage: Coverage,
-        losses: list[Loss],
-        now: datetime,
-    ) -> tuple[bool, datetime | None]:
+    def publish(self, cycle: Publication) -> tuple[bool, datetime | None]:
+        objects, coverage, losses = cycle.objects, cycle.coverage, cycle.losses
         if self.on_lock is not None:
             self.on_lock()
         if self.fail_publish:
