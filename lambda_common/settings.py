@@ -11,13 +11,11 @@ Secrets are ``SecretStr``: they never appear in ``repr``, logs, error messages o
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit
 
 from pydantic import (
     BeforeValidator,
@@ -30,221 +28,25 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lambda_common.dsn import DsnParts, check_tls, mask_dsn, parse_dsn, verified, with_password
 from lambda_common.errors import ConfigError
+from lambda_common.kafka.security import check_kafka_security
+from lambda_common.setting_types import (
+    MAX_SPAN_S,
+    BrokerCount,
+    Duration,
+    HostPort,
+    OptionalInt,
+    OptionalSecret,
+    OptionalStr,
+    _empty_to_none,
+    allowed_host,
+    parse_hostport,
+)
 from lambda_common.views import View, load_views, views_fingerprint
 
-_DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s?)?$")
-
-
-def parse_duration(value: object) -> int:
-    """Parse ``300``, ``"300"``, ``"45s"``, ``"5m"``, ``"1h"`` or ``"1h30m"`` into seconds."""
-    if isinstance(value, bool):
-        raise ValueError("must be a duration such as 300, 45s, 5m or 1h")
-    if isinstance(value, int):
-        seconds = value
-    else:
-        text = str(value).strip().lower()
-        match = _DURATION.match(text)
-        if not text or match is None:
-            raise ValueError("must be a duration such as 300, 45s, 5m or 1h")
-        seconds = int(match["h"] or 0) * 3600 + int(match["m"] or 0) * 60 + int(match["s"] or 0)
-    if seconds < 0:
-        raise ValueError("must not be negative")
-    return seconds
-
-
-def _empty_to_none(value: object) -> object:
-    # An empty variable (``S3_ENDPOINT_URL=``) means "unset", e.g. "use real AWS".
-    if isinstance(value, str) and not value.strip():
-        return None
-    return value
-
-
-Duration = Annotated[int, BeforeValidator(parse_duration)]
-MAX_SPAN_S = 7 * 24 * 3600
-"""The longest interval, lateness or retention a setting may have (7 days): longer values
-are typos, and would overflow date arithmetic."""
-OptionalStr = Annotated[str | None, BeforeValidator(_empty_to_none)]
-OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_empty_to_none)]
-OptionalInt = Annotated[int | None, BeforeValidator(_empty_to_none)]
-
-
-def _int_text(value: object) -> object:
-    # pydantic matches a Literal of ints strictly: "3" from the environment is not 3.
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    return value
-
-
-BrokerCount = Annotated[Literal[1, 3], BeforeValidator(_int_text)]
-
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_HOSTPORT = re.compile(r"^(?P<host>\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+):(?P<port>\d{1,5})$")
 _IAM_ROLE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
-
-
-@dataclass(frozen=True)
-class HostPort:
-    """A host and TCP port parsed out of a setting."""
-
-    host: str
-    port: int
-
-
-def parse_hostport(text: str) -> HostPort:
-    """Parse ``host:port`` (IPv6 hosts in brackets); raise ``ValueError`` otherwise."""
-    match = _HOSTPORT.match(text.strip())
-    if match is None or not 0 < int(match["port"]) < 65536:
-        raise ValueError(f"expected host:port, got {text.strip()[:80]!r}")
-    return HostPort(match["host"].strip("[]"), int(match["port"]))
-
-
-_HOST_NAME = re.compile(
-    r"^(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*$"
-)
-
-_WITH_PORT = re.compile(r"^(?:\[[^\]]*\]|[^:\[\]]*):\d+$")
-
-
-def allowed_host(entry: str) -> str:
-    """One entry of an allow-list of Host names, normalised: lower case, an IPv6 address
-    in brackets (as it appears in a Host header), ``*.example.com`` for every subdomain.
-    ``ValueError`` for a port, a URL, a bare ``*`` or anything that is no host name."""
-    text = entry.strip().lower()
-    shown = repr(entry.strip()[:80])
-    if text == "*":
-        # The check exists to refuse names it does not know; admitting any would undo it.
-        raise ValueError("must list host names: * would admit a page of any site")
-    if "/" in text:
-        raise ValueError(f"{shown}: give host names, not URLs")
-    if _WITH_PORT.match(text):
-        raise ValueError(
-            f"{shown}: give host names without a port (a Host header's port is not checked)"
-        )
-    address = text[1:-1] if text.startswith("[") and text.endswith("]") else text
-    if ":" in address:
-        try:
-            return f"[{ipaddress.IPv6Address(address).compressed}]"
-        except ValueError:
-            raise ValueError(f"{shown} is not an IPv6 address") from None
-    name = text.removeprefix("*.")
-    if not _HOST_NAME.match(name):
-        raise ValueError(
-            f"{shown} is not a host name, an IP address or *.domain (comma-separated names)"
-        )
-    return text
-
-
-DEFAULT_WAREHOUSE_PORT = 5439
-"""A DSN without a port means Redshift's port, for the project and libpq alike (the
-connection is opened with the parsed parts as keywords, never libpq's own URL parser)."""
-
-# Query parameters of a DSN whose value is a secret (libpq's ``password``, ``sslpassword``,
-# and anything named like a key, token or secret), masked wherever a DSN is shown.
-_SECRET_PARAM = re.compile(r"pass|secret|token|key", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class DsnParts:
-    """The pieces of a ``postgresql://user:password@host:port/dbname?param=value`` DSN."""
-
-    user: str
-    password: str
-    host: str
-    port: int
-    dbname: str
-    params: tuple[tuple[str, str], ...] = ()
-
-    def connect_kwargs(self) -> dict[str, str | int]:
-        """libpq keywords for ``psycopg2.connect``: the password travels as a keyword, so
-        no libpq error can quote it, and the port is the project's default when unset."""
-        kwargs: dict[str, str | int] = dict(self.params)
-        kwargs.update(host=self.host, port=self.port, user=self.user, dbname=self.dbname)
-        if self.password:
-            kwargs["password"] = self.password
-        return kwargs
-
-    def libpq_environment(self) -> dict[str, str]:
-        """The same connection as libpq's environment variables, for tools such as
-        ``psql``: the password never appears in a command line (``ps`` shows those)."""
-        names = {"sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT", "options": "PGOPTIONS"}
-        env = {names[k]: v for k, v in self.params if k in names}
-        env.update(
-            PGHOST=self.host, PGPORT=str(self.port), PGUSER=self.user, PGDATABASE=self.dbname
-        )
-        if self.password:
-            env["PGPASSWORD"] = self.password
-        return env
-
-
-def parse_dsn(dsn: str) -> DsnParts:
-    """Split a PostgreSQL-protocol URL DSN (PostgreSQL or Redshift); raise ``ValueError``
-    with a message that never holds the password."""
-    parts = urlsplit(dsn)
-    if parts.scheme not in ("postgresql", "postgres"):
-        raise ValueError(
-            "must be a postgresql:// URL (Redshift too speaks the PostgreSQL protocol): "
-            "postgresql://user:password@host:5439/dbname"
-        )
-    try:
-        host, username, port = parts.hostname, parts.username, parts.port
-    except ValueError as e:  # a non-numeric or out-of-range port
-        raise ValueError("has an invalid port") from e
-    if not host or not username or not parts.path.strip("/"):
-        raise ValueError(
-            "must name a user, a host and a database: postgresql://user:password@host:port/dbname"
-        )
-    try:
-        params = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
-    except ValueError as e:
-        raise ValueError("has a malformed query string (expected ?name=value&...)") from e
-    reserved = {"host", "hostaddr", "port", "user", "password", "dbname"} & {k for k, _ in params}
-    if reserved:
-        raise ValueError(
-            f"must give {', '.join(sorted(reserved))} in the URL itself, not as a parameter"
-        )
-    return DsnParts(
-        user=unquote(username),
-        password=unquote(parts.password or ""),
-        host=host,
-        port=port or DEFAULT_WAREHOUSE_PORT,
-        dbname=unquote(parts.path.strip("/")),
-        params=tuple(params),
-    )
-
-
-def mask_dsn(dsn: str) -> str:
-    """The DSN with every secret replaced by ``***``: the password of its user part and
-    the value of every secret-carrying query parameter (for display and error messages).
-    Text that is not a URL at all is hidden whole."""
-    try:
-        parts = urlsplit(dsn)
-        host = parts.hostname or ""
-        port = parts.port
-    except ValueError:
-        return "***"
-    if not parts.scheme or not parts.netloc:
-        return "***"
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = host + (f":{port}" if port else "")
-    if parts.username is not None:
-        user = parts.username + (":***" if parts.password is not None else "")
-        netloc = f"{user}@{netloc}"
-    query = "&".join(
-        f"{name}=***" if _SECRET_PARAM.search(name) else f"{name}={quote(value, safe='')}"
-        for name, value in parse_qsl(parts.query, keep_blank_values=True)
-    )
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
-
-
-def _dsn_with_password(dsn: SecretStr, password: SecretStr | None) -> DsnParts:
-    """A DSN setting parsed, with its ``*_PASSWORD`` setting (given apart, taken as it is)
-    winning over the DSN's own password."""
-    parts = parse_dsn(dsn.get_secret_value())
-    if password is not None:
-        parts = replace(parts, password=password.get_secret_value())
-    return parts
 
 
 _DSN_FIELDS = frozenset({"warehouse_dsn", "query_dsn"})
@@ -453,16 +255,7 @@ class Settings(BaseSettings):
     @field_validator("warehouse_dsn", "query_dsn")
     @classmethod
     def _check_dsn(cls, value: SecretStr) -> SecretStr:
-        parts = parse_dsn(value.get_secret_value())
-        params = dict(parts.params)
-        root = params.get("sslrootcert")
-        if root is not None and root != "system" and not Path(root).is_file():
-            raise ValueError(f"sslrootcert {root[:80]!r} is not a file (a PEM of CAs, or system)")
-        if params.get("sslmode") in ("verify-ca", "verify-full") and root is None:
-            # libpq would look in ~/.postgresql/root.crt, then fail at the first connection.
-            raise ValueError(
-                f"sslmode={params['sslmode']} needs sslrootcert= (a PEM file of CAs, or system)"
-            )
+        check_tls(parse_dsn(value.get_secret_value()))
         return value
 
     @field_validator("kafka_ssl_cafile")
@@ -474,41 +267,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_kafka_security(self) -> Settings:
-        # Each rule names the setting to change; pydantic reports the model as a whole,
-        # so the message carries the name (load_settings shows it as it is).
-        tls = self.kafka_security_protocol in ("SSL", "SASL_SSL")
-        sasl = self.kafka_security_protocol.startswith("SASL_")
-        mechanism = self.kafka_sasl_mechanism
-        if self.kafka_ssl_cafile is not None and not tls:
-            raise ValueError(
-                "KAFKA_SSL_CAFILE: is only used with KAFKA_SECURITY_PROTOCOL SSL or SASL_SSL"
-            )
-        if sasl and mechanism is None:
-            raise ValueError(
-                f"KAFKA_SASL_MECHANISM: must be set with KAFKA_SECURITY_PROTOCOL "
-                f"{self.kafka_security_protocol}"
-            )
-        if not sasl and mechanism is not None:
-            raise ValueError(
-                "KAFKA_SASL_MECHANISM: needs KAFKA_SECURITY_PROTOCOL SASL_SSL or SASL_PLAINTEXT"
-            )
-        if mechanism == "AWS_MSK_IAM" and self.kafka_security_protocol != "SASL_SSL":
-            raise ValueError(
-                "KAFKA_SASL_MECHANISM: AWS_MSK_IAM needs KAFKA_SECURITY_PROTOCOL SASL_SSL"
-            )
-        if mechanism == "AWS_MSK_IAM" and self.kafka_client == "confluent":
-            # librdkafka has no AWS_MSK_IAM mechanism (MSK's IAM auth there is OAUTHBEARER
-            # with a token signer of its own): not wired here.
-            raise ValueError(
-                "KAFKA_SASL_MECHANISM: AWS_MSK_IAM needs KAFKA_CLIENT=kafka-python "
-                "(KAFKA_CLIENT=confluent supports PLAIN and SCRAM only)"
-            )
-        if mechanism in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512") and (
-            not self.kafka_sasl_username or self.kafka_sasl_password is None
-        ):
-            raise ValueError(
-                f"KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD: both needed for {mechanism}"
-            )
+        check_kafka_security(self)
         return self
 
     @field_validator("speed_retention")
@@ -580,23 +339,15 @@ class Settings(BaseSettings):
     def warehouse(self) -> DsnParts:
         """The warehouse DSN, parsed, with WAREHOUSE_PASSWORD applied (holds the password:
         do not log)."""
-        return self._verified(_dsn_with_password(self.warehouse_dsn, self.warehouse_password))
+        return verified(
+            with_password(self.warehouse_dsn, self.warehouse_password), self.warehouse_dialect
+        )
 
     @property
     def query(self) -> DsnParts:
         """The reader's DSN (QUERY_DSN), parsed, with QUERY_PASSWORD applied (holds the
         password: do not log)."""
-        return self._verified(_dsn_with_password(self.query_dsn, self.query_password))
-
-    def _verified(self, parts: DsnParts) -> DsnParts:
-        """Redshift's certificate verified unless the DSN says otherwise: a DSN without
-        ``sslmode`` gets ``sslmode=verify-full`` against the system's CAs (Redshift's
-        certificates chain to Amazon's public CAs). PostgreSQL DSNs stay as given."""
-        if self.warehouse_dialect != "redshift" or any(k == "sslmode" for k, _ in parts.params):
-            return parts
-        return replace(
-            parts, params=(*parts.params, ("sslmode", "verify-full"), ("sslrootcert", "system"))
-        )
+        return verified(with_password(self.query_dsn, self.query_password), self.warehouse_dialect)
 
     @property
     def s3_endpoint(self) -> HostPort | None:

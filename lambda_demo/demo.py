@@ -38,7 +38,8 @@ from lambda_common.errors import ConfigError
 from lambda_common.kafka.broker import end_offsets, ensure_topic
 from lambda_common.objectstore import S3ObjectStore
 from lambda_common.render import QueryResult, render
-from lambda_common.settings import Settings, parse_duration
+from lambda_common.setting_types import parse_duration
+from lambda_common.settings import Settings
 from lambda_common.warehouse import Warehouse
 from lambda_demo.checkpoint import speed_committed_up_to
 from lambda_demo.jobs import DemoError, Job

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from lambda_common.errors import ServiceUnavailable, StackError
-from lambda_common.settings import HostPort, Settings
+from lambda_common.setting_types import HostPort
+from lambda_common.settings import Settings
 from lambda_monitoring.rules import JOB, Thresholds, duration, render_rules
 from local_stack.process import pid_alive, resolve_host, spawn_detached, stop_pid
 from local_stack.service import Port, Service

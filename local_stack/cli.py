@@ -13,7 +13,8 @@ import sys
 
 from lambda_common.errors import LambdaError, StackError
 from lambda_common.logs import configure_logging, secret_values
-from lambda_common.settings import HostPort, Settings, load_settings, parse_hostport
+from lambda_common.setting_types import HostPort, parse_hostport
+from lambda_common.settings import Settings, load_settings
 from local_stack.kafka_node import KafkaService
 from local_stack.serve import serve
 from local_stack.service import Service

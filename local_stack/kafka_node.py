@@ -13,7 +13,8 @@ from kafka.admin import ScramMechanism, UserScramCredentialUpsertion
 
 from lambda_common.errors import ServiceUnavailable, StackError
 from lambda_common.kafka.broker import admin_client, check_broker
-from lambda_common.settings import HostPort, Settings
+from lambda_common.setting_types import HostPort
+from lambda_common.settings import Settings
 from local_stack.jars import ensure_jars
 from local_stack.process import free_ports, resolve_host, stop_pids
 from local_stack.service import ALL_INTERFACES, JavaService, Port, conf_file, java_command

@@ -18,7 +18,8 @@ import psycopg2
 from psycopg2 import sql
 
 from lambda_common.errors import StackError
-from lambda_common.settings import HostPort, Settings
+from lambda_common.setting_types import HostPort
+from lambda_common.settings import Settings
 from lambda_common.sql import load_sql, statements
 from local_stack.process import log_tail, pid_alive, resolve_host
 from local_stack.service import Port, Service

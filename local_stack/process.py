@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lambda_common.errors import StackError
-from lambda_common.settings import HostPort
+from lambda_common.setting_types import HostPort
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,8 @@ from pathlib import Path
 import psycopg2
 
 from lambda_common.errors import LambdaError, StackError
-from lambda_common.settings import HostPort, Settings
+from lambda_common.setting_types import HostPort
+from lambda_common.settings import Settings
 from local_stack.jars import ensure_jars
 from local_stack.process import log_tail, pid_alive, spawn_detached, stop_pid
 

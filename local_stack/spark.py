@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from lambda_common.errors import ServiceUnavailable, StackError
-from lambda_common.settings import HostPort, Settings
+from lambda_common.setting_types import HostPort
+from lambda_common.settings import Settings
 from local_stack.process import free_ports, pid_alive, spawn_detached, stop_pid
 from local_stack.service import Port, Service, java_command
 from local_stack.stack import START_TIMEOUT_S, LocalStack, check_ports_free

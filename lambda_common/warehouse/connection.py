@@ -18,9 +18,10 @@ import psycopg2.errors
 import psycopg2.extensions
 from psycopg2 import sql
 
+from lambda_common.dsn import DsnParts, mask_dsn
 from lambda_common.errors import ConfigError, ServiceUnavailable, TransientError
 from lambda_common.retry import retry_call
-from lambda_common.settings import DsnParts, Settings, mask_dsn
+from lambda_common.settings import Settings
 from lambda_common.sql import load_sql, statements
 from lambda_common.warehouse.failures import (
     TRANSACTION_ATTEMPTS,

@@ -25,7 +25,8 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from lambda_common.errors import ServiceUnavailable
-from lambda_common.settings import Settings, allowed_host
+from lambda_common.setting_types import allowed_host
+from lambda_common.settings import Settings
 from lambda_common.views import View
 from serving_layer.dashboard import documents, failures
 from serving_layer.dashboard.failures import UnknownView

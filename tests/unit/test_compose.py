@@ -38,7 +38,9 @@ from ruamel.yaml.constructor import SafeConstructor
 from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 
 import local_stack.cli
-from lambda_common.settings import HostPort, Settings, load_settings, parse_dsn, parse_hostport
+from lambda_common.dsn import parse_dsn
+from lambda_common.setting_types import HostPort, parse_hostport
+from lambda_common.settings import Settings, load_settings
 from local_stack import serve as serve_module
 from local_stack.jars import PROGRAMS
 from local_stack.kafka_node import KafkaService

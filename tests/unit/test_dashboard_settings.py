@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from lambda_common.errors import ConfigError
-from lambda_common.settings import allowed_host, load_settings
+from lambda_common.setting_types import allowed_host
+from lambda_common.settings import load_settings
 
 
 @pytest.mark.usefixtures("clean_env")  # the defaults, not a developer's .env

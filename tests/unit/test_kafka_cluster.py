@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from lambda_common.errors import ConfigError, StackError
-from lambda_common.settings import HostPort, Settings, load_settings
+from lambda_common.setting_types import HostPort
+from lambda_common.settings import Settings, load_settings
 from local_stack import cli as cli_module
 from local_stack import kafka_node as kafka_node_module
 from local_stack.kafka_node import KafkaService, kafka_node_ports

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from lambda_common.errors import ServiceUnavailable, StackError
-from lambda_common.settings import HostPort, Settings, load_settings
+from lambda_common.setting_types import HostPort
+from lambda_common.settings import Settings, load_settings
 from local_stack import serve as serve_module
 from local_stack import service as service_module
 from local_stack.cli import _listener, main

@@ -8,16 +8,10 @@ import pytest
 
 from lambda_common import views as views_module
 from lambda_common.cli import main as env_main
+from lambda_common.dsn import mask_dsn, parse_dsn
 from lambda_common.errors import ConfigError
-from lambda_common.settings import (
-    HostPort,
-    Settings,
-    load_settings,
-    mask_dsn,
-    parse_dsn,
-    parse_duration,
-    parse_hostport,
-)
+from lambda_common.setting_types import HostPort, parse_duration, parse_hostport
+from lambda_common.settings import Settings, load_settings
 
 # No developer .env or exported variable leaks into these tests.
 pytestmark = pytest.mark.usefixtures("clean_env")
