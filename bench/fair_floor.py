@@ -184,28 +184,20 @@ def _timed_steps(
     if failed:
         raise BenchmarkError("the fair floor's kcat -C | gzip failed")
     steps["kcat+gzip"] = time.perf_counter() - started
-    mark = time.perf_counter()
     prefix = f"s3://{settings.s3_bucket}/bench-floor/{topic}/"
-    upload = subprocess.run(
-        [tools["s3cmd"], "-c", str(config), "--no-progress", "-q", "put", *map(str, dumps), prefix],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if upload.returncode != 0:
-        raise BenchmarkError(f"the fair floor's s3cmd put failed: {upload.stderr[-400:]}")
-    steps["s3cmd put"] = time.perf_counter() - mark
-    mark = time.perf_counter()
+    s3cmd = [tools["s3cmd"], "-c", str(config), "--no-progress", "-q", "put"]
+    steps["s3cmd put"] = _timed_step("s3cmd put", [*s3cmd, *map(str, dumps), prefix])
     # The connection through libpq's environment: no password in psql's argv.
     env = {**os.environ, **settings.warehouse.libpq_environment()}
-    load = subprocess.run(
-        [tools["psql"], "-q", "-X", "-1", "-v", "ON_ERROR_STOP=1", "-f", str(script)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    if load.returncode != 0:
-        raise BenchmarkError(f"the fair floor's psql load failed: {load.stderr[-400:]}")
-    steps["psql load+views"] = time.perf_counter() - mark
+    psql = [tools["psql"], "-q", "-X", "-1", "-v", "ON_ERROR_STOP=1", "-f", str(script)]
+    steps["psql load+views"] = _timed_step("psql load", psql, env)
     return FloorRun(time.perf_counter() - started, steps)
+
+
+def _timed_step(what: str, argv: list[str], env: dict[str, str] | None = None) -> float:
+    """Seconds one stock program of the floor took; ``BenchmarkError`` if it failed."""
+    mark = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        raise BenchmarkError(f"the fair floor's {what} failed: {done.stderr[-400:]}")
+    return time.perf_counter() - mark
