@@ -21,6 +21,7 @@ from lambda_common.sql import load_sql, statements
 from lambda_common.views import load_views
 from lambda_common.warehouse import Warehouse
 from speed_layer import sink as sink_module
+from speed_layer.events import from_rows
 from speed_layer.sink import SpeedSink
 from speed_layer.stream import QUERY_NAME
 from speed_layer.view import STAGING_REUSE, BatchStatus, SpeedView, ViewRow, insert_values
@@ -285,7 +286,8 @@ class _Frame:
 
 
 def _sink(monkeypatch: pytest.MonkeyPatch, dialect: str = "redshift") -> tuple[SpeedSink, Any]:
-    monkeypatch.setattr(sink_module, "view_rows", lambda frame, views: _rows(2))
+    events = from_rows([("1", HORIZON, "Oslo", "en", "u", 1, 2, 3, ["kafka"])])
+    monkeypatch.setattr(sink_module, "collect_events", lambda frame: events)
     query = type("Q", (), {"name": QUERY_NAME, "id": "q"})()
     spark = type("S", (), {"streams": type("M", (), {"active": [query]})()})()
     wh = _Warehouse(dialect, progress=None)

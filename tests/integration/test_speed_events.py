@@ -1,0 +1,124 @@
+"""The speed sink's two ways on the real local warehouse: micro-batches given as their
+events (staged, every view's SELECT run by the warehouse: the job's way) leave exactly the
+rows that the same micro-batches given as view rows (aggregated outside the warehouse:
+the way before) leave, and both equal the contract's aggregation computed here, for random
+micro-batches with late events, hostile text, events before a horizon that moves
+mid-stream, and a replayed micro-batch."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+import pytest
+
+from lambda_common.warehouse import Warehouse
+from speed_layer import view as view_module
+from speed_layer.events import StagedEvents, from_rows
+from speed_layer.view import SpeedView, ViewRow
+
+from .helpers import Lane, ViewKey, ViewSums, all_views_rows
+
+BASE = datetime(2027, 3, 1, 0, 0)
+# Text the literals must carry as it is: quotes, backslashes, percent signs, non-ASCII.
+TEXTS = ["plain", "it's", "back\\slash", "100%", "%(since)s", "''", "naïve", "東京", "a\\'b", " "]
+
+Event = tuple[str, datetime, str, str, str, int, int, int, list[str]]
+
+
+def _events(rng: random.Random, first_id: int, n: int, newest: datetime) -> list[Event]:
+    out = []
+    for i in range(n):
+        # Mostly recent hours, some late ones (hours back, before a horizon too).
+        hour = newest - timedelta(hours=rng.choice([0, 0, 0, 1, 2, 5]))
+        tags = list(dict.fromkeys(rng.choice(TEXTS) for _ in range(rng.randrange(4))))
+        out.append(
+            (
+                str(first_id + i),
+                hour,
+                rng.choice(TEXTS[:6]),
+                rng.choice(["en", "fr", "(unknown)", "x'y"]),
+                rng.choice(TEXTS),
+                rng.randrange(2**63),
+                rng.randrange(1000),
+                rng.choice([0, 2**63 - 1]),
+                tags,
+            )
+        )
+    return out
+
+
+def _view_rows(events: list[Event], horizon: datetime | None) -> dict[str, list[ViewRow]]:
+    """The shipped views' aggregation of one micro-batch, computed here."""
+    sums: dict[str, dict[tuple[datetime, str], list[int]]] = defaultdict(
+        lambda: defaultdict(lambda: [0, 0, 0, 0])
+    )
+    for e in events:
+        keys = {"locations": [e[2]], "languages": [e[3]], "hashtags": e[8]}
+        for view, values in keys.items():
+            for value in values:
+                s = sums[view][(e[1], value)]
+                for i, m in enumerate((1, e[5], e[6], e[7])):
+                    s[i] += m
+    return {
+        view: [(*k, *v) for k, v in groups.items() if horizon is None or k[0] >= horizon]
+        for view, groups in sums.items()
+    }
+
+
+def _expected(batches: list[list[Event]], horizon: datetime) -> dict[ViewKey, ViewSums]:
+    out: dict[ViewKey, ViewSums] = {}
+    for view, rows in _view_rows([e for b in batches for e in b], horizon).items():
+        for row in rows:
+            out[(view, row[0], row[1])] = (row[2], row[3], row[4], row[5])
+    return out
+
+
+def _set_horizon(lane: Lane, horizon: datetime) -> None:
+    with Warehouse(lane.settings) as wh:
+        wh.execute("DELETE FROM batch_horizon")
+        wh.execute("INSERT INTO batch_horizon (horizon) VALUES (%s)", (horizon,))
+
+
+@pytest.mark.parametrize(("seed", "literals"), [(1, True), (2, True), (3, False)])
+def test_events_in_the_warehouse_equal_view_rows_and_the_full_computation(
+    lane: Lane, seed: int, literals: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``literals``: the events' rows as Arrow-built literals (the server takes standard
+    strings, as PostgreSQL does); else quoted by psycopg2 (a server that does not)."""
+    rng = random.Random(seed)
+    with Warehouse(lane.settings) as wh:
+        wh.ensure_schema()
+        with wh.connection().cursor() as cur:
+            assert view_module._standard_strings(cur) is True
+    if not literals:
+        monkeypatch.setattr(view_module, "_standard_strings", lambda cur: False)
+    batches = []
+    newest = BASE
+    for b in range(8):
+        newest += timedelta(hours=rng.choice([0, 0, 1]))
+        batches.append(_events(rng, 10_000 * (b + 1), rng.choice([0, 1, 50, 700]), newest))
+    horizon_at, horizon = 4, BASE + timedelta(hours=1)
+
+    got: dict[str, dict[ViewKey, ViewSums]] = {}
+    for way in ("rows", "events"):
+        _set_horizon(lane, BASE - timedelta(days=1))
+        with Warehouse(lane.settings) as wh:
+            view = SpeedView(lane.settings, wh)
+            for batch_id, events in enumerate(batches):
+                if batch_id == horizon_at:
+                    _set_horizon(lane, horizon)
+                cut = horizon if batch_id >= horizon_at else BASE - timedelta(days=1)
+                given: StagedEvents | dict[str, list[ViewRow]] = (
+                    from_rows((*e[:8], e[8]) for e in events)
+                    if way == "events"
+                    else _view_rows(events, cut)
+                )
+                assert view.apply(way, batch_id, given) is not None
+                if batch_id == 2:  # a replay (Spark's, after a crash) changes nothing
+                    assert view.apply(way, batch_id, given) is None
+        got[way] = all_views_rows(lane.settings, "speed")
+
+    assert got["events"] == got["rows"]
+    assert got["events"] == _expected(batches, horizon)
