@@ -164,7 +164,8 @@ def _supervise_session(spark: Any, settings: Settings, stop: threading.Event) ->
     # Spark reports an idle query (onQueryIdle) this long after its last micro-batch
     # (10 s by default): one trigger, so that the status of a burst's last micro-batch,
     # which no later one carries, is kept about a trigger after it.
-    spark.conf.set("spark.sql.streaming.noDataProgressEventInterval", f"{settings.speed_trigger}s")
+    trigger_ms = round(settings.speed_trigger * 1000)  # SPEED_TRIGGER may be below a second
+    spark.conf.set("spark.sql.streaming.noDataProgressEventInterval", f"{trigger_ms}ms")
 
     checkpoint = settings.speed_query_checkpoint
 
@@ -175,12 +176,12 @@ def _supervise_session(spark: Any, settings: Settings, stop: threading.Event) ->
             .outputMode("append")
             .foreachBatch(sink)
             .option("checkpointLocation", checkpoint)
-            .trigger(processingTime=f"{settings.speed_trigger} seconds")
+            .trigger(processingTime=f"{trigger_ms} milliseconds")
             .start()
         )
 
     logger.info(
-        "speed layer: topic %s -> %s, trigger %ss, checkpoint %s, master %s, Spark %s",
+        "speed layer: topic %s -> %s, trigger %gs, checkpoint %s, master %s, Spark %s",
         settings.kafka_topic,
         ", ".join(v.speed_table for v in settings.views),
         settings.speed_trigger,
