@@ -280,6 +280,7 @@ def main() -> int:
                 f"capacity {s['capacity_per_s']:,.0f}/s, "
                 f"{'kept up' if s['kept_up'] else 'fell behind'}"
             )
+        print("\n".join(speed.lines(speed_result)))
     if cluster_result is not None:
         print("\n".join(speed_cluster.lines(speed_result, cluster_result)))
     if scale_rows or cluster_result:
