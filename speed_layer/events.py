@@ -7,8 +7,10 @@ the relation ``tweets`` (:data:`lambda_common.views.RELATIONS`) and each event's
 hashtag keys, both staged by multi-row INSERTs: a row's literal costs a few hundred
 nanoseconds here, against ten microseconds and more for psycopg2's ``mogrify`` of it,
 which stays the way whenever the server does not take standard strings (see
-:func:`value_rows`). ``tests/unit/test_speed_events.py`` proves the literals name the
-very values ``mogrify``'s do.
+:func:`value_rows`). On PostgreSQL the rows go in by ``COPY ... FROM STDIN`` instead
+(:func:`csv_bytes`: a multi-row VALUES list costs its parser ~10 µs a row there, COPY a
+tenth of it); Redshift has no COPY from the client, and takes the INSERT.
+``tests/integration/test_speed_events.py`` proves every way stages the same rows.
 """
 
 from __future__ import annotations
@@ -118,6 +120,24 @@ def value_rows(table: pa.Table) -> list[str]:
         literals.append(pc.fill_null(literal, "NULL"))
     rows = pc.binary_join_element_wise("(", pc.binary_join_element_wise(*literals, ","), ")", "")
     return rows.to_pylist()  # type: ignore[no-any-return]
+
+
+def csv_bytes(table: pa.Table) -> bytes:
+    """``table`` as CSV for PostgreSQL's ``COPY ... FROM STDIN (FORMAT csv)``, written by
+    Arrow's C++ writer: every value quoted (a quote doubled; a backslash, a comma or a
+    line break inside quotes is itself in CSV), no header, ``event_hour`` as
+    ``YYYY-MM-DD HH:MM:SS``."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    hour = table.column_names.index(HOUR)
+    table = table.set_column(hour, HOUR, table.column(HOUR).cast(pa.timestamp("s")))
+    out = io.BytesIO()
+    options = pa_csv.WriteOptions(include_header=False, quoting_style="all_valid")
+    pa_csv.write_csv(table, out, options)
+    return out.getvalue()
 
 
 def _quoted(column: Any) -> Any:

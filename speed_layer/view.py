@@ -10,7 +10,8 @@ size, because Redshift queues commits and every statement has a cost of its own 
 
     LOCK speed_progress
     SELECT speed_progress and the horizon           (one statement)
-    INSERT INTO speed_staged_tweets, speed_staged_hashtags  (multi-row VALUES lists)
+    COPY (PostgreSQL) or INSERT (Redshift: multi-row VALUES lists) of the events and
+        their hashtags into speed_staged_tweets, speed_staged_hashtags
     per view:
         INSERT INTO the view's staging table the view's own SELECT over the staged
             events from the horizon on          (the text the batch layer runs)
@@ -34,6 +35,7 @@ reference the tests compare the events' way with.
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import astuple, dataclass
@@ -55,7 +57,14 @@ from lambda_common.view_sql import (
 )
 from lambda_common.views import View
 from lambda_common.warehouse import Cursor, Warehouse
-from speed_layer.events import StagedEvents, python_rows, value_rows
+from speed_layer.events import (
+    HASHTAG_COLUMNS,
+    TWEET_COLUMNS,
+    StagedEvents,
+    csv_bytes,
+    python_rows,
+    value_rows,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -278,13 +287,18 @@ class SpeedView:
             self._prepare(cur, view, decision, horizon, restage)
         if not len(events):
             return 0
-        standard = _standard_strings(cur)
-        for name, table in (
-            ("speed_events_insert", events.tweets),
-            ("speed_hashtags_insert", events.hashtags),
+        way = _staging_way(cur, self.dialect)
+        for name, table, columns in (
+            ("speed_events_insert", events.tweets, TWEET_COLUMNS),
+            ("speed_hashtags_insert", events.hashtags, HASHTAG_COLUMNS),
         ):
+            if way == "copy":
+                self.warehouse.copy_from_stream(
+                    cur, _STAGED[name], columns, io.BytesIO(csv_bytes(table))
+                )
+                continue
             (statement,) = statements(load_sql(name, self.dialect))
-            if standard:
+            if way == "literals":
                 insert_literals(cur, statement, value_rows(table))
             else:
                 insert_values(cur, statement, python_rows(table))
@@ -337,6 +351,22 @@ class _Outcome:
 def _execute(cur: Cursor, texts: Sequence[str], params: dict[str, Any] | None = None) -> None:
     for text in texts:
         cur.execute(text, params)
+
+
+# The session-private tables the events are staged in (speed_events_staging.sql).
+_STAGED = {
+    "speed_events_insert": "speed_staged_tweets",
+    "speed_hashtags_insert": "speed_staged_hashtags",
+}
+
+
+def _staging_way(cur: Cursor, dialect: str) -> Literal["copy", "literals", "quoted"]:
+    """How the events reach their staging tables: ``COPY FROM STDIN`` on PostgreSQL;
+    elsewhere (Redshift: no COPY from the client) a multi-row INSERT, its literals built
+    in Arrow when the session takes standard strings, else quoted by psycopg2."""
+    if dialect == "postgres":
+        return "copy"
+    return "literals" if _standard_strings(cur) else "quoted"
 
 
 def _standard_strings(cur: Cursor) -> bool:

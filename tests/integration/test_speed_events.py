@@ -22,7 +22,20 @@ from .helpers import Lane, ViewKey, ViewSums, all_views_rows
 
 BASE = datetime(2027, 3, 1, 0, 0)
 # Text the literals must carry as it is: quotes, backslashes, percent signs, non-ASCII.
-TEXTS = ["plain", "it's", "back\\slash", "100%", "%(since)s", "''", "naïve", "東京", "a\\'b", " "]
+TEXTS = [
+    "plain",
+    "it's",
+    "back\\slash",
+    "100%",
+    "%(since)s",
+    "''",
+    "naïve",
+    "東京",
+    "a\\'b",
+    " ",
+    'say "hi", then\nleave',
+    "",
+]
 
 Event = tuple[str, datetime, str, str, str, int, int, int, list[str]]
 
@@ -81,19 +94,20 @@ def _set_horizon(lane: Lane, horizon: datetime) -> None:
         wh.execute("INSERT INTO batch_horizon (horizon) VALUES (%s)", (horizon,))
 
 
-@pytest.mark.parametrize(("seed", "literals"), [(1, True), (2, True), (3, False)])
+@pytest.mark.parametrize(
+    ("seed", "way"), [(1, "copy"), (2, "copy"), (3, "literals"), (4, "quoted")]
+)
 def test_events_in_the_warehouse_equal_view_rows_and_the_full_computation(
-    lane: Lane, seed: int, literals: bool, monkeypatch: pytest.MonkeyPatch
+    lane: Lane, seed: int, way: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``literals``: the events' rows as Arrow-built literals (the server takes standard
-    strings, as PostgreSQL does); else quoted by psycopg2 (a server that does not)."""
+    """``way`` the events are staged: COPY (PostgreSQL's), a multi-row INSERT of
+    Arrow-built literals (a server with standard strings) or of psycopg2's quoting."""
     rng = random.Random(seed)
     with Warehouse(lane.settings) as wh:
         wh.ensure_schema()
         with wh.connection().cursor() as cur:
             assert view_module._standard_strings(cur) is True
-    if not literals:
-        monkeypatch.setattr(view_module, "_standard_strings", lambda cur: False)
+    monkeypatch.setattr(view_module, "_staging_way", lambda cur, dialect: way)
     batches = []
     newest = BASE
     for b in range(8):
@@ -102,7 +116,7 @@ def test_events_in_the_warehouse_equal_view_rows_and_the_full_computation(
     horizon_at, horizon = 4, BASE + timedelta(hours=1)
 
     got: dict[str, dict[ViewKey, ViewSums]] = {}
-    for way in ("rows", "events"):
+    for given_as in ("rows", "events"):
         _set_horizon(lane, BASE - timedelta(days=1))
         with Warehouse(lane.settings) as wh:
             view = SpeedView(lane.settings, wh)
@@ -112,13 +126,13 @@ def test_events_in_the_warehouse_equal_view_rows_and_the_full_computation(
                 cut = horizon if batch_id >= horizon_at else BASE - timedelta(days=1)
                 given: StagedEvents | dict[str, list[ViewRow]] = (
                     from_rows((*e[:8], e[8]) for e in events)
-                    if way == "events"
+                    if given_as == "events"
                     else _view_rows(events, cut)
                 )
-                assert view.apply(way, batch_id, given) is not None
+                assert view.apply(given_as, batch_id, given) is not None
                 if batch_id == 2:  # a replay (Spark's, after a crash) changes nothing
-                    assert view.apply(way, batch_id, given) is None
-        got[way] = all_views_rows(lane.settings, "speed")
+                    assert view.apply(given_as, batch_id, given) is None
+        got[given_as] = all_views_rows(lane.settings, "speed")
 
     assert got["events"] == got["rows"]
     assert got["events"] == _expected(batches, horizon)

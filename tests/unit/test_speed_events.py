@@ -38,12 +38,16 @@ def _events(n: int, hour: datetime = HORIZON, first: int = 1) -> StagedEvents:
     )
 
 
-@pytest.fixture(params=[(d, s) for d in DIALECTS for s in (True, False)])
+WAYS = [("postgres", "copy"), ("redshift", "literals"), ("redshift", "quoted")]
+
+
+@pytest.fixture(params=WAYS)
 def steady(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> _Warehouse:
-    """Past its connection's first micro-batch, on each dialect, with the literals built
-    in Arrow (a server with standard strings) or quoted by psycopg2."""
-    dialect, standard = request.param
-    monkeypatch.setattr(view_module, "_standard_strings", lambda cur: standard)
+    """Past its connection's first micro-batch, on each dialect and way of staging: COPY
+    (PostgreSQL), literals built in Arrow (a server with standard strings) or quoted by
+    psycopg2."""
+    dialect, way = request.param
+    monkeypatch.setattr(view_module, "_staging_way", lambda cur, dialect: way)
     wh = _Warehouse(dialect)
     wh.batch(1, _events(1))  # type: ignore[arg-type]
     return wh
@@ -57,11 +61,11 @@ def test_a_micro_batch_of_events_is_one_commit_and_a_fixed_number_of_statements(
     assert (len(sent), commits) == (STEADY, 1)
     assert len(VIEWS) == 3 and STEADY == 18  # a change of either is a change of cost
     per_view = ["INSERT", "MERGE", "DELETE"] * len(VIEWS)
+    staged = ["COPY"] * 2 if steady.dialect == "postgres" else ["INSERT"] * 2
     assert _kinds(sent) == [
         "LOCK",
         "SELECT",
-        "INSERT",
-        "INSERT",
+        *staged,
         *per_view,
         "DELETE",
         "DELETE",
@@ -69,7 +73,11 @@ def test_a_micro_batch_of_events_is_one_commit_and_a_fixed_number_of_statements(
         "DELETE",
         "INSERT",
     ]
-    assert sent[2].count("'loc-") == n and sent[3].count("'b'") == n
+    if _kinds(sent)[2] == "COPY":
+        assert steady.conn.copied[-2].count('"loc-') == n
+        assert steady.conn.copied[-1].count('"b"') == n
+    else:
+        assert sent[2].count("'loc-") == n and sent[3].count("'b'") == n
     assert result is not None and result[1] == HORIZON
 
 
