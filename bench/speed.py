@@ -108,10 +108,17 @@ LOGS: dict[int, Path] = {}
 
 
 @contextmanager
-def _job(lane: Lane, checkpoint: Path, master: str | None) -> Iterator[int]:
-    """``python -m speed_layer`` on ``lane`` from ``checkpoint``, once it has written a
-    first probe row: its pid. Stopped afterwards, also on failure (its log stays)."""
-    env = {**lane.env, "SPEED_CHECKPOINT": str(checkpoint), "LOG_LEVEL": "INFO"}
+def _job(
+    lane: Lane, checkpoint: Path, master: str | None, trigger: str | None = None
+) -> Iterator[int]:
+    """``python -m speed_layer`` on ``lane`` from ``checkpoint`` (``SPEED_TRIGGER``
+    ``trigger``, default the settings'), once it has written a first probe row: its pid.
+    Stopped afterwards, also on failure (its log stays)."""
+    # INFO: the job's phase lines are what bench.speed_phases reads.
+    level = os.environ.get("BENCH_SPEED_LOG_LEVEL", "INFO")
+    env = {**lane.env, "SPEED_CHECKPOINT": str(checkpoint), "LOG_LEVEL": level}
+    if trigger is not None:
+        env["SPEED_TRIGGER"] = trigger
     if master is not None:
         env["SPARK_MASTER"] = master
     log_path = checkpoint / "speed.log"
@@ -134,16 +141,17 @@ def _job(lane: Lane, checkpoint: Path, master: str | None) -> Iterator[int]:
 
 @contextmanager
 def running_job(
-    settings: Settings, kind: str, master: str | None = None
+    settings: Settings, kind: str, master: str | None = None, trigger: str | None = None
 ) -> Iterator[tuple[Lane, int]]:
     """``python -m speed_layer`` on a fresh lane (on SPARK_MASTER ``master``, default the
-    settings'), once it has written its first micro-batch: the lane and the job's pid.
+    settings'; SPEED_TRIGGER ``trigger``, default the settings'), once it has written its
+    first micro-batch: the lane and the job's pid.
     Afterwards (also on failure) the job is stopped and the lane dropped; after a success
     its checkpoint and log are removed too."""
     with (
         fresh_lane(settings, kind, tables=True) as lane,
         _checkpoint(kind) as checkpoint,
-        _job(lane, checkpoint, master) as pid,
+        _job(lane, checkpoint, master, trigger) as pid,
     ):
         yield lane, pid
 
@@ -374,10 +382,13 @@ def run(settings: Settings) -> dict[str, Any]:
     repeats = int(os.environ.get("BENCH_SPEED_REPEATS", "3"))
     ceiling = parse_ceiling()
     backlog = drain(settings, int(os.environ.get("BENCH_SPEED_DRAIN_EVENTS", "1000000")))
-    with running_job(settings, "speed") as (lane, pid):
+    # SPEED_TRIGGER of the freshness and ladder job (BENCH_SPEED_TRIGGER, e.g. 500ms).
+    trigger = os.environ.get("BENCH_SPEED_TRIGGER")
+    with running_job(settings, "speed", trigger=trigger) as (lane, pid):
         runs = [freshness(lane, rate, probes, run) for run in range(1, repeats + 1)]
         return {
             "master": settings.spark_master,
+            "trigger": trigger or f"{settings.speed_trigger:g}s",
             "freshness": _across(runs),
             "freshness_runs": runs,
             # While the job idles between rates would be unfair to both: measured first.

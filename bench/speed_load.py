@@ -106,6 +106,8 @@ class _Load:
     def wait(self) -> None:
         assert self.process is not None and self.feeder is not None
         self.feeder.join()
-        _, err = self.process.communicate()
-        if self.process.returncode != 0:
+        # The feeder closed kcat's standard input: read what it said, then its end.
+        assert self.process.stderr is not None
+        err = self.process.stderr.read()
+        if self.process.wait() != 0:
             raise BenchmarkError(f"kcat -P failed: {err.decode(errors='replace')[-300:]}")
