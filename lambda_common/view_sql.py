@@ -3,8 +3,8 @@
 The templates are ``lambda_common/sql/*/view_*.sql`` and ``relation_*.sql``; this module
 fills in the view's names and columns. Names come from validated definitions (lower-case
 letters, digits and ``_``) and are double-quoted all the same; values are always bound
-(``%(horizon)s``). The view's own SELECT goes in verbatim: it is the text Spark SQL runs
-too.
+(``%(horizon)s``). The view's own SELECT goes in verbatim, for the batch tables and the
+speed layer's micro-batches alike.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """The Spark Structured Streaming job behind the speed tables (``make speed``).
 
     Kafka --(Spark's Kafka source)--> parse (the contract, mapInArrow) --observe rejects-->
-    watermark on event_hour --> drop duplicate tweet_ids --append--> foreachBatch: each
-    view's own SELECT (lambda_common/views, the very text the warehouse runs for its
-    batch table) over the micro-batch's events, then, in one warehouse transaction, add
-    every view's rows to its speed table, drop hours before the horizon and record the
-    micro-batch in speed_progress
+    watermark on event_hour --> drop duplicate tweet_ids --append--> foreachBatch: the
+    micro-batch's events collected to the driver (one Spark job, Arrow), then, in one
+    warehouse transaction, staged there, each view's own SELECT (lambda_common/views,
+    the very text the warehouse runs for its batch table) over them added to its speed
+    table, hours before the horizon dropped and the micro-batch recorded in
+    speed_progress
 
 Exactly once: Spark's checkpoint holds the Kafka offsets and the de-duplication state per
 micro-batch; the warehouse records the last micro-batch it applied (and of which query)
