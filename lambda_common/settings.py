@@ -11,6 +11,7 @@ Secrets are ``SecretStr``: they never appear in ``repr``, logs, error messages o
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from collections.abc import Iterator
@@ -83,6 +84,8 @@ def _empty_to_none(value: object) -> object:
 
 
 Duration = Annotated[int, BeforeValidator(parse_duration)]
+SPEED_QUERY_LAYOUT = "2: no Spark state; the warehouse de-duplicates"
+"""What the speed job's checkpoint holds, in its folder's name (``speed_query_checkpoint``)."""
 FineDuration = Annotated[float, BeforeValidator(parse_fine_duration)]
 MAX_SPAN_S = 7 * 24 * 3600
 """The longest interval, lateness or retention a setting may have (7 days): longer values
@@ -579,7 +582,10 @@ class Settings(BaseSettings):
         named after the views' definitions. A view added, changed or dropped makes a new
         folder, so the job starts a fresh checkpoint: it reads the topic from the start
         again and its first micro-batch rebuilds every speed table."""
-        fingerprint = views_fingerprint(self.views)[:12]
+        # With the query's layout: a checkpoint of another layout (one holding Spark's
+        # de-duplication state, before the warehouse took it over) is never resumed.
+        text = f"{views_fingerprint(self.views)}\n{SPEED_QUERY_LAYOUT}"
+        fingerprint = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
         return f"{self.speed_checkpoint.rstrip('/')}/views-{fingerprint}"
 
     @property

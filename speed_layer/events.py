@@ -29,16 +29,23 @@ TWEET_COLUMNS = RELATIONS["tweets"]
 """The staged events' columns, in order: ``event_hour`` as epoch seconds (no time zone of
 a JVM or Python shifts it), the counts as int64."""
 
-HASHTAG_COLUMNS = ("tweet_id", HOUR, "hashtag")
-"""The staged hashtags' columns: one row per event and distinct hashtag key."""
+PLACE_COLUMNS = ("kafka_partition", "kafka_offset")
+"""An event's place in the topic: the warehouse's de-duplication keeps the first copy."""
+
+STAGED_COLUMNS = (*TWEET_COLUMNS, *PLACE_COLUMNS)
+"""The staged events' columns, in order."""
+
+HASHTAG_COLUMNS = (*PLACE_COLUMNS, "hashtag")
+"""The staged hashtags' columns: one row per event (by its place) and distinct key."""
 
 _TEXT = ("tweet_id", "location", "lang", "user_id", "hashtag")
 
 
 @dataclass(frozen=True)
 class StagedEvents:
-    """A micro-batch's new events (``tweets``, :data:`TWEET_COLUMNS`) and their hashtag
-    keys (``hashtags``, :data:`HASHTAG_COLUMNS`)."""
+    """A micro-batch's valid events, copies included (``tweets``,
+    :data:`STAGED_COLUMNS`), and their hashtag keys (``hashtags``,
+    :data:`HASHTAG_COLUMNS`)."""
 
     tweets: pa.Table
     hashtags: pa.Table
@@ -46,9 +53,18 @@ class StagedEvents:
     def __len__(self) -> int:
         return int(self.tweets.num_rows)
 
+    def newest(self) -> datetime | None:
+        """The newest event hour among them (a naive UTC datetime), None without any:
+        what moves the de-duplication's clock, copies and late events included (as
+        Spark's watermark counted every row it saw)."""
+        import pyarrow.compute as pc
+
+        newest = pc.max(self.tweets.column(HOUR)).as_py()
+        return None if newest is None else datetime.fromtimestamp(newest, UTC).replace(tzinfo=None)
+
 
 def from_arrow(table: pa.Table) -> StagedEvents:
-    """The staged form of the collected events: :data:`TWEET_COLUMNS` and ``hashtags``
+    """The staged form of the collected events: :data:`STAGED_COLUMNS` and ``hashtags``
     (a list of the event's distinct keys), one row per event."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -57,22 +73,25 @@ def from_arrow(table: pa.Table) -> StagedEvents:
     owners = pc.list_parent_indices(tags)
     hashtags = pa.table(
         {
-            "tweet_id": table.column("tweet_id").take(owners),
-            HOUR: table.column(HOUR).take(owners),
+            **{c: table.column(c).take(owners) for c in PLACE_COLUMNS},
             "hashtag": pc.list_flatten(tags),
         }
     )
-    return StagedEvents(table.select(list(TWEET_COLUMNS)), hashtags)
+    return StagedEvents(table.select(list(STAGED_COLUMNS)), hashtags)
 
 
 def from_rows(rows: Iterable[Sequence[Any]]) -> StagedEvents:
     """Events given as tuples (:data:`TWEET_COLUMNS` with ``event_hour`` a naive UTC
-    datetime, then the list of hashtag keys): for tests and callers without Spark."""
+    datetime, then the list of hashtag keys, then optionally the partition and offset;
+    without them, partition 0 and the tuple's index): for tests and callers without
+    Spark."""
     import pyarrow as pa
 
-    listed = [tuple(r) for r in rows]
+    listed = [
+        (*r, 0, i) if len(r) == len(TWEET_COLUMNS) + 1 else tuple(r) for i, r in enumerate(rows)
+    ]
     columns: dict[str, Any] = {}
-    for i, name in enumerate((*TWEET_COLUMNS, "hashtags")):
+    for i, name in enumerate((*TWEET_COLUMNS, "hashtags", *PLACE_COLUMNS)):
         values = [r[i] for r in listed]
         if name == HOUR:
             values = [int(v.replace(tzinfo=UTC).timestamp()) for v in values]
@@ -80,6 +99,7 @@ def from_rows(rows: Iterable[Sequence[Any]]) -> StagedEvents:
     schema = pa.schema(
         [pa.field(n, pa.string() if n in _TEXT else pa.int64()) for n in TWEET_COLUMNS]
         + [pa.field("hashtags", pa.list_(pa.string()))]
+        + [pa.field(n, pa.int64()) for n in PLACE_COLUMNS]
     )
     return from_arrow(pa.table(columns, schema=schema))
 
@@ -87,13 +107,11 @@ def from_rows(rows: Iterable[Sequence[Any]]) -> StagedEvents:
 def python_rows(table: pa.Table) -> list[tuple[Any, ...]]:
     """The table's rows as Python values (``event_hour`` a naive UTC datetime), for
     psycopg2 to quote: the way when :func:`value_rows` cannot be used."""
-    hour = table.column_names.index(HOUR)
-    out = []
-    for row in zip(*(table.column(n).to_pylist() for n in table.column_names), strict=True):
-        values = list(row)
-        values[hour] = datetime.fromtimestamp(values[hour], UTC).replace(tzinfo=None)
-        out.append(tuple(values))
-    return out
+    columns = [table.column(n).to_pylist() for n in table.column_names]
+    if HOUR in table.column_names:
+        hour = table.column_names.index(HOUR)
+        columns[hour] = [datetime.fromtimestamp(v, UTC).replace(tzinfo=None) for v in columns[hour]]
+    return list(zip(*columns, strict=True))
 
 
 def value_rows(table: pa.Table) -> list[str]:
@@ -132,8 +150,9 @@ def csv_bytes(table: pa.Table) -> bytes:
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
-    hour = table.column_names.index(HOUR)
-    table = table.set_column(hour, HOUR, table.column(HOUR).cast(pa.timestamp("s")))
+    if HOUR in table.column_names:
+        hour = table.column_names.index(HOUR)
+        table = table.set_column(hour, HOUR, table.column(HOUR).cast(pa.timestamp("s")))
     out = io.BytesIO()
     options = pa_csv.WriteOptions(include_header=False, quoting_style="all_valid")
     pa_csv.write_csv(table, out, options)

@@ -1,18 +1,19 @@
 """The Spark Structured Streaming job behind the speed tables (``make speed``).
 
     Kafka --(Spark's Kafka source)--> parse (the contract, mapInArrow) --observe rejects-->
-    watermark on event_hour --> drop duplicate tweet_ids --append--> foreachBatch: the
-    micro-batch's events collected to the driver (one Spark job, Arrow), then, in one
-    warehouse transaction, staged there, each view's own SELECT (lambda_common/views,
-    the very text the warehouse runs for its batch table) over them added to its speed
-    table, hours before the horizon dropped and the micro-batch recorded in
-    speed_progress
+    valid events --append--> foreachBatch: the micro-batch's events collected to the
+    driver (one Spark job, Arrow, no state), then, in one warehouse transaction, staged
+    there, de-duplicated (late ones and copies of tweet ids seen within SPEED_RETENTION
+    dropped: speed_seen), each view's own SELECT (lambda_common/views, the very text the
+    warehouse runs for its batch table) over them added to its speed table, hours before
+    the horizon dropped and the micro-batch recorded in speed_progress
 
-Exactly once: Spark's checkpoint holds the Kafka offsets and the de-duplication state per
-micro-batch; the warehouse records the last micro-batch it applied (and of which query)
-in the transaction that applies it, so a micro-batch Spark replays after a crash is
-recognised and skipped. A fresh checkpoint (a new query id) reads the topic from its
-start, and its first micro-batch empties the speed tables in its transaction.
+Exactly once: Spark's checkpoint holds the Kafka offsets per micro-batch; the warehouse
+records the last micro-batch it applied (and of which query) in the transaction that
+applies it, with the tweet ids it counted, so a micro-batch Spark replays after a crash
+is recognised and skipped. A fresh checkpoint (a new query id) reads the topic from its
+start, and its first micro-batch empties the speed tables and forgets the ids seen in its
+transaction.
 
 Outages: a micro-batch whose write finds the warehouse down (or aborted by a concurrent
 transaction) waits it out, retrying with the shared back-off until it succeeds or the

@@ -26,7 +26,7 @@ from lambda_common.retry import Backoff, retry_call
 from lambda_common.settings import Settings
 from lambda_common.views import HOUR
 from lambda_common.warehouse import Warehouse
-from speed_layer.events import TWEET_COLUMNS, StagedEvents, from_arrow
+from speed_layer.events import PLACE_COLUMNS, TWEET_COLUMNS, StagedEvents, from_arrow
 from speed_layer.stream import QUERY_NAME, SpeedError
 from speed_layer.view import BatchStatus, SpeedView
 
@@ -38,16 +38,17 @@ SINK_BACKOFF = Backoff(first_s=1.0, cap_s=30.0, jitter=0.2)
 
 
 def collect_events(events: Any) -> StagedEvents:
-    """A micro-batch's new, de-duplicated events on the driver, in Arrow: the relation
-    ``tweets``'s columns (``event_hour`` as epoch seconds, so no time zone of the JVM or
-    Python shifts it) and each event's hashtag keys. One Spark job: Kafka, parsing and the
-    de-duplication's state are computed once, with no cache, and every view aggregates
-    the events in the warehouse (``SpeedView.apply``)."""
+    """A micro-batch's valid events on the driver, in Arrow: the relation ``tweets``'s
+    columns (``event_hour`` as epoch seconds, so no time zone of the JVM or Python shifts
+    it), each event's hashtag keys and its place in the topic. One Spark job (Kafka and
+    parsing, no cache, no state); the warehouse de-duplicates the events and every view
+    aggregates them (``SpeedView.apply``)."""
     from pyspark.sql import functions as F
 
     frame = events.select(
         *(F.unix_seconds(F.col(c)).alias(c) if c == HOUR else F.col(c) for c in TWEET_COLUMNS),
         F.col("hashtags"),
+        *PLACE_COLUMNS,
     )
     return from_arrow(_to_arrow(frame))
 

@@ -39,7 +39,7 @@ import io
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import astuple, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from psycopg2 import extensions
@@ -59,7 +59,7 @@ from lambda_common.views import View
 from lambda_common.warehouse import Cursor, Warehouse
 from speed_layer.events import (
     HASHTAG_COLUMNS,
-    TWEET_COLUMNS,
+    STAGED_COLUMNS,
     StagedEvents,
     csv_bytes,
     python_rows,
@@ -159,6 +159,7 @@ class SpeedView:
         self.warehouse = warehouse
         self.dialect = settings.warehouse_dialect
         self.views = settings.views
+        self.retention = timedelta(seconds=settings.speed_retention)
         self._staged_on: object | None = None
         self._staged_uses = 0
         self._cut_at: datetime | None = None
@@ -192,13 +193,14 @@ class SpeedView:
             found = cur.fetchone()
             stored = (str(found[0]), int(found[1])) if found and found[0] is not None else None
             horizon: datetime | None = found[2] if found else None
+            newest: datetime | None = found[3] if found else None
             decision = fence(stored, query_id, batch_id)
             outcome = _Outcome(cur.connection, horizon)
             if decision != "skip":
                 outcome.restaged = self._staging_due(cur.connection)
                 if isinstance(rows, StagedEvents):
                     outcome.written = self._write_events(
-                        cur, decision, horizon, rows, outcome.restaged
+                        cur, decision, horizon, newest, rows, outcome.restaged
                     )
                 else:
                     outcome.written = self._write(cur, decision, horizon, rows, outcome.restaged)
@@ -276,20 +278,26 @@ class SpeedView:
         cur: Cursor,
         decision: Decision,
         horizon: datetime | None,
+        newest: datetime | None,
         events: StagedEvents,
         restage: bool,
     ) -> int:
-        """One micro-batch given as its events: staged, every view's SELECT over them from
-        the horizon on into its staging table, merged; the view rows written."""
+        """One micro-batch given as its valid events: staged, de-duplicated against the
+        micro-batch itself and the tweet ids seen before (``newest``: the newest event
+        hour seen before it), every view's SELECT over them from the horizon on into its
+        staging table, merged; the view rows written."""
         if restage:
             self._run(cur, "speed_events_staging")
+        if decision == "take over":
+            self._run(cur, "speed_seen_clear")
+            newest = None
         for view in self.views:
             self._prepare(cur, view, decision, horizon, restage)
         if not len(events):
             return 0
         way = _staging_way(cur, self.dialect)
         for name, table, columns in (
-            ("speed_events_insert", events.tweets, TWEET_COLUMNS),
+            ("speed_events_insert", events.tweets, STAGED_COLUMNS),
             ("speed_hashtags_insert", events.hashtags, HASHTAG_COLUMNS),
         ):
             if way == "copy":
@@ -302,6 +310,12 @@ class SpeedView:
                 insert_literals(cur, statement, value_rows(table))
             else:
                 insert_values(cur, statement, python_rows(table))
+        watermark = newest - self.retention if newest is not None else None
+        self._run(cur, "speed_dedup", {"watermark": watermark})
+        seen = events.newest()
+        if seen is not None and (newest is None or seen > newest):
+            # The clock moves (once an hour at most): ids it makes late are forgotten.
+            self._run(cur, "speed_clock_set", {"newest": seen, "forget": seen - 2 * self.retention})
         # Hours before the horizon are the batch table's: the relation leaves them out, so
         # the MERGE inserts no key there and the speed table holds none once cut.
         since = {"since": horizon if horizon is not None else BEGINNING}

@@ -1,9 +1,11 @@
 """The speed sink's two ways on the real local warehouse: micro-batches given as their
-events (staged, every view's SELECT run by the warehouse: the job's way) leave exactly the
-rows that the same micro-batches given as view rows (aggregated outside the warehouse:
-the way before) leave, and both equal the contract's aggregation computed here, for random
-micro-batches with late events, hostile text, events before a horizon that moves
-mid-stream, and a replayed micro-batch."""
+valid events (staged, de-duplicated and aggregated by every view's SELECT in the
+warehouse: the job's way) leave exactly the rows that the same micro-batches given as view
+rows (de-duplicated and aggregated outside the warehouse: the way before) leave, and both
+equal the contract's aggregation computed here, for random micro-batches with copies
+(within a micro-batch and across them, with other counts), late events (older than the
+de-duplication's watermark), hostile text, events before a horizon that moves mid-stream,
+and a replayed micro-batch."""
 
 from __future__ import annotations
 
@@ -62,6 +64,41 @@ def _events(rng: random.Random, first_id: int, n: int, newest: datetime) -> list
     return out
 
 
+def _with_copies(rng: random.Random, events: list[Event], earlier: list[Event]) -> list[Event]:
+    """``events`` with copies mixed in (a tenth): of an event of this micro-batch (after
+    it, or before it: then the copy is the first and wins) or of an earlier one, with
+    other counts (a re-capture), so that the wrong copy counted would show."""
+    out = list(events)
+    for _ in range(len(events) // 10 + 1):
+        pool = [*events, *earlier]
+        if not pool:
+            break
+        e = rng.choice(pool)
+        copy = (*e[:5], rng.randrange(1000), rng.randrange(1000), rng.randrange(1000), e[8])
+        out.insert(rng.randrange(len(out) + 1), copy)
+    return out
+
+
+def _first_copies(batches: list[list[Event]], retention: timedelta) -> list[list[Event]]:
+    """Each micro-batch's events as the de-duplication keeps them, computed here: late
+    ones (at or before the newest hour of the earlier micro-batches minus the retention)
+    dropped, then the first copy of each tweet id ever seen kept."""
+    seen: set[str] = set()
+    newest: datetime | None = None
+    out = []
+    for events in batches:
+        watermark = newest - retention if newest is not None else None
+        kept = []
+        for e in events:
+            if (watermark is None or e[1] > watermark) and e[0] not in seen:
+                seen.add(e[0])
+                kept.append(e)
+        out.append(kept)
+        if events:
+            newest = max([e[1] for e in events] + ([newest] if newest else []))
+    return out
+
+
 def _view_rows(events: list[Event], horizon: datetime | None) -> dict[str, list[ViewRow]]:
     """The shipped views' aggregation of one micro-batch, computed here."""
     sums: dict[str, dict[tuple[datetime, str], list[int]]] = defaultdict(
@@ -108,11 +145,14 @@ def test_events_in_the_warehouse_equal_view_rows_and_the_full_computation(
         with wh.connection().cursor() as cur:
             assert view_module._standard_strings(cur) is True
     monkeypatch.setattr(view_module, "_staging_way", lambda cur, dialect: way)
-    batches = []
+    batches: list[list[Event]] = []
     newest = BASE
     for b in range(8):
-        newest += timedelta(hours=rng.choice([0, 0, 1]))
-        batches.append(_events(rng, 10_000 * (b + 1), rng.choice([0, 1, 50, 700]), newest))
+        newest += timedelta(hours=rng.choice([0, 0, 1, 2]))
+        fresh = _events(rng, 10_000 * (b + 1), rng.choice([0, 1, 50, 700]), newest)
+        batches.append(_with_copies(rng, fresh, [e for batch in batches for e in batch]))
+    firsts = _first_copies(batches, timedelta(seconds=lane.settings.speed_retention))
+    assert sum(map(len, firsts)) < sum(map(len, batches))  # copies and late ones met
     horizon_at, horizon = 4, BASE + timedelta(hours=1)
 
     got: dict[str, dict[ViewKey, ViewSums]] = {}
@@ -120,14 +160,14 @@ def test_events_in_the_warehouse_equal_view_rows_and_the_full_computation(
         _set_horizon(lane, BASE - timedelta(days=1))
         with Warehouse(lane.settings) as wh:
             view = SpeedView(lane.settings, wh)
-            for batch_id, events in enumerate(batches):
+            for batch_id, (events, first) in enumerate(zip(batches, firsts, strict=True)):
                 if batch_id == horizon_at:
                     _set_horizon(lane, horizon)
                 cut = horizon if batch_id >= horizon_at else BASE - timedelta(days=1)
                 given: StagedEvents | dict[str, list[ViewRow]] = (
                     from_rows((*e[:8], e[8]) for e in events)
                     if given_as == "events"
-                    else _view_rows(events, cut)
+                    else _view_rows(first, cut)
                 )
                 assert view.apply(given_as, batch_id, given) is not None
                 if batch_id == 2:  # a replay (Spark's, after a crash) changes nothing
@@ -135,4 +175,4 @@ def test_events_in_the_warehouse_equal_view_rows_and_the_full_computation(
         got[given_as] = all_views_rows(lane.settings, "speed")
 
     assert got["events"] == got["rows"]
-    assert got["events"] == _expected(batches, horizon)
+    assert got["events"] == _expected(firsts, horizon)

@@ -25,10 +25,13 @@ from speed_layer.view import BEGINNING, insert_literals
 from tests.unit.fake_connection import FakeConnection
 from tests.unit.test_speed_view import DIALECTS, HORIZON, VIEWS, _kinds, _sql, _Warehouse
 
-# The lock, the read of speed_progress and the horizon, the events and their hashtags
-# staged, three a view (its SELECT into its staging table, MERGE, DELETE the staged
-# rows), the staged events emptied (two), speed_progress, the status (DELETE + INSERT).
-STEADY = 2 + 2 + 3 * len(VIEWS) + 2 + 1 + 2
+# The lock, the read of speed_progress, the horizon and the clock, the events and their
+# hashtags staged, the de-duplication (late, two of copies within, copies seen before,
+# the new ids seen), three a view (its SELECT into its staging table, MERGE, DELETE the
+# staged rows), the staged events emptied (two), speed_progress, the status (DELETE +
+# INSERT).
+DEDUP = ["DELETE", "DELETE", "DELETE", "DELETE", "INSERT"]
+STEADY = 2 + 2 + len(DEDUP) + 3 * len(VIEWS) + 2 + 1 + 2
 
 
 def _events(n: int, hour: datetime = HORIZON, first: int = 1) -> StagedEvents:
@@ -49,7 +52,8 @@ def steady(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> _
     dialect, way = request.param
     monkeypatch.setattr(view_module, "_staging_way", lambda cur, dialect: way)
     wh = _Warehouse(dialect)
-    wh.batch(1, _events(1))  # type: ignore[arg-type]
+    # Makes the staging tables, cuts at the horizon, sets the clock at HORIZON + 2 h.
+    wh.batch(1, _events(3, first=10**6))  # type: ignore[arg-type]
     return wh
 
 
@@ -59,13 +63,14 @@ def test_a_micro_batch_of_events_is_one_commit_and_a_fixed_number_of_statements(
 ) -> None:
     sent, commits, result = steady.batch(2, _events(n))  # type: ignore[arg-type]
     assert (len(sent), commits) == (STEADY, 1)
-    assert len(VIEWS) == 3 and STEADY == 18  # a change of either is a change of cost
+    assert len(VIEWS) == 3 and STEADY == 23  # a change of either is a change of cost
     per_view = ["INSERT", "MERGE", "DELETE"] * len(VIEWS)
     staged = ["COPY"] * 2 if steady.dialect == "postgres" else ["INSERT"] * 2
     assert _kinds(sent) == [
         "LOCK",
         "SELECT",
         *staged,
+        *DEDUP,
         *per_view,
         "DELETE",
         "DELETE",
@@ -100,7 +105,7 @@ def test_without_a_horizon_every_hour_is_aggregated(steady: _Warehouse) -> None:
     steady.horizon = None
     sent = len(steady.conn.executed)
     steady.batch(2, _events(1))  # type: ignore[arg-type]
-    params = [p for s, p in steady.conn.executed[sent:] if "speed_staged_tweets" in s and p]
+    params = [p for s, p in steady.conn.executed[sent:] if p and "since" in p]
     assert params and all(p == {"since": BEGINNING} for p in params)
 
 
@@ -119,9 +124,35 @@ def test_the_connections_first_micro_batch_makes_the_event_staging_tables(dialec
         "CREATE TEMP TABLE speed_staged_tweets",
         "CREATE TEMP TABLE speed_staged_hashtags",
     ]
-    # The events' two tables and every view's (DROP + CREATE each), every view cut.
-    assert (len(sent), commits) == (STEADY + 4 + 3 * len(VIEWS), 1)
+    # The events' two tables and every view's (DROP + CREATE each), every view cut, the
+    # clock set (DELETE + INSERT) and the ids it makes late forgotten.
+    assert (len(sent), commits) == (STEADY + 4 + 3 * len(VIEWS) + 3, 1)
     assert len(wh.batch(7, _events(1, first=9))[0]) == STEADY  # type: ignore[arg-type]
+
+
+def test_the_clock_moves_with_the_newest_hour_and_forgets_what_it_makes_late(
+    steady: _Warehouse,
+) -> None:
+    later = HORIZON + timedelta(hours=5)
+    sent = len(steady.conn.executed)
+    steady.batch(2, _events(1, later, first=50))  # type: ignore[arg-type]
+    executed = steady.conn.executed[sent:]
+    (clock,) = [p for s, p in executed if "INSERT INTO speed_clock" in s]
+    retention = timedelta(seconds=steady.view.retention.total_seconds())
+    assert clock == {"newest": later, "forget": later - 2 * retention}
+    (dedup,) = {str(p) for s, p in executed if "speed_staged_tweets WHERE event_hour <=" in s}
+    assert dedup == str({"watermark": HORIZON + timedelta(hours=2) - retention})
+    # An older hour does not move it back.
+    assert len(steady.batch(3, _events(1, HORIZON, first=70))[0]) == STEADY  # type: ignore[arg-type]
+
+
+def test_a_fresh_checkpoint_forgets_every_id_seen(steady: _Warehouse) -> None:
+    sent = len(steady.conn.executed)
+    steady.view.apply("another query", 0, _events(1, first=90))
+    took_over = [_sql(s) for s in steady.conn.statements[sent:]]
+    assert "DELETE FROM speed_seen" in took_over and "DELETE FROM speed_clock" in took_over
+    dedup = [p for s, p in steady.conn.executed[sent:] if "WHERE event_hour <= %(watermark)s" in s]
+    assert dedup == [{"watermark": None}]  # nothing is late for a fresh checkpoint
 
 
 # -- the literals ------------------------------------------------------------------------
@@ -148,10 +179,10 @@ def _random_rows(seed: int, n: int) -> list[tuple[Any, ...]]:
 def test_python_rows_give_back_the_events() -> None:
     rows = _random_rows(1, 200)
     events = from_rows(rows)
-    assert python_rows(events.tweets) == [r[:8] for r in rows]
-    tags = [(r[0], r[1], t) for r in rows for t in r[8]]
+    assert python_rows(events.tweets) == [(*r[:8], 0, i) for i, r in enumerate(rows)]
+    tags = [(0, i, t) for i, r in enumerate(rows) for t in r[8]]
     assert python_rows(events.hashtags) == tags
-    assert events.tweets.column_names == list(TWEET_COLUMNS)
+    assert events.tweets.column_names == [*TWEET_COLUMNS, "kafka_partition", "kafka_offset"]
     assert events.hashtags.column_names == list(HASHTAG_COLUMNS)
 
 

@@ -65,10 +65,19 @@ class _Warehouse:
         self.progress = progress
         self.horizon: datetime | None = HORIZON
         self.conn = _Connection()
-        self.conn.answers[STATE[dialect]] = lambda _: [(*self._recorded(), self.horizon)]
+        self.conn.answers[STATE[dialect]] = lambda _: [
+            (*self._recorded(), self.horizon, self._newest())
+        ]
         self.warehouse = Warehouse(load_settings(warehouse_dialect=dialect))
         self.warehouse._conn = self.conn  # type: ignore[assignment]
         self.view = SpeedView(load_settings(warehouse_dialect=dialect), self.warehouse)
+
+    def _newest(self) -> datetime | None:
+        """The de-duplication's clock as the last micro-batch of events set it."""
+        for _, params in reversed(self.conn.executed):
+            if isinstance(params, dict) and "newest" in params:
+                return params["newest"]  # type: ignore[no-any-return]
+        return None
 
     def _recorded(self) -> tuple[str | None, int | None]:
         for _, params in reversed(self.conn.executed):
