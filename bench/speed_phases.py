@@ -1,9 +1,9 @@
 """Where the speed job's time goes, per event, read from its own log: each micro-batch's
 line of the sink's phases (``speed batch N phases: E events, spark X s, warehouse Y s``:
-the Spark job that reads Kafka, parses, de-duplicates and collects the events to the
-driver; the warehouse transaction that stages them and runs every view's SELECT and
-MERGE) and its status line (``speed batch N: ..., D s, ...``: the whole trigger, Spark's
-own offsets, planning and state commit besides the sink)."""
+the Spark job that reads Kafka, parses and collects the events to the driver; the
+warehouse transaction that stages and de-duplicates them and runs every view's SELECT
+and MERGE) and its status line (``speed batch N: ..., D s, ...``: the whole trigger, Spark's
+own offsets, planning and checkpoint besides the sink)."""
 
 from __future__ import annotations
 
@@ -65,13 +65,13 @@ def read_breakdown(log: Path, after: int = -1, upto: int | None = None) -> dict[
 
 
 def line(b: dict[str, Any] | None) -> str:
-    """One line of a breakdown: ``per event: spark (Kafka read, parse, de-dup, collect)
+    """One line of a breakdown: ``per event: spark (Kafka read, parse, collect)
     X µs + warehouse Y µs + rest of the trigger Z µs = T µs (E events)``."""
     if b is None:
         return "per event: no micro-batch with events"
     return (
-        f"per event: spark (Kafka read, parse, de-dup, collect) {b['spark_us']:.1f} µs"
-        f" + warehouse (stage, views' SELECT, MERGE, commit) {b['warehouse_us']:.1f} µs"
-        f" + rest of the trigger (offsets, planning, state commit) {b['rest_us']:.1f} µs"
+        f"per event: spark (Kafka read, parse, collect) {b['spark_us']:.1f} µs"
+        f" + warehouse (stage, de-dup, views' SELECT, MERGE, commit) {b['warehouse_us']:.1f} µs"
+        f" + rest of the trigger (offsets, planning, checkpoint) {b['rest_us']:.1f} µs"
         f" = {b['total_us']:.1f} µs ({b['events']:,} events, {b['batches']} micro-batches)"
     )

@@ -67,8 +67,8 @@ def _to_arrow(frame: Any) -> Any:
 @dataclass
 class Phases:
     """Where one micro-batch's time went in the sink, in seconds: the Spark job (Kafka
-    read, parse, de-duplication, collect to the driver), and the warehouse transaction
-    (staging the events, every view's SELECT and MERGE, the commit)."""
+    read, parse, collect to the driver), and the warehouse transaction (staging the
+    events, their de-duplication, every view's SELECT and MERGE, the commit)."""
 
     events: int = 0
     spark_s: float = 0.0
