@@ -16,10 +16,11 @@ from typing import Any
 PRODUCER_RATIO = 0.3
 BATCH_FAIR_RATIO = 0.8
 BATCH_RAW_RATIO = 0.4
-# Events/s the speed job keeps up with on local[*], and the probe's p95 at the
-# freshness rate.
+# Events/s the speed job keeps up with on local[*] (the load from kcat -P), drains a
+# backlog at, and the probe's p95 at the freshness rate.
 SPEED_KEPT_UP = 25_000
-FRESHNESS_P95_S = 2.0
+SPEED_DRAIN = 40_000
+FRESHNESS_P95_S = 1.0
 # A batch cycle of the same new events with the largest history in the warehouse, over
 # the same cycle with none (batch-history's median seconds).
 HISTORY_GROWTH = 1.25
@@ -113,16 +114,16 @@ def judge(
         goals.append(
             Goal(
                 "speed capacity, backlog (local[*])",
-                f">= {SPEED_KEPT_UP:,} events/s",
+                f">= {SPEED_DRAIN:,} events/s",
                 f"{drained:,.0f}/s",
-                drained >= SPEED_KEPT_UP,
+                drained >= SPEED_DRAIN,
             )
         )
         fresh = speed["freshness"]
         goals.append(
             Goal(
                 f"freshness p95 at {fresh['rate']:,}/s",
-                f"<= {FRESHNESS_P95_S:.0f} s",
+                f"<= {FRESHNESS_P95_S:.1f} s",
                 f"{fresh['p95_s']:.2f} s",
                 fresh["p95_s"] <= FRESHNESS_P95_S,
             )

@@ -284,7 +284,8 @@ def main() -> int:
     if speed_result is not None:
         f = speed_result["freshness"]
         print(
-            f"\nspeed freshness at {f['rate']:,} events/s, median of {f['runs']} runs: "
+            f"\nspeed freshness at {f['rate']:,} events/s (SPEED_TRIGGER "
+            f"{speed_result.get('trigger', '1s')}), median of {f['runs']} runs: "
             f"p50 {f['p50_s']:.2f}s ({f['p50_min_s']:.2f}-{f['p50_max_s']:.2f}), "
             f"p95 {f['p95_s']:.2f}s ({f['p95_min_s']:.2f}-{f['p95_max_s']:.2f}), "
             f"max {f['max_s']:.2f}s ({f['seen']}/{f['probes']} probes)"
@@ -309,6 +310,7 @@ def main() -> int:
                 f"capacity {s['capacity_per_s']:,.0f}/s, "
                 f"{'kept up' if s['kept_up'] else 'fell behind'}"
             )
+        print("\n".join(speed.lines(speed_result)))
     if cluster_result is not None:
         print("\n".join(speed_cluster.lines(speed_result, cluster_result)))
     if scale_rows or cluster_result:

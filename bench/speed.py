@@ -6,11 +6,12 @@ reads ``serving_view`` every 50 ms and notes when each probe's row appears. The 
 "send call -> visible in serving_view", so it includes Kafka, the trigger wait, the
 micro-batch and the warehouse commit.
 
-Sustained rate: the producer runs at rising rates until one is not sustained; a rate is
+Sustained rate: the load runs at rising rates until one is not sustained; a rate is
 sustained when the speed layer processes >= 95% of it over the window (the backlog does
-not grow). The load comes from the librdkafka producer (KAFKA_CLIENT=confluent), in
-several processes past what one sends, so the job rather than the load generator meets
-its limit first; both share this machine's cores with the broker and the warehouse.
+not grow). The load is ``kcat -P`` sending synthetic events generated before the clock
+starts, paced by the rate: it costs this machine what a real producer fleet's messages
+cost (the broker's work), not the generation of the events in Python, which belongs to
+the producers' machines. The freshness runs' background stream is sent the same way.
 
 Drain capacity: a backlog written while the job is stopped, then read by the restarted job
 with nothing else running: the job's own rate, as where producers run on other machines.
@@ -39,6 +40,8 @@ from kafka import KafkaProducer
 
 from bench import ingestion_argv, peak_rss_mb, summarize
 from bench.lanes import Lane, fresh_lane
+from bench.speed_load import _Load
+from bench.speed_phases import read_breakdown
 from lambda_common.contract import Event
 from lambda_common.errors import BenchmarkError
 from lambda_common.kafka.broker import client_config
@@ -53,22 +56,6 @@ REPO = Path(__file__).resolve().parents[1]
 READY_TIMEOUT_S = 180.0
 # How long the producer offers each rate of the sustained ladder.
 SUSTAINED_SECONDS = 30
-
-
-# Events/s one librdkafka producer process offers steadily here, with room to spare.
-RATE_PER_PRODUCER = 12_000
-
-
-def _producer(env: dict[str, str], rate: int, seconds: int, seed: int) -> subprocess.Popen[bytes]:
-    argv = [sys.executable, "-m", "ingestion", "--rate", str(rate), "--count", str(rate * seconds)]
-    workers = -(-rate // RATE_PER_PRODUCER)
-    return subprocess.Popen(
-        [*argv, "--seed", str(seed), "--workers", str(workers)],
-        cwd=REPO,
-        env={**env, "KAFKA_CLIENT": "confluent"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 def _probe(i: int, run: int = 0) -> Event:
@@ -116,11 +103,22 @@ def _stop(job: subprocess.Popen[bytes]) -> None:
         job.wait(timeout=30)
 
 
+LOGS: dict[int, Path] = {}
+"""The log of each speed job started, by its pid (read by :func:`breakdown`)."""
+
+
 @contextmanager
-def _job(lane: Lane, checkpoint: Path, master: str | None) -> Iterator[int]:
-    """``python -m speed_layer`` on ``lane`` from ``checkpoint``, once it has written a
-    first probe row: its pid. Stopped afterwards, also on failure (its log stays)."""
-    env = {**lane.env, "SPEED_CHECKPOINT": str(checkpoint), "LOG_LEVEL": "INFO"}
+def _job(
+    lane: Lane, checkpoint: Path, master: str | None, trigger: str | None = None
+) -> Iterator[int]:
+    """``python -m speed_layer`` on ``lane`` from ``checkpoint`` (``SPEED_TRIGGER``
+    ``trigger``, default the settings'), once it has written a first probe row: its pid.
+    Stopped afterwards, also on failure (its log stays)."""
+    # INFO: the job's phase lines are what bench.speed_phases reads.
+    level = os.environ.get("BENCH_SPEED_LOG_LEVEL", "INFO")
+    env = {**lane.env, "SPEED_CHECKPOINT": str(checkpoint), "LOG_LEVEL": level}
+    if trigger is not None:
+        env["SPEED_TRIGGER"] = trigger
     if master is not None:
         env["SPARK_MASTER"] = master
     log_path = checkpoint / "speed.log"
@@ -133,6 +131,7 @@ def _job(lane: Lane, checkpoint: Path, master: str | None) -> Iterator[int]:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own group: a SIGKILL takes the JVM too
         )
+        LOGS[job.pid] = log_path
         try:
             _wait_ready(lane.settings, job, log_path)
             yield job.pid
@@ -142,16 +141,17 @@ def _job(lane: Lane, checkpoint: Path, master: str | None) -> Iterator[int]:
 
 @contextmanager
 def running_job(
-    settings: Settings, kind: str, master: str | None = None
+    settings: Settings, kind: str, master: str | None = None, trigger: str | None = None
 ) -> Iterator[tuple[Lane, int]]:
     """``python -m speed_layer`` on a fresh lane (on SPARK_MASTER ``master``, default the
-    settings'), once it has written its first micro-batch: the lane and the job's pid.
+    settings'; SPEED_TRIGGER ``trigger``, default the settings'), once it has written its
+    first micro-batch: the lane and the job's pid.
     Afterwards (also on failure) the job is stopped and the lane dropped; after a success
     its checkpoint and log are removed too."""
     with (
         fresh_lane(settings, kind, tables=True) as lane,
         _checkpoint(kind) as checkpoint,
-        _job(lane, checkpoint, master) as pid,
+        _job(lane, checkpoint, master, trigger) as pid,
     ):
         yield lane, pid
 
@@ -209,13 +209,14 @@ def drain(settings: Settings, events: int, timeout_s: float = 600.0) -> dict[str
             "batches": len(rows),
             "busy_s": busy_s,
             "capacity_per_s": processed / busy_s,
+            "breakdown": read_breakdown(checkpoint / "speed.log", after=start),
         }
 
 
 def ladder() -> list[int]:
     """The offered rates of the sustained runs (BENCH_SPEED_LADDER, events/s), rising: the
     runs stop after the first rate the job does not keep up with."""
-    rates = os.environ.get("BENCH_SPEED_LADDER", "2000,4000,8000,16000,32000,64000")
+    rates = os.environ.get("BENCH_SPEED_LADDER", "4000,8000,16000,25000,32000,40000,50000")
     return [int(r) for r in rates.split(",")]
 
 
@@ -223,7 +224,7 @@ def freshness(lane: Lane, rate: int, probes: int, run: int = 1) -> dict[str, Any
     """p50/p95 seconds from a probe's send to its row in serving_view (one run)."""
     interval = 0.05
     seconds = int(probes * interval) + 5
-    background = _producer(lane.env, rate, seconds, seed=7 + run)
+    background = _Load(lane, rate, seconds, seed=7 + run).start()
     sent: dict[str, float] = {}
     seen: dict[str, float] = {}
     done = threading.Event()
@@ -272,6 +273,19 @@ def freshness(lane: Lane, rate: int, probes: int, run: int = 1) -> dict[str, Any
     }
 
 
+def lines(result: dict[str, Any]) -> list[str]:
+    """The time an event of the drain and of the ladder's highest rate kept up with
+    (or its first), from the job's own log (``bench.speed_phases``)."""
+    from bench.speed_phases import line
+
+    out = [f"speed drain, {line(result['drain'].get('breakdown'))}"]
+    kept = [s for s in result["sustained"] if s["kept_up"]] or result["sustained"][:1]
+    if kept:
+        top = kept[-1]
+        out.append(f"speed at {top['rate']:,}/s offered, {line(top.get('breakdown'))}")
+    return out
+
+
 def _across(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Several freshness runs as one row: the median of each percentile, and its spread."""
     out: dict[str, Any] = {"rate": runs[0]["rate"], "runs": len(runs)}
@@ -287,16 +301,18 @@ def _across(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def sustained(
-    lane: Lane, rates: list[int], seconds: int = SUSTAINED_SECONDS
+    lane: Lane, rates: list[int], seconds: int = SUSTAINED_SECONDS, log: Path | None = None
 ) -> list[dict[str, Any]]:
     """Processed events/s of the speed layer at each offered rate, up to and including
-    the first one it does not keep up with."""
+    the first one it does not keep up with; with the job's ``log``, each rate's time an
+    event (``bench.speed_phases``)."""
     out = []
     for rate in rates:
         with Warehouse(lane.settings) as wh:
             start = wh.query("SELECT COALESCE(MAX(batch_id), -1) FROM speed_batches")[0][0]
+        load = _Load(lane, rate, seconds, seed=rate)
         began = time.monotonic()
-        _producer(lane.env, rate, seconds, seed=rate).wait()
+        load.start().wait()
         offered = rate * seconds / (time.monotonic() - began)
         time.sleep(3)
         with Warehouse(lane.settings) as wh:
@@ -305,6 +321,7 @@ def sustained(
                 "ORDER BY batch_id",
                 (start,),
             )
+            end = wh.query("SELECT COALESCE(MAX(batch_id), -1) FROM speed_batches")[0][0]
         processed = sum(int(r[0]) for r in rows)
         busy_s = sum(int(r[1]) for r in rows) / 1000
         out.append(
@@ -316,6 +333,7 @@ def sustained(
                 "batches": len(rows),
                 "median_batch_s": statistics.median(int(r[1]) for r in rows) / 1000 if rows else 0,
                 "kept_up": processed >= 0.95 * rate * seconds,
+                "breakdown": read_breakdown(log, start, end) if log is not None else None,
             }
         )
         if not out[-1]["kept_up"]:
@@ -364,16 +382,19 @@ def run(settings: Settings) -> dict[str, Any]:
     repeats = int(os.environ.get("BENCH_SPEED_REPEATS", "3"))
     ceiling = parse_ceiling()
     backlog = drain(settings, int(os.environ.get("BENCH_SPEED_DRAIN_EVENTS", "1000000")))
-    with running_job(settings, "speed") as (lane, pid):
+    # SPEED_TRIGGER of the freshness and ladder job (BENCH_SPEED_TRIGGER, e.g. 500ms).
+    trigger = os.environ.get("BENCH_SPEED_TRIGGER")
+    with running_job(settings, "speed", trigger=trigger) as (lane, pid):
         runs = [freshness(lane, rate, probes, run) for run in range(1, repeats + 1)]
         return {
             "master": settings.spark_master,
+            "trigger": trigger or f"{settings.speed_trigger:g}s",
             "freshness": _across(runs),
             "freshness_runs": runs,
             # While the job idles between rates would be unfair to both: measured first.
             "parse_ceiling": ceiling,
             "drain": backlog,
-            "sustained": sustained(lane, ladder()),
+            "sustained": sustained(lane, ladder(), log=LOGS.get(pid)),
             # After the top of the ladder: the Python driver and its JVM together.
             "driver_peak_rss_mb": peak_rss_mb(pid),
         }

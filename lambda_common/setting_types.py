@@ -31,6 +31,28 @@ def parse_duration(value: object) -> int:
     return seconds
 
 
+_FINE_DURATION = re.compile(r"^(?:(?P<ms>\d+)ms|(?P<s>\d+(?:\.\d{1,3})?)s?)$")
+
+
+def parse_fine_duration(value: object) -> float:
+    """Parse a duration that may be shorter than a second into seconds: ``1``, ``"1s"``,
+    ``"0.5s"``, ``"500ms"`` (milliseconds at most three decimals), or any form of
+    :func:`parse_duration` (``"5m"``)."""
+    if isinstance(value, bool):
+        raise ValueError("must be a duration such as 1s, 0.5s, 500ms or 5m")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower()
+        match = _FINE_DURATION.match(text)
+        if match is None:
+            return float(parse_duration(value))
+        seconds = int(match["ms"]) / 1000 if match["ms"] else float(match["s"])
+    if seconds < 0:
+        raise ValueError("must not be negative")
+    return seconds
+
+
 def _empty_to_none(value: object) -> object:
     # An empty variable (``S3_ENDPOINT_URL=``) means "unset", e.g. "use real AWS".
     if isinstance(value, str) and not value.strip():
@@ -39,6 +61,7 @@ def _empty_to_none(value: object) -> object:
 
 
 Duration = Annotated[int, BeforeValidator(parse_duration)]
+FineDuration = Annotated[float, BeforeValidator(parse_fine_duration)]
 MAX_SPAN_S = 7 * 24 * 3600
 """The longest interval, lateness or retention a setting may have (7 days): longer values
 are typos, and would overflow date arithmetic."""

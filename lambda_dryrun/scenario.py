@@ -75,8 +75,9 @@ class NewWarehouse:
         }
 
     def _speed_state(self, _: Any) -> list[tuple[Any, ...]]:
-        """speed_progress (None before the first micro-batch) beside the horizon."""
-        return [(*(self.progress or (None, None)), self.horizon)]
+        """speed_progress (None before the first micro-batch) beside the horizon and the
+        newest event hour the speed layer saw (none: a fresh checkpoint takes over)."""
+        return [(*(self.progress or (None, None)), self.horizon, None)]
 
     def _sha(self, params: Any) -> list[tuple[Any, ...]]:
         name = params["name"]

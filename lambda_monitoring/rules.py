@@ -48,7 +48,7 @@ class Thresholds:
 
     batch_interval: int
     allowed_lateness: int
-    speed_trigger: int
+    speed_trigger: float
     dashboard_refresh: int
     job: str = JOB
 
@@ -70,10 +70,13 @@ class Thresholds:
         def default(name: str) -> int:
             return int(fields[name].default)
 
+        def fine(name: str) -> float:
+            return float(fields[name].default)
+
         return cls(
             default("batch_interval"),
             default("allowed_lateness"),
-            default("speed_trigger"),
+            fine("speed_trigger"),
             default("dashboard_refresh"),
         )
 
@@ -126,6 +129,13 @@ def duration(span: timedelta) -> str:
         if count:
             parts.append(f"{count}{unit}")
     return "".join(parts) or "0s"
+
+
+def trigger_text(seconds: float) -> str:
+    """``SPEED_TRIGGER`` as set: a Prometheus duration, or milliseconds below a second."""
+    if seconds != int(seconds):
+        return f"{round(seconds * 1000)}ms"
+    return duration(timedelta(seconds=seconds))
 
 
 def alerts(t: Thresholds) -> list[Alert]:
@@ -267,7 +277,7 @@ def render_rules(t: Thresholds, hold: timedelta | None = None) -> str:
     made_for = (
         f"BATCH_INTERVAL={duration(timedelta(seconds=t.batch_interval))} "
         f"ALLOWED_LATENESS={duration(timedelta(seconds=t.allowed_lateness))} "
-        f"SPEED_TRIGGER={duration(timedelta(seconds=t.speed_trigger))} "
+        f"SPEED_TRIGGER={trigger_text(t.speed_trigger)} "
         f"DASHBOARD_REFRESH={duration(timedelta(seconds=t.dashboard_refresh))}"
     )
     lines = [

@@ -1,17 +1,19 @@
 """The Spark Structured Streaming job behind the speed tables (``make speed``).
 
     Kafka --(Spark's Kafka source)--> parse (the contract, mapInArrow) --observe rejects-->
-    watermark on event_hour --> drop duplicate tweet_ids --append--> foreachBatch: each
-    view's own SELECT (lambda_common/views, the very text the warehouse runs for its
-    batch table) over the micro-batch's events, then, in one warehouse transaction, add
-    every view's rows to its speed table, drop hours before the horizon and record the
-    micro-batch in speed_progress
+    valid events --append--> foreachBatch: the micro-batch's events collected to the
+    driver (one Spark job, Arrow, no state), then, in one warehouse transaction, staged
+    there, de-duplicated (late ones and copies of tweet ids seen within SPEED_RETENTION
+    dropped: speed_seen), each view's own SELECT (lambda_common/views, the very text the
+    warehouse runs for its batch table) over them added to its speed table, hours before
+    the horizon dropped and the micro-batch recorded in speed_progress
 
-Exactly once: Spark's checkpoint holds the Kafka offsets and the de-duplication state per
-micro-batch; the warehouse records the last micro-batch it applied (and of which query)
-in the transaction that applies it, so a micro-batch Spark replays after a crash is
-recognised and skipped. A fresh checkpoint (a new query id) reads the topic from its
-start, and its first micro-batch empties the speed tables in its transaction.
+Exactly once: Spark's checkpoint holds the Kafka offsets per micro-batch; the warehouse
+records the last micro-batch it applied (and of which query) in the transaction that
+applies it, with the tweet ids it counted, so a micro-batch Spark replays after a crash
+is recognised and skipped. A fresh checkpoint (a new query id) reads the topic from its
+start, and its first micro-batch empties the speed tables and forgets the ids seen in its
+transaction.
 
 Outages: a micro-batch whose write finds the warehouse down (or aborted by a concurrent
 transaction) waits it out, retrying with the shared back-off until it succeeds or the
@@ -164,7 +166,8 @@ def _supervise_session(spark: Any, settings: Settings, stop: threading.Event) ->
     # Spark reports an idle query (onQueryIdle) this long after its last micro-batch
     # (10 s by default): one trigger, so that the status of a burst's last micro-batch,
     # which no later one carries, is kept about a trigger after it.
-    spark.conf.set("spark.sql.streaming.noDataProgressEventInterval", f"{settings.speed_trigger}s")
+    trigger_ms = round(settings.speed_trigger * 1000)  # SPEED_TRIGGER may be below a second
+    spark.conf.set("spark.sql.streaming.noDataProgressEventInterval", f"{trigger_ms}ms")
 
     checkpoint = settings.speed_query_checkpoint
 
@@ -175,12 +178,12 @@ def _supervise_session(spark: Any, settings: Settings, stop: threading.Event) ->
             .outputMode("append")
             .foreachBatch(sink)
             .option("checkpointLocation", checkpoint)
-            .trigger(processingTime=f"{settings.speed_trigger} seconds")
+            .trigger(processingTime=f"{trigger_ms} milliseconds")
             .start()
         )
 
     logger.info(
-        "speed layer: topic %s -> %s, trigger %ss, checkpoint %s, master %s, Spark %s",
+        "speed layer: topic %s -> %s, trigger %gs, checkpoint %s, master %s, Spark %s",
         settings.kafka_topic,
         ", ".join(v.speed_table for v in settings.views),
         settings.speed_trigger,

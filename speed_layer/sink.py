@@ -1,7 +1,8 @@
-"""The speed job's ``foreachBatch`` target: each micro-batch's events aggregated by every
-view's own SELECT in Spark SQL, then applied to the speed tables in one warehouse
-transaction that records the micro-batch (so a replayed one is skipped) and carries the
-status rows of the micro-batches before it.
+"""The speed job's ``foreachBatch`` target: each micro-batch's new events collected to the
+driver by one Spark job, then, in one warehouse transaction, staged and aggregated by
+every view's own SELECT (the text the batch layer runs) into the speed tables; the
+transaction records the micro-batch (so a replayed one is skipped) and carries the status
+rows of the micro-batches before it.
 
 A micro-batch's status (``make status``: input rows, rejects, duration) is only known once
 Spark has finished it, after its transaction committed: the job hands it over
@@ -16,17 +17,18 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any
 
 from lambda_common.errors import LambdaError, ServiceUnavailable
 from lambda_common.faults import failpoint
 from lambda_common.retry import Backoff, retry_call
 from lambda_common.settings import Settings
-from lambda_common.views import HOUR, MEASURES, RELATIONS, View
+from lambda_common.views import HOUR
 from lambda_common.warehouse import Warehouse
+from speed_layer.events import PLACE_COLUMNS, TWEET_COLUMNS, StagedEvents, from_arrow
 from speed_layer.stream import QUERY_NAME, SpeedError
-from speed_layer.view import BatchStatus, SpeedView, ViewRow
+from speed_layer.view import BatchStatus, SpeedView
 
 logger = logging.getLogger(__name__)
 
@@ -35,45 +37,49 @@ logger = logging.getLogger(__name__)
 SINK_BACKOFF = Backoff(first_s=1.0, cap_s=30.0, jitter=0.2)
 
 
-def view_rows(events: Any, views: Sequence[View]) -> dict[str, list[ViewRow]]:
-    """Every view's aggregation of one micro-batch's events: the view's own SELECT (the
-    text the warehouse runs for the batch table) in Spark SQL, over the relation it reads
-    made from ``events``. Rows as ``SpeedView.apply`` takes them.
-
-    One Spark job a view. The first computes the micro-batch (``events``, persisted by the
-    caller: Kafka, parsing and the de-duplication's state) and caches it; each other view
-    reads the cache. Not one job of the views' results stacked with a union: Spark renames
-    the columns of a union's second reading of one relation, which then no longer matches
-    the cache, so that branch computed the micro-batch again (the de-duplication's state
-    updated twice; measured: 3.2 s more per 300,000 events)."""
+def collect_events(events: Any) -> StagedEvents:
+    """A micro-batch's valid events on the driver, in Arrow: the relation ``tweets``'s
+    columns (``event_hour`` as epoch seconds, so no time zone of the JVM or Python shifts
+    it), each event's hashtag keys and its place in the topic. One Spark job (Kafka and
+    parsing, no cache, no state); the warehouse de-duplicates the events and every view
+    aggregates them (``SpeedView.apply``)."""
     from pyspark.sql import functions as F
 
-    spark = events.sparkSession
-    relations = {
-        "tweets": events.select(*RELATIONS["tweets"]),
-        "tweet_hashtags": events.select(
-            *RELATIONS["tweets"], F.explode("hashtags").alias("hashtag")
-        ),
-    }
-    out: dict[str, list[ViewRow]] = {}
-    for view in views:
-        relations[view.reads].createOrReplaceTempView(view.reads)
-        result = spark.sql(view.select).select(
-            # The hour as epoch seconds, so no time zone of the JVM or Python shifts it.
-            F.unix_seconds(F.col(HOUR)).alias(HOUR),
-            *(F.col(k.name) for k in view.keys),
-            *(F.col(m) for m in MEASURES),
+    frame = events.select(
+        *(F.unix_seconds(F.col(c)).alias(c) if c == HOUR else F.col(c) for c in TWEET_COLUMNS),
+        F.col("hashtags"),
+        *PLACE_COLUMNS,
+    )
+    return from_arrow(_to_arrow(frame))
+
+
+def _to_arrow(frame: Any) -> Any:
+    """``DataFrame.toArrow`` (Spark 4), or the same from the record batches Spark 3.5
+    collects (its schema given, for a micro-batch of no events)."""
+    if hasattr(frame, "toArrow"):
+        return frame.toArrow()
+    import pyarrow as pa
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    return pa.Table.from_batches(frame._collect_as_arrow(), schema=to_arrow_schema(frame.schema))
+
+
+@dataclass
+class Phases:
+    """Where one micro-batch's time went in the sink, in seconds: the Spark job (Kafka
+    read, parse, collect to the driver), and the warehouse transaction (staging the
+    events, their de-duplication, every view's SELECT and MERGE, the commit)."""
+
+    events: int = 0
+    spark_s: float = 0.0
+    warehouse_s: float = 0.0
+
+    def line(self, batch_id: int) -> str:
+        """The job's log line of them (``bench/speed.py`` reads it)."""
+        return (
+            f"speed batch {batch_id} phases: {self.events} events, "
+            f"spark {self.spark_s:.3f} s, warehouse {self.warehouse_s:.3f} s"
         )
-        out[view.name] = [
-            (
-                datetime.fromtimestamp(r[HOUR], UTC).replace(tzinfo=None),
-                *(r[k.name] for k in view.keys),
-                # DECIMAL(38,0) comes back as decimal.Decimal: int() of it is exact.
-                *(int(r[m]) for m in MEASURES),
-            )
-            for r in result.collect()
-        ]
-    return out
 
 
 class SpeedSink:
@@ -114,27 +120,15 @@ class SpeedSink:
 
     def __call__(self, frame: Any, batch_id: int) -> None:
         query_id = _query_id(self.session)
-        # The views read the micro-batch several times: computed once (its de-duplication
-        # is a stateful operator), then read from memory.
         began = time.perf_counter()
-        frame.persist()
-        try:
-            rows = view_rows(frame, self.view.views)
-        finally:
-            frame.unpersist()
+        events = collect_events(frame)
         computed = time.perf_counter()
-        logger.debug(
-            "speed batch %s: %s rows computed in %.3f s",
-            batch_id,
-            {name: len(r) for name, r in rows.items()},
-            computed - began,
-        )
 
         def write() -> None:
             # One transaction for every view, recorded in speed_progress: all or nothing,
             # and a replayed micro-batch is skipped. It carries the statuses waiting now.
             statuses = self._waiting()
-            applied = self.view.apply(query_id, batch_id, rows, statuses)
+            applied = self.view.apply(query_id, batch_id, events, statuses)
             self.written[batch_id] = applied[0] if applied else 0
             self._written(statuses)
 
@@ -148,7 +142,8 @@ class SpeedSink:
                 attempts=self.attempts,
             )
         self.completed += 1
-        logger.debug("speed batch %s: written in %.3f s", batch_id, time.perf_counter() - computed)
+        phases = Phases(len(events), computed - began, time.perf_counter() - computed)
+        logger.info("%s", phases.line(batch_id))
         # Committed in the warehouse, not yet in Spark's checkpoint: a crash here replays
         # this micro-batch, which speed_progress recognises.
         failpoint("speed_after_write")

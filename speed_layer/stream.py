@@ -2,7 +2,7 @@
 and SASL in the Java client's terms), the parse step, and the valid events' first copies.
 
     Kafka --(Spark's Kafka source)--> parse (the contract, mapInArrow) --observe rejects-->
-    watermark on event_hour --> drop duplicate tweet_ids
+    valid events, with their place in the topic (de-duplicated by the warehouse)
 """
 
 from __future__ import annotations
@@ -71,8 +71,9 @@ def kafka_source_options(settings: Settings) -> dict[str, str]:
 
 
 def build_stream(spark: Any, settings: Settings) -> Any:
-    """The streaming DataFrame of valid, de-duplicated events (the first copy of each
-    tweet_id within ``SPEED_RETENTION``), with the views' relations' columns."""
+    """The streaming DataFrame of valid events, with the views' relations' columns and
+    each one's Kafka partition and offset: every copy, for the warehouse keeps the first
+    of each tweet_id within ``SPEED_RETENTION`` (``speed_layer.view``)."""
     from pyspark.sql import functions as F
 
     raw = (
@@ -97,22 +98,17 @@ def build_stream(spark: Any, settings: Settings) -> Any:
         F.count(F.col("reject")).alias("rejects"),
         F.max(F.col("created_at_us")).alias("max_created_at_us"),
     )
-    return (
-        observed.where(F.col("reject").isNull())
-        .select(
-            *(
-                F.timestamp_seconds(F.col("event_hour_s")).alias(HOUR) if c == HOUR else c
-                for c in RELATIONS["tweets"]
-            ),
-            "hashtags",
-        )
-        # Event time is the hour itself: Spark drops a tweet_id's state once the
-        # watermark has passed its hour by SPEED_RETENTION.
-        .withWatermark(HOUR, f"{settings.speed_retention} seconds")
-        # First copy wins: copies share a Kafka partition (producers key by tweet_id),
-        # so they reach this operator in offset order, and later micro-batches only
-        # bring higher offsets.
-        .dropDuplicatesWithinWatermark(["tweet_id"])
+    # The valid events as they came, copies and late ones included, with their place in
+    # the topic: the warehouse de-duplicates them in the micro-batch's transaction
+    # (speed_dedup.sql; no state in Spark, so no shuffle and no state store a micro-batch).
+    return observed.where(F.col("reject").isNull()).select(
+        *(
+            F.timestamp_seconds(F.col("event_hour_s")).alias(HOUR) if c == HOUR else c
+            for c in RELATIONS["tweets"]
+        ),
+        "hashtags",
+        F.col("partition").alias("kafka_partition"),
+        F.col("offset").alias("kafka_offset"),
     )
 
 

@@ -10,10 +10,14 @@ size, because Redshift queues commits and every statement has a cost of its own 
 
     LOCK speed_progress
     SELECT speed_progress and the horizon           (one statement)
-    per view with rows at or after the horizon:
-        INSERT INTO the view's staging table       (one multi-row VALUES list)
+    COPY (PostgreSQL) or INSERT (Redshift: multi-row VALUES lists) of the events and
+        their hashtags into speed_staged_tweets, speed_staged_hashtags
+    per view:
+        INSERT INTO the view's staging table the view's own SELECT over the staged
+            events from the horizon on          (the text the batch layer runs)
         MERGE the staging table into the speed table
         DELETE FROM the staging table
+    DELETE FROM speed_staged_tweets, speed_staged_hashtags
     UPDATE (first ever: INSERT) speed_progress
     DELETE + INSERT speed_batches                   (the status rows the job hands over)
     COMMIT
@@ -21,15 +25,21 @@ size, because Redshift queues commits and every statement has a cost of its own 
 and, only in the micro-batches that need them: the staging tables made (first
 micro-batch of a connection, then every ``STAGING_REUSE``), a view's hours before a
 horizon it has not cut at yet deleted, or (a fresh checkpoint's first micro-batch) the
-speed tables emptied.
+speed tables emptied. A micro-batch without new events sends no staging statement.
+
+``apply`` takes the views' rows computed elsewhere too (a mapping of view name to rows:
+one INSERT of them per view instead of the events' two and the view's SELECT): the way
+the speed layer wrote before its views were aggregated in the warehouse, kept as the
+reference the tests compare the events' way with.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import astuple, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from psycopg2 import extensions
@@ -37,7 +47,9 @@ from psycopg2 import extensions
 from lambda_common.errors import LambdaError
 from lambda_common.settings import Settings
 from lambda_common.sql import load_sql, statements
+from lambda_common.views import View
 from lambda_common.views.sql import (
+    speed_aggregate,
     speed_clear,
     speed_expire,
     speed_insert,
@@ -45,6 +57,14 @@ from lambda_common.views.sql import (
     speed_staging,
 )
 from lambda_common.warehouse import Cursor, Warehouse
+from speed_layer.events import (
+    HASHTAG_COLUMNS,
+    STAGED_COLUMNS,
+    StagedEvents,
+    csv_bytes,
+    python_rows,
+    value_rows,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +85,9 @@ in this many micro-batches."""
 MAX_STATEMENT_BYTES = 8 * 1024 * 1024
 """The most one multi-row INSERT carries: half of Redshift's 16 MB per statement, room
 for any key. About 100,000 view rows; a micro-batch with more is sent in several."""
+
+BEGINNING = datetime(1, 1, 1)
+"""The horizon of a warehouse without one: every hour is the speed tables'."""
 
 FENCED = "speed tables fenced"
 """Opens the message of ``SpeedFenced``: the job's supervisor recognises it as final."""
@@ -136,6 +159,7 @@ class SpeedView:
         self.warehouse = warehouse
         self.dialect = settings.warehouse_dialect
         self.views = settings.views
+        self.retention = timedelta(seconds=settings.speed_retention)
         self._staged_on: object | None = None
         self._staged_uses = 0
         self._cut_at: datetime | None = None
@@ -147,11 +171,12 @@ class SpeedView:
         self,
         query_id: str,
         batch_id: int,
-        rows: Mapping[str, Sequence[ViewRow]],
+        rows: Mapping[str, Sequence[ViewRow]] | StagedEvents,
         statuses: Sequence[BatchStatus] = (),
     ) -> tuple[int, datetime | None] | None:
-        """Add one micro-batch's rows (by view name: each view's aggregation of the
-        micro-batch's new events, one row per key) to the speed tables, drop hours before
+        """Add one micro-batch to the speed tables: its new, de-duplicated events
+        (``StagedEvents``, aggregated by every view's SELECT in the warehouse), or its rows
+        by view name (each view's aggregation of them, one row per key); drop hours before
         the horizon, record the micro-batch in ``speed_progress`` and keep ``statuses``
         (earlier micro-batches' status rows) in ``speed_batches``: one transaction, so
         every view moves together and a replayed micro-batch is recognised (None: skipped;
@@ -168,11 +193,17 @@ class SpeedView:
             found = cur.fetchone()
             stored = (str(found[0]), int(found[1])) if found and found[0] is not None else None
             horizon: datetime | None = found[2] if found else None
+            newest: datetime | None = found[3] if found else None
             decision = fence(stored, query_id, batch_id)
             outcome = _Outcome(cur.connection, horizon)
             if decision != "skip":
                 outcome.restaged = self._staging_due(cur.connection)
-                outcome.written = self._write(cur, decision, horizon, rows, outcome.restaged)
+                if isinstance(rows, StagedEvents):
+                    outcome.written = self._write_events(
+                        cur, decision, horizon, newest, rows, outcome.restaged
+                    )
+                else:
+                    outcome.written = self._write(cur, decision, horizon, rows, outcome.restaged)
                 self._run(
                     cur,
                     "speed_progress_update" if stored else "speed_progress_insert",
@@ -215,15 +246,11 @@ class SpeedView:
         rows: Mapping[str, Sequence[ViewRow]],
         restage: bool,
     ) -> int:
-        """Every view's statements of one micro-batch; the rows written."""
+        """Every view's statements of one micro-batch given as view rows; the rows
+        written."""
         written = 0
         for view in self.views:
-            if restage:
-                _execute(cur, speed_staging(view, self.dialect))
-            if decision == "take over":
-                _execute(cur, speed_clear(view, self.dialect))
-            elif horizon is not None and horizon != self._cut_at:
-                _execute(cur, speed_expire(view, self.dialect), {"horizon": horizon})
+            self._prepare(cur, view, decision, horizon, restage)
             # Hours before the horizon are the batch table's: never staged, so the MERGE
             # inserts no key there and the speed table holds none once cut.
             changes = [r for r in rows.get(view.name, ()) if horizon is None or r[0] >= horizon]
@@ -232,6 +259,73 @@ class SpeedView:
             insert_values(cur, speed_insert(view, self.dialect), changes)
             _execute(cur, speed_merge(view, self.dialect))
             written += len(changes)
+        return written
+
+    def _prepare(
+        self, cur: Cursor, view: View, decision: Decision, horizon: datetime | None, restage: bool
+    ) -> None:
+        """A view's statements before its rows: its staging table made (again) when due,
+        its speed table emptied (a take-over) or cut at a horizon it has not been."""
+        if restage:
+            _execute(cur, speed_staging(view, self.dialect))
+        if decision == "take over":
+            _execute(cur, speed_clear(view, self.dialect))
+        elif horizon is not None and horizon != self._cut_at:
+            _execute(cur, speed_expire(view, self.dialect), {"horizon": horizon})
+
+    def _write_events(
+        self,
+        cur: Cursor,
+        decision: Decision,
+        horizon: datetime | None,
+        newest: datetime | None,
+        events: StagedEvents,
+        restage: bool,
+    ) -> int:
+        """One micro-batch given as its valid events: staged, de-duplicated against the
+        micro-batch itself and the tweet ids seen before (``newest``: the newest event
+        hour seen before it), every view's SELECT over them from the horizon on into its
+        staging table, merged; the view rows written."""
+        if restage:
+            self._run(cur, "speed_events_staging")
+        if decision == "take over":
+            self._run(cur, "speed_seen_clear")
+            newest = None
+        for view in self.views:
+            self._prepare(cur, view, decision, horizon, restage)
+        if not len(events):
+            return 0
+        way = _staging_way(cur, self.dialect)
+        for name, table, columns in (
+            ("speed_events_insert", events.tweets, STAGED_COLUMNS),
+            ("speed_hashtags_insert", events.hashtags, HASHTAG_COLUMNS),
+        ):
+            if way == "copy":
+                self.warehouse.copy_from_stream(
+                    cur, _STAGED[name], columns, io.BytesIO(csv_bytes(table))
+                )
+                continue
+            (statement,) = statements(load_sql(name, self.dialect))
+            if way == "literals":
+                insert_literals(cur, statement, value_rows(table))
+            else:
+                insert_values(cur, statement, python_rows(table))
+        watermark = newest - self.retention if newest is not None else None
+        self._run(cur, "speed_dedup", {"watermark": watermark})
+        seen = events.newest()
+        if seen is not None and (newest is None or seen > newest):
+            # The clock moves (once an hour at most): ids it makes late are forgotten.
+            self._run(cur, "speed_clock_set", {"newest": seen, "forget": seen - 2 * self.retention})
+        # Hours before the horizon are the batch table's: the relation leaves them out, so
+        # the MERGE inserts no key there and the speed table holds none once cut.
+        since = {"since": horizon if horizon is not None else BEGINNING}
+        written = 0
+        for view in self.views:
+            for text in speed_aggregate(view, self.dialect):
+                cur.execute(text, since)
+                written += max(cur.rowcount, 0)
+            _execute(cur, speed_merge(view, self.dialect))
+        self._run(cur, "speed_events_clear")
         return written
 
     def _record(self, cur: Cursor, statuses: Sequence[BatchStatus]) -> None:
@@ -271,6 +365,52 @@ class _Outcome:
 def _execute(cur: Cursor, texts: Sequence[str], params: dict[str, Any] | None = None) -> None:
     for text in texts:
         cur.execute(text, params)
+
+
+# The session-private tables the events are staged in (speed_events_staging.sql).
+_STAGED = {
+    "speed_events_insert": "speed_staged_tweets",
+    "speed_hashtags_insert": "speed_staged_hashtags",
+}
+
+
+def _staging_way(cur: Cursor, dialect: str) -> Literal["copy", "literals", "quoted"]:
+    """How the events reach their staging tables: ``COPY FROM STDIN`` on PostgreSQL;
+    elsewhere (Redshift: no COPY from the client) a multi-row INSERT, its literals built
+    in Arrow when the session takes standard strings, else quoted by psycopg2."""
+    if dialect == "postgres":
+        return "copy"
+    return "literals" if _standard_strings(cur) else "quoted"
+
+
+def _standard_strings(cur: Cursor) -> bool:
+    """Whether the session reads a backslash in a string literal as itself (then a
+    literal needs only its quotes doubled: :func:`speed_layer.events.value_rows`)."""
+    status = getattr(cur.connection, "get_parameter_status", None)
+    return status is not None and status("standard_conforming_strings") == "on"
+
+
+def insert_literals(
+    cur: Cursor, statement: str, rows: Sequence[str], max_bytes: int = MAX_STATEMENT_BYTES
+) -> int:
+    """:func:`insert_values` with rows given as VALUES items already (``('…',…)``):
+    one statement, or as few as keep each under ``max_bytes`` (sizes in characters,
+    which UTF-8 at most quadruples: a page is cut at a quarter of the budget unless
+    every row is ASCII)."""
+    if not rows:
+        return 0
+    head, tail = statement.split("%s")
+    sent, size = 0, len(head) + len(tail)
+    page: list[str] = []
+    for row in rows:
+        length = len(row) if row.isascii() else 4 * len(row)
+        if page and size + length + 1 > max_bytes:
+            cur.execute(head + ",".join(page) + tail)
+            sent, page, size = sent + 1, [], len(head) + len(tail)
+        page.append(row)
+        size += length + 1
+    cur.execute(head + ",".join(page) + tail)
+    return sent + 1
 
 
 def insert_values(

@@ -19,7 +19,8 @@ has the contract's measures (:data:`MEASURES`).
 Everything else derives from the definition: the warehouse tables and the serving view
 (:mod:`lambda_common.views.sql`), the batch layer's rebuild (the very ``SELECT`` over the
 relation read from ``raw_tweets`` and ``raw_hashtags``), the speed layer's micro-batch
-aggregation (the same ``SELECT`` in Spark SQL over the micro-batch's events), the reader's
+aggregation (the same ``SELECT``, run by the warehouse over the micro-batch's staged
+events), the reader's
 grants, ``make status`` and the tests. The views shipped live in this package's
 ``views`` folder; ``VIEWS_DIR`` adds a folder of one's own.
 """

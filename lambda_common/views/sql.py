@@ -3,8 +3,8 @@
 The templates are ``lambda_common/sql/*/view_*.sql`` and ``relation_*.sql``; this module
 fills in the view's names and columns. Names come from validated definitions (lower-case
 letters, digits and ``_``) and are double-quoted all the same; values are always bound
-(``%(horizon)s``). The view's own SELECT goes in verbatim: it is the text Spark SQL runs
-too.
+(``%(horizon)s``). The view's own SELECT goes in verbatim, for the batch tables and the
+speed layer's micro-batches alike.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ __all__ = [
     "batch_rows",
     "quote",
     "serving_ddl",
+    "speed_aggregate",
     "speed_clear",
     "speed_expire",
     "speed_insert",
@@ -71,21 +72,23 @@ def serving_ddl(view: View, dialect: str) -> str:
     return statement
 
 
+def _relation_select(name: str, dialect: str) -> str:
+    """A relation file's SELECT without its comment lines (it goes inside a WITH)."""
+    return "\n".join(
+        line for line in load_sql(name, dialect).splitlines() if not line.lstrip().startswith("--")
+    ).strip()
+
+
 def batch_rebuild(view: View, dialect: str) -> list[str]:
     """Replace the batch table's hours ``%(since)s <= event_hour < %(until)s`` with the
     view's SELECT over its relation, read from the raw tables for the same hours (a full
     rebuild is the range from :data:`batch_layer.hours.BEGINNING` to the horizon)."""
-    relation_select = "\n".join(
-        line
-        for line in load_sql(f"relation_{view.reads}", dialect).splitlines()
-        if not line.lstrip().startswith("--")
-    ).strip()
     return statements(
         load_sql("view_batch_rebuild", dialect).format(
             batch=quote(view.batch_table),
             columns=_columns(view),
             relation=view.reads,
-            relation_select=relation_select,
+            relation_select=_relation_select(f"relation_{view.reads}", dialect),
             select=view.select,
         )
     )
@@ -125,6 +128,21 @@ def speed_insert(view: View, dialect: str) -> str:
         )
     )
     return statement
+
+
+def speed_aggregate(view: View, dialect: str) -> list[str]:
+    """The view's SELECT over its relation made of the micro-batch's staged events, from
+    ``%(since)s`` on (the horizon), into its staging table: the micro-batch's increments,
+    one row per key, as :func:`batch_rebuild` computes the batch table's."""
+    return statements(
+        load_sql("view_speed_aggregate", dialect).format(
+            staging=quote(staging_name(view)),
+            columns=_columns(view),
+            relation=view.reads,
+            relation_select=_relation_select(f"speed_relation_{view.reads}", dialect),
+            select=view.select,
+        )
+    )
 
 
 def speed_merge(view: View, dialect: str) -> list[str]:

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from bench import batch_history, goals, history_seed, producer, speed, speed_cluster
+from bench import batch_history, goals, history_seed, producer, speed, speed_cluster, speed_phases
 from bench.batch_scale import landing_processes
 from ingestion.replay import parse_lines
 from lambda_common.contract import (
@@ -23,6 +23,7 @@ from lambda_common.contract import (
     normalize_hashtags,
     normalize_lang,
     normalize_location,
+    parse_event,
 )
 from lambda_common.errors import BenchmarkError
 from lambda_common.settings import Settings, load_settings
@@ -235,8 +236,8 @@ def test_goals_judge_our_best_contender_against_each_target() -> None:
 
 def test_goals_skip_the_parts_the_run_left_out_and_meet_at_the_boundary() -> None:
     speed_result = {
-        "freshness": {"rate": 2000, "p95_s": 2.0},
-        "drain": {"capacity_per_s": 25_000.0},
+        "freshness": {"rate": 2000, "p95_s": 1.0},
+        "drain": {"capacity_per_s": 40_000.0},
         "sustained": [{"offered_per_s": 25_000.0, "kept_up": True}],
     }
     judged = goals.judge([], [], speed_result)
@@ -246,6 +247,7 @@ def test_goals_skip_the_parts_the_run_left_out_and_meet_at_the_boundary() -> Non
         "freshness p95 at 2,000/s",
     ]
     assert all(g.met for g in judged)
+    assert judged[1].target == ">= 40,000 events/s" and judged[2].target == "<= 1.0 s"
     assert goals.judge([], [], None) == []
 
 
@@ -472,3 +474,42 @@ def test_the_history_lane_grows_from_one_size_to_the_next(
     assert (large["touched_hours"], large["touched_rows"], large["touched_views"]) == (7, 5000, 3)
     assert large["rebuild_s"] == 3.0 and result["hashtags_event_hour"]
     assert batch_history.REBUILD_ARGV == ("-m", "batch_layer", "rebuild-views")
+
+
+def test_the_speed_breakdown_is_read_from_the_jobs_own_log() -> None:
+    log = "\n".join(
+        [
+            "INFO speed batch 3 phases: 1000 events, spark 0.300 s, warehouse 0.100 s",
+            "INFO speed batch 3: 1,000 input rows, 0 rejects, 90 view rows written, 0.50s, "
+            "max event time 2026-12-07 02:00:00",
+            "INFO speed batch 4 phases: 0 events, spark 0.050 s, warehouse 0.010 s",
+            "INFO speed batch 5 phases: 3000 events, spark 0.900 s, warehouse 0.300 s",
+            "INFO speed batch 5: 3,000 input rows, 0 rejects, 99 view rows written, 1.50s, "
+            "max event time 2026-12-07 02:00:00",
+        ]
+    )
+    b = speed_phases.breakdown(log, after=2)
+    assert b is not None and (b["events"], b["batches"]) == (4000, 2)
+    assert b["spark_us"] == pytest.approx(300.0) and b["warehouse_us"] == pytest.approx(100.0)
+    assert b["rest_us"] == pytest.approx(100.0) and b["total_us"] == pytest.approx(500.0)
+    assert speed_phases.breakdown(log, after=2, upto=3)["events"] == 1000  # type: ignore[index]
+    assert speed_phases.breakdown(log, after=5) is None
+    assert "= 500.0 µs (4,000 events, 2 micro-batches)" in speed_phases.line(b)
+
+
+def test_the_load_sends_new_tweet_ids_in_every_copy_of_its_template(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bench import speed_load
+
+    monkeypatch.setattr(speed_load, "TEMPLATE_EVENTS", 50)
+    monkeypatch.setattr(speed_load, "_template", [])
+    data, ends = speed_load._copies(120)
+    lines = data.split(b"\n")[:-1]
+    assert len(lines) == len(ends) == 120 and ends[-1] == len(data)
+    keys = [line.split(b"\t", 1)[0] for line in lines]
+    assert len(set(keys)) == 120
+    for line in lines:
+        key, value = line.split(b"\t", 1)
+        event = parse_event(value)
+        assert isinstance(event, Event) and event.tweet_id == key.decode()

@@ -10,7 +10,12 @@ from lambda_common import views as views_module
 from lambda_common.cli import main as env_main
 from lambda_common.dsn import mask_dsn, parse_dsn
 from lambda_common.errors import ConfigError
-from lambda_common.setting_types import HostPort, parse_duration, parse_hostport
+from lambda_common.setting_types import (
+    HostPort,
+    parse_duration,
+    parse_fine_duration,
+    parse_hostport,
+)
 from lambda_common.settings import Settings, load_settings
 
 # No developer .env or exported variable leaks into these tests.
@@ -80,6 +85,9 @@ def test_empty_endpoint_means_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
         ("ALLOWED_LATENESS", "99999999999999999999", "invalid setting ALLOWED_LATENESS"),
         ("SPEED_RETENTION", "169h", "invalid setting SPEED_RETENTION"),
         ("SPEED_TRIGGER", "0", "invalid setting SPEED_TRIGGER"),
+        ("SPEED_TRIGGER", "50ms", "invalid setting SPEED_TRIGGER"),
+        ("SPEED_TRIGGER", "0.5 s", "invalid setting SPEED_TRIGGER"),
+        ("SPEED_TRIGGER", "1.5m", "invalid setting SPEED_TRIGGER"),
         ("WAREHOUSE_DSN", "redshift://u:p@cluster:5439/db", "invalid setting WAREHOUSE_DSN"),
         ("WAREHOUSE_DSN", "postgresql://u:p@h:99999/db", "invalid setting WAREHOUSE_DSN"),
         ("WAREHOUSE_DSN", "postgresql://u@h/db?port=5432", "invalid setting WAREHOUSE_DSN"),
@@ -208,6 +216,27 @@ def test_parse_duration(text: object, seconds: int) -> None:
 def test_parse_duration_rejects(text: object) -> None:
     with pytest.raises(ValueError, match=r"duration|negative"):
         parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        (1, 1.0),
+        ("1", 1.0),
+        ("1s", 1.0),
+        ("0.5s", 0.5),
+        ("0.25", 0.25),
+        ("500ms", 0.5),
+        ("5m", 300.0),
+    ],
+)
+def test_parse_fine_duration(text: object, seconds: float) -> None:
+    assert parse_fine_duration(text) == seconds
+
+
+def test_speed_trigger_may_be_below_a_second_and_defaults_to_one() -> None:
+    assert load_settings().speed_trigger == 1.0
+    assert load_settings(speed_trigger="500ms").speed_trigger == 0.5
 
 
 def test_parse_hostport() -> None:

@@ -451,7 +451,8 @@ def test_a_failure_after_the_stop_request_is_no_error() -> None:
 
 
 class _Frame:
-    """What foreachBatch hands the sink (its rows come from ``view_rows``, patched)."""
+    """What foreachBatch hands the sink (its events come from ``collect_events``,
+    patched)."""
 
     def persist(self) -> None:
         pass
@@ -465,7 +466,8 @@ ROW = (datetime(2027, 1, 15, 8, 0), "Oslo", 2, 10, 1, 0)
 
 @pytest.fixture(autouse=True)
 def _one_row_per_batch(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sink, "view_rows", lambda frame, views: {"locations": [ROW]})
+    # The micro-batch as the fake view below reads it (the real one takes StagedEvents).
+    monkeypatch.setattr(sink, "collect_events", lambda frame: {"locations": [ROW]})
 
 
 def _session() -> Any:

@@ -21,6 +21,7 @@ from lambda_common.sql import load_sql, statements
 from lambda_common.views import load_views
 from lambda_common.warehouse import Warehouse
 from speed_layer import sink as sink_module
+from speed_layer.events import from_rows
 from speed_layer.sink import SpeedSink
 from speed_layer.stream import QUERY_NAME
 from speed_layer.view import STAGING_REUSE, BatchStatus, SpeedView, ViewRow, insert_values
@@ -64,10 +65,19 @@ class _Warehouse:
         self.progress = progress
         self.horizon: datetime | None = HORIZON
         self.conn = _Connection()
-        self.conn.answers[STATE[dialect]] = lambda _: [(*self._recorded(), self.horizon)]
+        self.conn.answers[STATE[dialect]] = lambda _: [
+            (*self._recorded(), self.horizon, self._newest())
+        ]
         self.warehouse = Warehouse(load_settings(warehouse_dialect=dialect))
         self.warehouse._conn = self.conn  # type: ignore[assignment]
         self.view = SpeedView(load_settings(warehouse_dialect=dialect), self.warehouse)
+
+    def _newest(self) -> datetime | None:
+        """The de-duplication's clock as the last micro-batch of events set it."""
+        for _, params in reversed(self.conn.executed):
+            if isinstance(params, dict) and "newest" in params:
+                return params["newest"]  # type: ignore[no-any-return]
+        return None
 
     def _recorded(self) -> tuple[str | None, int | None]:
         for _, params in reversed(self.conn.executed):
@@ -285,7 +295,8 @@ class _Frame:
 
 
 def _sink(monkeypatch: pytest.MonkeyPatch, dialect: str = "redshift") -> tuple[SpeedSink, Any]:
-    monkeypatch.setattr(sink_module, "view_rows", lambda frame, views: _rows(2))
+    events = from_rows([("1", HORIZON, "Oslo", "en", "u", 1, 2, 3, ["kafka"])])
+    monkeypatch.setattr(sink_module, "collect_events", lambda frame: events)
     query = type("Q", (), {"name": QUERY_NAME, "id": "q"})()
     spark = type("S", (), {"streams": type("M", (), {"active": [query]})()})()
     wh = _Warehouse(dialect, progress=None)

@@ -81,6 +81,21 @@ CREATE TABLE IF NOT EXISTS speed_progress (
     updated_at timestamp   NOT NULL
 );
 
+-- The speed layer's de-duplication (SPEED_RETENTION): the tweet ids it counted whose hour
+-- is within the retention of the newest hour it has seen, each kept with its hour, written
+-- in the micro-batch's transaction (speed_dedup), so a replayed micro-batch, skipped by
+-- speed_progress, changes nothing here either.
+CREATE TABLE IF NOT EXISTS speed_seen (
+    tweet_id   varchar(19) NOT NULL PRIMARY KEY,
+    event_hour timestamp   NOT NULL
+);
+
+-- The newest event hour the speed layer has seen (its watermark is this minus
+-- SPEED_RETENTION). One row.
+CREATE TABLE IF NOT EXISTS speed_clock (
+    newest timestamp NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS speed_batches (
     batch_id       bigint    NOT NULL PRIMARY KEY,
     input_rows     bigint    NOT NULL,

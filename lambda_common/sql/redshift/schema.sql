@@ -88,6 +88,23 @@ CREATE TABLE IF NOT EXISTS speed_progress (
 )
 DISTSTYLE ALL;
 
+-- The speed layer's de-duplication (SPEED_RETENTION): the tweet ids it counted whose hour
+-- is within the retention of the newest hour it has seen, each with its hour. Spread and
+-- sorted by tweet_id: each micro-batch joins its events to it on tweet_id.
+CREATE TABLE IF NOT EXISTS speed_seen (
+    tweet_id   varchar(19) NOT NULL,
+    event_hour timestamp   NOT NULL
+)
+DISTKEY (tweet_id)
+SORTKEY (tweet_id);
+
+-- The newest event hour the speed layer has seen (its watermark is this minus
+-- SPEED_RETENTION). One row.
+CREATE TABLE IF NOT EXISTS speed_clock (
+    newest timestamp NOT NULL
+)
+DISTSTYLE ALL;
+
 CREATE TABLE IF NOT EXISTS speed_batches (
     batch_id       bigint    NOT NULL PRIMARY KEY,
     input_rows     bigint    NOT NULL,
