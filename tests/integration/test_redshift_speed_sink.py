@@ -16,7 +16,7 @@ the hours before a moved horizon leave the speed tables.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,6 +28,7 @@ from psycopg2 import sql
 from lambda_common.settings import Settings
 from lambda_common.warehouse import Warehouse
 from serving_layer.params import utc_now
+from speed_layer.events import StagedEvents, from_rows
 from speed_layer.view import BatchStatus, SpeedView, ViewRow
 from tests.integration.test_redshift import BUCKET, DSN, redshift
 
@@ -82,7 +83,9 @@ class _Batches:
         self.wh = wh
         self.view = SpeedView(settings, wh)
 
-    def apply(self, batch_id: int, rows: dict[str, list[ViewRow]]) -> tuple[Any, int, int]:
+    def apply(
+        self, batch_id: int, rows: dict[str, list[ViewRow]] | StagedEvents
+    ) -> tuple[Any, int, int]:
         """(what apply returned, statements sent, commits) of one micro-batch carrying the
         previous micro-batch's status row (as the job's next micro-batch does)."""
         counts = self.wh.connection().counts  # type: ignore[attr-defined]
@@ -149,3 +152,48 @@ def test_micro_batches_on_redshift_are_one_commit_of_fixed_statements_each(
 
     ids = {int(r[0]) for r in counted.query("SELECT batch_id FROM speed_batches")}
     assert ids == {0, 1, 2, 3}
+
+
+# A steady micro-batch of events: LOCK, SELECT, the events' and hashtags' INSERTs, the
+# five de-duplication statements, 3 x (INSERT ... the view's SELECT, MERGE, DELETE), the
+# staged events' two DELETEs, UPDATE speed_progress, DELETE + INSERT status.
+STEADY_EVENTS = 23
+
+
+def _events(hour: datetime, ids: Iterable[int], *, offset: int = 0) -> StagedEvents:
+    """One event per id at ``hour`` (place: partition 0, offset ``offset`` + its index)."""
+    return from_rows(
+        (str(i), hour, f"loc-{i % 7}", "en", "u", 10, 1, 0, ["kafka", "spark"], 0, offset + n)
+        for n, i in enumerate(ids)
+    )
+
+
+def test_event_micro_batches_on_redshift_dedup_and_aggregate_in_one_commit(
+    counted: Warehouse, redshift: Settings
+) -> None:
+    """The speed job's own way: the micro-batch's events staged and de-duplicated, every
+    view's SELECT run by Redshift over them, one commit of a fixed number of statements."""
+    h = utc_now().replace(minute=0, second=0, microsecond=0)
+    horizon = h - timedelta(hours=2)
+    counted.execute("INSERT INTO batch_horizon (horizon) VALUES (%s)", (horizon,))
+    batches = _Batches(counted, redshift)
+
+    # The first takes the speed tables over; an event before the horizon is not counted.
+    first = from_rows(
+        [(str(i), horizon, "loc-0", "en", "u", 10, 1, 0, ["kafka"], 0, i) for i in range(1, 4)]
+        + [("900", horizon - timedelta(hours=1), "loc-early", "en", "u", 1, 1, 1, [], 0, 4)]
+    )
+    assert batches.apply(0, first)[2] == 1
+    # Steady, 1 event or 2,000 (copies of ids 1-3 among them, dropped: seen before).
+    assert batches.apply(1, _events(h, range(4, 5), offset=10))[1:] == (STEADY_EVENTS, 1)
+    crowd = _events(h, [*range(1, 4), *range(5, 2002)], offset=20)
+    assert batches.apply(2, crowd)[1:] == (STEADY_EVENTS, 1)
+    # A replay changes nothing.
+    assert batches.apply(2, crowd)[0] is None
+
+    speed = _counts(counted, "speed_view")
+    assert speed[(horizon, "loc-0")] == 3
+    assert (horizon - timedelta(hours=1), "loc-early") not in speed
+    assert sum(n for (hour, _), n in speed.items() if hour == h) == 1 + 1997
+    tags = _counts(counted, "speed_hashtags")
+    assert tags[(h, "kafka")] == 1 + 1997 and tags[(h, "spark")] == 1 + 1997
