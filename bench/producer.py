@@ -41,6 +41,7 @@ from bench import (
     summarize,
 )
 from bench import verify as lake_verify
+from bench.kcat import kcat_producer
 from ingestion.synthetic import SyntheticOptions, SyntheticTweets
 from lambda_common.errors import BenchmarkError
 from lambda_common.kafka.broker import ensure_topic
@@ -126,26 +127,7 @@ def run(settings: Settings, events: int, repeats: int) -> list[dict[str, Any]]:
         "KAFKA_CLIENT=confluent --workers 2": ingestion("confluent", *synthetic, "--workers", "2"),
         "KAFKA_CLIENT=confluent replay": ingestion("confluent", *from_file),
         "kcat -P (pre-generated)": Contender(
-            lambda t: [
-                kcat,
-                "-P",
-                "-b",
-                bootstrap,
-                "-t",
-                t,
-                "-K",
-                "\t",
-                "-z",
-                "lz4",
-                "-X",
-                "enable.idempotence=true",
-                "-X",
-                "acks=all",
-                "-X",
-                "linger.ms=20",
-                "-l",
-                str(data),
-            ],
+            lambda t: [*kcat_producer(kcat, bootstrap, t, linger_ms=20), "-l", str(data)],
             None,
         ),
     }

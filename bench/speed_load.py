@@ -10,6 +10,7 @@ import subprocess
 import threading
 import time
 
+from bench.kcat import kcat_producer
 from bench.lanes import Lane
 from lambda_common.errors import BenchmarkError
 
@@ -61,24 +62,9 @@ class _Load:
             raise BenchmarkError("kcat not found: make deps installs it")
         self.rate = rate
         self.data, self.ends = _copies(rate * seconds)
-        self.argv = [
-            kcat,
-            "-P",
-            "-b",
-            lane.settings.kafka_bootstrap_servers,
-            "-t",
-            lane.name,
-            "-K",
-            "\t",
-            "-z",
-            "lz4",
-            "-X",
-            "enable.idempotence=true",
-            "-X",
-            "acks=all",
-            "-X",
-            "linger.ms=5",
-        ]
+        self.argv = kcat_producer(
+            kcat, lane.settings.kafka_bootstrap_servers, lane.name, linger_ms=5
+        )
         self.process: subprocess.Popen[bytes] | None = None
         self.feeder: threading.Thread | None = None
 

@@ -3,7 +3,8 @@
 -- their hashtag keys by the same place (with "tweet_hashtags"'s other columns joined in,
 -- see speed_relation_tweet_hashtags): made once per connection and reused, each micro-batch
 -- empties them with DELETE in its own transaction (speed_events_clear), like the views'
--- staging tables (view_speed_staging). Types as raw_tweets and raw_hashtags hold them.
+-- staging tables (view_speed_staging). Types as raw_tweets and raw_hashtags hold them (user_id
+-- varchar(65535) on both warehouses: PostgreSQL keeps text there, and takes this too).
 DROP TABLE IF EXISTS speed_staged_tweets;
 CREATE TEMP TABLE speed_staged_tweets (
     tweet_id        varchar(19)  NOT NULL,
