@@ -26,8 +26,8 @@ from lambda_common.errors import ServiceUnavailable, StackError
 from lambda_common.setting_types import HostPort
 from lambda_common.settings import Settings
 from lambda_monitoring.rules import JOB, Thresholds, duration, render_rules
-from local_stack.process import pid_alive, resolve_host, spawn_detached, stop_pid
-from local_stack.service import Port, Service
+from local_stack.process import resolve_host
+from local_stack.service import PidFileService, Port
 from local_stack.stack import START_TIMEOUT_S, LocalStack
 
 logger = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def dashboard_target(settings: Settings) -> str:
     return f"{resolve_host(settings.dashboard_host)}:{settings.dashboard_port}"
 
 
-class PrometheusService(Service):
+class PrometheusService(PidFileService):
     """Prometheus on 127.0.0.1:PROMETHEUS_PORT, scraping this machine's dashboard."""
 
     name = "prometheus"
@@ -110,13 +110,12 @@ class PrometheusService(Service):
         self.scrape_interval = scrape_interval
 
     @property
-    def pid_path(self) -> Path:
-        return self.home / f"{self.name}.pid"
+    def config_path(self) -> Path:
+        return self.home / CONFIG
 
     @property
-    def config_path(self) -> Path:
-        # On the command line, so unique to this stack folder: the pid check's marker.
-        return self.home / CONFIG
+    def marker(self) -> str:
+        return str(self.config_path)
 
     @property
     def url(self) -> str:
@@ -149,17 +148,6 @@ class PrometheusService(Service):
             f"--web.listen-address={HOST}:{self.settings.prometheus_port}",
         ]
 
-    def pid(self) -> int | None:
-        try:
-            pid = int(self.pid_path.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        return pid if pid_alive(pid, str(self.config_path)) else None
-
-    def start(self) -> None:
-        argv = self.foreground_command()
-        self.pid_path.write_text(f"{spawn_detached(argv, self.log_path)}\n")
-
     def reload(self) -> None:
         """Write the files again and have the running server read them (SIGHUP)."""
         pid = self.pid()
@@ -167,12 +155,6 @@ class PrometheusService(Service):
             self.write_files()
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGHUP)
-
-    def stop(self) -> None:
-        pid = self.pid()
-        if pid is not None:
-            stop_pid(pid, str(self.config_path))
-        self.pid_path.unlink(missing_ok=True)
 
     def api(self, path: str) -> dict[str, object]:
         """One answer of the HTTP API (``/api/v1/...``)'s ``data``."""

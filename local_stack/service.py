@@ -1,7 +1,8 @@
 """A service of the local stack and how to start, probe and stop it: the common interface
-(:class:`Service`) and the Java programs' (:class:`JavaService`). The services themselves:
-Kafka in :mod:`local_stack.kafka_node`, S3Proxy in :mod:`local_stack.s3proxy`, PostgreSQL
-in :mod:`local_stack.postgres`, Spark in :mod:`local_stack.spark`.
+(:class:`Service`), the programs we launch and track by pid file (:class:`PidFileService`:
+Spark's daemons and Prometheus too) and the Java ones (:class:`JavaService`). The services
+themselves: Kafka in :mod:`local_stack.kafka_node`, S3Proxy in :mod:`local_stack.s3proxy`,
+PostgreSQL in :mod:`local_stack.postgres`, Spark in :mod:`local_stack.spark`.
 
 Each service keeps its data, config, log and pid under ``<stack>/<name>/``. Services are
 started detached (their own session, reparented to init) so they outlive the command
@@ -160,16 +161,49 @@ class Service(ABC):
         )
 
 
-class JavaService(Service):
+class PidFileService(Service):
+    """A program we launch ourselves, detached, and track by pid file; told apart from
+    another stack's by ``marker`` on its command line."""
+
+    @property
+    def pid_path(self) -> Path:
+        return self.home / f"{self.name}.pid"
+
+    @property
+    @abstractmethod
+    def marker(self) -> str:
+        """A file's path on the program's command line: unique to this stack folder, the
+        pid check's marker."""
+
+    def environment(self) -> dict[str, str] | None:
+        """The program's environment (None: ours)."""
+        return None
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pid_path.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if pid_alive(pid, self.marker) else None
+
+    def start(self) -> None:
+        argv = self.foreground_command()
+        pid = spawn_detached(argv, self.log_path, env=self.environment())
+        self.pid_path.write_text(f"{pid}\n")
+
+    def stop(self) -> None:
+        pid = self.pid()
+        if pid is not None:
+            stop_pid(pid, self.marker)
+        self.pid_path.unlink(missing_ok=True)
+
+
+class JavaService(PidFileService):
     """A JVM program we launch ourselves and track by pid file."""
 
     main_class: str
     heap: str
     program: str  # the POM in local_stack/poms naming its jars
-
-    @property
-    def pid_path(self) -> Path:
-        return self.home / f"{self.name}.pid"
 
     @property
     def marker(self) -> str:
@@ -188,13 +222,6 @@ class JavaService(Service):
     def jvm_options(self) -> list[str]:
         return [f"-Xmx{self.heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true"]
 
-    def pid(self) -> int | None:
-        try:
-            pid = int(self.pid_path.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        return pid if pid_alive(pid, self.marker) else None
-
     def foreground_command(self) -> list[str]:
         # The data bypasses the program's own authentication (log segments, objects on
         # disk): only the user running the stack may read it.
@@ -203,13 +230,3 @@ class JavaService(Service):
         args = self.prepare()
         jars = ensure_jars(self.stack_dir, self.program)
         return [java_command(), *self.jvm_options(), "-cp", f"{jars}/*", self.main_class, *args]
-
-    def start(self) -> None:
-        pid = spawn_detached(self.foreground_command(), self.log_path)
-        self.pid_path.write_text(f"{pid}\n")
-
-    def stop(self) -> None:
-        pid = self.pid()
-        if pid is not None:
-            stop_pid(pid, self.marker)
-        self.pid_path.unlink(missing_ok=True)

@@ -24,8 +24,8 @@ from typing import Any
 from lambda_common.errors import ServiceUnavailable, StackError
 from lambda_common.setting_types import HostPort
 from lambda_common.settings import Settings
-from local_stack.process import free_ports, pid_alive, spawn_detached, stop_pid
-from local_stack.service import Port, Service, java_command
+from local_stack.process import free_ports
+from local_stack.service import PidFileService, Port, java_command
 from local_stack.stack import START_TIMEOUT_S, LocalStack, check_ports_free
 
 logger = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def cluster_settings(settings: Settings, folder: Path, workers: int) -> Settings
     )
 
 
-class SparkDaemon(Service):
+class SparkDaemon(PidFileService):
     """A master or worker JVM of the standalone cluster, tracked by pid file."""
 
     main_class: str
@@ -76,13 +76,12 @@ class SparkDaemon(Service):
         self.home = stack_dir / "spark" / self.name
 
     @property
-    def pid_path(self) -> Path:
-        return self.home / f"{self.name}.pid"
+    def properties_path(self) -> Path:
+        return self.home / "spark.properties"
 
     @property
-    def properties_path(self) -> Path:
-        # On the command line, so unique to this stack folder: the pid check's marker.
-        return self.home / "spark.properties"
+    def marker(self) -> str:
+        return str(self.properties_path)
 
     def properties(self) -> dict[str, str]:
         """Spark properties of the daemon (written to its properties file)."""
@@ -108,24 +107,6 @@ class SparkDaemon(Service):
         self.properties_path.write_text("".join(f"{k} {v}\n" for k, v in self.properties().items()))
         spark_class = spark_home() / "bin" / "spark-class"
         return [str(spark_class), self.main_class, *self.arguments()]
-
-    def pid(self) -> int | None:
-        try:
-            pid = int(self.pid_path.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        return pid if pid_alive(pid, str(self.properties_path)) else None
-
-    def start(self) -> None:
-        argv = self.foreground_command()
-        pid = spawn_detached(argv, self.log_path, env=self.environment())
-        self.pid_path.write_text(f"{pid}\n")
-
-    def stop(self) -> None:
-        pid = self.pid()
-        if pid is not None:
-            stop_pid(pid, str(self.properties_path))
-        self.pid_path.unlink(missing_ok=True)
 
     def master_state(self) -> dict[str, Any]:
         """The master's view of the cluster (its web UI's ``/json``)."""
