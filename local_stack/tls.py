@@ -31,31 +31,30 @@ VALID_DAYS = 825
 a server certificate)."""
 
 
+class _Pem:
+    """A PEM file of :class:`TlsFiles`, by name in its folder."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, files: TlsFiles, owner: type[TlsFiles] | None = None) -> Path:
+        return files.folder / self.name
+
+
 @dataclass(frozen=True)
 class TlsFiles:
     """The PEM files of the local stack's TLS."""
 
     folder: Path
 
-    @property
-    def ca(self) -> Path:
-        """The CA certificate: what clients trust (KAFKA_SSL_CAFILE, sslrootcert)."""
-        return self.folder / "ca.pem"
-
-    @property
-    def cert(self) -> Path:
-        """The server certificate, then the CA's (the chain servers present)."""
-        return self.folder / "server.pem"
-
-    @property
-    def key(self) -> Path:
-        """The server's private key (PKCS#8, unencrypted, readable by its owner only)."""
-        return self.folder / "server-key.pem"
-
-    @property
-    def keystore(self) -> Path:
-        """Key and chain in one file: Kafka's PEM key store."""
-        return self.folder / "server-keystore.pem"
+    ca = _Pem("ca.pem")
+    """The CA certificate: what clients trust (KAFKA_SSL_CAFILE, sslrootcert)."""
+    cert = _Pem("server.pem")
+    """The server certificate, then the CA's (the chain servers present)."""
+    key = _Pem("server-key.pem")
+    """The server's private key (PKCS#8, unencrypted, readable by its owner only)."""
+    keystore = _Pem("server-keystore.pem")
+    """Key and chain in one file: Kafka's PEM key store."""
 
     def exist(self) -> bool:
         """Whether every file is there."""
