@@ -56,29 +56,25 @@ SPARK_START_TIMEOUT_S = 300  # first start on two busy cores, jars and all
 VERIFY_TIMEOUT_S = 600
 
 
+OPTIONS: tuple[tuple[str, Callable[[str], Any], Any, str], ...] = (
+    ("--duration", parse_duration, 120, "how long the live stream runs: 90, 45s, 2m (default 2m)"),
+    ("--rate", float, 50.0, "live events per second (default 50)"),
+    (
+        "--batch-interval",
+        parse_duration,
+        30,
+        "time between the scheduled batch cycles (default 30s)",
+    ),
+    ("--refresh", parse_duration, 5, "seconds between views (default 5)"),
+    ("--log-dir", Path, None, "the jobs' logs (default LOCAL_STACK_DIR/logs)"),
+)
+"""The demo's options: flag, type, default, help."""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The demo's options (all have defaults: ``make demo`` needs none)."""
-    parser.add_argument(
-        "--duration",
-        type=parse_duration,
-        default=120,
-        help="how long the live stream runs: 90, 45s, 2m (default 2m)",
-    )
-    parser.add_argument(
-        "--rate", type=float, default=50.0, help="live events per second (default 50)"
-    )
-    parser.add_argument(
-        "--batch-interval",
-        type=parse_duration,
-        default=30,
-        help="time between the scheduled batch cycles (default 30s)",
-    )
-    parser.add_argument(
-        "--refresh", type=parse_duration, default=5, help="seconds between views (default 5)"
-    )
-    parser.add_argument(
-        "--log-dir", type=Path, default=None, help="the jobs' logs (default LOCAL_STACK_DIR/logs)"
-    )
+    for flag, kind, default, text in OPTIONS:
+        parser.add_argument(flag, type=kind, default=default, help=text)
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
