@@ -159,11 +159,6 @@ class EventProducer(ABC):
         self.stats = Stats()
         ensure_topic(settings, self.topic)
 
-    def _unreachable(self, e: Exception) -> ServiceUnavailable:
-        return ServiceUnavailable(
-            f"Kafka at {self.settings.kafka_bootstrap_servers} is unreachable ({type(e).__name__})"
-        )
-
     def _failed(self, error: str) -> None:
         """Count one undelivered event; the first error is kept and logged."""
         self.stats.failed += 1
@@ -185,21 +180,63 @@ class EventProducer(ABC):
         """Flush what is queued (bounded wait), close, and set ``stats.delivered``."""
 
 
-class KafkaPythonProducer(EventProducer):
-    """``EventProducer`` with kafka-python's ``KafkaProducer``."""
+class ClientProducer(EventProducer):
+    """An ``EventProducer`` on a Kafka client library: what both clients share in making
+    the client and in closing it (a bounded flush, whatever is left counted as failed)."""
+
+    # The client's errors making it (Kafka unreachable) and flushing (all unaccounted).
+    connect_errors: tuple[type[Exception], ...]
+    flush_errors: tuple[type[Exception], ...]
 
     def __init__(
         self, settings: Settings, topic: str | None = None, *, timeout_s: float = 10.0
     ) -> None:
         super().__init__(settings, topic)
         try:
-            self._producer = KafkaProducer(
-                client_id="lambda-producer",
-                **PRODUCER_OPTIONS,
-                **client_config(settings, timeout_s=timeout_s),
-            )
-        except KafkaError as e:
-            raise self._unreachable(e) from e
+            self._connect(timeout_s)
+        except self.connect_errors as e:
+            raise ServiceUnavailable(
+                f"Kafka at {settings.kafka_bootstrap_servers} is unreachable ({type(e).__name__})"
+            ) from e
+
+    @abstractmethod
+    def _connect(self, timeout_s: float) -> None:
+        """Make the client (``timeout_s``: its requests' timeout)."""
+
+    @abstractmethod
+    def _flush(self, timeout_s: float) -> None:
+        """Wait at most ``timeout_s`` for what is queued; count what is left as failed."""
+
+    @abstractmethod
+    def _close_client(self) -> None:
+        """Close the client (after the flush, failed or not)."""
+
+    def close(self, timeout_s: float = 60.0) -> None:
+        flushing = time.perf_counter()
+        try:
+            self._flush(timeout_s)
+        except self.flush_errors as e:
+            # Whatever was still queued is unaccounted for: count it all as failed.
+            self._failed(f"{type(e).__name__}: {e}")
+            self.stats.failed = self.stats.sent
+        finally:
+            self._close_client()
+        self.stats.delivered = self.stats.sent - self.stats.failed
+        self.stats.finished = time.monotonic()
+        self.stats.flush_s = time.perf_counter() - flushing
+
+
+class KafkaPythonProducer(ClientProducer):
+    """``EventProducer`` with kafka-python's ``KafkaProducer``."""
+
+    connect_errors = flush_errors = (KafkaError,)
+
+    def _connect(self, timeout_s: float) -> None:
+        self._producer = KafkaProducer(
+            client_id="lambda-producer",
+            **PRODUCER_OPTIONS,
+            **client_config(self.settings, timeout_s=timeout_s),
+        )
 
     def _errback(self, error: BaseException) -> None:
         self._failed(f"{type(error).__name__}: {error}")
@@ -211,19 +248,11 @@ class KafkaPythonProducer(EventProducer):
         future.add_errback(self._errback)
         self.stats.sent += 1
 
-    def close(self, timeout_s: float = 60.0) -> None:
-        flushing = time.perf_counter()
-        try:
-            self._producer.flush(timeout=timeout_s)
-        except KafkaError as e:
-            # Whatever was still queued is unaccounted for: count it all as failed.
-            self._errback(e)
-            self.stats.failed = self.stats.sent
-        finally:
-            self._producer.close(timeout=5)
-        self.stats.delivered = self.stats.sent - self.stats.failed
-        self.stats.finished = time.monotonic()
-        self.stats.flush_s = time.perf_counter() - flushing
+    def _flush(self, timeout_s: float) -> None:
+        self._producer.flush(timeout=timeout_s)
+
+    def _close_client(self) -> None:
+        self._producer.close(timeout=5)
 
 
 def produce(

@@ -15,10 +15,9 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from ingestion.producer import PRODUCER_OPTIONS, EventProducer
+from ingestion.producer import PRODUCER_OPTIONS, ClientProducer
 from lambda_common.errors import ServiceUnavailable
 from lambda_common.kafka.broker import confluent_config
-from lambda_common.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -44,24 +43,21 @@ CONFLUENT_PRODUCER_OPTIONS: dict[str, Any] = {
 }
 
 
-class ConfluentProducer(EventProducer):
+class ConfluentProducer(ClientProducer):
     """``EventProducer`` with confluent-kafka's ``Producer``."""
 
-    def __init__(
-        self, settings: Settings, topic: str | None = None, *, timeout_s: float = 10.0
-    ) -> None:
-        super().__init__(settings, topic)
-        try:
-            self._producer = Producer(
-                {
-                    "client.id": "lambda-producer",
-                    **CONFLUENT_PRODUCER_OPTIONS,
-                    **confluent_config(settings, timeout_s=timeout_s),
-                    "on_delivery": self._delivered,
-                }
-            )
-        except (KafkaException, ValueError) as e:
-            raise self._unreachable(e) from e
+    connect_errors = (KafkaException, ValueError)
+    flush_errors = (KafkaException,)
+
+    def _connect(self, timeout_s: float) -> None:
+        self._producer = Producer(
+            {
+                "client.id": "lambda-producer",
+                **CONFLUENT_PRODUCER_OPTIONS,
+                **confluent_config(self.settings, timeout_s=timeout_s),
+                "on_delivery": self._delivered,
+            }
+        )
 
     def _delivered(self, error: KafkaError | None, message: Message) -> None:
         # Called from poll()/flush() on this thread; only for failures (see the options).
@@ -108,21 +104,13 @@ class ConfluentProducer(EventProducer):
                         f"queue stayed full for {_MAX_BLOCK_S:.0f}s (is the broker reachable?)"
                     ) from None
 
-    def close(self, timeout_s: float = 60.0) -> None:
-        flushing = time.perf_counter()
-        try:
-            if self._producer.flush(timeout_s):
-                # Not delivered within the wait: purged, each reports its failure through
-                # the callback (served by the second flush), so each is counted once.
-                self._producer.purge()
-                left = self._producer.flush(5)
-                self.stats.failed += left
-        except KafkaException as e:
-            # Whatever was still queued is unaccounted for: count it all as failed.
-            self._failed(f"KafkaException: {e}")
-            self.stats.failed = self.stats.sent
-        finally:
-            self._producer.close()
-        self.stats.delivered = self.stats.sent - self.stats.failed
-        self.stats.finished = time.monotonic()
-        self.stats.flush_s = time.perf_counter() - flushing
+    def _flush(self, timeout_s: float) -> None:
+        if self._producer.flush(timeout_s):
+            # Not delivered within the wait: purged, each reports its failure through
+            # the callback (served by the second flush), so each is counted once.
+            self._producer.purge()
+            left = self._producer.flush(5)
+            self.stats.failed += left
+
+    def _close_client(self) -> None:
+        self._producer.close()
