@@ -9,7 +9,7 @@ documented in docs/monitoring.md (Prometheus metrics).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
 from prometheus_client.core import GaugeMetricFamily
@@ -38,8 +38,20 @@ def _gauge(
 
 def _value(name: str, documentation: str, value: float, unit: str = "") -> GaugeMetricFamily:
     """A gauge of :func:`_gauge` holding one sample without labels."""
-    gauge = _gauge(name, documentation, unit)
-    gauge.add_metric([], value)
+    return _labelled(name, documentation, (), [((), value)], unit)
+
+
+def _labelled(
+    name: str,
+    documentation: str,
+    labels: tuple[str, ...],
+    samples: Iterable[tuple[Sequence[str], float]],
+    unit: str = "",
+) -> GaugeMetricFamily:
+    """A gauge of :func:`_gauge` holding these samples: (label values, value) each."""
+    gauge = _gauge(name, documentation, unit, labels)
+    for values, value in samples:
+        gauge.add_metric(list(values), value)
     return gauge
 
 
@@ -68,43 +80,46 @@ def metric_families(snapshot: Snapshot | None, now: datetime) -> list[GaugeMetri
         snapshot.duration_s,
         "seconds",
     )
-    checks = _gauge(
+    checks = _labelled(
         "status_check",
         "Each make status check: 0 OK, 1 WARN, 2 FAIL "
         "(family: docs/monitoring.md, its table of checks)",
-        labels=("check", "family"),
-    )
-    for c in snapshot.checks:
-        checks.add_metric([c.name, family(c.name)], RANK[c.level])
-    levels = _gauge(
-        "status_checks", "Number of make status checks at each level", labels=("level",)
+        ("check", "family"),
+        (((c.name, family(c.name)), RANK[c.level]) for c in snapshot.checks),
     )
     counted = Counter(c.level for c in snapshot.checks)
-    for level in Level:
-        levels.add_metric([level.value], counted[level])
+    levels = _labelled(
+        "status_checks",
+        "Number of make status checks at each level",
+        ("level",),
+        (((level.value,), counted[level]) for level in Level),
+    )
     families += [age, took, checks, levels]
 
-    service = _gauge(
-        "service_up", "1 when the service answered the last gathering", labels=("service",)
+    services = (("kafka", k.error), ("s3", facts.s3.error), ("warehouse", w.error))
+    families.append(
+        _labelled(
+            "service_up",
+            "1 when the service answered the last gathering",
+            ("service",),
+            (((name,), 0 if error else 1) for name, error in services),
+        )
     )
-    for name, error in (("kafka", k.error), ("s3", facts.s3.error), ("warehouse", w.error)):
-        service.add_metric([name], 0 if error else 1)
-    families.append(service)
 
-    lag = _gauge(
-        "kafka_partition_lag",
-        "Messages the batch layer has yet to land, per partition",
-        labels=("partition",),
-    )
-    end = _gauge(
-        "kafka_partition_end_offset",
-        "Offset the next message of a partition gets",
-        labels=("partition",),
-    )
-    for p in k.partitions:
-        lag.add_metric([str(p.partition)], p.lag)
-        end.add_metric([str(p.partition)], p.end)
-    families += [lag, end]
+    families += [
+        _labelled(
+            "kafka_partition_lag",
+            "Messages the batch layer has yet to land, per partition",
+            ("partition",),
+            (((str(p.partition),), p.lag) for p in k.partitions),
+        ),
+        _labelled(
+            "kafka_partition_end_offset",
+            "Offset the next message of a partition gets",
+            ("partition",),
+            (((str(p.partition),), p.end) for p in k.partitions),
+        ),
+    ]
 
     for moment, (at_name, at_doc), (age_name, age_doc) in (
         (
@@ -155,43 +170,49 @@ def metric_families(snapshot: Snapshot | None, now: datetime) -> list[GaugeMetri
                 )
             )
 
-    rejects = _gauge(
-        "rejects",
-        "Rejected messages: the batch layer's over all it landed, the speed layer's over 24 h",
-        labels=("layer",),
-    )
-    messages = _gauge(
-        "messages",
-        "Messages read: the batch layer's over all it landed, the speed layer's over 24 h",
-        labels=("layer",),
-    )
-    rejects.add_metric(["batch"], w.ledger_rejects)
-    rejects.add_metric(["speed"], w.speed_rejects_day)
-    messages.add_metric(["batch"], w.ledger_events + w.ledger_rejects)
-    messages.add_metric(["speed"], w.speed_input_day)
-    families += [rejects, messages]
-
-    view_rows = _gauge(
-        "view_rows",
-        "Rows of each view's batch table, speed table and serving view",
-        labels=("view", "relation"),
-    )
-    tweets = _gauge(
-        "view_tweets", "Tweets each serving view counts (its sum of tweet_count)", labels=("view",)
-    )
-    twice = _gauge(
-        "view_duplicate_keys",
-        "Keys a serving view serves more than once (the pipeline promises 0)",
-        labels=("view",),
-    )
-    for v in w.views:
-        name = v.view.name
-        view_rows.add_metric([name, "batch"], v.batch_rows)
-        view_rows.add_metric([name, "speed"], v.speed_rows)
-        view_rows.add_metric([name, "serving"], v.serving_rows)
-        tweets.add_metric([name], v.serving_tweets)
-        twice.add_metric([name], v.duplicates)
-    families += [view_rows, tweets, twice]
+    families += [
+        _labelled(
+            "rejects",
+            "Rejected messages: the batch layer's over all it landed, the speed layer's over 24 h",
+            ("layer",),
+            [(("batch",), w.ledger_rejects), (("speed",), w.speed_rejects_day)],
+        ),
+        _labelled(
+            "messages",
+            "Messages read: the batch layer's over all it landed, the speed layer's over 24 h",
+            ("layer",),
+            [
+                (("batch",), w.ledger_events + w.ledger_rejects),
+                (("speed",), w.speed_input_day),
+            ],
+        ),
+        _labelled(
+            "view_rows",
+            "Rows of each view's batch table, speed table and serving view",
+            ("view", "relation"),
+            (
+                ((v.view.name, relation), rows)
+                for v in w.views
+                for relation, rows in (
+                    ("batch", v.batch_rows),
+                    ("speed", v.speed_rows),
+                    ("serving", v.serving_rows),
+                )
+            ),
+        ),
+        _labelled(
+            "view_tweets",
+            "Tweets each serving view counts (its sum of tweet_count)",
+            ("view",),
+            (((v.view.name,), v.serving_tweets) for v in w.views),
+        ),
+        _labelled(
+            "view_duplicate_keys",
+            "Keys a serving view serves more than once (the pipeline promises 0)",
+            ("view",),
+            (((v.view.name,), v.duplicates) for v in w.views),
+        ),
+    ]
     if w.last_verify is not None:
         families += _verify_families(w.last_verify)
     return families
