@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from lambda_common.durations import two_units
+
 
 def rate(count: int, elapsed_s: float) -> float:
     """``count`` per second over ``elapsed_s`` (0 before any time has passed)."""
@@ -37,14 +39,7 @@ def duration(seconds: float | None) -> str:
         return "?"
     if seconds < 9.95:
         return f"{max(0.0, seconds):.1f}s"
-    whole = round(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    if minutes:
-        return f"{minutes}m{secs:02d}s"
-    return f"{secs}s"
+    return two_units(round(seconds), days=False)
 
 
 def summary(label: str, objects: int, events: int, rejects: int, elapsed_s: float) -> str:

@@ -1,15 +1,17 @@
 """The kinds of value a setting takes, each parsed and checked once: durations (``300``,
 ``45s``, ``5m``), ``host:port``, host-name allow-lists, optional values an empty
-variable leaves unset, and the local Kafka's node count."""
+variable leaves unset, paths that must be there, and the local Kafka's node count."""
 
 from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, SecretStr
+from pydantic import AfterValidator, BeforeValidator, SecretStr
 
 _DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s?)?$")
 
@@ -68,6 +70,18 @@ are typos, and would overflow date arithmetic."""
 OptionalStr = Annotated[str | None, BeforeValidator(_empty_to_none)]
 OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_empty_to_none)]
 OptionalInt = Annotated[int | None, BeforeValidator(_empty_to_none)]
+
+
+def must_be(test: Callable[[Path], bool], what: str) -> AfterValidator:
+    """The check of an optional path setting: when set, ``test`` holds for it (e.g.
+    ``Path.is_file``), else ``ValueError("must be <what>")``."""
+
+    def check(value: Path | None) -> Path | None:
+        if value is not None and not test(value):
+            raise ValueError(f"must be {what}")
+        return value
+
+    return AfterValidator(check)
 
 
 def _int_text(value: object) -> object:

@@ -43,6 +43,7 @@ from lambda_common.setting_types import (
     OptionalStr,
     _empty_to_none,
     allowed_host,
+    must_be,
     parse_hostport,
 )
 from lambda_common.views import View, load_views, views_fingerprint
@@ -76,7 +77,11 @@ class Settings(BaseSettings):
     # How clients reach the brokers: PLAINTEXT locally; SSL or SASL_SSL on Amazon MSK (TLS
     # verified against KAFKA_SSL_CAFILE, or the system's CAs when it is unset).
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    kafka_ssl_cafile: Annotated[Path | None, BeforeValidator(_empty_to_none)] = None
+    kafka_ssl_cafile: Annotated[
+        Path | None,
+        BeforeValidator(_empty_to_none),
+        must_be(Path.is_file, "a PEM file of CA certificates"),
+    ] = None
     # SASL: SCRAM (MSK's username/password auth), PLAIN, or AWS_MSK_IAM (MSK's IAM auth,
     # signed with the AWS credentials boto finds; no username or password then).
     kafka_sasl_mechanism: Annotated[
@@ -145,7 +150,11 @@ class Settings(BaseSettings):
     spark_kafka_jars: OptionalStr = None
 
     # Views: a folder of view definitions (*.sql) beside the shipped ones (docs/adding-a-view.md)
-    views_dir: Annotated[Path | None, BeforeValidator(_empty_to_none)] = None
+    views_dir: Annotated[
+        Path | None,
+        BeforeValidator(_empty_to_none),
+        must_be(Path.is_dir, "a folder of view definitions (*.sql)"),
+    ] = None
 
     # Producers
     x_bearer_token: OptionalSecret = None
@@ -265,13 +274,6 @@ class Settings(BaseSettings):
         check_tls(parse_dsn(value.get_secret_value()))
         return value
 
-    @field_validator("kafka_ssl_cafile")
-    @classmethod
-    def _check_cafile(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_file():
-            raise ValueError("must be a PEM file of CA certificates")
-        return value
-
     @model_validator(mode="after")
     def _check_kafka_security(self) -> Settings:
         check_kafka_security(self)
@@ -297,13 +299,6 @@ class Settings(BaseSettings):
     def _check_role(cls, value: str | None) -> str | None:
         if value is not None and not _IAM_ROLE.match(value):
             raise ValueError("must be an IAM role ARN: arn:aws:iam::123456789012:role/name")
-        return value
-
-    @field_validator("views_dir")
-    @classmethod
-    def _check_views_dir(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_dir():
-            raise ValueError("must be a folder of view definitions (*.sql)")
         return value
 
     # Derived values -----------------------------------------------------------------

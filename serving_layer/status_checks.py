@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from lambda_common.durations import two_units
 from lambda_common.settings import Settings
 from serving_layer.status_facts import (
     COUNTED,
@@ -405,17 +406,8 @@ def naive_utc(moment: datetime) -> datetime:
 
 def _duration(span: timedelta) -> str:
     """``45s``, ``12m``, ``1h05m``, ``2d03h``: compact and rounded down."""
-    seconds = int(abs(span).total_seconds())
-    days, rest = divmod(seconds, 86_400)
-    hours, rest = divmod(rest, 3_600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d{hours:02d}h"
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    if minutes:
-        return f"{minutes}m" if not secs else f"{minutes}m{secs:02d}s"
-    return f"{secs}s"
+    text = two_units(int(abs(span).total_seconds()))
+    return text.removesuffix("00s") if text.endswith("m00s") else text  # whole minutes
 
 
 def _plural(count: int, noun: str) -> str:

@@ -9,7 +9,7 @@ documented in docs/monitoring.md (Prometheus metrics).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
 from prometheus_client.core import GaugeMetricFamily
@@ -36,133 +36,183 @@ def _gauge(
     return GaugeMetricFamily(PREFIX + name, documentation, unit=unit, labels=labels)
 
 
+def _value(name: str, documentation: str, value: float, unit: str = "") -> GaugeMetricFamily:
+    """A gauge of :func:`_gauge` holding one sample without labels."""
+    return _labelled(name, documentation, (), [((), value)], unit)
+
+
+def _labelled(
+    name: str,
+    documentation: str,
+    labels: tuple[str, ...],
+    samples: Iterable[tuple[Sequence[str], float]],
+    unit: str = "",
+) -> GaugeMetricFamily:
+    """A gauge of :func:`_gauge` holding these samples: (label values, value) each."""
+    gauge = _gauge(name, documentation, unit, labels)
+    for values, value in samples:
+        gauge.add_metric(list(values), value)
+    return gauge
+
+
 def metric_families(snapshot: Snapshot | None, now: datetime) -> list[GaugeMetricFamily]:
     """The gauges of one scrape (``now``: naive UTC). Before the first snapshot only
     ``lambda_status_up`` (0) is reported."""
-    up = _gauge("status_up", "1 once the pipeline's health has been gathered at least once")
-    up.add_metric([], 0 if snapshot is None else 1)
+    up = _value(
+        "status_up",
+        "1 once the pipeline's health has been gathered at least once",
+        0 if snapshot is None else 1,
+    )
     if snapshot is None:
         return [up]
     facts, w, k = snapshot.facts, snapshot.facts.warehouse, snapshot.facts.kafka
     families = [up]
 
-    age = _gauge("status_age", "Age of the health snapshot these metrics show", "seconds")
-    age.add_metric([], (now - snapshot.gathered_at).total_seconds())
-    took = _gauge("status_gather_duration", "How long gathering the snapshot took", "seconds")
-    took.add_metric([], snapshot.duration_s)
-    checks = _gauge(
+    age = _value(
+        "status_age",
+        "Age of the health snapshot these metrics show",
+        (now - snapshot.gathered_at).total_seconds(),
+        "seconds",
+    )
+    took = _value(
+        "status_gather_duration",
+        "How long gathering the snapshot took",
+        snapshot.duration_s,
+        "seconds",
+    )
+    checks = _labelled(
         "status_check",
         "Each make status check: 0 OK, 1 WARN, 2 FAIL "
         "(family: docs/monitoring.md, its table of checks)",
-        labels=("check", "family"),
-    )
-    for c in snapshot.checks:
-        checks.add_metric([c.name, family(c.name)], RANK[c.level])
-    levels = _gauge(
-        "status_checks", "Number of make status checks at each level", labels=("level",)
+        ("check", "family"),
+        (((c.name, family(c.name)), RANK[c.level]) for c in snapshot.checks),
     )
     counted = Counter(c.level for c in snapshot.checks)
-    for level in Level:
-        levels.add_metric([level.value], counted[level])
+    levels = _labelled(
+        "status_checks",
+        "Number of make status checks at each level",
+        ("level",),
+        (((level.value,), counted[level]) for level in Level),
+    )
     families += [age, took, checks, levels]
 
-    service = _gauge(
-        "service_up", "1 when the service answered the last gathering", labels=("service",)
-    )
-    for name, error in (("kafka", k.error), ("s3", facts.s3.error), ("warehouse", w.error)):
-        service.add_metric([name], 0 if error else 1)
-    families.append(service)
-
-    lag = _gauge(
-        "kafka_partition_lag",
-        "Messages the batch layer has yet to land, per partition",
-        labels=("partition",),
-    )
-    end = _gauge(
-        "kafka_partition_end_offset",
-        "Offset the next message of a partition gets",
-        labels=("partition",),
-    )
-    for p in k.partitions:
-        lag.add_metric([str(p.partition)], p.lag)
-        end.add_metric([str(p.partition)], p.end)
-    families += [lag, end]
-
-    if w.horizon is not None:
-        horizon = _gauge("batch_horizon_timestamp", "The batch horizon (Unix time)", "seconds")
-        horizon.add_metric([], _seconds(w.horizon))
-        horizon_age = _gauge("batch_horizon_age", "How far the horizon is behind now", "seconds")
-        horizon_age.add_metric([], (now - w.horizon).total_seconds())
-        families += [horizon, horizon_age]
-    if w.max_event_time is not None:
-        newest = _gauge(
-            "newest_event_timestamp", "The newest event time the pipeline serves", "seconds"
+    services = (("kafka", k.error), ("s3", facts.s3.error), ("warehouse", w.error))
+    families.append(
+        _labelled(
+            "service_up",
+            "1 when the service answered the last gathering",
+            ("service",),
+            (((name,), 0 if error else 1) for name, error in services),
         )
-        newest.add_metric([], _seconds(w.max_event_time))
-        fresh = _gauge("freshness", "How far the newest event served is behind now", "seconds")
-        fresh.add_metric([], (now - w.max_event_time).total_seconds())
-        families += [newest, fresh]
+    )
+
+    families += [
+        _labelled(
+            "kafka_partition_lag",
+            "Messages the batch layer has yet to land, per partition",
+            ("partition",),
+            (((str(p.partition),), p.lag) for p in k.partitions),
+        ),
+        _labelled(
+            "kafka_partition_end_offset",
+            "Offset the next message of a partition gets",
+            ("partition",),
+            (((str(p.partition),), p.end) for p in k.partitions),
+        ),
+    ]
+
+    for moment, (at_name, at_doc), (age_name, age_doc) in (
+        (
+            w.horizon,
+            ("batch_horizon_timestamp", "The batch horizon (Unix time)"),
+            ("batch_horizon_age", "How far the horizon is behind now"),
+        ),
+        (
+            w.max_event_time,
+            ("newest_event_timestamp", "The newest event time the pipeline serves"),
+            ("freshness", "How far the newest event served is behind now"),
+        ),
+    ):
+        if moment is not None:
+            families += [
+                _value(at_name, at_doc, _seconds(moment), "seconds"),
+                _value(age_name, age_doc, (now - moment).total_seconds(), "seconds"),
+            ]
     last = w.last_speed_batch
     if last is not None:
         batch = MicroBatch(
             last.batch_id, last.finished_at, last.duration_ms, last.input_rows, 0, None
         )
-        duration = _gauge(
-            "speed_microbatch_duration", "Duration of the newest micro-batch", "seconds"
-        )
-        duration.add_metric([], last.duration_ms / 1000)
-        rows = _gauge("speed_microbatch_input_rows", "Messages the newest micro-batch read")
-        rows.add_metric([], last.input_rows)
-        finished = _gauge(
-            "speed_microbatch_finished_timestamp", "When the newest micro-batch finished", "seconds"
-        )
-        finished.add_metric([], _seconds(last.finished_at))
-        families += [duration, rows, finished]
+        families += [
+            _value(
+                "speed_microbatch_duration",
+                "Duration of the newest micro-batch",
+                last.duration_ms / 1000,
+                "seconds",
+            ),
+            _value(
+                "speed_microbatch_input_rows",
+                "Messages the newest micro-batch read",
+                last.input_rows,
+            ),
+            _value(
+                "speed_microbatch_finished_timestamp",
+                "When the newest micro-batch finished",
+                _seconds(last.finished_at),
+                "seconds",
+            ),
+        ]
         rate = batch_rate(batch)
         if rate is not None:
-            input_rate = _gauge(
-                "speed_input_rate", "Messages per second the newest micro-batch processed"
+            families.append(
+                _value(
+                    "speed_input_rate", "Messages per second the newest micro-batch processed", rate
+                )
             )
-            input_rate.add_metric([], rate)
-            families.append(input_rate)
 
-    rejects = _gauge(
-        "rejects",
-        "Rejected messages: the batch layer's over all it landed, the speed layer's over 24 h",
-        labels=("layer",),
-    )
-    messages = _gauge(
-        "messages",
-        "Messages read: the batch layer's over all it landed, the speed layer's over 24 h",
-        labels=("layer",),
-    )
-    rejects.add_metric(["batch"], w.ledger_rejects)
-    rejects.add_metric(["speed"], w.speed_rejects_day)
-    messages.add_metric(["batch"], w.ledger_events + w.ledger_rejects)
-    messages.add_metric(["speed"], w.speed_input_day)
-    families += [rejects, messages]
-
-    view_rows = _gauge(
-        "view_rows",
-        "Rows of each view's batch table, speed table and serving view",
-        labels=("view", "relation"),
-    )
-    tweets = _gauge(
-        "view_tweets", "Tweets each serving view counts (its sum of tweet_count)", labels=("view",)
-    )
-    twice = _gauge(
-        "view_duplicate_keys",
-        "Keys a serving view serves more than once (the pipeline promises 0)",
-        labels=("view",),
-    )
-    for v in w.views:
-        name = v.view.name
-        view_rows.add_metric([name, "batch"], v.batch_rows)
-        view_rows.add_metric([name, "speed"], v.speed_rows)
-        view_rows.add_metric([name, "serving"], v.serving_rows)
-        tweets.add_metric([name], v.serving_tweets)
-        twice.add_metric([name], v.duplicates)
-    families += [view_rows, tweets, twice]
+    families += [
+        _labelled(
+            "rejects",
+            "Rejected messages: the batch layer's over all it landed, the speed layer's over 24 h",
+            ("layer",),
+            [(("batch",), w.ledger_rejects), (("speed",), w.speed_rejects_day)],
+        ),
+        _labelled(
+            "messages",
+            "Messages read: the batch layer's over all it landed, the speed layer's over 24 h",
+            ("layer",),
+            [
+                (("batch",), w.ledger_events + w.ledger_rejects),
+                (("speed",), w.speed_input_day),
+            ],
+        ),
+        _labelled(
+            "view_rows",
+            "Rows of each view's batch table, speed table and serving view",
+            ("view", "relation"),
+            (
+                ((v.view.name, relation), rows)
+                for v in w.views
+                for relation, rows in (
+                    ("batch", v.batch_rows),
+                    ("speed", v.speed_rows),
+                    ("serving", v.serving_rows),
+                )
+            ),
+        ),
+        _labelled(
+            "view_tweets",
+            "Tweets each serving view counts (its sum of tweet_count)",
+            ("view",),
+            (((v.view.name,), v.serving_tweets) for v in w.views),
+        ),
+        _labelled(
+            "view_duplicate_keys",
+            "Keys a serving view serves more than once (the pipeline promises 0)",
+            ("view",),
+            (((v.view.name,), v.duplicates) for v in w.views),
+        ),
+    ]
     if w.last_verify is not None:
         families += _verify_families(w.last_verify)
     return families
@@ -170,17 +220,24 @@ def metric_families(snapshot: Snapshot | None, now: datetime) -> list[GaugeMetri
 
 def _verify_families(run: VerifyFacts) -> list[GaugeMetricFamily]:
     """The topic's last ``make verify``: when, whether it passed, what it compared."""
-    finished = _gauge("verify_last_run_timestamp", "When the last make verify finished", "seconds")
-    finished.add_metric([], _seconds(run.finished_at))
-    ok = _gauge("verify_ok", "1 when the last make verify found every view and object exact")
-    ok.add_metric([], 1 if run.ok else 0)
-    rows = _gauge("verify_rows_compared", "View rows the last make verify compared")
-    rows.add_metric([], run.rows)
-    events = _gauge("verify_events", "Events the last make verify read from the master dataset")
-    events.add_metric([], run.events)
-    took = _gauge("verify_duration", "How long the last make verify took", "seconds")
-    took.add_metric([], run.duration_s)
-    return [finished, ok, rows, events, took]
+    return [
+        _value(
+            "verify_last_run_timestamp",
+            "When the last make verify finished",
+            _seconds(run.finished_at),
+            "seconds",
+        ),
+        _value(
+            "verify_ok",
+            "1 when the last make verify found every view and object exact",
+            1 if run.ok else 0,
+        ),
+        _value("verify_rows_compared", "View rows the last make verify compared", run.rows),
+        _value(
+            "verify_events", "Events the last make verify read from the master dataset", run.events
+        ),
+        _value("verify_duration", "How long the last make verify took", run.duration_s, "seconds"),
+    ]
 
 
 class PipelineCollector(Collector):
