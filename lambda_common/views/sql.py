@@ -58,25 +58,35 @@ def table_ddl(view: View, dialect: str) -> list[str]:
 
 
 def serving_ddl(view: View, dialect: str) -> str:
-    """``CREATE OR REPLACE VIEW`` of the view's serving view (one statement)."""
+    """``CREATE OR REPLACE VIEW`` of the view's serving view (one statement): the union of
+    its batch and speed tables' rows, each ``view_serving_rows.sql`` filled in."""
+    rows = _without_comments("view_serving_rows", dialect).strip("\n")
+    layers = {"batch": ("b", view.batch_table), "speed": ("s", view.speed_table)}
     (statement,) = statements(
         load_sql("view_serving", dialect).format(
             serving=quote(view.serving_view),
-            batch=quote(view.batch_table),
-            speed=quote(view.speed_table),
             u_keys=_keys(view, "u"),
-            b_keys=_keys(view, "b"),
-            s_keys=_keys(view, "s"),
+            **{
+                f"{layer}_rows": rows.format(
+                    keys=_keys(view, alias), alias=alias, table=quote(table)
+                )
+                for layer, (alias, table) in layers.items()
+            },
         )
     )
     return statement
 
 
-def _relation_select(name: str, dialect: str) -> str:
-    """A relation file's SELECT without its comment lines (it goes inside a WITH)."""
+def _without_comments(name: str, dialect: str) -> str:
+    """A SQL file's text without its comment lines (it goes inside another statement)."""
     return "\n".join(
         line for line in load_sql(name, dialect).splitlines() if not line.lstrip().startswith("--")
-    ).strip()
+    )
+
+
+def _relation_select(name: str, dialect: str) -> str:
+    """A relation file's SELECT without its comment lines (it goes inside a WITH)."""
+    return _without_comments(name, dialect).strip()
 
 
 def batch_rebuild(view: View, dialect: str) -> list[str]:

@@ -19,23 +19,9 @@ SELECT
     CAST(u.favorite_sum AS DECIMAL(38, 0)) AS favorite_sum,
     CAST(u.retweet_sum AS DECIMAL(38, 0)) AS retweet_sum
 FROM (
-    SELECT
-        {b_keys},
-        b.tweet_count,
-        CAST(b.followers_sum AS VARCHAR(40)) AS followers_sum,
-        CAST(b.favorite_sum AS VARCHAR(40)) AS favorite_sum,
-        CAST(b.retweet_sum AS VARCHAR(40)) AS retweet_sum
-    FROM {batch} AS b
-    CROSS JOIN h
+{batch_rows}
     WHERE b.event_hour < h.horizon
     UNION ALL
-    SELECT
-        {s_keys},
-        s.tweet_count,
-        CAST(s.followers_sum AS VARCHAR(40)) AS followers_sum,
-        CAST(s.favorite_sum AS VARCHAR(40)) AS favorite_sum,
-        CAST(s.retweet_sum AS VARCHAR(40)) AS retweet_sum
-    FROM {speed} AS s
-    CROSS JOIN h
+{speed_rows}
     WHERE h.horizon IS NULL OR s.event_hour >= h.horizon
 ) AS u;

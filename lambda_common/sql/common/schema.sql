@@ -1,32 +1,38 @@
--- The warehouse tables of the pipeline (PostgreSQL, the local Redshift stand-in).
--- Idempotent: run at every start of the batch and speed layers.
+-- The warehouse tables of the pipeline, on Amazon Redshift and on PostgreSQL (the local
+-- Redshift stand-in). Idempotent: run at every start of the batch and speed layers.
+-- Where the two differ (a table's distribution and sort keys or index, a type's name), a
+-- slot is filled with the dialect's clause: lambda_common/sql/clauses/<dialect>.sql.
+-- varchar lengths are bytes in Redshift: 800 holds 200 code points of UTF-8.
 
 -- Every valid, de-duplicated event ever landed: the first copy of a tweet_id wins.
 CREATE TABLE IF NOT EXISTS raw_tweets (
-    tweet_id        varchar(19)  NOT NULL PRIMARY KEY,
-    created_at      timestamp    NOT NULL,
-    event_hour      timestamp    NOT NULL,
-    location        varchar(800) NOT NULL,
-    user_id         text         NOT NULL,
-    followers_count bigint       NOT NULL,
-    favorite_count  bigint       NOT NULL,
-    retweet_count   bigint       NOT NULL,
-    kafka_partition integer      NOT NULL,
-    kafka_offset    bigint       NOT NULL,
-    lang            varchar(140) NOT NULL DEFAULT '(unknown)'
-);
-CREATE INDEX IF NOT EXISTS raw_tweets_event_hour ON raw_tweets (event_hour);
+    tweet_id        varchar(19)    NOT NULL PRIMARY KEY,
+    created_at      timestamp      NOT NULL,
+    event_hour      timestamp      NOT NULL,
+    location        varchar(800)   NOT NULL,
+    user_id         {long_text} NOT NULL,
+    followers_count bigint         NOT NULL,
+    favorite_count  bigint         NOT NULL,
+    retweet_count   bigint         NOT NULL,
+    kafka_partition integer        NOT NULL,
+    kafka_offset    bigint         NOT NULL,
+    lang            varchar(140)   NOT NULL DEFAULT '(unknown)'
+)
+{by_tweet_hour};
+{raw_tweets_hour_index};
 
 -- Each tweet's distinct hashtag keys (lambda_common.contract.normalize_hashtags), loaded in
 -- the transaction that loads the tweet: the relation tweet_hashtags of the views.
 -- event_hour is the tweet's, so a rebuild of some hours reads only their rows here too
--- (its index: raw_hashtags_event_hour.sql, after an older table gained the column).
+-- (PostgreSQL's index: raw_hashtags_event_hour.sql, after an older table gained the column).
 CREATE TABLE IF NOT EXISTS raw_hashtags (
     tweet_id   varchar(19)  NOT NULL,
     hashtag    varchar(400) NOT NULL,
     event_hour timestamp    NOT NULL,
     PRIMARY KEY (tweet_id, hashtag)
-);
+)
+{by_tweet_hour};
+{raw_tweet_ids_table};
 
 -- One row per S3 object loaded; a replayed cycle finds its objects here and changes nothing.
 CREATE TABLE IF NOT EXISTS load_ledger (
@@ -37,8 +43,9 @@ CREATE TABLE IF NOT EXISTS load_ledger (
     last_offset     bigint        NOT NULL,
     events          bigint        NOT NULL,
     rejects         bigint        NOT NULL,
-    loaded_at       timestamp     NOT NULL DEFAULT (now() AT TIME ZONE 'UTC')
-);
+    loaded_at       timestamp     NOT NULL DEFAULT {utc_now}
+)
+{replicated};
 
 -- The views' batch and speed tables (batch_view, speed_view, batch_hashtags, ...) are
 -- derived from their definitions, lambda_common/views/*.sql (see view_tables.sql).
@@ -49,16 +56,19 @@ CREATE TABLE IF NOT EXISTS load_ledger (
 CREATE TABLE IF NOT EXISTS batch_daily (
     event_day     date          NOT NULL PRIMARY KEY,
     tweet_count   bigint        NOT NULL,
-    followers_sum numeric(38,0) NOT NULL,
-    favorite_sum  numeric(38,0) NOT NULL,
-    retweet_sum   numeric(38,0) NOT NULL,
+    followers_sum {exact_sum} NOT NULL,
+    favorite_sum  {exact_sum} NOT NULL,
+    retweet_sum   {exact_sum} NOT NULL,
     locations     bigint        NOT NULL
-);
+)
+{replicated}
+{sorted_by_day};
 
 -- A single row: hours before it are served from batch_view.
 CREATE TABLE IF NOT EXISTS batch_horizon (
     horizon timestamp
-);
+)
+{replicated};
 
 -- Per Kafka partition: the horizon that partition's last batch cycle could vouch for
 -- (everything read up to the end offsets seen at the cycle's start). The global horizon
@@ -69,9 +79,9 @@ CREATE TABLE IF NOT EXISTS batch_watermarks (
     kafka_partition integer      NOT NULL,
     horizon         timestamp    NOT NULL,
     PRIMARY KEY (topic, kafka_partition)
-);
+)
+{replicated};
 
--- One row per speed-layer micro-batch (recent ones): make status reads lag and rejects here.
 -- The last micro-batch the speed layer applied to the speed tables, and of which streaming
 -- query (a checkpoint's id): written in the transaction that applies it, so a micro-batch
 -- Spark replays after a crash is recognised and not applied twice. One row.
@@ -79,23 +89,27 @@ CREATE TABLE IF NOT EXISTS speed_progress (
     query_id   varchar(64) NOT NULL,
     batch_id   bigint      NOT NULL,
     updated_at timestamp   NOT NULL
-);
+)
+{replicated};
 
 -- The speed layer's de-duplication (SPEED_RETENTION): the tweet ids it counted whose hour
 -- is within the retention of the newest hour it has seen, each kept with its hour, written
 -- in the micro-batch's transaction (speed_dedup), so a replayed micro-batch, skipped by
 -- speed_progress, changes nothing here either.
 CREATE TABLE IF NOT EXISTS speed_seen (
-    tweet_id   varchar(19) NOT NULL PRIMARY KEY,
+    tweet_id   varchar(19) {seen_tweet_id},
     event_hour timestamp   NOT NULL
-);
+)
+{by_tweet_id};
 
 -- The newest event hour the speed layer has seen (its watermark is this minus
 -- SPEED_RETENTION). One row.
 CREATE TABLE IF NOT EXISTS speed_clock (
     newest timestamp NOT NULL
-);
+)
+{replicated};
 
+-- One row per speed-layer micro-batch (recent ones): make status reads lag and rejects here.
 CREATE TABLE IF NOT EXISTS speed_batches (
     batch_id       bigint    NOT NULL PRIMARY KEY,
     input_rows     bigint    NOT NULL,
@@ -104,22 +118,25 @@ CREATE TABLE IF NOT EXISTS speed_batches (
     duration_ms    bigint    NOT NULL,
     max_event_time timestamp,
     finished_at    timestamp NOT NULL
-);
-
+)
+{replicated};
 
 -- Rows of master objects Redshift's COPY rejected (its MAXERROR lets the load go on
--- without them): the object and line, the column and Redshift's reason. PostgreSQL's
--- load rejects no row (a row it cannot take fails the load), so here the table stays
--- empty; it exists so make status and make query read the same tables on both.
+-- without them): the object and line, the column and Redshift's reason, as
+-- SYS_LOAD_ERROR_DETAIL gave them. Never in raw_tweets, so never served; counted in
+-- load_ledger.rejects of their object. make recompute clears them and records them again.
+-- PostgreSQL's load rejects no row (a row it cannot take fails the load), so there the
+-- table stays empty: it exists so make status and make query read the same tables on both.
 CREATE TABLE IF NOT EXISTS load_rejects (
     object_key  varchar(1024) NOT NULL,
     line_number bigint        NOT NULL,
     column_name varchar(127)  NOT NULL,
     error_code  integer       NOT NULL,
     reason      varchar(512)  NOT NULL,
-    recorded_at timestamp     NOT NULL DEFAULT (now() AT TIME ZONE 'UTC'),
+    recorded_at timestamp     NOT NULL DEFAULT {utc_now},
     PRIMARY KEY (object_key, line_number)
-);
+)
+{replicated};
 
 -- The incarnations of each Kafka topic the batch layer has read, by Kafka's topic id: a
 -- topic deleted and re-created is a new incarnation (generation), which the batch layer
@@ -131,7 +148,8 @@ CREATE TABLE IF NOT EXISTS batch_topics (
     topic_id   varchar(36)  NOT NULL,
     started_at timestamp    NOT NULL,
     PRIMARY KEY (topic, generation)
-);
+)
+{replicated};
 
 -- Offset ranges Kafka's retention deleted before the batch layer landed them: make status
 -- FAILs on each until an operator acknowledges it (make batch-ack-loss).
@@ -144,7 +162,8 @@ CREATE TABLE IF NOT EXISTS lost_offsets (
     detected_at     timestamp    NOT NULL,
     acknowledged_at timestamp,
     PRIMARY KEY (topic, generation, kafka_partition, first_offset)
-);
+)
+{replicated};
 
 -- The last make verify of each topic: every view recomputed from the master dataset by a
 -- second engine and compared with its batch table, and the ledger with S3. One row per
@@ -158,18 +177,22 @@ CREATE TABLE IF NOT EXISTS verify_runs (
     events        bigint           NOT NULL,
     duration_s    double precision NOT NULL,
     failed        varchar(1000)    NOT NULL
-);
+)
+{replicated};
 
 -- The batch layer's writers (cycles, make recompute, make batch-reset) serialise on a lock
--- of this table, which nobody reads: make status and readers of
--- load_ledger never wait for a load.
+-- of this table, which nobody reads: make status and readers of load_ledger never wait
+-- for a load (on Redshift LOCK is ACCESS EXCLUSIVE, so locking load_ledger would make
+-- make status wait out every load).
 CREATE TABLE IF NOT EXISTS batch_lock (
     held boolean
-);
+)
+{replicated};
 
 -- The definition (SHA-256 of its SQL text) of each view this pipeline created: the view's
 -- DDL, which waits for every reader of the view, runs only when it is missing or changed.
 CREATE TABLE IF NOT EXISTS schema_objects (
     object_name    varchar(128) NOT NULL PRIMARY KEY,
     definition_sha varchar(64)  NOT NULL
-);
+)
+{replicated};
