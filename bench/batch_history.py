@@ -16,6 +16,7 @@ whatever the history; one that rebuilds every view from every row grows with it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -25,15 +26,17 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg2
 from psycopg2 import sql
 
 from batch_layer.plan import horizon_for
-from bench import add_ratios, history_seed, summarize, timed_run
+from bench import add_ratios, history_seed, phases, summarize, timed_run
 from bench.lanes import Lane, fresh_lane
 from lambda_common.errors import BenchmarkError
 from lambda_common.settings import Settings
 from lambda_common.sql import load_sql, statements
 from lambda_common.warehouse import Warehouse
+from local_stack.postgres import PostgresService
 
 logger = logging.getLogger(__name__)
 
@@ -143,13 +146,37 @@ def _window(lane: Lane, anchor: datetime) -> tuple[datetime, datetime]:
     return _horizon(lane) or anchor, datetime.now(UTC)
 
 
+def settle(lane: Lane) -> None:
+    """Bring the lane's warehouse to the steady state of one that has run for a while,
+    before its cycles are timed: the raw tables vacuumed and analysed (autovacuum would
+    have, over the many cycles that loaded them) and a CHECKPOINT (the seeding and the
+    full rebuild write gigabytes; their checkpoints should not land inside the cycles
+    that follow). The same at every size, the empty one included. The CHECKPOINT needs
+    the local stack's superuser; without it (another server) the step is skipped."""
+    dsn = lane.settings.warehouse_dsn.get_secret_value()
+    with contextlib.closing(psycopg2.connect(dsn)) as conn:
+        conn.autocommit = True  # VACUUM refuses to run inside a transaction
+        with conn.cursor() as cur:
+            for table in ("raw_tweets", "raw_hashtags"):
+                cur.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(table)))
+    server = PostgresService(lane.settings, lane.settings.local_stack_dir.resolve())
+    if not server.superuser_password_path.exists():
+        logger.warning(
+            "no local stack superuser at %s: no CHECKPOINT before the cycles",
+            server.superuser_password_path,
+        )
+        return
+    server.checkpoint()
+
+
 def _measure_size(
     lane: Lane, size: int, anchor: datetime, events: int, repeats: int, serial: list[int]
 ) -> dict[str, Any]:
     """Rebuild the views, then time ``repeats`` cycles of ``events`` new events each."""
     rebuild_s, _ = _run([sys.executable, *REBUILD_ARGV], lane.env, "batch_layer rebuild-views")
     raw_rows = _count(lane, "raw_tweets")
-    seconds, logs = [], []
+    settle(lane)
+    seconds, logs, phase_runs = [], [], []
     info = {**lane.env, "LOG_LEVEL": "INFO"}
     for repeat in range(repeats):
         serial[0] += 1  # each cycle its own new events
@@ -157,6 +184,8 @@ def _measure_size(
         elapsed, log = _run(_ONCE, info, "batch_layer once")
         seconds.append(elapsed)
         logs.append(touched(log))
+        with contextlib.suppress(ValueError):  # a version that logs no phases line
+            phase_runs.append(phases.batch_phases(log)[1])
         logger.info("history %d rows, cycle %d: %.1fs", size, repeat + 1, elapsed)
     said = [t for t in logs if t is not None]
     return {
@@ -171,6 +200,7 @@ def _measure_size(
         "touched_rows": statistics.median(t["rows"] for t in said) if said else None,
         "touched_views": said[-1]["views"] if said else None,
         "rates": [events / s for s in seconds],
+        "phases_s": phases.median_phases(phase_runs),
     }
 
 
@@ -276,4 +306,8 @@ def lines(result: dict[str, Any]) -> list[str]:
             f"{row['cycle_vs_empty']:>8.2f}x {row['rebuild_s']:>10.1f} {hours:>14} "
             f"{rows:>13} {seeded:>10}"
         )
+    for row in result["rows"]:
+        if row.get("phases_s"):
+            label = f"  history {row['history_rows']:,} rows, the cycle's phases (median s)"
+            out.append(label + ": " + ", ".join(f"{k} {v:.2f}" for k, v in row["phases_s"].items()))
     return out
