@@ -339,6 +339,37 @@ def test_the_history_table_says_n_a_where_the_cycle_did_not_say() -> None:
         "s",
     ]
     assert lines[4].split()[6:] == ["8", "111,500", "-"]
+    assert len(lines) == 5  # no phases: no phases lines
+
+
+def test_the_history_block_gives_each_size_its_cycle_phases() -> None:
+    row = {
+        "history_rows": 20_000_000,
+        "median_s": 5.8,
+        "min_s": 5.8,
+        "max_s": 5.9,
+        "median": 17_246.0,
+        "cycle_vs_empty": 1.19,
+        "rebuild_s": 75.5,
+        "touched_hours": 6,
+        "touched_rows": 158_662,
+        "seed_s": None,
+        "analyze_s": None,
+        "phases_s": {"kafka read": 1.58, "views": 0.824},
+    }
+    result = {
+        "events": 100_000,
+        "duplicates": 0.05,
+        "late": 0.1,
+        "repeats": 3,
+        "rows_per_hour": 13_889,
+        "anchor": "2026-12-07T06:00:00",
+        "part_s": 354.0,
+        "rows": [row],
+    }
+    assert batch_history.lines(result)[-1] == (
+        "  history 20,000,000 rows, the cycle's phases (median s): kafka read 1.58, views 0.82"
+    )
 
 
 def test_the_history_vocabularies_are_keys_a_load_could_have_written() -> None:
