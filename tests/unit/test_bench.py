@@ -297,7 +297,8 @@ def test_the_cycles_rebuilt_line_is_read_from_its_log() -> None:
     assert batch_history.touched("batch cycle: 100,000 events landed") is None
 
 
-def test_the_history_table_says_n_a_where_the_cycle_did_not_say() -> None:
+def _history_size_row(**changes: Any) -> dict[str, Any]:
+    """One size's row of the history part, as :func:`batch_history.run` leaves it."""
     row = {
         "history_rows": 5_000_000,
         "median_s": 9.0,
@@ -311,7 +312,11 @@ def test_the_history_table_says_n_a_where_the_cycle_did_not_say() -> None:
         "seed_s": 30.2,
         "analyze_s": 1.0,
     }
-    result = {
+    return {**row, **changes}
+
+
+def _history_result(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
         "events": 100_000,
         "duplicates": 0.05,
         "late": 0.1,
@@ -319,9 +324,16 @@ def test_the_history_table_says_n_a_where_the_cycle_did_not_say() -> None:
         "rows_per_hour": 13_889,
         "anchor": "2026-12-06T20:00:00",
         "part_s": 750.0,
-        "rows": [row, {**row, "touched_hours": 8, "touched_rows": 111_500, "seed_s": None}],
+        "rows": rows,
     }
-    lines = batch_history.lines(result)
+
+
+def test_the_history_table_says_n_a_where_the_cycle_did_not_say() -> None:
+    rows = [
+        _history_size_row(),
+        _history_size_row(touched_hours=8, touched_rows=111_500, seed_s=None),
+    ]
+    lines = batch_history.lines(_history_result(rows))
     assert "100,000 new events a cycle (5% duplicates, 10% late), median of 3" in lines[0]
     assert lines[1].endswith(
         "13,889 rows an hour back from 2026-12-06T20:00:00; the part took 12.5 min"
@@ -343,31 +355,8 @@ def test_the_history_table_says_n_a_where_the_cycle_did_not_say() -> None:
 
 
 def test_the_history_block_gives_each_size_its_cycle_phases() -> None:
-    row = {
-        "history_rows": 20_000_000,
-        "median_s": 5.8,
-        "min_s": 5.8,
-        "max_s": 5.9,
-        "median": 17_246.0,
-        "cycle_vs_empty": 1.19,
-        "rebuild_s": 75.5,
-        "touched_hours": 6,
-        "touched_rows": 158_662,
-        "seed_s": None,
-        "analyze_s": None,
-        "phases_s": {"kafka read": 1.58, "views": 0.824},
-    }
-    result = {
-        "events": 100_000,
-        "duplicates": 0.05,
-        "late": 0.1,
-        "repeats": 3,
-        "rows_per_hour": 13_889,
-        "anchor": "2026-12-07T06:00:00",
-        "part_s": 354.0,
-        "rows": [row],
-    }
-    assert batch_history.lines(result)[-1] == (
+    row = _history_size_row(history_rows=20_000_000, phases_s={"kafka read": 1.58, "views": 0.824})
+    assert batch_history.lines(_history_result([row]))[-1] == (
         "  history 20,000,000 rows, the cycle's phases (median s): kafka read 1.58, views 0.82"
     )
 
