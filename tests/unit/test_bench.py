@@ -458,14 +458,17 @@ def test_the_history_lane_grows_from_one_size_to_the_next(
     monkeypatch.setattr(batch_history, "_run", run)
     monkeypatch.setattr(batch_history, "_horizon", lambda lane: state["horizon"])
     monkeypatch.setattr(batch_history, "_count", lambda lane, table: state["raw"])
+    monkeypatch.setattr(batch_history, "settle", lambda lane: calls.append(("settle",)))
 
     result = batch_history.run(settings, [0, 200, 1000], 100, 2, 60)
     per_hour = history_seed.rows_per_hour(1000, 60)
     assert calls == [
-        # The empty warehouse: the first cycle sets the horizon, once.
+        # The empty warehouse: the first cycle sets the horizon, once; each
+        # size is settled (vacuumed, checkpointed) before its timed cycles.
         ("produce", batch_history.WARM_UP_EVENTS, 1),
         ("once", "WARNING"),
         ("rebuild-views", "WARNING"),
+        ("settle",),
         ("produce", 100, 2),
         ("once", "INFO"),
         ("produce", 100, 3),
@@ -473,12 +476,14 @@ def test_the_history_lane_grows_from_one_size_to_the_next(
         # Each larger size adds the rows between it and the one before.
         ("seed", 0, 200, per_hour),
         ("rebuild-views", "WARNING"),
+        ("settle",),
         ("produce", 100, 4),
         ("once", "INFO"),
         ("produce", 100, 5),
         ("once", "INFO"),
         ("seed", 200, 1000, per_hour),
         ("rebuild-views", "WARNING"),
+        ("settle",),
         ("produce", 100, 6),
         ("once", "INFO"),
         ("produce", 100, 7),
