@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
+import time
+from collections.abc import Callable
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
@@ -16,6 +18,7 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, SaslAuthenticationFailedError, TopicAlreadyExistsError
 
 from lambda_common.errors import ConfigError, ServiceUnavailable
+from lambda_common.retry import Backoff, Sleep, pause
 from lambda_common.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -23,6 +26,11 @@ logger = logging.getLogger(__name__)
 # The consumer group whose committed offsets are the batch layer's progress: the batch
 # layer commits them, ``make status`` reads them to report the lag.
 BATCH_GROUP_ID = "lambda-batch-layer"
+
+# How long a topic just created may take to reach the brokers' metadata; milliseconds on a
+# healthy cluster, so the bound only names a cluster whose brokers cannot follow.
+TOPIC_READY_TIMEOUT_S = 30.0
+_TOPIC_READY_BACKOFF = Backoff(first_s=0.05, cap_s=1.0)
 
 
 def client_config(settings: Settings, *, timeout_s: float = 10.0) -> dict[str, Any]:
@@ -297,6 +305,7 @@ def ensure_topic(
             factor,
             min_isr,
         )
+        wait_for_partitions(admin, name, count)
         return True
     except TopicAlreadyExistsError:
         return False  # created concurrently by another process: fine
@@ -304,6 +313,45 @@ def ensure_topic(
         raise ServiceUnavailable(f"cannot create Kafka topic {name!r}: {e}") from e
     finally:
         admin.close()
+
+
+def wait_for_partitions(
+    admin: Any,
+    topic: str,
+    count: int,
+    *,
+    timeout_s: float = TOPIC_READY_TIMEOUT_S,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Sleep | None = None,
+) -> None:
+    """Return once the broker ``admin`` asks lists ``topic`` with ``count`` partitions, each
+    with a leader; ``ServiceUnavailable`` if it does not within ``timeout_s``.
+
+    CreateTopics returns once the controller has recorded the topic; each broker learns
+    it from the metadata log a moment later. Until then a describe or a list of offsets
+    sent to a broker that lags sees no partitions at all, so whoever just created the
+    topic waits here before anyone reads it.
+    """
+    deadline = clock() + timeout_s
+    failures = 0
+    while True:
+        (described,) = admin.describe_topics([topic])
+        partitions = described.get("partitions") or []
+        if (
+            not described.get("error_code")
+            and len(partitions) == count
+            and all(p.get("leader_id", -1) >= 0 for p in partitions)
+        ):
+            return
+        failures += 1
+        delay = _TOPIC_READY_BACKOFF.delay(failures)
+        if clock() + delay > deadline:
+            raise ServiceUnavailable(
+                f"Kafka topic {topic!r} was created but its {count} partitions had no "
+                f"leaders after {timeout_s:.0f} s"
+            )
+        logger.debug("Kafka topic %s: not yet in the brokers' metadata", topic)
+        pause(delay, sleep=sleep)
 
 
 def end_offsets(settings: Settings, topic: str | None = None) -> dict[int, int]:

@@ -14,7 +14,12 @@ import pytest
 from kafka import KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType
 
-from lambda_common.kafka.broker import admin_client, client_config, ensure_topic
+from lambda_common.kafka.broker import (
+    admin_client,
+    client_config,
+    ensure_topic,
+    wait_for_partitions,
+)
 from lambda_common.settings import Settings, load_settings
 from local_stack.stack import LocalStack
 from tests.topology import kafka_cluster, kafka_node
@@ -63,6 +68,7 @@ def test_three_brokers_replicate_the_topic_and_survive_one_lost(cluster: LocalSt
     assert ensure_topic(settings, topic, partitions=3) is True
     admin = admin_client(settings)
     try:
+        wait_for_partitions(admin, topic, 3)  # this admin may ask another broker
         (described,) = admin.describe_topics([topic])
         partitions = described["partitions"]
         assert [len(p["replica_nodes"]) for p in partitions] == [3, 3, 3], partitions

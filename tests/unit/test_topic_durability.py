@@ -10,7 +10,7 @@ import pytest
 
 from lambda_common.errors import ConfigError, ServiceUnavailable
 from lambda_common.kafka import broker as broker_module
-from lambda_common.kafka.broker import ensure_topic, topic_durability
+from lambda_common.kafka.broker import ensure_topic, topic_durability, wait_for_partitions
 from lambda_common.settings import Settings, load_settings
 
 
@@ -89,6 +89,8 @@ class FakeAdmin:
         self.brokers = brokers
         self.created: list[Any] = []
         self.closed = False
+        self.lagging = 0
+        self.described = 0
 
     def list_topics(self) -> list[str]:
         return self.topics
@@ -98,6 +100,23 @@ class FakeAdmin:
 
     def create_topics(self, topics: list[Any]) -> None:
         self.created.extend(topics)
+
+    def describe_topics(self, names: list[str]) -> list[dict[str, Any]]:
+        """What a broker says of a topic: nothing for the first ``lagging`` asks, as a
+        broker that has not yet read the controller's record of it."""
+        self.described += 1
+        if self.described <= self.lagging:
+            return [{"name": names[0], "error_code": 3, "partitions": []}]
+        (topic,) = (t for t in self.created if t.name == names[0])
+        return [
+            {
+                "name": topic.name,
+                "error_code": 0,
+                "partitions": [
+                    {"partition_index": i, "leader_id": 1} for i in range(topic.num_partitions)
+                ],
+            }
+        ]
 
     def close(self) -> None:
         self.closed = True
@@ -112,7 +131,7 @@ def test_ensure_topic_creates_with_the_durability(
     (topic,) = admin.created
     assert (topic.name, topic.num_partitions, topic.replication_factor) == ("tweets", 6, 3)
     assert topic.topic_configs == {"min.insync.replicas": "2"}
-    assert admin.closed
+    assert admin.closed and admin.described == 1
 
 
 def test_ensure_topic_leaves_an_existing_topic_alone(
@@ -122,3 +141,33 @@ def test_ensure_topic_leaves_an_existing_topic_alone(
     monkeypatch.setattr(broker_module, "admin_client", lambda settings: admin)
     assert ensure_topic(_settings(tmp_path, kafka_replication_factor=3)) is False
     assert admin.created == [] and admin.closed
+
+
+def test_a_created_topic_is_awaited_until_its_brokers_list_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin = FakeAdmin([], brokers=3)
+    admin.lagging = 2
+    monkeypatch.setattr(broker_module, "admin_client", lambda settings: admin)
+    monkeypatch.setattr(broker_module, "pause", lambda delay, sleep=None: False)
+    assert ensure_topic(_settings(tmp_path), partitions=3) is True
+    assert admin.described == 3
+
+
+def test_a_topic_that_never_reaches_the_brokers_fails_in_one_line() -> None:
+    admin = FakeAdmin([], brokers=3)
+    admin.lagging = 10**6
+    now = [0.0]
+    with pytest.raises(ServiceUnavailable) as info:
+        wait_for_partitions(
+            admin,
+            "tweets",
+            3,
+            timeout_s=5.0,
+            clock=lambda: now[0],
+            sleep=lambda s: now.__setitem__(0, now[0] + s),
+        )
+    assert str(info.value) == (
+        "Kafka topic 'tweets' was created but its 3 partitions had no leaders after 5 s"
+    )
+    assert now[0] <= 5.0 and admin.described > 5
