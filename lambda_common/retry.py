@@ -85,13 +85,15 @@ def retry_call(
     clock: Callable[[], float] = time.monotonic,
     sleep: Sleep | None = None,
     rand: Callable[[], float] = random.random,
+    log_level: int = logging.WARNING,
 ) -> T:
     """``action()``, run again after each ``retry_on`` error with ``backoff``'s waits.
 
     The error is raised as it is once ``attempts`` runs failed, once the next wait would
     end past ``deadline`` (on ``clock``), or once ``stop`` is set; with none of these given
     it retries until the action succeeds. Any other exception is raised at once. Each
-    retry logs one warning line naming ``what`` and the error.
+    retry logs one line naming ``what`` and the error, at ``log_level`` (a warning unless
+    the wait is an expected one).
 
     This is how a whole transaction is run again: ``action`` opens it, does its work and
     commits, and ``retry_on`` is the error that says nothing of it was kept
@@ -110,6 +112,6 @@ def retry_call(
                 or (stop is not None and stop.is_set())
             ):
                 raise
-            logger.warning("%s: %s; retrying in %.1fs", what, e, delay)
+            logger.log(log_level, "%s: %s; retrying in %.1fs", what, e, delay)
             if pause(delay, stop, sleep):
                 raise

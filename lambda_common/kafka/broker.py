@@ -18,7 +18,7 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, SaslAuthenticationFailedError, TopicAlreadyExistsError
 
 from lambda_common.errors import ConfigError, ServiceUnavailable
-from lambda_common.retry import Backoff, Sleep, pause
+from lambda_common.retry import Backoff, Sleep, retry_call
 from lambda_common.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -315,6 +315,10 @@ def ensure_topic(
         admin.close()
 
 
+class _TopicNotReady(Exception):
+    """The broker asked does not list every partition of the topic with a leader yet."""
+
+
 def wait_for_partitions(
     admin: Any,
     topic: str,
@@ -323,35 +327,44 @@ def wait_for_partitions(
     timeout_s: float = TOPIC_READY_TIMEOUT_S,
     clock: Callable[[], float] = time.monotonic,
     sleep: Sleep | None = None,
-) -> None:
-    """Return once the broker ``admin`` asks lists ``topic`` with ``count`` partitions, each
-    with a leader; ``ServiceUnavailable`` if it does not within ``timeout_s``.
+) -> dict[str, Any]:
+    """The topic's description once the broker ``admin`` asks lists ``topic`` with
+    ``count`` partitions, each with a leader; ``ServiceUnavailable`` if it does not
+    within ``timeout_s``.
 
     CreateTopics returns once the controller has recorded the topic; each broker learns
     it from the metadata log a moment later. Until then a describe or a list of offsets
     sent to a broker that lags sees no partitions at all, so whoever just created the
     topic waits here before anyone reads it.
     """
-    deadline = clock() + timeout_s
-    failures = 0
-    while True:
-        (described,) = admin.describe_topics([topic])
-        partitions = described.get("partitions") or []
+
+    def described() -> dict[str, Any]:
+        (description,) = admin.describe_topics([topic])
+        partitions = description.get("partitions") or []
         if (
-            not described.get("error_code")
-            and len(partitions) == count
-            and all(p.get("leader_id", -1) >= 0 for p in partitions)
+            description.get("error_code")
+            or len(partitions) != count
+            or any(p.get("leader_id", -1) < 0 for p in partitions)
         ):
-            return
-        failures += 1
-        delay = _TOPIC_READY_BACKOFF.delay(failures)
-        if clock() + delay > deadline:
-            raise ServiceUnavailable(
-                f"Kafka topic {topic!r} was created but its {count} partitions had no "
-                f"leaders after {timeout_s:.0f} s"
-            )
-        logger.debug("Kafka topic %s: not yet in the brokers' metadata", topic)
-        pause(delay, sleep=sleep)
+            raise _TopicNotReady("not yet in the brokers' metadata")
+        return dict(description)
+
+    try:
+        return retry_call(
+            described,
+            retry_on=_TopicNotReady,
+            backoff=_TOPIC_READY_BACKOFF,
+            what=f"Kafka topic {topic}",
+            deadline=clock() + timeout_s,
+            clock=clock,
+            sleep=sleep,
+            log_level=logging.DEBUG,  # expected for a moment after every creation
+        )
+    except _TopicNotReady as e:
+        raise ServiceUnavailable(
+            f"Kafka topic {topic!r} was created but its {count} partitions had no "
+            f"leaders after {timeout_s:.0f} s"
+        ) from e
 
 
 def end_offsets(settings: Settings, topic: str | None = None) -> dict[int, int]:

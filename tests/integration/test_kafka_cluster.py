@@ -68,8 +68,7 @@ def test_three_brokers_replicate_the_topic_and_survive_one_lost(cluster: LocalSt
     assert ensure_topic(settings, topic, partitions=3) is True
     admin = admin_client(settings)
     try:
-        wait_for_partitions(admin, topic, 3)  # this admin may ask another broker
-        (described,) = admin.describe_topics([topic])
+        described = wait_for_partitions(admin, topic, 3)  # this admin may ask another broker
         partitions = described["partitions"]
         assert [len(p["replica_nodes"]) for p in partitions] == [3, 3, 3], partitions
         assert [len(p["isr_nodes"]) for p in partitions] == [3, 3, 3], partitions

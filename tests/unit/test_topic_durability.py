@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from lambda_common import retry as retry_module
 from lambda_common.errors import ConfigError, ServiceUnavailable
 from lambda_common.kafka import broker as broker_module
 from lambda_common.kafka.broker import ensure_topic, topic_durability, wait_for_partitions
@@ -149,7 +150,7 @@ def test_a_created_topic_is_awaited_until_its_brokers_list_it(
     admin = FakeAdmin([], brokers=3)
     admin.lagging = 2
     monkeypatch.setattr(broker_module, "admin_client", lambda settings: admin)
-    monkeypatch.setattr(broker_module, "pause", lambda delay, sleep=None: False)
+    monkeypatch.setattr(retry_module, "pause", lambda delay, stop, sleep: False)
     assert ensure_topic(_settings(tmp_path), partitions=3) is True
     assert admin.described == 3
 
